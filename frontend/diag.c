@@ -1,0 +1,170 @@
+/* diag.c — collecting and rendering diagnostics (the one path for all
+ * user-facing errors and warnings of the compiler). */
+#include "fe.h"
+
+#include <stdlib.h>
+
+void fe_diags_init(Diags *d, Arena *a, const char *file, const char *src, size_t len)
+{
+    memset(d, 0, sizeof *d);
+    d->arena = a;
+    d->file = file;
+    d->src = src;
+    d->srclen = len;
+}
+
+void fe_diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap)
+{
+    if (lv == DIAG_WARNING && d->werror) lv = DIAG_ERROR;
+    int max = d->max_errors > 0 ? d->max_errors : 50;
+    if (lv == DIAG_ERROR && d->nerrors >= max) {
+        d->too_many = 1;
+        return;
+    }
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *msg = fe_alloc(d->arena, (size_t)n + 1);
+    vsnprintf(msg, (size_t)n + 1, fmt, aq);
+    va_end(aq);
+    Diag g = {lv, loc, msg};
+    FE_PUSH(d->arena, d->v, g);
+    if (lv == DIAG_ERROR) d->nerrors++;
+    else if (lv == DIAG_WARNING) d->nwarnings++;
+}
+
+#define DIAG_FN(name, level)                                \
+    void name(Diags *d, Loc loc, const char *fmt, ...)      \
+    {                                                       \
+        va_list ap;                                         \
+        va_start(ap, fmt);                                  \
+        fe_diag_v(d, level, loc, fmt, ap);                  \
+        va_end(ap);                                         \
+    }
+DIAG_FN(fe_error, DIAG_ERROR)
+DIAG_FN(fe_warning, DIAG_WARNING)
+DIAG_FN(fe_note, DIAG_NOTE)
+
+Loc fe_loc_span(Loc a, Loc b)
+{
+    if (a.line != b.line || b.col + b.len < a.col) return a;
+    a.len = b.col + b.len - a.col;
+    return a;
+}
+
+/* A growable string for rendering. */
+typedef struct Buf {
+    char *p;
+    size_t n, cap;
+} Buf;
+
+static void buf_put(Buf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np) fe_die("out of memory");
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void buf_printf(Buf *b, const char *fmt, ...) FE_PRINTF(2, 3);
+static void buf_printf(Buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    buf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Lines longer than this are shown as a window around the column. */
+enum { WINDOW = 100 };
+
+static void render_one(const Diags *d, const Diag *g, Buf *b)
+{
+    static const char *const lvname[] = {"error", "warning", "note"};
+    if (g->loc.line > 0)
+        buf_printf(b, "%s:%d:%d: %s: ", d->file, g->loc.line, g->loc.col, lvname[g->level]);
+    else
+        buf_printf(b, "%s: %s: ", d->file, lvname[g->level]);
+    buf_put(b, g->msg, strlen(g->msg));
+    buf_put(b, "\n", 1);
+    if (g->loc.line <= 0 || !d->src || (size_t)g->loc.off > d->srclen) return;
+
+    /* Find the line around off; off points at the located character. */
+    size_t start = (size_t)g->loc.off, end = (size_t)g->loc.off;
+    while (start > 0 && d->src[start - 1] != '\n') start--;
+    while (end < d->srclen && d->src[end] != '\n' && d->src[end] != '\r') end++;
+
+    /* Walk characters, keeping those in the window; tabs are kept in both
+     * lines so the caret stays aligned. */
+    int col = g->loc.col, len = g->loc.len > 0 ? g->loc.len : 1;
+    int first = col - WINDOW / 2 > 1 ? col - WINDOW / 2 : 1;
+    int last = first + WINDOW + len;
+    Buf src = {0}, mark = {0};
+    buf_put(&src, " ", 1);
+    buf_put(&mark, " ", 1);
+    if (first > 1) { buf_put(&src, "...", 3); buf_put(&mark, "   ", 3); }
+    int c = 1;
+    size_t i = start;
+    while (i < end) {
+        uint32_t cp;
+        int n = fe_utf8_decode(d->src + i, end - i, &cp);
+        if (c >= first && c < last) {
+            if (cp == '\t') buf_put(&src, "\t", 1);
+            else if (cp == 0xFFFD && n == 1) buf_put(&src, "?", 1);
+            else if (cp < 0x20 || cp == 0x7F) buf_put(&src, "?", 1);
+            else buf_put(&src, d->src + i, (size_t)n);
+            const char *m = c == col ? "^" : (c > col && c < col + len) ? "~" : " ";
+            if (cp == '\t' && c < col) m = "\t";
+            if (c <= col + len) buf_put(&mark, m, 1);
+        }
+        i += (size_t)n;
+        c++;
+    }
+    if (c <= col) { /* the location is at end of line (e.g. a missing token) */
+        while (c < col) { buf_put(&mark, " ", 1); c++; }
+        buf_put(&mark, "^", 1);
+    }
+    if (end - start > 0 && c > last) buf_put(&src, "...", 3);
+    buf_put(b, src.p, src.n);
+    buf_put(b, "\n", 1);
+    /* trim trailing spaces of the mark line */
+    while (mark.n > 0 && mark.p[mark.n - 1] == ' ') mark.n--;
+    buf_put(b, mark.p, mark.n);
+    buf_put(b, "\n", 1);
+    free(src.p);
+    free(mark.p);
+}
+
+static Buf render(const Diags *d)
+{
+    Buf b = {0};
+    buf_put(&b, "", 0);
+    for (int i = 0; i < d->v.n; i++) render_one(d, &d->v.v[i], &b);
+    if (d->too_many) buf_printf(&b, "%s: note: too many errors; stopped reporting\n", d->file);
+    return b;
+}
+
+void fe_diags_print(const Diags *d, FILE *out)
+{
+    Buf b = render(d);
+    fputs(b.p, out);
+    free(b.p);
+}
+
+char *fe_diags_render(const Diags *d, Arena *a)
+{
+    Buf b = render(d);
+    char *s = fe_strndup(a, b.p, b.n);
+    free(b.p);
+    return s;
+}

@@ -1,0 +1,311 @@
+/*
+ * ir.h — the typed PX IR, its builder, printer, verifier, passes and
+ * static analyses. Sections are named after the .c files.
+ *
+ * Shape of the IR
+ * ---------------
+ * An IrModule holds kernels. An IrKernel has parameters (scalars and
+ * buffers), size symbols, and an ordered list of stages, one per parallel
+ * statement of the source (fewer after fusion). Every stage sees all writes
+ * of the stages before it; backends put a barrier between stages.
+ *
+ * Stages are of two sorts:
+ *  - GRID stages (from MAP, ADD/SUB/MUL/DIV, FILL, COPY and PARALLEL_FOR):
+ *    an index space of rank 1..3 with bounds lo..hi given as IrSize
+ *    formulas, and a body block run once per point. The body's arguments
+ *    are the index variables. Elementwise primitives are lowered to bodies
+ *    that load the inputs at the index and store the output there.
+ *  - Library stages (MATMUL, REDUCE, SCAN, SOFTMAX, TRANSPOSE): a primitive
+ *    with buffer operands and no body; backends expand them by strategy.
+ *
+ * Code inside bodies is SSA with structured control flow (in the manner of
+ * MLIR's scf dialect): every value is defined once by an instruction; IF
+ * and FOR are instructions that own blocks and produce results, which are
+ * IR_RESULT instructions standing right after them in the same block;
+ * blocks end with IR_YIELD giving the values of those results (FOR: the
+ * next values of the loop-carried arguments). Mutable `var` locals of the
+ * source become IF results and FOR loop-carried values.
+ *
+ * Values are instruction ids (indices into IrKernel.insts), so a value is
+ * an int; -1 is "none". Blocks list instruction ids in order.
+ *
+ * Semantics of ops are PX's (contract sections 4 and 5), so backends must
+ * implement them exactly: integer division and remainder by zero give 0,
+ * shifts take their count modulo 32, a LOAD out of range gives 0 and a
+ * STORE out of range does nothing unless the instruction's IR_F_INBOUNDS
+ * flag says range analysis proved it in range.
+ */
+#ifndef PX_IR_H
+#define PX_IR_H
+
+#include "../frontend/fe.h"
+
+/* ===== size.c: integer formulas of size symbols and scalar params ===== */
+
+/* Extents, index-space bounds, trip counts and dispatch grids. Evaluated in
+ * int64 on the host; backends also emit them as device code. */
+#define IR_SIZE_OPS(X)                                 \
+    X(SZ_CONST, "const")   /* c */                      \
+    X(SZ_SYM, "sym")       /* size symbol `sym` (uint) */ \
+    X(SZ_PARAM, "param")   /* int/uint scalar param `sym` */ \
+    X(SZ_ADD, "+")                                      \
+    X(SZ_SUB, "-")                                      \
+    X(SZ_MUL, "*")                                      \
+    X(SZ_DIV, "/")         /* truncating; x/0 = 0 as in PX */ \
+    X(SZ_REM, "%")         /* x%0 = 0 */                \
+    X(SZ_CEILDIV, "ceildiv")                            \
+    X(SZ_MIN, "min")                                    \
+    X(SZ_MAX, "max")
+typedef enum {
+#define X(e, s) e,
+    IR_SIZE_OPS(X)
+#undef X
+} IrSizeOp;
+
+typedef struct IrSize IrSize;
+struct IrSize {
+    IrSizeOp op;
+    int64_t c;       /* SZ_CONST */
+    int sym;         /* SZ_SYM: index into IrKernel.syms; SZ_PARAM: into params */
+    IrSize *a, *b;
+};
+
+typedef struct IrKernel IrKernel;
+IrSize *ir_size_const(Arena *a, int64_t c);
+IrSize *ir_size_sym(Arena *a, int sym);
+IrSize *ir_size_param(Arena *a, int param);
+IrSize *ir_size_bin(Arena *a, IrSizeOp op, IrSize *l, IrSize *r); /* folds constants */
+int ir_size_equal(const IrSize *x, const IrSize *y);             /* structural */
+int ir_size_is_const(const IrSize *s, int64_t *c);
+/* Evaluate with symbol values syms[] and integer param values params[]. */
+int64_t ir_size_eval(const IrSize *s, const int64_t *syms, const int64_t *params);
+/* Text form: `N`, `(M * 4)`, `ceildiv(N, 256)`; params printed by name. */
+void ir_size_print(FILE *out, const IrKernel *k, const IrSize *s);
+char *ir_size_str(Arena *a, const IrKernel *k, const IrSize *s);
+
+/* ===== ir.c: the data structures and the builder ===== */
+
+#define IR_OPS(X)                                                             \
+    X(IR_CONST, "const")     /* imm (typed by .type) */                        \
+    X(IR_PARAM, "param")     /* scalar parameter .param */                     \
+    X(IR_SIZE, "size")       /* size symbol .param as uint */                  \
+    X(IR_BARG, "arg")        /* block argument (index var or loop-carried) */  \
+    X(IR_RESULT, "result")   /* result .imm.i of IF/FOR a[0], right after it */ \
+    X(IR_NEG, "neg")                                                          \
+    X(IR_NOT, "not")         /* bool */                                        \
+    X(IR_BNOT, "bnot")       /* int/uint */                                    \
+    X(IR_ADD, "add")  X(IR_SUB, "sub")  X(IR_MUL, "mul")                      \
+    X(IR_DIV, "div")         /* int: x/0 = 0 unless IR_F_NONZERO */            \
+    X(IR_REM, "rem")         /* int: x%0 = 0; float: fmod */                   \
+    X(IR_AND, "and")  X(IR_OR, "or")  X(IR_XOR, "xor") /* int, uint, bool */   \
+    X(IR_SHL, "shl")  X(IR_SHR, "shr") /* count mod 32; shr of int: arithmetic */ \
+    X(IR_EQ, "eq")  X(IR_NE, "ne")  X(IR_LT, "lt")                            \
+    X(IR_LE, "le")  X(IR_GT, "gt")  X(IR_GE, "ge") /* -> bool */               \
+    X(IR_SELECT, "select")   /* a[0] bool ? a[1] : a[2] */                     \
+    X(IR_CONV, "conv")       /* a[0] to .type */                               \
+    X(IR_CALL, "call")       /* builtin .param (FeBuiltin, not conversions) */ \
+    X(IR_LOAD, "load")       /* buffer .param at indices a[0..rank) */         \
+    X(IR_STORE, "store")     /* buffer .param at a[0..rank) := a[rank] */      \
+    X(IR_IF, "if")           /* a[0] cond; .body then, .els else; nres results */ \
+    X(IR_FOR, "for")         /* a[0] lo, a[1] hi, a[2..] inits; .body args: iv, carried */ \
+    X(IR_YIELD, "yield")     /* a[...] block's outgoing values */
+typedef enum {
+#define X(e, s) e,
+    IR_OPS(X)
+#undef X
+    IR_OP_COUNT
+} IrOp;
+extern const char *const ir_op_names[IR_OP_COUNT];
+
+enum {
+    IR_F_INBOUNDS = 1 << 0, /* LOAD/STORE: proved in range, no check emitted */
+    IR_F_NONZERO = 1 << 1,  /* DIV/REM: divisor proved non-zero */
+};
+
+typedef struct IrBlock {
+    FE_VEC(int) args;  /* IR_BARG instruction ids */
+    FE_VEC(int) ins;   /* instruction ids, in order; ends with IR_YIELD if the
+                          parent needs values */
+} IrBlock;
+
+typedef struct IrInst {
+    IrOp op;
+    ScalarType type;   /* result type; TY_VOID for STORE/YIELD and for IF/FOR
+                          themselves (their values are the RESULTs) */
+    FE_VEC(int) a;     /* operands (value ids) */
+    union { int64_t i; uint64_t u; double f; } imm;
+    int param;         /* PARAM/LOAD/STORE: param index; SIZE: sym index;
+                          CALL: FeBuiltin */
+    int nres;          /* IF/FOR: number of results */
+    IrBlock *body, *els;
+    IrSize *trip;      /* FOR: trip count max(hi-lo, 0) as a formula (cost) */
+    int flags;         /* IR_F_* */
+    Loc loc;
+} IrInst;
+
+typedef struct IrSym {
+    const char *name;  /* user's name, or `buf.k` for an implicit extent */
+    int implicit;
+    Loc loc;           /* first place it was used */
+} IrSym;
+
+enum {
+    IR_P_READ = 1 << 0,     /* some stage reads it */
+    IR_P_WRITTEN = 1 << 1,  /* some stage writes it */
+    IR_P_IMPLICIT = 1 << 2, /* implicitly declared float[] */
+    IR_P_FLEX = 1 << 3,     /* rank not fixed by use: any rank binds, flattened */
+};
+
+typedef struct IrParam {
+    const char *name;
+    int is_buffer;
+    ScalarType type;   /* scalar type, or element type of a buffer */
+    int rank;          /* buffers: 1..4 */
+    IrSize *dims[4];   /* buffers: SZ_CONST or SZ_SYM, row-major */
+    int flags;         /* IR_P_* */
+    Loc loc;
+} IrParam;
+
+#define IR_STAGE_KINDS(X)                                                  \
+    X(IR_STAGE_GRID, "grid")           /* body over an index space */         \
+    X(IR_STAGE_MATMUL, "matmul")       /* out = in0 x in1 */                  \
+    X(IR_STAGE_REDUCE, "reduce")       /* out[r] = rop over last axis of in0 */ \
+    X(IR_STAGE_SCAN, "scan")           /* inclusive prefix sum, last axis */  \
+    X(IR_STAGE_SOFTMAX, "softmax")     /* stable softmax, last axis */        \
+    X(IR_STAGE_TRANSPOSE, "transpose") /* out[j][i] = in0[i][j] */
+typedef enum {
+#define X(e, s) e,
+    IR_STAGE_KINDS(X)
+#undef X
+} IrStageKind;
+extern const char *const ir_stage_kind_names[];
+
+/* How a backend lowers a stage; chosen by ir_pass_strategy, printed by
+ * --emit=ir so golden tests pin it. Parameters in IrStage.sp[]. */
+#define IR_STRATEGIES(X)                                                       \
+    X(IR_STRAT_NONE, "none")               /* not chosen yet */                  \
+    X(IR_STRAT_ELEMWISE, "elementwise")    /* sp[0] threads/group, sp[1] items/thread */ \
+    X(IR_STRAT_GRID, "grid")               /* PARALLEL_FOR: sp[0..2] group size per dim */ \
+    X(IR_STRAT_MATMUL_TILED, "matmul-tiled") /* sp[0] TM, sp[1] TN, sp[2] TK, sp[3] per-thread */ \
+    X(IR_STRAT_REDUCE_TREE, "reduce-tree") /* sp[0] group, sp[1] max groups (2 passes) */ \
+    X(IR_STRAT_REDUCE_ROWS, "reduce-rows") /* 2-D: sp[0] group per row */        \
+    X(IR_STRAT_SCAN_3PASS, "scan-3pass")   /* reduce, scan partials, propagate */ \
+    X(IR_STRAT_SOFTMAX_ROW, "softmax-row") /* one group per row: sp[0] group */ \
+    X(IR_STRAT_TRANSPOSE_TILED, "transpose-tiled") /* sp[0] tile */
+typedef enum {
+#define X(e, s) e,
+    IR_STRATEGIES(X)
+#undef X
+} IrStrategy;
+extern const char *const ir_strategy_names[];
+
+typedef struct IrStage {
+    IrStageKind kind;
+    FE_VEC(FePrim) prims;  /* source primitives (several after fusion) */
+    FE_VEC(Loc) locs;      /* their statement locations */
+    /* library stages */
+    int in[2], nin;        /* buffer param indices */
+    int out;               /* buffer param index */
+    FeReduceOp rop;
+    /* grid stages */
+    int rank;              /* 1..3 */
+    IrSize *lo[3], *hi[3]; /* bounds of each index dimension, hi exclusive */
+    ScalarType itype[3];   /* type of each index variable (int or uint) */
+    IrBlock *body;         /* args: the index variables */
+    int elementwise;       /* every access is at exactly the index: fusable */
+    /* lowering */
+    IrStrategy strategy;
+    int sp[4];
+} IrStage;
+
+struct IrKernel {
+    const char *name;
+    Loc loc;
+    FE_VEC(IrParam) params;
+    FE_VEC(IrSym) syms;
+    FE_VEC(IrStage) stages;
+    FE_VEC(IrInst) insts;  /* all instructions of all stages */
+    FeClass cls;           /* as written; CLASS_NONE: derived by cost.c */
+    uint64_t deadline_ns;
+};
+
+typedef struct IrModule {
+    Arena *arena;
+    const char *file;
+    FE_VEC(IrKernel *) kernels;
+} IrModule;
+
+/* Builder: append instructions to a block. Every function returns the new
+ * value id. The builder does not check types; the verifier does. */
+typedef struct IrBuilder {
+    Arena *arena;
+    IrKernel *k;
+    IrBlock *blk;      /* insertion block */
+    Loc loc;           /* location given to new instructions */
+} IrBuilder;
+
+IrBlock *ir_block_new(Arena *a);
+int ir_inst_new(IrKernel *k, Arena *a, IrOp op, ScalarType t); /* not placed in a block */
+int ir_emit(IrBuilder *b, IrOp op, ScalarType t, int n, const int *args);
+int ir_const_int(IrBuilder *b, ScalarType t, int64_t v);   /* int, uint, bool */
+int ir_const_float(IrBuilder *b, ScalarType t, double v);  /* float, half */
+int ir_barg(IrBuilder *b, IrBlock *blk, ScalarType t);     /* appends an arg to blk */
+/* IF and FOR: create the op, its blocks and nres RESULT instructions; the
+ * caller fills the blocks (ending them with ir_yield). results[] gets the
+ * RESULT ids. */
+int ir_if(IrBuilder *b, int cond, int nres, const ScalarType *rt, int *results);
+int ir_for(IrBuilder *b, int lo, int hi, IrSize *trip, int ncarried, const int *inits,
+           const ScalarType *ct, int *iv, int *carried_args, int *results);
+void ir_yield(IrBuilder *b, int n, const int *vals);
+static inline IrInst *ir_inst(IrKernel *k, int id) { return &k->insts.v[id]; }
+
+IrModule *ir_module_new(Arena *a, const char *file);
+IrKernel *ir_kernel_new(IrModule *m, const char *name, Loc loc);
+IrStage *ir_stage_add(IrKernel *k, Arena *a, IrStageKind kind, FePrim prim, Loc loc);
+
+/* ===== lower.c: checked AST -> IR ===== */
+
+/* Requires fe_check to have succeeded (no errors). Builds one IrKernel per
+ * kernel; `only`, when not NULL, selects one kernel by name (NULL result
+ * and an error in d when absent). */
+IrModule *ir_lower(Arena *a, Diags *d, Program *p, const char *only);
+
+/* ===== print.c: the text form that --emit=ir prints and golden tests diff ===== */
+
+void ir_print_module(FILE *out, const IrModule *m);
+void ir_print_kernel(FILE *out, const IrKernel *k);
+
+/* ===== verify.c ===== */
+
+/* Checks types, dominance (a use sees its definition earlier in the same or
+ * an enclosing block), block structure, RESULT/YIELD arity, buffer ranks,
+ * stage operands. On failure: fe_die naming the pass that broke it. */
+void ir_verify(const IrModule *m, const char *after_pass);
+
+/* ===== passes: each requires a verified module and leaves one ===== */
+
+typedef struct IrOptions {
+    int opt_level;     /* 0, 1, 2 */
+    int verify;        /* run ir_verify after every pass (debug builds: always) */
+    int has_subgroups; /* target facts used by strategy choice */
+    int subgroup_size;
+    int shared_bytes;
+} IrOptions;
+
+/* fold.c */
+void ir_pass_fold(IrModule *m);        /* constant folding, algebraic identities */
+/* dce.c */
+void ir_pass_dce(IrModule *m);         /* removes unused pure instructions and results */
+/* fuse.c */
+void ir_pass_fuse(IrModule *m);        /* merges consecutive elementwise grid stages */
+/* bounds.c */
+void ir_pass_bounds(IrModule *m);      /* range analysis: sets IR_F_INBOUNDS, IR_F_NONZERO */
+/* strategy.c */
+void ir_pass_strategy(IrModule *m, const IrOptions *o);
+/* pipeline.c: the one visible pipeline, NIR_PASS style */
+void ir_optimize(IrModule *m, const IrOptions *o);
+
+/* ===== cost.c: static cost analysis and workload class ===== */
+/* (declared by cost.c's owner) */
+
+#endif

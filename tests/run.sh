@@ -1,0 +1,30 @@
+#!/bin/sh
+# Runs every test suite against the build in $1 (default build) and prints
+# one closing line `N passed, N failed`. Each suite prints its own
+# `N passed, N failed` line last; a suite that crashes counts as one failure.
+B=${1:-build}
+total_p=0; total_f=0
+run_suite() {
+    name=$1; shift
+    out=$("$@" 2>&1); rc=$?
+    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    if [ -z "$line" ]; then
+        printf '%s\n' "$out" | tail -n 20
+        echo "[$name] crashed or printed no result (exit $rc)"
+        total_f=$((total_f + 1)); return
+    fi
+    p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
+    [ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+    [ "$f" != 0 ] && printf '%s\n' "$out" | grep -v '^ok ' | tail -n 40
+    echo "[$name] $line"
+    total_p=$((total_p + p)); total_f=$((total_f + f))
+}
+for t in "$B"/tests/test_*; do
+    [ -x "$t" ] || continue
+    run_suite "$(basename "$t")" "$t"
+done
+for s in tests/golden.sh tests/spirv-val.sh tests/cli.sh tests/runtime.sh; do
+    [ -f "$s" ] && run_suite "$(basename "$s" .sh)" sh "$s" "$B"
+done
+echo "$total_p passed, $total_f failed"
+[ "$total_f" = 0 ]
