@@ -76,6 +76,7 @@ char *fe_sprintf(Arena *a, const char *fmt, ...)
     va_start(ap, fmt);
     va_copy(aq, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0) n = 0; /* an encoding error: keep an empty message */
     va_end(ap);
     char *p = fe_alloc(a, (size_t)n + 1);
     vsnprintf(p, (size_t)n + 1, fmt, aq);

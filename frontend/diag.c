@@ -24,6 +24,7 @@ void fe_diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap)
     va_list aq;
     va_copy(aq, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0) n = 0; /* an encoding error: keep an empty message */
     char *msg = fe_alloc(d->arena, (size_t)n + 1);
     vsnprintf(msg, (size_t)n + 1, fmt, aq);
     va_end(aq);

@@ -238,6 +238,7 @@ struct Expr {
     uint64_t ival;
     double fval;
     int is_unsigned, is_half;
+    int depth;      /* tree height (1 for a leaf); the parser keeps it <= FE_MAX_NEST */
     /* --- filled by sema --- */
     ScalarType type; /* TY_VOID until checked */
     Sym *sym;        /* EX_NAME, EX_INDEX */
@@ -315,6 +316,7 @@ struct Stmt {
     /* `a` is the MAP element expression or the FILL value */
     FE_VEC(Range) ranges; /* PRIM_FOR: up to 3; ST_FOR: exactly 1 */
     Sym *sym;           /* let/var: the local, filled by sema */
+    int depth;          /* statement nesting height (1: no nested block); <= FE_MAX_NEST */
 };
 
 typedef struct Kernel {
@@ -345,8 +347,66 @@ Expr *fe_ternary(Arena *a, Loc qloc, Expr *c, Expr *t, Expr *f);
 Expr *fe_index(Arena *a, Expr *base, Expr *idx); /* base: EX_NAME or EX_INDEX; appends */
 Expr *fe_call(Arena *a, Expr *callee, Expr *firstarg); /* callee: EX_NAME */
 Expr *fe_call_arg(Arena *a, Expr *call, Expr *arg);
-/* ... the remaining constructors are declared by ast.c's owner as the
- * grammar needs them, each one call from one grammar action. */
+Expr *fe_paren(Arena *a, Loc loc, Expr *e); /* `( e )`: widens e->loc, no node */
+
+/* Nesting limit of the syntax: brackets and blocks open at once (counted by
+ * the lexer), expression tree height and statement nesting (an `else if`
+ * counts as one level). Deeper input is a clean error, so every recursive
+ * walker after the parser is bounded by FE_MAX_NEST levels of statements
+ * and FE_MAX_NEST levels of expression. */
+enum { FE_MAX_NEST = 256 };
+
+/* What the grammar's statement and kernel constructors share: where nodes
+ * go and the kernel being parsed. The parser's state embeds one. The
+ * constructors check what the grammar alone cannot (operand counts, at
+ * most 3 PARALLEL_FOR ranges, up to 4 dims, order of kernel header lines,
+ * statements allowed where they appear, nesting limits), so sema may rely
+ * on: in.n matches FE_PRIMS' count (MAP: >= 1), MAP has `a`, FILL has `a`
+ * and no inputs, PRIM_FOR has 1..3 ranges, ST_FOR exactly 1, TypeSpec.rank
+ * <= 4, every extent literal >= 1, kernels' bodies hold only ST_PARALLEL
+ * and PARALLEL_FOR bodies hold no ST_PARALLEL. */
+typedef struct FeBuild {
+    Arena *arena;
+    Diags *d;
+    Program *prog;
+    Kernel *k;          /* the open kernel (GPU_KERNEL seen, GPU_END not yet), or NULL */
+    int in_code;        /* k's GPU_THREAD_CODE: seen (or implied after an error) */
+    int deep_reported;  /* a nesting-limit error was given; later ones are dropped */
+} FeBuild;
+
+void fe_build_init(FeBuild *b, Arena *a, Diags *d);
+void fe_nest_error(FeBuild *b, Loc loc, const char *what); /* once per parse */
+
+TypeSpec *fe_type_scalar(FeBuild *b, Loc loc, ScalarType t);
+TypeSpec *fe_type_unranked(FeBuild *b, TypeSpec *t, Loc loc);          /* T[] */
+TypeSpec *fe_type_dim(FeBuild *b, TypeSpec *t, Loc loc, uint64_t v, const char *sym); /* T[v] or T[sym] */
+
+void fe_kernel_begin(FeBuild *b, Loc kwloc, Loc nameloc, const char *name);
+void fe_param_add(FeBuild *b, Loc nameloc, const char *name, TypeSpec *t);
+void fe_kernel_class(FeBuild *b, Loc loc, FeClass c);
+void fe_kernel_deadline(FeBuild *b, Loc loc, double ns);
+void fe_kernel_code(FeBuild *b, Loc loc);   /* GPU_THREAD_CODE: */
+void fe_kernel_stmt(FeBuild *b, Stmt *s);   /* a statement of the open kernel's body */
+void fe_kernel_end(FeBuild *b, Loc loc);    /* GPU_END */
+void fe_program_finish(FeBuild *b, Loc eofloc); /* end of input: unclosed kernel, empty file */
+
+Range *fe_range(FeBuild *b, Loc varloc, const char *var, Expr *lo, Expr *hi);
+void fe_range_word(FeBuild *b, Loc loc, const char *word); /* a lower-case `in`; other words are errors */
+StmtList *fe_block_new(FeBuild *b);
+StmtList *fe_block_add(FeBuild *b, StmtList *l, Stmt *s);
+Stmt *fe_stmt_let(FeBuild *b, Loc kwloc, Loc nameloc, const char *name, Expr *e, int is_var);
+Stmt *fe_stmt_assign(FeBuild *b, Expr *target, Loc oploc, FeOp op, Expr *e);
+/* if cond { then } [else { els } | else elif] */
+Stmt *fe_stmt_if(FeBuild *b, Loc kwloc, Expr *cond, StmtList *then, StmtList *els, Stmt *elif);
+Stmt *fe_stmt_for(FeBuild *b, Loc kwloc, Range *r, StmtList *body);
+Stmt *fe_stmt_prim(FeBuild *b, Loc kwloc, FePrim p, FeReduceOp rop); /* operands follow */
+Stmt *fe_stmt_operand(FeBuild *b, Stmt *s, Loc loc, const char *name);
+/* `→ out` and, for PARALLEL_MAP, `: e` (NULL when absent); checks the counts */
+Stmt *fe_stmt_output(FeBuild *b, Stmt *s, Loc loc, const char *name, Expr *e);
+Stmt *fe_stmt_fill(FeBuild *b, Loc kwloc, Expr *e, Loc outloc, const char *out);
+Stmt *fe_stmt_pfor(FeBuild *b, Loc kwloc, Range *r);
+Stmt *fe_stmt_pfor_range(FeBuild *b, Stmt *s, Range *r);
+Stmt *fe_stmt_pfor_body(FeBuild *b, Stmt *s, StmtList *body);
 
 /* ===== lex.c (grammar/px.re) and parse.c (grammar/px.y) ===== */
 
@@ -376,7 +436,8 @@ struct Sym {
     int id;            /* per-kind index in declaration order (params: param index) */
     /* buffers */
     int rank;          /* -1 while unknown */
-    int ext[4];        /* extent ids, see FeShapes */
+    int ext[4];        /* extent ids, see FeShapes; SYM_SIZE: ext[0] is the
+                          symbol's own extent */
     int flex;          /* rank never fixed by use: elementwise only, any rank at launch */
     int read, written; /* used as input / output somewhere */
     Param *param;
@@ -400,6 +461,15 @@ typedef struct FeShapes {
 } FeShapes;
 
 int fe_extent_find(FeShapes *s, int e);
+
+/* A lexical scope: the kernel's (params and size symbols, in declaration
+ * order, implicit buffers appended as they are declared), a MAP
+ * expression's element names, a PARALLEL_FOR/for's index variables, or a
+ * block's locals. Lookups walk to the parent. */
+typedef struct Scope {
+    struct Scope *parent;
+    FE_VEC(Sym *) syms;
+} Scope;
 
 /* Check every kernel: fills Expr.type/sym, Param.sym, Kernel.scope/shapes.
  * Returns the number of errors reported (d->nerrors grows). */

@@ -304,8 +304,234 @@ void ir_pass_bounds(IrModule *m);      /* range analysis: sets IR_F_INBOUNDS, IR
 void ir_pass_strategy(IrModule *m, const IrOptions *o);
 /* pipeline.c: the one visible pipeline, NIR_PASS style */
 void ir_optimize(IrModule *m, const IrOptions *o);
+/* Source text to optimised IR: fe_parse, fe_check, ir_lower (only_kernel:
+ * NULL for all), ir_optimize (o NULL: -O2). d is initialised here when the
+ * caller left it zeroed, else used as it is (set d->werror after
+ * fe_diags_init). Returns NULL when any error was reported; warnings stay
+ * in d either way. An empty file, or one with no kernel, is an error. */
+IrModule *ir_compile_source(Arena *a, Diags *d, const char *file, const char *src, size_t len,
+                            const char *only_kernel, const IrOptions *o);
+
+/* ===== poly.c: cost polynomials over size symbols and params ===== */
+
+/* Exact integer polynomials whose variables ("atoms") are a kernel's size
+ * symbols, its int/uint scalar params, and opaque IrSize formulas that are
+ * not polynomial (ceildiv, min, max, / and % by a non-constant). Atom ids
+ * of a kernel: 0..nsyms-1 the size symbols, then nsyms+p for param p, then
+ * the opaque atoms in the order first met. Polynomials are immutable and
+ * canonical: like terms combined, no zero terms, terms ordered by falling
+ * total degree then by exponents in atom order (graded lex), so printing
+ * is stable. Coefficients are int64; an operation that would overflow
+ * sets `overflow` (printed as `overflow`, never evaluated). */
+typedef struct IrPolyFactor { int atom, exp; } IrPolyFactor;
+typedef struct IrPolyTerm {
+    int64_t c;
+    int nf;               /* factors sorted by atom id, exp >= 1 */
+    IrPolyFactor *f;
+} IrPolyTerm;
+typedef struct IrPoly {
+    int n;
+    IrPolyTerm *t;
+    int overflow;
+} IrPoly;
+
+typedef struct IrAtoms {
+    Arena *arena;
+    const IrKernel *k;
+    FE_VEC(const IrSize *) opaque; /* atom nsyms+nparams+i */
+} IrAtoms;
+
+void ir_atoms_init(IrAtoms *at, Arena *a, const IrKernel *k);
+IrPoly *ir_poly_const(Arena *a, int64_t c);
+IrPoly *ir_poly_atom(Arena *a, int atom);
+IrPoly *ir_poly_add(Arena *a, const IrPoly *x, const IrPoly *y);
+IrPoly *ir_poly_sub(Arena *a, const IrPoly *x, const IrPoly *y);
+IrPoly *ir_poly_mul(Arena *a, const IrPoly *x, const IrPoly *y);
+IrPoly *ir_poly_scale(Arena *a, const IrPoly *x, int64_t c);
+/* Coefficient-wise maximum: an upper bound of both where every monomial is
+ * >= 0 (size symbols are uint; params are assumed >= 0 for bounds). */
+IrPoly *ir_poly_max(Arena *a, const IrPoly *x, const IrPoly *y);
+int ir_poly_is_const(const IrPoly *p, int64_t *c);
+int ir_poly_equal(const IrPoly *x, const IrPoly *y);
+/* x - y has no negative coefficient: x >= y wherever monomials are >= 0. */
+int ir_poly_dominates(Arena *a, const IrPoly *x, const IrPoly *y);
+/* Total degree; an opaque atom's degree is that of its formula (x/y and
+ * ceildiv(x, y): x's; min/max: the larger; x%y: y's). */
+int ir_poly_degree(const IrAtoms *at, const IrPoly *p);
+/* SZ_MAX(x, 0) becomes x (trip counts assume lo <= hi; documented in
+ * docs/COST.md); other non-polynomial nodes become opaque atoms. */
+IrPoly *ir_poly_from_size(IrAtoms *at, const IrSize *s);
+/* `2*M*N*K + N^2 - 1`; atoms by name, opaque ones as ir_size_print text. */
+void ir_poly_print(FILE *out, const IrAtoms *at, const IrPoly *p);
+char *ir_poly_str(Arena *a, const IrAtoms *at, const IrPoly *p);
+/* Evaluates in long double (exact below 2^64). syms_set/params_set (NULL:
+ * all bound) say which values are given; returns 0, leaving *out alone,
+ * when an atom the polynomial needs is unbound or it overflowed. */
+int ir_poly_eval(const IrAtoms *at, const IrPoly *p, const int64_t *syms,
+                 const unsigned char *syms_set, const int64_t *params,
+                 const unsigned char *params_set, long double *out);
 
 /* ===== cost.c: static cost analysis and workload class ===== */
-/* (declared by cost.c's owner) */
+
+/* Metrics of a stage and of a kernel (docs/COST.md defines each). */
+#define IR_COST_METRICS(X)                                                   \
+    X(IR_COST_FLOPS, "flops")                 /* float/half operations */     \
+    X(IR_COST_INTOPS, "intops")               /* int/uint/bool operations */  \
+    X(IR_COST_BYTES_READ, "bytes_read")       /* distinct elements read x size */ \
+    X(IR_COST_BYTES_WRITTEN, "bytes_written") /* distinct elements written x size */ \
+    X(IR_COST_DISPATCHES, "dispatches")       /* device dispatches */
+typedef enum {
+#define X(e, s) e,
+    IR_COST_METRICS(X)
+#undef X
+    IR_COST_N
+} IrCostMetric;
+extern const char *const ir_cost_metric_names[IR_COST_N];
+
+typedef struct IrCost {
+    IrPoly *m[IR_COST_N];
+} IrCost;
+
+typedef struct IrStageCost {
+    IrCost c;
+    IrStageKind kind;
+    FePrim prim;           /* the source statement */
+    Loc loc;
+    IrStrategy strategy;   /* of the analysed IR (none before ir_optimize) */
+} IrStageCost;
+
+typedef struct IrKernelCost {
+    const IrKernel *k;
+    IrAtoms atoms;
+    IrCost total;
+    FE_VEC(IrStageCost) stages; /* one per stage of the analysed IR */
+    FeClass cls;           /* never CLASS_NONE */
+    const char *class_reason;
+} IrKernelCost;
+
+/* Dispatches a stage lowers to under its strategy (IR_STRAT_NONE: the
+ * strategy ir_pass_strategy picks by default for its kind and rank). */
+int ir_stage_dispatches(const IrKernel *k, const IrStage *st);
+/* Analyses `src`, the kernel as lowered (before ir_optimize, so counts do
+ * not depend on -O). `opt`, when not NULL, is the same kernel after
+ * ir_optimize: the kernel's dispatches are then those of its stages after
+ * fusion; the per-stage figures always describe src's stages (one per
+ * source statement). */
+IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt);
+/* Values bound by name (pxcc --size NAME=N). */
+typedef struct IrCostBind {
+    const char **names;    /* size-symbol or int/uint param names */
+    const int64_t *vals;
+    int n;
+} IrCostBind;
+
+/* Costs of every kernel of a compiled module `opt` (ir_compile_source at
+ * any -O): compiles the same source again at -O0 for the figures, so they
+ * do not depend on -O, and takes dispatches from opt. The array has
+ * opt->kernels.n entries; NULL when the source no longer compiles. */
+IrKernelCost **ir_cost_module(Arena *a, const char *file, const char *src, size_t len,
+                              const char *only_kernel, const IrModule *opt);
+/* The first bound name that is neither a size symbol nor an int/uint
+ * scalar param of any of the kernels, or NULL. */
+const char *ir_cost_bind_unused(IrKernelCost *const *cs, int n, const IrCostBind *bind);
+/* The workload class of a kernel from its cost (section 6 of the
+ * contract); *reason gets a one-line arena string. */
+FeClass ir_cost_class(Arena *a, const IrKernelCost *c, const char **reason);
+
+/* Numbers of one stage (stage -1: the kernel) at bound values. */
+typedef struct IrCostValues {
+    double v[IR_COST_N];   /* indexed by IrCostMetric */
+} IrCostValues;
+/* syms[]/params[] as for ir_size_eval; *_set NULL: all bound. Returns 0
+ * when some symbol it needs is unbound (out is then untouched). */
+int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
+                   const unsigned char *syms_set, const int64_t *params,
+                   const unsigned char *params_set, IrCostValues *out);
+
+/* --emit=cost and --emit=cost-json. bind: values to show (NULL: none);
+ * both print every kernel's formulas, and values where all are bound. */
+void ir_cost_print_text(FILE *out, IrKernelCost *const *cs, int n, const IrCostBind *bind);
+void ir_cost_print_json(FILE *out, IrKernelCost *const *cs, int n, const IrCostBind *bind);
+
+/* ---- device profile and prediction (pure computation; no Vulkan) ---- */
+
+/* What a device does per second; the roofline inputs. */
+typedef struct IrDeviceProfile {
+    char device[128];      /* the device name it was measured on */
+    double bytes_per_s;    /* buffer memory bandwidth */
+    double flops_per_s;    /* float operations */
+    double intops_per_s;   /* integer operations */
+    double dispatch_s;     /* fixed cost of one dispatch */
+    double barrier_s;      /* fixed cost of one barrier between dispatches */
+    int calibrated;        /* 0: the conservative default */
+} IrDeviceProfile;
+
+/* A deliberately slow device (a CPU rasteriser's order of magnitude), so an
+ * uncalibrated prediction errs long rather than short. */
+void ir_profile_default(IrDeviceProfile *p);
+/* $XDG_CACHE_HOME/px/<device>.profile, else $HOME/.cache/px/<device>.profile;
+ * characters outside [A-Za-z0-9._-] of the name become '_'. Returns 0 when
+ * no path fits buf or neither variable is set. */
+int ir_profile_path(char *buf, size_t n, const char *device);
+/* Text `key value` lines. Save creates the directories; both return 0 on
+ * success, -1 on failure (load then leaves *p untouched; a file with
+ * missing, non-positive or non-finite figures is refused). */
+int ir_profile_save(const IrDeviceProfile *p, const char *path);
+int ir_profile_load(IrDeviceProfile *p, const char *path);
+int ir_profile_parse(IrDeviceProfile *p, const char *text);
+
+/* Roofline bound of one stage: max(flops/flop rate + intops/int rate,
+ * bytes/bandwidth) + dispatches * dispatch_s + (dispatches-1) * barrier_s. */
+double ir_predict_stage_s(const IrCostValues *v, const IrDeviceProfile *p);
+/* A kernel: the roofline work of each stage (stages[0..n), or the total
+ * when stages is NULL) plus the overheads of total's dispatches, which
+ * count after fusion. */
+double ir_predict_kernel_s(const IrCostValues *total, const IrCostValues *stages, int n,
+                           const IrDeviceProfile *p);
+
+/* Per-kernel correction learned online: predicted * factor, factor an
+ * exponentially weighted geometric mean of measured/predicted ratios. */
+typedef struct IrCorrection {
+    double factor;         /* 1 until the first sample */
+    int samples;
+} IrCorrection;
+#define IR_CORRECTION_WEIGHT 0.25 /* weight of the newest sample */
+void ir_correction_init(IrCorrection *c);
+double ir_correction_apply(const IrCorrection *c, double predicted_s);
+/* predicted_s: the uncorrected roofline figure of the run measured. */
+void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s);
+
+/* Calibration micro-kernels for pxrun --calibrate: each is PX source with
+ * one kernel; run it at the sizes given and time it (device timestamps). */
+#define IR_CALIB_MEASURES(X)                                                \
+    X(IR_CALIB_DISPATCH, "dispatch")   /* one tiny dispatch: overhead */     \
+    X(IR_CALIB_BARRIER, "barrier")     /* two tiny stages: + one barrier */  \
+    X(IR_CALIB_BANDWIDTH, "bandwidth") /* a large copy: bytes/s */           \
+    X(IR_CALIB_FLOPS, "flops")         /* fma chains: float ops/s */         \
+    X(IR_CALIB_INTOPS, "intops")       /* integer chains: int ops/s */
+typedef enum {
+#define X(e, s) e,
+    IR_CALIB_MEASURES(X)
+#undef X
+    IR_CALIB_N
+} IrCalibMeasure;
+typedef struct IrCalibKernel {
+    IrCalibMeasure what;
+    const char *name;      /* the kernel's name in source */
+    const char *source;    /* PX text */
+    const char *sym;       /* its one size symbol */
+    int64_t size;          /* the value to bind it to */
+} IrCalibKernel;
+extern const IrCalibKernel ir_calib_kernels[IR_CALIB_N];
+/* A timed run of ir_calib_kernels[what]: its cost values (ir_cost_values
+ * at the size run) and the measured seconds (best of several runs). */
+typedef struct IrCalibSample {
+    IrCalibMeasure what;
+    IrCostValues cost;
+    double seconds;
+} IrCalibSample;
+/* Fits a profile to samples (any order; missing measures keep the default
+ * figure). Returns the number of figures set. */
+int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *s, int n);
 
 #endif

@@ -1,0 +1,261 @@
+/*
+ * cg.h — code generation: IR -> SPIR-V for Vulkan (spirv*.c), the launch
+ * metadata a host needs to run the result (meta.c). Sections are named
+ * after the .c files; the LLVM backend adds its own section.
+ *
+ * Module layout
+ * -------------
+ * cg_spirv() turns a whole IrModule (after ir_optimize, so every stage has
+ * a strategy) into ONE SPIR-V module. Every kernel gets its own CgLaunch;
+ * every stage of a kernel becomes one or more compute entry points (a
+ * multi-pass reduce or scan has several), all named
+ * `<kernel>__s<stage>_<pass>` (e.g. `sum__s0_partial`), listed in launch
+ * order in CgLaunch.dispatches.
+ *
+ * Resources of one kernel (all its entry points share one layout, so a
+ * host makes one VkDescriptorSetLayout + VkPipelineLayout per kernel and one
+ * VkPipeline per dispatch):
+ *  - descriptor set 0; binding b = CgLaunch.bindings.v[b] (binding numbers
+ *    are dense from 0): first every buffer parameter in parameter order,
+ *    then the scratch buffers. All are VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+ *    tightly packed arrays of the element type (std430: float/int/uint 4
+ *    bytes, half 2 bytes). `readonly` bindings are decorated NonWritable.
+ *    A buffer parameter is bound with its whole data; its extents are the
+ *    size symbols of its dims (the shader never reads the buffer's length).
+ *  - one push-constant block (stage flags COMPUTE, offset 0, push_size
+ *    bytes, push_size <= 128): CgLaunch.push lists each member, 4 bytes
+ *    each: every scalar parameter (float/int/uint as themselves; half
+ *    scalars travel as a 32-bit float and are converted in the shader),
+ *    then every size symbol as a uint. A host fills them from the launch's
+ *    scalar arguments and bound size-symbol values.
+ *
+ * Dispatches: for each, the host binds the pipeline of `entry` and calls
+ * vkCmdDispatch(groups[0], groups[1], groups[2]), each an IrSize formula of
+ * size symbols and int/uint scalar params (ir_size_eval). When
+ * barrier_before is set, a compute->compute memory barrier (shader write ->
+ * shader read|write) must precede it; the first dispatch never has one. A
+ * dispatch whose group count is 0 in any dimension is skipped by the host
+ * (it would do nothing). Group counts never exceed CgTarget.max_groups in
+ * any dimension for any sizes: strategies loop (grid-stride) instead.
+ * Scratch buffers hold bytes() bytes each (an IrSize formula; at least 4 —
+ * a host should round a zero size up to 4); their contents need not be
+ * initialised and are dead after the kernel.
+ *
+ * JSON (pxcc --emit=meta, cg_meta_print): one object
+ *   { "spirv_version": "1.3", "target_env": "vulkan1.1",
+ *     "kernels": [ {
+ *        "name": "sum",
+ *        "params": [ {"index":0, "name":"a", "kind":"buffer", "type":"float",
+ *                     "dims":["N"]} , {"index":1,"name":"s","kind":"scalar",
+ *                     "type":"float"} ],
+ *        "size_symbols": ["N"],
+ *        "bindings": [ {"binding":0, "kind":"param"|"scratch", "index":0,
+ *                       "readonly":true, "elem":"float", "elem_size":4} ],
+ *        "scratch": [ {"index":0, "bytes":"(min(ceildiv(N, 4096), 1024) * 4)"} ],
+ *        "push_constants": { "size": 8, "members": [
+ *             {"offset":0, "kind":"param"|"sym", "index":1, "name":"s",
+ *              "type":"float"} ] },
+ *        "dispatches": [ {"entry":"sum__s0_partial", "stage":0,
+ *             "local_size":[256,1,1], "groups":["min(ceildiv(N, 4096), 1024)","1","1"],
+ *             "barrier_before":false} ] } ] }
+ * Formulas are ir_size_str text (size symbols and params by name).
+ */
+#ifndef PX_CG_H
+#define PX_CG_H
+
+#include "../ir/ir.h"
+
+/* ===== spirv.c: target description ===== */
+
+#define CG_TARGET_ENVS(X)                                             \
+    X(CG_ENV_VULKAN_1_1, "vulkan1.1") /* SPIR-V 1.3, the default */   \
+    X(CG_ENV_VULKAN_1_2, "vulkan1.2") /* SPIR-V 1.5 */                \
+    X(CG_ENV_VULKAN_1_3, "vulkan1.3") /* SPIR-V 1.6 */
+typedef enum {
+#define X(e, s) e,
+    CG_TARGET_ENVS(X)
+#undef X
+} CgTargetEnv;
+extern const char *const cg_target_env_names[];
+
+/* What the target device can do; strategies and checks read it. The
+ * defaults (cg_target_default) describe a generic Vulkan 1.1 GPU with
+ * 16-bit float support; the runtime fills it from the real device. */
+typedef struct CgTarget {
+    CgTargetEnv env;
+    int float16;       /* shaderFloat16 + storageBuffer16BitAccess: needed by half */
+    int subgroups;     /* subgroup arithmetic in compute shaders */
+    int subgroup_size; /* 0: unknown */
+    int shared_bytes;  /* maxComputeSharedMemorySize */
+    int max_groups;    /* maxComputeWorkGroupCount per dimension (>= 65535) */
+} CgTarget;
+
+void cg_target_default(CgTarget *t, CgTargetEnv env);
+int cg_target_env_parse(const char *s, CgTargetEnv *out); /* 0 when unknown */
+/* The SPIR-V version word (e.g. 0x00010300) and SPIRV-Tools env of a target. */
+uint32_t cg_spirv_version(CgTargetEnv env);
+
+/* ===== meta.c types: the launch metadata (see the header comment) ===== */
+
+typedef enum { CG_BIND_PARAM, CG_BIND_SCRATCH } CgBindKind;
+
+typedef struct CgBinding {
+    int binding;       /* descriptor set 0 */
+    CgBindKind kind;
+    int index;         /* IrKernel.params index, or CgLaunch.scratch index */
+    int readonly;      /* no entry point writes it (decorated NonWritable) */
+    ScalarType elem;   /* element type as stored */
+    int elem_size;     /* bytes per element: 4, or 2 for half */
+} CgBinding;
+
+typedef struct CgScratch {
+    IrSize *bytes;     /* size in bytes; a host rounds 0 up to 4 */
+    ScalarType elem;   /* what it holds (for debugging) */
+} CgScratch;
+
+typedef enum { CG_PUSH_PARAM, CG_PUSH_SYM } CgPushKind;
+
+typedef struct CgPush {
+    int offset;        /* bytes from the block start; 4 bytes each */
+    CgPushKind kind;
+    int index;         /* IrKernel.params index, or IrKernel.syms index */
+    ScalarType type;   /* as passed: float for float and half params, int, uint */
+} CgPush;
+
+typedef struct CgDispatch {
+    const char *entry; /* OpEntryPoint name */
+    int stage;         /* IrKernel.stages index it implements */
+    int local[3];      /* LocalSize */
+    IrSize *groups[3]; /* group counts; never above CgTarget.max_groups */
+    int barrier_before;
+} CgDispatch;
+
+typedef struct CgLaunch {
+    const IrKernel *kernel;
+    FE_VEC(CgBinding) bindings;
+    FE_VEC(CgScratch) scratch;
+    FE_VEC(CgPush) push;
+    int push_size;
+    FE_VEC(CgDispatch) dispatches;
+} CgLaunch;
+
+typedef struct CgModule {
+    const IrModule *ir;
+    CgTarget target;
+    uint32_t *words;   /* the validated SPIR-V binary */
+    size_t nwords;
+    FE_VEC(CgLaunch) kernels; /* one per IrModule kernel, same order */
+} CgModule;
+
+/* ===== spirv.c: the backend ===== */
+
+typedef struct CgOptions {
+    CgTarget target;
+    int opt_level;     /* 0..2 */
+    int no_validate;   /* skip the in-process validator (tests of the validator only) */
+} CgOptions;
+
+/* Lowers a whole module. User errors (half without float16) go to d and
+ * the result is NULL. The binary is validated in-process with SPIRV-Tools
+ * before it is returned; a module that fails is an internal error
+ * (fe_die, exit 3) naming the kernel and stage. */
+CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o);
+
+/* In-process SPIRV-Tools validation for env. Returns 1 when valid; else 0
+ * and *msg (arena text) says why. */
+int cg_spirv_validate(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env, char **msg);
+/* SPIRV-Tools disassembly (no header comment, friendly names off, stable
+ * across runs): the --emit=spvasm text. NULL on failure. */
+char *cg_spirv_disasm(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env);
+
+/* ===== meta.c: JSON of the launch metadata ===== */
+
+void cg_meta_print(FILE *out, const CgModule *m);
+/* Binding index of buffer param p in l, or -1. */
+int cg_launch_param_binding(const CgLaunch *l, int param);
+
+/* ===== llvm.c: the CPU backend (LLVM-C, ORC LLJIT) =====
+ *
+ * The same IR as spirv.c, JIT-compiled to native code for the host. Every
+ * stage becomes one or more steps, run in order with a barrier between
+ * them; each step is a native function
+ *
+ *     void step(const CgCpuArgs *args, int64_t begin, int64_t end);
+ *
+ * that does the items [begin, end) of the step's domain [0, count). A host
+ * may split a domain into slices any way it likes and call them on any
+ * threads at once: items are independent and results do not depend on the
+ * split (reductions keep fixed partial boundaries, CG_CPU_CHUNK elements,
+ * so float sums are reproducible whatever the thread count).
+ *   grid stage:  items are the points of the index space, linearised
+ *                row-major over (hi_k - lo_k) per dimension;
+ *   matmul:      items are rows of the output;
+ *   reduce/scan/softmax over rank > 1: items are rows (all leading dims);
+ *   reduce/scan rank 1: step 0 items are chunks (partials into scratch),
+ *                step 1 is one item (combine), scan step 2 chunks again;
+ *   transpose:   items are tiles of CG_CPU_TILE input rows.
+ * Semantics are the IR's (ir.h) exactly: bounds checks, x/0 = 0, INT_MIN/-1
+ * = INT_MIN, shifts mod 32, float->int saturating (NaN -> 0), round half
+ * away from zero. Library stages on half data accumulate in float.
+ */
+
+#define CG_CPU_CHUNK 16384 /* elements per partial of a rank-1 reduce/scan */
+#define CG_CPU_TILE 32     /* transpose tile edge */
+
+typedef struct CgCpuArgs {
+    void *const *buf;        /* [param] buffer base; NULL for scalars */
+    const uint32_t *scalar;  /* [param] scalar bits: float/int/uint as
+                                themselves, half as a 32-bit float (as the
+                                SPIR-V push constants) */
+    const int64_t *sym;      /* [size symbol] bound value */
+    void *scratch;           /* CgCpuStage.scratch bytes, shared by the steps */
+} CgCpuArgs;
+
+typedef void (*CgCpuFn)(const CgCpuArgs *args, int64_t begin, int64_t end);
+
+typedef struct CgCpuStep {
+    CgCpuFn fn;
+    const char *name;        /* symbol: k<kernel>_<name>__s<stage>_<step> */
+    IrSize *count;           /* domain size (ir_size_eval with syms, params) */
+    int64_t grain;           /* fewest items worth a slice of their own */
+} CgCpuStep;
+
+typedef struct CgCpuStage {
+    FE_VEC(CgCpuStep) steps;
+    IrSize *scratch;         /* bytes; const 0 when none */
+} CgCpuStage;
+
+typedef struct CgCpuKernel {
+    const IrKernel *ir;
+    FE_VEC(CgCpuStage) stages;
+} CgCpuKernel;
+
+typedef struct CgCpuModule {
+    Arena *arena;            /* owned: steps, formulas */
+    const IrModule *ir;      /* borrowed: must outlive the module */
+    FE_VEC(CgCpuKernel) kernels; /* one per IrModule kernel, same order */
+    double compile_ms;       /* IR build + passes + native code generation */
+    void *jit;               /* LLVMOrcLLJITRef */
+} CgCpuModule;
+
+/* opt_level 0..3 selects LLVM's default<O0..O3> pipeline. NULL on failure
+ * with *err (malloc'd) saying why. */
+CgCpuModule *cg_cpu_compile(const IrModule *m, int opt_level, char **err);
+void cg_cpu_destroy(CgCpuModule *cm); /* NULL is fine */
+
+/* Runs a slice set of a step: a host thread pool implements it; NULL
+ * means run serially in the calling thread. */
+typedef void (*CgCpuParallelFor)(void *pool, const CgCpuStep *st, const CgCpuArgs *a,
+                                 int64_t count);
+/* Runs every stage of k in order (args->scratch is ignored: scratch is
+ * allocated here). stage_ns, when not NULL, gets each stage's wall time.
+ * Returns 0, or -1 when scratch cannot be allocated. */
+int cg_cpu_run(const CgCpuKernel *k, const CgCpuArgs *args, CgCpuParallelFor pf, void *pool,
+               double *stage_ns);
+/* int64 values of the int/uint scalar params (for ir_size_eval). */
+void cg_cpu_param_values(const IrKernel *k, const uint32_t *scalar, int64_t *out);
+
+/* The optimised LLVM IR text (pxcc --emit=llvm); NULL and *err on failure. */
+char *cg_llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err);
+
+#endif

@@ -1,0 +1,529 @@
+/*
+ * spirv_lib.c — library stages: MATMUL, REDUCE, SCAN, SOFTMAX, TRANSPOSE,
+ * expanded by strategy into compute entry points.
+ *
+ * Shapes: every operand is viewed as rows x cols where cols is the last
+ * extent and rows the product of the others (1 for a 1-D buffer). All
+ * group counts are capped at CgTarget.max_groups; the shaders loop
+ * (grid-stride) over what the cap leaves out, so a count is a formula and
+ * never data. Accumulation is in f32 for float and half, in the element
+ * type for int/uint (wrapping). Reading past an operand's extent never
+ * happens: every access is guarded by its row/column bounds.
+ *
+ * Strategies (sp[] as in ir.h; 0 or unusable values take the defaults):
+ *  reduce-tree  (1-D) pass "partial": min(ceildiv(N, G), P) groups of G
+ *               invocations, grid-stride sums, a shared-memory tree, one
+ *               partial per group into scratch; pass "final": one group
+ *               folds the partials. G = sp[0] (256), P = sp[1] (64).
+ *  reduce-rows  one group of sp[0] (64) per row, rows grid-strided.
+ *  scan-3pass   rows x cols; each row cut into nb = min(ceildiv(cols, G), G)
+ *               chunks; "reduce": chunk sums into scratch; "partials": each
+ *               row's chunk sums scanned (exclusive) in place by one group;
+ *               "propagate": each chunk scanned in tiles of G with a
+ *               shared-memory Hillis-Steele scan, starting from its
+ *               chunk's prefix. Exact for integers (wrapping). G = sp[0].
+ *  softmax-row  one group of sp[0] (64) per row: max, sum of exp(x - max),
+ *               then exp(x - max) / sum; rows grid-strided.
+ *  transpose-tiled  T x T tiles through shared memory (T = sp[0], 16).
+ *  matmul-tiled TM x TN output tile per group, TK deep slices of A and B in
+ *               shared memory, R x R outputs per invocation (sp = TM, TN,
+ *               TK, R; default 64, 64, 16, 4); partial tiles are zero-padded.
+ */
+#include "spirv_int.h"
+
+#include <math.h>
+
+static int pow2(int x) { return x > 0 && (x & (x - 1)) == 0; }
+
+static ScalarType acc_type(ScalarType t) { return t == TY_HALF ? TY_FLOAT : t; }
+
+static uint32_t to_acc(Sb *s, ScalarType t, uint32_t v) {
+    return t == TY_HALF ? SB_OP(s, SpvOpFConvert, s->t_f32, v) : v;
+}
+static uint32_t from_acc(Sb *s, ScalarType t, uint32_t v) {
+    return t == TY_HALF ? SB_OP(s, SpvOpFConvert, sb_scalar(s, TY_HALF), v) : v;
+}
+
+/* rows (product of all but the last extent) and cols of buffer param p */
+static uint32_t rows_dev(Sb *s, int p) {
+    const IrParam *pr = &s->k->params.v[p];
+    uint32_t r = sb_const_u(s, 1);
+    for (int d = 0; d + 1 < pr->rank; d++) r = sb_umul(s, r, sb_dim(s, p, d));
+    return r;
+}
+static uint32_t cols_dev(Sb *s, int p) {
+    return sb_dim(s, p, s->k->params.v[p].rank - 1);
+}
+static IrSize *rows_host(Sb *s, int p) {
+    const IrParam *pr = &s->k->params.v[p];
+    IrSize *r = ir_size_const(s->a, 1);
+    for (int d = 0; d + 1 < pr->rank; d++) r = ir_size_bin(s->a, SZ_MUL, r, pr->dims[d]);
+    return r;
+}
+static IrSize *cols_host(Sb *s, int p) {
+    const IrParam *pr = &s->k->params.v[p];
+    return pr->dims[pr->rank - 1];
+}
+static IrSize *cap(Sb *s, IrSize *x) {
+    return ir_size_bin(s->a, SZ_MIN, x, ir_size_const(s->a, s->t->max_groups));
+}
+static IrSize *hconst(Sb *s, int64_t c) { return ir_size_const(s->a, c); }
+static IrSize *hceil(Sb *s, IrSize *x, int64_t d) {
+    return ir_size_bin(s->a, SZ_CEILDIV, x, ir_size_const(s->a, d));
+}
+
+static uint32_t lid(Sb *s, int c) { return sb_builtin_x(s, SpvBuiltInLocalInvocationId, c); }
+static uint32_t wgid(Sb *s, int c) { return sb_builtin_x(s, SpvBuiltInWorkgroupId, c); }
+static uint32_t nwg(Sb *s, int c) { return sb_builtin_x(s, SpvBuiltInNumWorkgroups, c); }
+
+static uint32_t sh_ptr(Sb *s, uint32_t var, uint32_t elem, uint32_t idx) {
+    return SB_OP(s, SpvOpAccessChain, sb_ptr(s, SpvStorageClassWorkgroup, elem), var, idx);
+}
+static uint32_t sh_load(Sb *s, uint32_t var, uint32_t elem, uint32_t idx) {
+    return sb_load(s, elem, sh_ptr(s, var, elem, idx));
+}
+static void sh_store(Sb *s, uint32_t var, uint32_t elem, uint32_t idx, uint32_t v) {
+    sb_store(s, sh_ptr(s, var, elem, idx), v);
+}
+
+/* binding[flat] when cond, else `other` (no load issued out of range) */
+static uint32_t guarded_load(Sb *s, int b, uint32_t flat, uint32_t cond, uint32_t type,
+                             uint32_t other) {
+    uint32_t tmp = sb_var(s, type);
+    sb_store(s, tmp, other);
+    SbIf f = sb_if_begin(s, cond, 0);
+    sb_store(s, tmp, sb_buf_load(s, b, flat));
+    sb_if_end(s, &f);
+    return sb_load(s, type, tmp);
+}
+static void guarded_store(Sb *s, int b, uint32_t flat, uint32_t cond, uint32_t v) {
+    SbIf f = sb_if_begin(s, cond, 0);
+    sb_buf_store(s, b, flat, v);
+    sb_if_end(s, &f);
+}
+
+/* ---- reduction operators ---- */
+
+static uint32_t red_identity(Sb *s, FeReduceOp op, ScalarType t) {
+    switch (op) {
+    case RED_SUM: return sb_const_typed(s, t, 0, 0);
+    case RED_PROD: return sb_const_typed(s, t, 1, 1);
+    case RED_MIN:
+        return t == TY_FLOAT ? sb_const_f(s, INFINITY)
+               : t == TY_INT ? sb_const_i(s, INT32_MAX) : sb_const_u(s, UINT32_MAX);
+    case RED_MAX:
+        return t == TY_FLOAT ? sb_const_f(s, -INFINITY)
+               : t == TY_INT ? sb_const_i(s, INT32_MIN) : sb_const_u(s, 0);
+    }
+    fe_unreachable();
+}
+
+static uint32_t red_combine(Sb *s, FeReduceOp op, ScalarType t, uint32_t a, uint32_t b) {
+    uint32_t ty = sb_scalar(s, t);
+    int fl = t == TY_FLOAT;
+    switch (op) {
+    case RED_SUM: return SB_OP(s, fl ? SpvOpFAdd : SpvOpIAdd, ty, a, b);
+    case RED_PROD: return SB_OP(s, fl ? SpvOpFMul : SpvOpIMul, ty, a, b);
+    case RED_MIN:
+        return SB_EXT(s, fl ? GLSLstd450FMin : t == TY_INT ? GLSLstd450SMin : GLSLstd450UMin, ty, a, b);
+    case RED_MAX:
+        return SB_EXT(s, fl ? GLSLstd450FMax : t == TY_INT ? GLSLstd450SMax : GLSLstd450UMax, ty, a, b);
+    }
+    fe_unreachable();
+}
+
+/* Tree reduction of each invocation's v over a group of G (a power of two)
+ * through shared array sh; returns the result, valid in every invocation.
+ * Ends with a barrier so sh can be reused at once. */
+static uint32_t group_reduce(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarType t, uint32_t v) {
+    uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
+    sh_store(s, sh, ty, l, v);
+    sb_barrier(s);
+    for (int h = G / 2; h > 0; h /= 2) {
+        SbIf f = sb_if_begin(s, sb_ult(s, l, sb_const_u(s, (uint32_t)h)), 0);
+        uint32_t x = sh_load(s, sh, ty, l);
+        uint32_t y = sh_load(s, sh, ty, sb_uadd(s, l, sb_const_u(s, (uint32_t)h)));
+        sh_store(s, sh, ty, l, red_combine(s, op, t, x, y));
+        sb_if_end(s, &f);
+        sb_barrier(s);
+    }
+    uint32_t r = sh_load(s, sh, ty, sb_const_u(s, 0));
+    sb_barrier(s);
+    return r;
+}
+
+/* acc = fold over elements [start, end) with stride `stride` of binding b */
+static uint32_t strided_fold(Sb *s, int b, ScalarType et, FeReduceOp op, uint32_t start,
+                             uint32_t end, uint32_t stride) {
+    ScalarType at = acc_type(et);
+    uint32_t acc = sb_var(s, sb_scalar(s, at));
+    sb_store(s, acc, red_identity(s, op, at));
+    SbFor f = sb_for_begin(s, start, end, stride);
+    uint32_t x = to_acc(s, et, sb_buf_load(s, b, f.iv));
+    sb_store(s, acc, red_combine(s, op, at, sb_load(s, sb_scalar(s, at), acc), x));
+    sb_for_end(s, &f);
+    return sb_load(s, sb_scalar(s, at), acc);
+}
+
+/* ---- REDUCE ---- */
+
+static void lower_reduce(Sb *s, int si, const IrStage *st) {
+    int in = st->in[0], out = st->out;
+    ScalarType et = s->k->params.v[in].type, at = acc_type(et);
+    uint32_t aty = sb_scalar(s, at);
+    int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
+    int G = pow2(st->sp[0]) && st->sp[0] <= 1024 ? st->sp[0] : 256;
+    int local[3] = {G, 1, 1};
+    if (st->strategy == IR_STRAT_REDUCE_TREE && s->k->params.v[in].rank == 1) {
+        int P = st->sp[1] > 0 && st->sp[1] <= G ? st->sp[1] : (G < 64 ? G : 64);
+        IrSize *N = cols_host(s, in);
+        IrSize *ng = ir_size_bin(s->a, SZ_MIN, hceil(s, N, G), hconst(s, P));
+        int scr = sb_add_scratch(s, ir_size_bin(s->a, SZ_MUL, hconst(s, P), hconst(s, 4)), at);
+        /* pass 1: grid-stride partial folds, one value per group */
+        sb_fn_begin(s);
+        uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
+        uint32_t n = cols_dev(s, in);
+        uint32_t start = sb_uadd(s, sb_umul(s, wgid(s, 0), sb_const_u(s, (uint32_t)G)), lid(s, 0));
+        uint32_t stride = sb_umul(s, nwg(s, 0), sb_const_u(s, (uint32_t)G));
+        uint32_t v = strided_fold(s, bin, et, st->rop, start, n, stride);
+        uint32_t r = group_reduce(s, sh, G, st->rop, at, v);
+        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+        sb_buf_store(s, scr, wgid(s, 0), r);
+        sb_if_end(s, &f);
+        const char *e1 = sb_entry_name(s, si, "partial");
+        sb_fn_end_entry(s, e1, local);
+        sb_add_dispatch(s, e1, si, local, ng, hconst(s, 1), hconst(s, 1));
+        /* pass 2: one group folds the partials (their count recomputed) */
+        sb_fn_begin(s);
+        sh = sb_shared(s, aty, (uint32_t)G, "red");
+        n = cols_dev(s, in);
+        uint32_t cnt = sb_umin(s, sb_udiv_safe(s, sb_uadd(s, n, sb_const_u(s, (uint32_t)G - 1)),
+                                               sb_const_u(s, (uint32_t)G)),
+                               sb_const_u(s, (uint32_t)P));
+        /* n + G - 1 may wrap for n near 2^32: then n/G + 1 is used */
+        uint32_t acc = sb_var(s, aty);
+        sb_store(s, acc, red_identity(s, st->rop, at));
+        SbFor fl = sb_for_begin(s, lid(s, 0), cnt, sb_const_u(s, (uint32_t)G));
+        sb_store(s, acc, red_combine(s, st->rop, at, sb_load(s, aty, acc), sb_buf_load(s, scr, fl.iv)));
+        sb_for_end(s, &fl);
+        r = group_reduce(s, sh, G, st->rop, at, sb_load(s, aty, acc));
+        f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+        sb_buf_store(s, bout, sb_const_u(s, 0), from_acc(s, et, r));
+        sb_if_end(s, &f);
+        const char *e2 = sb_entry_name(s, si, "final");
+        sb_fn_end_entry(s, e2, local);
+        sb_add_dispatch(s, e2, si, local, hconst(s, 1), hconst(s, 1), hconst(s, 1));
+        return;
+    }
+    /* rows: one group per row */
+    sb_fn_begin(s);
+    uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
+    uint32_t R = rows_dev(s, in), C = cols_dev(s, in);
+    SbFor rf = sb_for_begin(s, wgid(s, 0), R, nwg(s, 0));
+    uint32_t base = sb_umul(s, rf.iv, C);
+    uint32_t v = strided_fold(s, bin, et, st->rop, sb_uadd(s, base, lid(s, 0)), sb_uadd(s, base, C),
+                              sb_const_u(s, (uint32_t)G));
+    uint32_t r = group_reduce(s, sh, G, st->rop, at, v);
+    SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+    sb_buf_store(s, bout, rf.iv, from_acc(s, et, r));
+    sb_if_end(s, &f);
+    sb_for_end(s, &rf);
+    const char *e = sb_entry_name(s, si, "rows");
+    sb_fn_end_entry(s, e, local);
+    sb_add_dispatch(s, e, si, local, cap(s, rows_host(s, in)), hconst(s, 1), hconst(s, 1));
+}
+
+/* ---- SOFTMAX ---- */
+
+static void lower_softmax(Sb *s, int si, const IrStage *st) {
+    int in = st->in[0], out = st->out;
+    ScalarType et = s->k->params.v[in].type;
+    int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
+    int G = pow2(st->sp[0]) && st->sp[0] <= 1024 ? st->sp[0] : 64;
+    int local[3] = {G, 1, 1};
+    sb_fn_begin(s);
+    uint32_t f32 = s->t_f32;
+    uint32_t sh = sb_shared(s, f32, (uint32_t)G, "red");
+    uint32_t R = rows_dev(s, in), C = cols_dev(s, in);
+    SbFor rf = sb_for_begin(s, wgid(s, 0), R, nwg(s, 0));
+    uint32_t base = sb_umul(s, rf.iv, C), end = sb_uadd(s, base, C);
+    uint32_t first = sb_uadd(s, base, lid(s, 0)), step = sb_const_u(s, (uint32_t)G);
+    uint32_t mx = group_reduce(s, sh, G, RED_MAX, TY_FLOAT,
+                               strided_fold(s, bin, et, RED_MAX, first, end, step));
+    uint32_t acc = sb_var(s, f32);
+    sb_store(s, acc, sb_const_f(s, 0));
+    SbFor f = sb_for_begin(s, first, end, step);
+    uint32_t x = to_acc(s, et, sb_buf_load(s, bin, f.iv));
+    uint32_t ex = SB_EXT(s, GLSLstd450Exp, f32, SB_OP(s, SpvOpFSub, f32, x, mx));
+    sb_store(s, acc, SB_OP(s, SpvOpFAdd, f32, sb_load(s, f32, acc), ex));
+    sb_for_end(s, &f);
+    uint32_t sum = group_reduce(s, sh, G, RED_SUM, TY_FLOAT, sb_load(s, f32, acc));
+    uint32_t inv = SB_OP(s, SpvOpFDiv, f32, sb_const_f(s, 1), sum);
+    f = sb_for_begin(s, first, end, step);
+    x = to_acc(s, et, sb_buf_load(s, bin, f.iv));
+    ex = SB_EXT(s, GLSLstd450Exp, f32, SB_OP(s, SpvOpFSub, f32, x, mx));
+    sb_buf_store(s, bout, f.iv, from_acc(s, et, SB_OP(s, SpvOpFMul, f32, ex, inv)));
+    sb_for_end(s, &f);
+    sb_for_end(s, &rf);
+    const char *e = sb_entry_name(s, si, "rows");
+    sb_fn_end_entry(s, e, local);
+    sb_add_dispatch(s, e, si, local, cap(s, rows_host(s, in)), hconst(s, 1), hconst(s, 1));
+}
+
+/* ---- SCAN ---- */
+
+/* Inclusive Hillis-Steele scan of v over the group (G a power of two)
+ * through sh; returns this invocation's inclusive prefix. Ends with a
+ * barrier. */
+static uint32_t group_scan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v) {
+    uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
+    sh_store(s, sh, ty, l, v);
+    sb_barrier(s);
+    for (int off = 1; off < G; off *= 2) {
+        uint32_t o = sb_const_u(s, (uint32_t)off);
+        uint32_t has = SB_OP(s, SpvOpUGreaterThanEqual, s->t_bool, l, o);
+        uint32_t tmp = sb_var(s, ty);
+        sb_store(s, tmp, red_identity(s, RED_SUM, t));
+        SbIf f = sb_if_begin(s, has, 0);
+        sb_store(s, tmp, sh_load(s, sh, ty, SB_OP(s, SpvOpISub, s->t_u32, l, o)));
+        sb_if_end(s, &f);
+        uint32_t add = sb_load(s, ty, tmp);
+        sb_barrier(s);
+        sh_store(s, sh, ty, l, red_combine(s, RED_SUM, t, sh_load(s, sh, ty, l), add));
+        sb_barrier(s);
+    }
+    uint32_t r = sh_load(s, sh, ty, l);
+    return r;
+}
+
+static void lower_scan(Sb *s, int si, const IrStage *st) {
+    int in = st->in[0], out = st->out;
+    ScalarType et = s->k->params.v[in].type, at = acc_type(et);
+    uint32_t aty = sb_scalar(s, at);
+    int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
+    int G = pow2(st->sp[0]) && st->sp[0] <= 1024 ? st->sp[0] : 256;
+    int local[3] = {G, 1, 1};
+    IrSize *Rh = rows_host(s, in), *Ch = cols_host(s, in);
+    IrSize *nbh = ir_size_bin(s->a, SZ_MIN, hceil(s, Ch, G), hconst(s, G));
+    int scr = sb_add_scratch(
+        s, ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_MUL, Rh, nbh), hconst(s, 4)), at);
+    /* device: nb = min(ceildiv(C, G), G), chunk = ceildiv(C, nb) */
+#define SCAN_SHAPE()                                                                        \
+    uint32_t R = rows_dev(s, in), C = cols_dev(s, in);                                      \
+    uint32_t nb = sb_umin(s, sb_udiv_safe(s, sb_uadd(s, C, sb_const_u(s, (uint32_t)G - 1)), \
+                                          sb_const_u(s, (uint32_t)G)),                      \
+                          sb_const_u(s, (uint32_t)G));                                      \
+    uint32_t chunk = sb_udiv_safe(s, SB_OP(s, SpvOpISub, s->t_u32, sb_uadd(s, C, nb),       \
+                                           sb_const_u(s, 1)), nb);                          \
+    (void)R; (void)chunk
+    /* pass 1: chunk sums; groups (nb, rows) */
+    {
+        sb_fn_begin(s);
+        uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
+        SCAN_SHAPE();
+        SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
+        uint32_t b = wgid(s, 0);
+        uint32_t base = sb_umul(s, rf.iv, C);
+        uint32_t c0 = sb_umul(s, b, chunk), c1 = sb_umin(s, sb_uadd(s, c0, chunk), C);
+        uint32_t v = strided_fold(s, bin, et, RED_SUM, sb_uadd(s, base, sb_uadd(s, c0, lid(s, 0))),
+                                  sb_uadd(s, base, c1), sb_const_u(s, (uint32_t)G));
+        uint32_t r = group_reduce(s, sh, G, RED_SUM, at, v);
+        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+        sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nb), b), r);
+        sb_if_end(s, &f);
+        sb_for_end(s, &rf);
+        const char *e = sb_entry_name(s, si, "reduce");
+        sb_fn_end_entry(s, e, local);
+        sb_add_dispatch(s, e, si, local, nbh, cap(s, Rh), hconst(s, 1));
+    }
+    /* pass 2: exclusive scan of each row's nb <= G chunk sums */
+    {
+        sb_fn_begin(s);
+        uint32_t sh = sb_shared(s, aty, (uint32_t)G, "scan");
+        SCAN_SHAPE();
+        SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
+        uint32_t l = lid(s, 0);
+        uint32_t ok = sb_ult(s, l, nb);
+        uint32_t idx = sb_uadd(s, sb_umul(s, rf.iv, nb), l);
+        uint32_t v = guarded_load(s, scr, idx, ok, aty, red_identity(s, RED_SUM, at));
+        uint32_t inc = group_scan(s, sh, G, at, v);
+        uint32_t exc = SB_OP(s, at == TY_FLOAT ? SpvOpFSub : SpvOpISub, aty, inc, v);
+        guarded_store(s, scr, idx, ok, exc);
+        sb_barrier(s);
+        sb_for_end(s, &rf);
+        const char *e = sb_entry_name(s, si, "partials");
+        sb_fn_end_entry(s, e, local);
+        sb_add_dispatch(s, e, si, local, hconst(s, 1), cap(s, Rh), hconst(s, 1));
+    }
+    /* pass 3: scan each chunk in tiles of G from its prefix */
+    {
+        sb_fn_begin(s);
+        uint32_t sh = sb_shared(s, aty, (uint32_t)G, "scan");
+        SCAN_SHAPE();
+        SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
+        uint32_t b = wgid(s, 0);
+        uint32_t base = sb_umul(s, rf.iv, C);
+        uint32_t c0 = sb_umul(s, b, chunk), c1 = sb_umin(s, sb_uadd(s, c0, chunk), C);
+        uint32_t carry = sb_var(s, aty);
+        sb_store(s, carry, sb_buf_load(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nb), b)));
+        SbFor tf = sb_for_begin(s, c0, c1, sb_const_u(s, (uint32_t)G));
+        uint32_t c = sb_uadd(s, tf.iv, lid(s, 0));
+        uint32_t ok = sb_ult(s, c, c1);
+        uint32_t flat = sb_uadd(s, base, c);
+        uint32_t x = guarded_load(s, bin, flat, ok, s->buf_elem[bin], sb_const_typed(s, et, 0, 0));
+        uint32_t inc = group_scan(s, sh, G, at, to_acc(s, et, x));
+        uint32_t cv = sb_load(s, aty, carry);
+        guarded_store(s, bout, flat, ok, from_acc(s, et, red_combine(s, RED_SUM, at, cv, inc)));
+        /* the tile's total is the last prefix */
+        uint32_t tot = sh_load(s, sh, aty, sb_const_u(s, (uint32_t)G - 1));
+        sb_barrier(s);
+        sb_store(s, carry, red_combine(s, RED_SUM, at, cv, tot));
+        sb_for_end(s, &tf);
+        sb_for_end(s, &rf);
+        const char *e = sb_entry_name(s, si, "propagate");
+        sb_fn_end_entry(s, e, local);
+        sb_add_dispatch(s, e, si, local, nbh, cap(s, Rh), hconst(s, 1));
+    }
+#undef SCAN_SHAPE
+}
+
+/* ---- TRANSPOSE ---- */
+
+static void lower_transpose(Sb *s, int si, const IrStage *st) {
+    int in = st->in[0], out = st->out;
+    int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
+    int T = st->sp[0] >= 4 && st->sp[0] <= 32 ? st->sp[0] : 16;
+    int local[3] = {T, T, 1};
+    uint32_t ety = s->buf_elem[bin];
+    ScalarType et = s->k->params.v[in].type;
+    sb_fn_begin(s);
+    uint32_t sh = sb_shared(s, ety, (uint32_t)(T * (T + 1)), "tile");
+    uint32_t R = rows_dev(s, in), C = cols_dev(s, in);
+    uint32_t Tc = sb_const_u(s, (uint32_t)T), Tp = sb_const_u(s, (uint32_t)T + 1);
+    uint32_t lx = lid(s, 0), ly = lid(s, 1);
+    SbFor ty = sb_for_begin(s, sb_umul(s, wgid(s, 1), Tc), R, sb_umul(s, nwg(s, 1), Tc));
+    SbFor tx = sb_for_begin(s, sb_umul(s, wgid(s, 0), Tc), C, sb_umul(s, nwg(s, 0), Tc));
+    uint32_t r = sb_uadd(s, ty.iv, ly), c = sb_uadd(s, tx.iv, lx);
+    uint32_t ok = SB_OP(s, SpvOpLogicalAnd, s->t_bool, sb_ult(s, r, R), sb_ult(s, c, C));
+    uint32_t v = guarded_load(s, bin, sb_uadd(s, sb_umul(s, r, C), c), ok, ety,
+                              sb_const_typed(s, et, 0, 0));
+    sh_store(s, sh, ety, sb_uadd(s, sb_umul(s, ly, Tp), lx), v);
+    sb_barrier(s);
+    /* out[C][R]: this invocation writes out[tx + ly][ty + lx] = in[ty + lx][tx + ly] */
+    uint32_t orow = sb_uadd(s, tx.iv, ly), ocol = sb_uadd(s, ty.iv, lx);
+    uint32_t ok2 = SB_OP(s, SpvOpLogicalAnd, s->t_bool, sb_ult(s, orow, C), sb_ult(s, ocol, R));
+    uint32_t w = sh_load(s, sh, ety, sb_uadd(s, sb_umul(s, lx, Tp), ly));
+    guarded_store(s, bout, sb_uadd(s, sb_umul(s, orow, R), ocol), ok2, w);
+    sb_barrier(s);
+    sb_for_end(s, &tx);
+    sb_for_end(s, &ty);
+    const char *e = sb_entry_name(s, si, "tiles");
+    sb_fn_end_entry(s, e, local);
+    sb_add_dispatch(s, e, si, local, cap(s, hceil(s, cols_host(s, in), T)),
+                    cap(s, hceil(s, rows_host(s, in), T)), hconst(s, 1));
+}
+
+/* ---- MATMUL ---- */
+
+static void lower_matmul(Sb *s, int si, const IrStage *st) {
+    int pa = st->in[0], pb = st->in[1], pc = st->out;
+    ScalarType et = s->k->params.v[pa].type;
+    int ba = sb_param_binding(s, pa), bb = sb_param_binding(s, pb), bc = sb_param_binding(s, pc);
+    int TM = st->sp[0], TN = st->sp[1], TK = st->sp[2], R = st->sp[3];
+    int ok = TM > 0 && TN > 0 && TK > 0 && R > 0 && TM % R == 0 && TN % R == 0 &&
+             (TM / R) * (TN / R) <= 1024 && (TM * TK + TK * TN) * 4 <= s->t->shared_bytes &&
+             R * R <= 64 && TK <= 32;
+    if (ok) {
+        int nt = (TM / R) * (TN / R);
+        ok = (TM * TK) % nt == 0 && (TK * TN) % nt == 0;
+    }
+    if (!ok) TM = 64, TN = 64, TK = 16, R = 4;
+    int NX = TN / R, NY = TM / R, NT = NX * NY;
+    int local[3] = {NX, NY, 1};
+    uint32_t f32 = s->t_f32;
+    sb_fn_begin(s);
+    uint32_t As = sb_shared(s, f32, (uint32_t)(TM * TK), "As");
+    uint32_t Bs = sb_shared(s, f32, (uint32_t)(TK * TN), "Bs");
+    uint32_t M = sb_dim(s, pa, 0), K = sb_dim(s, pa, 1), N = sb_dim(s, pb, 1);
+    uint32_t lx = lid(s, 0), ly = lid(s, 1);
+    uint32_t lin = sb_uadd(s, sb_umul(s, ly, sb_const_u(s, (uint32_t)NX)), lx);
+    uint32_t zero = sb_const_typed(s, et, 0, 0);
+    uint32_t uTM = sb_const_u(s, (uint32_t)TM), uTN = sb_const_u(s, (uint32_t)TN);
+    SbFor by = sb_for_begin(s, sb_umul(s, wgid(s, 1), uTM), M, sb_umul(s, nwg(s, 1), uTM));
+    SbFor bx = sb_for_begin(s, sb_umul(s, wgid(s, 0), uTN), N, sb_umul(s, nwg(s, 0), uTN));
+    uint32_t acc[64];
+    for (int i = 0; i < R * R; i++) {
+        acc[i] = sb_var(s, f32);
+        sb_store(s, acc[i], sb_const_f(s, 0));
+    }
+    SbFor kt = sb_for_begin(s, sb_const_u(s, 0), K, sb_const_u(s, (uint32_t)TK));
+    for (int e = 0; e < TM * TK; e += NT) {
+        uint32_t idx = sb_uadd(s, lin, sb_const_u(s, (uint32_t)e));
+        uint32_t r = SB_OP(s, SpvOpUDiv, s->t_u32, idx, sb_const_u(s, (uint32_t)TK));
+        uint32_t c = SB_OP(s, SpvOpUMod, s->t_u32, idx, sb_const_u(s, (uint32_t)TK));
+        uint32_t gr = sb_uadd(s, by.iv, r), gc = sb_uadd(s, kt.iv, c);
+        uint32_t okk = SB_OP(s, SpvOpLogicalAnd, s->t_bool, sb_ult(s, gr, M), sb_ult(s, gc, K));
+        uint32_t v = guarded_load(s, ba, sb_uadd(s, sb_umul(s, gr, K), gc), okk, s->buf_elem[ba], zero);
+        sh_store(s, As, f32, idx, to_acc(s, et, v));
+    }
+    for (int e = 0; e < TK * TN; e += NT) {
+        uint32_t idx = sb_uadd(s, lin, sb_const_u(s, (uint32_t)e));
+        uint32_t r = SB_OP(s, SpvOpUDiv, s->t_u32, idx, uTN);
+        uint32_t c = SB_OP(s, SpvOpUMod, s->t_u32, idx, uTN);
+        uint32_t gr = sb_uadd(s, kt.iv, r), gc = sb_uadd(s, bx.iv, c);
+        uint32_t okk = SB_OP(s, SpvOpLogicalAnd, s->t_bool, sb_ult(s, gr, K), sb_ult(s, gc, N));
+        uint32_t v = guarded_load(s, bb, sb_uadd(s, sb_umul(s, gr, N), gc), okk, s->buf_elem[bb], zero);
+        sh_store(s, Bs, f32, idx, to_acc(s, et, v));
+    }
+    sb_barrier(s);
+    uint32_t a_cur[64], cur[64];
+    for (int i = 0; i < R * R; i++) cur[i] = sb_load(s, f32, acc[i]);
+    /* rows of this invocation: ly + i*NY; columns lx + j*NX (strided so
+     * neighbouring invocations touch neighbouring shared elements) */
+    for (int kk = 0; kk < TK; kk++) {
+        uint32_t bv[8];
+        for (int i = 0; i < R; i++) {
+            uint32_t row = sb_uadd(s, ly, sb_const_u(s, (uint32_t)(i * NY)));
+            a_cur[i] = sh_load(s, As, f32,
+                               sb_uadd(s, sb_umul(s, row, sb_const_u(s, (uint32_t)TK)),
+                                       sb_const_u(s, (uint32_t)kk)));
+        }
+        for (int j = 0; j < R; j++)
+            bv[j] = sh_load(s, Bs, f32,
+                            sb_uadd(s, lx, sb_const_u(s, (uint32_t)(kk * TN + j * NX))));
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < R; j++)
+                cur[i * R + j] = SB_EXT(s, GLSLstd450Fma, f32, a_cur[i], bv[j], cur[i * R + j]);
+    }
+    for (int i = 0; i < R * R; i++) sb_store(s, acc[i], cur[i]);
+    sb_barrier(s);
+    sb_for_end(s, &kt);
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < R; j++) {
+            uint32_t row = sb_uadd(s, by.iv, sb_uadd(s, ly, sb_const_u(s, (uint32_t)(i * NY))));
+            uint32_t col = sb_uadd(s, bx.iv, sb_uadd(s, lx, sb_const_u(s, (uint32_t)(j * NX))));
+            uint32_t okk = SB_OP(s, SpvOpLogicalAnd, s->t_bool, sb_ult(s, row, M), sb_ult(s, col, N));
+            guarded_store(s, bc, sb_uadd(s, sb_umul(s, row, N), col), okk,
+                          from_acc(s, et, sb_load(s, f32, acc[i * R + j])));
+        }
+    sb_for_end(s, &bx);
+    sb_for_end(s, &by);
+    const char *e = sb_entry_name(s, si, "tiles");
+    sb_fn_end_entry(s, e, local);
+    const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
+    sb_add_dispatch(s, e, si, local, cap(s, hceil(s, B->dims[1], TN)), cap(s, hceil(s, A->dims[0], TM)),
+                    hconst(s, 1));
+}
+
+void cg_spirv_lib_stage(Sb *s, int stage) {
+    const IrStage *st = &s->k->stages.v[stage];
+    switch (st->kind) {
+    case IR_STAGE_REDUCE: lower_reduce(s, stage, st); return;
+    case IR_STAGE_SCAN: lower_scan(s, stage, st); return;
+    case IR_STAGE_SOFTMAX: lower_softmax(s, stage, st); return;
+    case IR_STAGE_TRANSPOSE: lower_transpose(s, stage, st); return;
+    case IR_STAGE_MATMUL: lower_matmul(s, stage, st); return;
+    case IR_STAGE_GRID: break;
+    }
+    fe_unreachable();
+}

@@ -1,0 +1,272 @@
+/*
+ * px.h — the PX embedding API: compile PX kernels and run them on a Vulkan
+ * device.
+ *
+ * Objects and ownership
+ * ---------------------
+ *   PxContext  one Vulkan instance + device + queue; everything else belongs
+ *              to a context and must be destroyed before it. Contexts share
+ *              nothing: several may live in one process, each used by one
+ *              thread at a time. There is no global state.
+ *   PxModule   a compiled .px source (every kernel in it, as SPIR-V and
+ *              launch metadata). Destroy with px_module_destroy.
+ *   PxKernel   a kernel of a module; borrowed, valid while its module lives.
+ *   PxBuffer   a device buffer with an element type and a shape (rank 0..4).
+ *              Destroy with px_buffer_destroy. Buffers a launch creates
+ *              itself (unbound parameters) belong to the launch.
+ *   PxLaunch   a kernel with its arguments bound; reusable: run it many
+ *              times, rebinding what changes. Its command buffer, descriptor
+ *              sets and timestamp queries are cached until a binding changes.
+ *
+ * Errors
+ * ------
+ * Every fallible function returns a PxResult. PX_OK is 0. After a failure,
+ * px_last_error(ctx) gives a message saying what failed and why (the
+ * message lives until the next failing call on that context). Messages also
+ * go to the caller's log callback; the library never prints by itself.
+ * Vulkan failures are turned into PX_ERR_DEVICE_LOST, PX_ERR_OUT_OF_MEMORY
+ * or PX_ERR_VULKAN with the VkResult named; nothing is leaked on any path.
+ *
+ * Typical use
+ * -----------
+ *   PxConfig cfg; px_config_default(&cfg);
+ *   PxContext *ctx; px_context_create(&cfg, &ctx);
+ *   PxModule *m; char *diags;
+ *   px_module_compile(ctx, src, len, "k.px", NULL, &m, &diags); px_free(diags);
+ *   PxKernel *k; px_module_kernel(m, "saxpy", &k);
+ *   PxLaunch *l; px_launch_create(k, &l);
+ *   px_launch_bind(l, "x", xbuf, NULL); px_launch_set_float(l, "a", 2.0f);
+ *   px_launch_run(l);
+ *   px_buffer_read(px_launch_buffer(l, "y"), host, bytes);
+ *   px_launch_destroy(l); px_module_destroy(m); px_context_destroy(ctx);
+ */
+#ifndef PX_H
+#define PX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- results --------------------------------------------------------- */
+
+#define PX_RESULTS(X)                                                        \
+    X(PX_OK, "ok")                                                           \
+    X(PX_ERR_INVALID, "invalid argument")      /* NULL, unknown name, bad value */ \
+    X(PX_ERR_NO_DEVICE, "no Vulkan device")    /* no driver / no device / bad pick */ \
+    X(PX_ERR_DEVICE_LOST, "device lost")       /* VK_ERROR_DEVICE_LOST */      \
+    X(PX_ERR_OUT_OF_MEMORY, "out of memory")   /* host or device memory */    \
+    X(PX_ERR_COMPILE, "compilation failed")    /* diagnostics say why */      \
+    X(PX_ERR_NOT_FOUND, "not found")           /* kernel, param, file */      \
+    X(PX_ERR_SHAPE, "shape or type mismatch")  /* binding does not fit */     \
+    X(PX_ERR_UNBOUND, "unbound parameter")     /* size symbol or scalar unset */ \
+    X(PX_ERR_TOO_LARGE, "buffer too large")    /* > device storage-buffer range */ \
+    X(PX_ERR_UNSUPPORTED, "unsupported")       /* e.g. half on a device without it */ \
+    X(PX_ERR_IO, "I/O error")                  /* reading a file */           \
+    X(PX_ERR_VULKAN, "Vulkan error")           /* any other VkResult */       \
+    X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */
+typedef enum PxResult {
+#define X(e, s) e,
+    PX_RESULTS(X)
+#undef X
+} PxResult;
+
+/* A fixed description of a result ("device lost"); never NULL. */
+const char *px_result_string(PxResult r);
+
+/* ---- element types ---------------------------------------------------- */
+
+typedef enum PxDtype {
+    PX_F32, /* float, NumPy <f4 */
+    PX_I32, /* int, <i4 */
+    PX_U32, /* uint, <u4 */
+    PX_F16, /* half, <f2 (IEEE binary16 bits in a uint16_t) */
+} PxDtype;
+size_t px_dtype_size(PxDtype t);        /* 4 or 2 */
+const char *px_dtype_name(PxDtype t);   /* "float", "int", "uint", "half" */
+/* Conversions between binary16 and float (round to nearest even). */
+float px_half_to_float(uint16_t h);
+uint16_t px_float_to_half(float f);
+
+/* ---- context ------------------------------------------------------------ */
+
+typedef enum PxLogLevel { PX_LOG_DEBUG, PX_LOG_INFO, PX_LOG_WARN, PX_LOG_ERROR } PxLogLevel;
+/* Called on the thread that made the call; msg is valid during the call. */
+typedef void (*PxLogFn)(void *user, PxLogLevel level, const char *msg);
+
+typedef struct PxConfig {
+    /* Device choice, first that applies: device_index >= 0; device_name (a
+     * case-insensitive substring of the device name); the PX_DEVICE
+     * environment variable (an index or a name substring); else the first
+     * discrete or integrated GPU, else the first other device (lavapipe). */
+    int device_index;          /* default -1 */
+    const char *device_name;   /* default NULL; copied */
+    PxLogFn log;               /* default NULL: messages are dropped */
+    void *log_user;
+    int opt_level;             /* compiler -O level, default 2 */
+    int timestamps;            /* measure per-stage GPU time, default 1 */
+    int backend;               /* PxBackend, default PX_BACKEND_AUTO */
+    int cpu_threads;           /* CPU backend threads; 0: PX_CPU_THREADS or the cores */
+} PxConfig;
+
+/* Where kernels run. AUTO: Vulkan. CPU: kernels are JIT-compiled for the
+ * host (LLVM) and run on a thread pool; buffers still live in the Vulkan
+ * device's host-visible memory. px_context_backend names the one in use. */
+typedef enum PxBackend { PX_BACKEND_AUTO, PX_BACKEND_VULKAN, PX_BACKEND_CPU } PxBackend;
+
+typedef struct PxContext PxContext;
+typedef struct PxModule PxModule;
+typedef struct PxKernel PxKernel;
+typedef struct PxBuffer PxBuffer;
+typedef struct PxLaunch PxLaunch;
+
+void px_config_default(PxConfig *cfg);
+/* Creates the instance and device. cfg may be NULL (defaults). On failure
+ * *out is set to NULL and, when err is not NULL, a malloc'd message is
+ * stored there for the caller to px_free (there is no context to ask).
+ * With no Vulkan driver installed: PX_ERR_NO_DEVICE, "no Vulkan driver found
+ * (install mesa-vulkan-drivers for a CPU device)". */
+PxResult px_context_create(const PxConfig *cfg, PxContext **out, char **err);
+void px_context_destroy(PxContext *ctx); /* NULL is fine; waits for the device */
+/* The message of the last failure on ctx ("" when none); owned by ctx. */
+const char *px_last_error(const PxContext *ctx);
+/* "vulkan" or "cpu". */
+const char *px_context_backend(const PxContext *ctx);
+
+typedef struct PxDeviceInfo {
+    char name[256];
+    int index;                 /* index among the instance's devices */
+    int is_cpu;                /* VK_PHYSICAL_DEVICE_TYPE_CPU */
+    int has_half;              /* shaderFloat16 + 16-bit storage */
+    int has_timestamps;
+    double timestamp_period_ns;
+    uint64_t max_storage_buffer_range; /* bytes */
+    uint32_t subgroup_size;
+    uint32_t max_shared_bytes;
+    uint64_t device_local_bytes;
+} PxDeviceInfo;
+void px_device_info(const PxContext *ctx, PxDeviceInfo *info);
+
+/* Frees a string or array the library handed over (diagnostics, errors). */
+void px_free(void *p);
+
+/* ---- modules and kernels ------------------------------------------------ */
+
+/* Compiles source text (len bytes; need not be NUL-terminated). file names
+ * it in diagnostics. *diags, when diags is not NULL, receives the rendered
+ * warnings and errors (malloc'd, px_free it; NULL when there are none).
+ * Returns PX_ERR_COMPILE when there are errors, and *out is NULL. */
+PxResult px_module_compile(PxContext *ctx, const char *src, size_t len, const char *file,
+                           PxModule **out, char **diags);
+/* The same for a file; PX_ERR_IO / PX_ERR_NOT_FOUND when it cannot be read. */
+PxResult px_module_compile_file(PxContext *ctx, const char *path, PxModule **out,
+                                char **diags);
+void px_module_destroy(PxModule *m); /* NULL is fine; its kernels go with it */
+int px_module_kernel_count(const PxModule *m);
+PxKernel *px_module_kernel_at(PxModule *m, int i);
+/* name NULL: the module's only kernel (PX_ERR_INVALID when it has several). */
+PxResult px_module_kernel(PxModule *m, const char *name, PxKernel **out);
+
+typedef struct PxParamInfo {
+    const char *name;          /* owned by the module */
+    int is_buffer;
+    PxDtype dtype;             /* scalar type or element type */
+    int rank;                  /* buffers: 1..4 */
+    const char *dims[4];       /* each extent: a literal ("16") or a symbol */
+    int read, written;         /* some stage reads / writes it */
+    int flexible;              /* T[] used elementwise: binds data of any rank */
+} PxParamInfo;
+const char *px_kernel_name(const PxKernel *k);
+int px_kernel_param_count(const PxKernel *k);
+void px_kernel_param(const PxKernel *k, int i, PxParamInfo *info);
+int px_kernel_size_count(const PxKernel *k);            /* size symbols */
+const char *px_kernel_size_name(const PxKernel *k, int i);
+int px_kernel_stage_count(const PxKernel *k);            /* source-level stages */
+const char *px_kernel_stage_name(const PxKernel *k, int i); /* "matmul", "grid", ... */
+const char *px_kernel_class(const PxKernel *k);          /* "THROUGHPUT", ... */
+
+/* The compiler's cost figures for one stage (or the whole kernel, stage -1),
+ * evaluated at a launch's bound sizes. Fields are -1 where the compiler
+ * gives no figure. predicted_ns comes from the device profile. */
+typedef struct PxCost {
+    double flops;              /* floating-point operations */
+    double int_ops;            /* integer operations */
+    double bytes_read, bytes_written;
+    int dispatches;            /* device dispatches this lowers to */
+    double predicted_ns;
+} PxCost;
+
+/* ---- buffers -------------------------------------------------------------- */
+
+/* A zero-filled device buffer of shape[0..rank) elements of dtype. Rank 0
+ * is one element. PX_ERR_TOO_LARGE when the byte size exceeds the device's
+ * storage-buffer range (the message gives both). */
+PxResult px_buffer_create(PxContext *ctx, PxDtype dtype, int rank, const int64_t *shape,
+                          PxBuffer **out);
+void px_buffer_destroy(PxBuffer *b); /* NULL is fine; must not be in a running launch */
+PxDtype px_buffer_dtype(const PxBuffer *b);
+int px_buffer_rank(const PxBuffer *b);
+const int64_t *px_buffer_shape(const PxBuffer *b);  /* rank entries */
+int64_t px_buffer_count(const PxBuffer *b);         /* elements */
+size_t px_buffer_bytes(const PxBuffer *b);
+/* Copy bytes from/to the host; bytes must equal px_buffer_bytes. Waits for
+ * any launch still running. */
+PxResult px_buffer_write(PxBuffer *b, const void *data, size_t bytes);
+PxResult px_buffer_read(PxBuffer *b, void *data, size_t bytes);
+
+/* ---- launches ----------------------------------------------------------------- */
+
+PxResult px_launch_create(PxKernel *k, PxLaunch **out);
+void px_launch_destroy(PxLaunch *l); /* waits for a pending run; frees its own buffers */
+
+/* Bind a buffer parameter. origin, when not NULL, names where the data came
+ * from in error messages ("--arg x=x.npy"); default "buffer bound to x".
+ * The buffer stays the caller's. Its dtype must equal the parameter's, its
+ * rank the parameter's (any rank for a flexible one); extents bind size
+ * symbols, checked when the launch is prepared. */
+PxResult px_launch_bind(PxLaunch *l, const char *param, PxBuffer *b, const char *origin);
+/* Scalars, by the parameter's name; the setter's type must be the param's
+ * (set_half for half takes a float and rounds it). */
+PxResult px_launch_set_float(PxLaunch *l, const char *param, float v);
+PxResult px_launch_set_half(PxLaunch *l, const char *param, float v);
+PxResult px_launch_set_int(PxLaunch *l, const char *param, int32_t v);
+PxResult px_launch_set_uint(PxLaunch *l, const char *param, uint32_t v);
+/* Parse text as the scalar param's type ("2.5", "-3", "0x10"). */
+PxResult px_launch_set_scalar_text(PxLaunch *l, const char *param, const char *text);
+/* Bind a size symbol explicitly (origin as for px_launch_bind). */
+PxResult px_launch_set_size(PxLaunch *l, const char *sym, int64_t value, const char *origin);
+
+/* Resolves size symbols from bound shapes and explicit sizes, creates the
+ * buffers of unbound parameters (zero-filled, from their declared or
+ * produced shape) and checks everything. Called by run/submit when needed;
+ * call it directly to see the output buffers before running. Errors name
+ * both places of a disagreement and every buffer that needs an unbound
+ * symbol. */
+PxResult px_launch_prepare(PxLaunch *l);
+/* After prepare: the buffer of a param (bound or created), NULL if none. */
+PxBuffer *px_launch_buffer(PxLaunch *l, const char *param);
+/* After prepare: a size symbol's value; PX_ERR_UNBOUND if it has none. */
+PxResult px_launch_size(PxLaunch *l, const char *sym, int64_t *value);
+
+/* Run and wait. */
+PxResult px_launch_run(PxLaunch *l);
+/* Submit without waiting; px_launch_wait waits (PX_ERR_NOT_READY when
+ * nothing was submitted). A second submit waits for the first. */
+PxResult px_launch_submit(PxLaunch *l);
+PxResult px_launch_wait(PxLaunch *l);
+
+/* Per stage of the last completed run, for stage i in 0..n: */
+int px_launch_stage_count(const PxLaunch *l);
+const char *px_launch_stage_name(const PxLaunch *l, int i); /* e.g. "matmul" */
+/* Measured GPU time of stage i (all its dispatches) in ns; -1 when the
+ * device has no timestamps or nothing ran. i = -1: the whole launch. */
+double px_launch_stage_time_ns(const PxLaunch *l, int i);
+/* Cost figures of stage i (-1: whole kernel) at the bound sizes. */
+PxResult px_launch_cost(PxLaunch *l, int i, PxCost *cost);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

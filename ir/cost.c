@@ -1,0 +1,1178 @@
+/* cost.c — static cost analysis, workload class, device profiles and
+ * run-time prediction. docs/COST.md is the user-facing definition of every
+ * figure; this file implements exactly that text.
+ *
+ * What is analysed: the kernel as lowered (before ir_optimize), so that
+ * operation counts and bytes do not depend on -O; only dispatches follow
+ * the optimised kernel (fusion). Within a stage:
+ *  - an instruction counts when it is live (its value can reach a STORE)
+ *    and not a compile-time constant (all operands literals, recursively);
+ *  - FOR bodies count trip-count times; IF counts the costlier side of
+ *    each metric (coefficient-wise maximum, an upper bound);
+ *  - bytes are distinct-element footprints (see access_footprint). */
+#include "ir.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+const char *const ir_cost_metric_names[IR_COST_N] = {
+#define X(e, s) s,
+    IR_COST_METRICS(X)
+#undef X
+};
+
+/* ---- what one instruction costs ------------------------------------------ */
+
+/* Whose type decides the domain (float/half: flops, else intops). */
+enum { DOM_NONE, DOM_RESULT, DOM_OPERAND };
+
+typedef struct OpCost {
+    unsigned char weight, domain;
+} OpCost;
+
+/* Unlisted ops cost nothing: constants, params, block structure, and the
+ * memory ops (which are bytes, not operations). */
+static const OpCost op_cost[IR_OP_COUNT] = {
+    [IR_NEG] = {1, DOM_RESULT},     /* a negation is one operation */
+    [IR_NOT] = {1, DOM_RESULT},     /* bool: intops */
+    [IR_BNOT] = {1, DOM_RESULT},
+    [IR_ADD] = {1, DOM_RESULT},
+    [IR_SUB] = {1, DOM_RESULT},
+    [IR_MUL] = {1, DOM_RESULT},
+    [IR_DIV] = {1, DOM_RESULT},
+    [IR_REM] = {1, DOM_RESULT},     /* float % (fmod) counts 1 like divide */
+    [IR_AND] = {1, DOM_RESULT},
+    [IR_OR] = {1, DOM_RESULT},
+    [IR_XOR] = {1, DOM_RESULT},
+    [IR_SHL] = {1, DOM_RESULT},
+    [IR_SHR] = {1, DOM_RESULT},
+    [IR_EQ] = {1, DOM_OPERAND},     /* compares: domain of what is compared */
+    [IR_NE] = {1, DOM_OPERAND},
+    [IR_LT] = {1, DOM_OPERAND},
+    [IR_LE] = {1, DOM_OPERAND},
+    [IR_GT] = {1, DOM_OPERAND},
+    [IR_GE] = {1, DOM_OPERAND},
+    [IR_SELECT] = {1, DOM_RESULT},  /* `c ? a : b`: one operation of a's type */
+    [IR_CONV] = {1, DOM_RESULT},    /* float(i) is a flop, int(f) an intop */
+    [IR_CALL] = {1, DOM_RESULT},    /* weight from builtin_cost */
+};
+
+/* Operations per call of each builtin, in the domain of its result. */
+static const unsigned char builtin_cost[BI_COUNT] = {
+    [BI_SQRT] = 1,      /* each elementary function counts 1 */
+    [BI_RSQRT] = 1,
+    [BI_EXP] = 1,
+    [BI_EXP2] = 1,
+    [BI_LOG] = 1,
+    [BI_LOG2] = 1,
+    [BI_SIN] = 1,
+    [BI_COS] = 1,
+    [BI_TAN] = 1,
+    [BI_TANH] = 1,
+    [BI_POW] = 1,
+    [BI_ABS] = 1,
+    [BI_MIN] = 1,       /* one compare-and-pick */
+    [BI_MAX] = 1,
+    [BI_CLAMP] = 2,     /* min(max(x, lo), hi) */
+    [BI_FMA] = 2,       /* a multiply and an add */
+    [BI_FLOOR] = 1,
+    [BI_CEIL] = 1,
+    [BI_ROUND] = 1,
+    [BI_MIX] = 3,       /* a + (b - a) * t */
+    [BI_SELECT] = 1,    /* as `? :` */
+    [BI_FLOATCONV] = 1, /* conversions as IR_CONV */
+    [BI_INTCONV] = 1,
+    [BI_UINTCONV] = 1,
+    [BI_HALFCONV] = 1,
+};
+
+static int is_float(ScalarType t) { return t == TY_FLOAT || t == TY_HALF; }
+static int elem_size(ScalarType t) { return t == TY_HALF ? 2 : 4; }
+
+/* ---- dispatches per strategy -------------------------------------------- */
+
+/* Must agree with the entry points codegen/spirv*.c emits per stage. */
+#define COST_STRATEGY_DISPATCHES(X)                                          \
+    X(IR_STRAT_ELEMWISE, 1)        /* one grid-stride pass */                 \
+    X(IR_STRAT_GRID, 1)            /* one pass over the index space */        \
+    X(IR_STRAT_MATMUL_TILED, 1)    /* one tiled pass */                       \
+    X(IR_STRAT_REDUCE_TREE, 2)     /* partials, then the final combine */     \
+    X(IR_STRAT_REDUCE_ROWS, 1)     /* one group per row */                    \
+    X(IR_STRAT_SCAN_3PASS, 3)      /* reduce, scan partials, propagate */     \
+    X(IR_STRAT_SOFTMAX_ROW, 1)     /* one group per row */                    \
+    X(IR_STRAT_TRANSPOSE_TILED, 1) /* one tiled pass */
+
+static int strategy_dispatches(IrStrategy s)
+{
+    switch (s) {
+#define X(e, n) \
+    case e: return n;
+        COST_STRATEGY_DISPATCHES(X)
+#undef X
+    default: return -1;
+    }
+}
+
+/* The strategy ir_pass_strategy gives a stage by default. */
+static IrStrategy default_strategy(const IrKernel *k, const IrStage *st)
+{
+    switch (st->kind) {
+    case IR_STAGE_GRID: return st->elementwise ? IR_STRAT_ELEMWISE : IR_STRAT_GRID;
+    case IR_STAGE_MATMUL: return IR_STRAT_MATMUL_TILED;
+    case IR_STAGE_REDUCE:
+        return (st->nin > 0 && st->in[0] >= 0 && k->params.v[st->in[0]].rank >= 2)
+                   ? IR_STRAT_REDUCE_ROWS
+                   : IR_STRAT_REDUCE_TREE;
+    case IR_STAGE_SCAN: return IR_STRAT_SCAN_3PASS;
+    case IR_STAGE_SOFTMAX: return IR_STRAT_SOFTMAX_ROW;
+    case IR_STAGE_TRANSPOSE: return IR_STRAT_TRANSPOSE_TILED;
+    }
+    fe_unreachable();
+}
+
+int ir_stage_dispatches(const IrKernel *k, const IrStage *st)
+{
+    IrStrategy s = st->strategy == IR_STRAT_NONE ? default_strategy(k, st) : st->strategy;
+    /* the backend folds a multi-dimensional input row by row in one pass,
+     * whatever the strategy says */
+    if (s == IR_STRAT_REDUCE_TREE && st->nin > 0 && st->in[0] >= 0 && k->params.v[st->in[0]].rank >= 2)
+        s = IR_STRAT_REDUCE_ROWS;
+    int n = strategy_dispatches(s);
+    FE_ASSERT(n >= 0);
+    return n;
+}
+
+/* ---- the analysis of one stage ------------------------------------------- */
+
+typedef struct CostCx {
+    Arena *a;
+    IrAtoms *at;
+    const IrKernel *k;
+    const IrStage *st;
+    FE_VEC(int) order;      /* every instruction of the stage, program order */
+    int *parent;            /* per inst: enclosing IF/FOR, -1 at top level */
+    int *carried_for;       /* per BARG: its FOR when loop-carried, else -1 */
+    int *var;               /* per BARG index var and per FOR: its var, else -1 */
+    unsigned char *live, *isconst;
+    int source_indices;     /* PARALLEL_FOR: index expressions are the user's */
+    /* Index variables: grid dimensions, then one per FOR. */
+    int nvars, words;
+    FE_VEC(IrPoly *) range; /* per var: how many values it takes */
+    uint64_t *deps;         /* per inst: words bits, the vars its value depends on */
+    FE_VEC(int) work;
+} CostCx;
+
+static const IrInst *cinst(const CostCx *cx, int id)
+{
+    FE_ASSERT(id >= 0 && id < cx->k->insts.n);
+    return &cx->k->insts.v[id];
+}
+
+static int block_yield(const CostCx *cx, const IrBlock *b)
+{
+    if (!b || !b->ins.n) return -1;
+    int y = b->ins.v[b->ins.n - 1];
+    return cinst(cx, y)->op == IR_YIELD ? y : -1;
+}
+
+/* Operand i of block b's YIELD, or -1. */
+static int yield_arg(const CostCx *cx, const IrBlock *b, int i)
+{
+    int y = block_yield(cx, b);
+    if (y < 0 || i < 0 || i >= cinst(cx, y)->a.n) return -1;
+    return cinst(cx, y)->a.v[i];
+}
+
+static void scan_block(CostCx *cx, const IrBlock *b, int parent, int depth)
+{
+    /* The parser bounds nesting; this guards a malformed IR. */
+    if (depth > 10000) fe_die("cost: blocks nested too deeply");
+    for (int i = 0; i < b->args.n; i++) cx->parent[b->args.v[i]] = parent;
+    for (int i = 0; i < b->ins.n; i++) {
+        int id = b->ins.v[i];
+        const IrInst *in = cinst(cx, id);
+        cx->parent[id] = parent;
+        FE_PUSH(cx->a, cx->order, id);
+        if (in->op == IR_IF) {
+            if (in->body) scan_block(cx, in->body, id, depth + 1);
+            if (in->els) scan_block(cx, in->els, id, depth + 1);
+        } else if (in->op == IR_FOR) {
+            FE_ASSERT(in->body && in->body->args.n >= 1);
+            cx->var[id] = cx->nvars++;
+            cx->var[in->body->args.v[0]] = cx->var[id];
+            if (!in->trip) fe_die("cost: FOR without a trip-count formula");
+            FE_PUSH(cx->a, cx->range, ir_poly_from_size(cx->at, in->trip));
+            for (int j = 1; j < in->body->args.n; j++) cx->carried_for[in->body->args.v[j]] = id;
+            scan_block(cx, in->body, id, depth + 1);
+        }
+    }
+}
+
+static void mark(CostCx *cx, int v)
+{
+    if (v < 0 || cx->live[v]) return;
+    cx->live[v] = 1;
+    FE_PUSH(cx->a, cx->work, v);
+}
+
+/* Liveness from the stores backwards through operands, block results,
+ * loop-carried values and enclosing control flow. */
+static void liveness(CostCx *cx)
+{
+    for (int i = 0; i < cx->order.n; i++)
+        if (cinst(cx, cx->order.v[i])->op == IR_STORE) mark(cx, cx->order.v[i]);
+    while (cx->work.n) {
+        int v = cx->work.v[--cx->work.n];
+        const IrInst *in = cinst(cx, v);
+        if (cx->parent[v] >= 0) mark(cx, cx->parent[v]);
+        switch (in->op) {
+        case IR_RESULT: {
+            int ctl = in->a.v[0], idx = (int)in->imm.i;
+            const IrInst *c = cinst(cx, ctl);
+            mark(cx, ctl);
+            if (c->op == IR_IF) {
+                mark(cx, yield_arg(cx, c->body, idx));
+                mark(cx, yield_arg(cx, c->els, idx));
+            } else {
+                if (2 + idx < c->a.n) mark(cx, c->a.v[2 + idx]);
+                mark(cx, yield_arg(cx, c->body, idx));
+                if (1 + idx < c->body->args.n) mark(cx, c->body->args.v[1 + idx]);
+            }
+            break;
+        }
+        case IR_BARG: {
+            int f = cx->carried_for[v];
+            if (f >= 0) {
+                const IrInst *c = cinst(cx, f);
+                int idx = (int)in->imm.i - 1; /* arg 0 is the index variable */
+                if (2 + idx < c->a.n) mark(cx, c->a.v[2 + idx]);
+                mark(cx, yield_arg(cx, c->body, idx));
+            }
+            break;
+        }
+        case IR_IF: mark(cx, in->a.v[0]); break;
+        case IR_FOR:
+            mark(cx, in->a.v[0]);
+            mark(cx, in->a.v[1]);
+            break;
+        case IR_YIELD: break;
+        case IR_LOAD:
+        case IR_STORE:
+            /* Index arithmetic of an elementwise primitive is the
+             * lowering's (rank-4 div/rem), not the source's. */
+            for (int i = 0; i < in->a.n; i++)
+                if (cx->source_indices || (in->op == IR_STORE && i == in->a.n - 1)) mark(cx, in->a.v[i]);
+            break;
+        default:
+            for (int i = 0; i < in->a.n; i++) mark(cx, in->a.v[i]);
+            break;
+        }
+    }
+}
+
+static void constness(CostCx *cx)
+{
+    for (int i = 0; i < cx->order.n; i++) {
+        int v = cx->order.v[i];
+        const IrInst *in = cinst(cx, v);
+        if (in->op == IR_CONST) {
+            cx->isconst[v] = 1;
+            continue;
+        }
+        if (!op_cost[in->op].weight) continue;
+        int all = in->a.n > 0;
+        for (int j = 0; j < in->a.n && all; j++) all = in->a.v[j] >= 0 && cx->isconst[in->a.v[j]];
+        cx->isconst[v] = (unsigned char)all;
+    }
+}
+
+static uint64_t *deps_of(CostCx *cx, int v) { return &cx->deps[(size_t)v * (size_t)cx->words]; }
+
+/* d |= deps(v); returns whether d changed. */
+static int deps_or(CostCx *cx, uint64_t *d, int v)
+{
+    if (v < 0) return 0;
+    const uint64_t *s = deps_of(cx, v);
+    int ch = 0;
+    for (int w = 0; w < cx->words; w++)
+        if ((d[w] | s[w]) != d[w]) {
+            d[w] |= s[w];
+            ch = 1;
+        }
+    return ch;
+}
+
+static int deps_setbit(CostCx *cx, uint64_t *d, int var)
+{
+    uint64_t bit = (uint64_t)1 << (var % 64);
+    if (d[var / 64] & bit) return 0;
+    d[var / 64] |= bit;
+    return 1;
+}
+
+/* Which index variables each value depends on (data, loads included), to a
+ * fixed point because loop-carried values feed themselves. */
+static void dependences(CostCx *cx)
+{
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        for (int i = 0; i < cx->order.n; i++) {
+            int v = cx->order.v[i];
+            const IrInst *in = cinst(cx, v);
+            uint64_t *d = deps_of(cx, v);
+            switch (in->op) {
+            case IR_CONST:
+            case IR_PARAM:
+            case IR_SIZE:
+            case IR_IF:
+            case IR_FOR:
+            case IR_YIELD:
+            case IR_STORE: break;
+            case IR_RESULT: {
+                const IrInst *c = cinst(cx, in->a.v[0]);
+                int idx = (int)in->imm.i;
+                if (c->op == IR_IF) {
+                    changed |= deps_or(cx, d, c->a.v[0]);
+                    changed |= deps_or(cx, d, yield_arg(cx, c->body, idx));
+                    changed |= deps_or(cx, d, yield_arg(cx, c->els, idx));
+                } else if (1 + idx < c->body->args.n) {
+                    changed |= deps_or(cx, d, c->body->args.v[1 + idx]);
+                }
+                break;
+            }
+            default:
+                for (int j = 0; j < in->a.n; j++) changed |= deps_or(cx, d, in->a.v[j]);
+                break;
+            }
+            /* Block arguments are not in `order`; FOR bodies' are updated
+             * here, at their FOR. */
+            if (in->op == IR_FOR) {
+                const IrBlock *b = in->body;
+                for (int j = 1; j < b->args.n; j++) {
+                    uint64_t *ad = deps_of(cx, b->args.v[j]);
+                    changed |= deps_setbit(cx, ad, cx->var[v]);
+                    if (2 + j - 1 < in->a.n) changed |= deps_or(cx, ad, in->a.v[2 + j - 1]);
+                    changed |= deps_or(cx, ad, yield_arg(cx, b, j - 1));
+                }
+            }
+        }
+    }
+}
+
+typedef struct OpsPair {
+    IrPoly *f, *i;
+} OpsPair;
+
+static OpsPair count_block(CostCx *cx, const IrBlock *b)
+{
+    OpsPair r = {ir_poly_const(cx->a, 0), ir_poly_const(cx->a, 0)};
+    int64_t cf = 0, ci = 0; /* straight-line counts, added at the end */
+    if (!b) return r;
+    for (int n = 0; n < b->ins.n; n++) {
+        int id = b->ins.v[n];
+        const IrInst *in = cinst(cx, id);
+        if (in->op == IR_IF) {
+            OpsPair t = count_block(cx, in->body), e = count_block(cx, in->els);
+            r.f = ir_poly_add(cx->a, r.f, ir_poly_max(cx->a, t.f, e.f));
+            r.i = ir_poly_add(cx->a, r.i, ir_poly_max(cx->a, t.i, e.i));
+        } else if (in->op == IR_FOR) {
+            OpsPair body = count_block(cx, in->body);
+            IrPoly *trip = cx->range.v[cx->var[id]];
+            r.f = ir_poly_add(cx->a, r.f, ir_poly_mul(cx->a, trip, body.f));
+            r.i = ir_poly_add(cx->a, r.i, ir_poly_mul(cx->a, trip, body.i));
+        } else if (cx->live[id] && !cx->isconst[id] && op_cost[in->op].weight) {
+            int w = op_cost[in->op].weight;
+            if (in->op == IR_CALL) w = (in->param >= 0 && in->param < BI_COUNT) ? builtin_cost[in->param] : 1;
+            ScalarType t = in->type;
+            if (op_cost[in->op].domain == DOM_OPERAND && in->a.n && in->a.v[0] >= 0)
+                t = cinst(cx, in->a.v[0])->type;
+            if (is_float(t)) cf += w;
+            else ci += w;
+        }
+    }
+    r.f = ir_poly_add(cx->a, r.f, ir_poly_const(cx->a, cf));
+    r.i = ir_poly_add(cx->a, r.i, ir_poly_const(cx->a, ci));
+    return r;
+}
+
+static IrPoly *buffer_elems(CostCx *cx, int param)
+{
+    const IrParam *p = &cx->k->params.v[param];
+    IrPoly *s = ir_poly_const(cx->a, 1);
+    for (int d = 0; d < p->rank; d++) s = ir_poly_mul(cx->a, s, ir_poly_from_size(cx->at, p->dims[d]));
+    return s;
+}
+
+/* The smaller of two upper bounds where one is provably (or by degree)
+ * smaller: the buffer's whole size `s` caps a footprint `f`. */
+static IrPoly *cap_by_buffer(CostCx *cx, IrPoly *f, IrPoly *s)
+{
+    if (f->overflow) return s;
+    int64_t c;
+    if (ir_poly_is_const(s, &c) && !ir_poly_is_const(f, NULL)) return s;
+    if (ir_poly_degree(cx->at, s) < ir_poly_degree(cx->at, f)) return s;
+    if (ir_poly_dominates(cx->a, f, s)) return s;
+    return f;
+}
+
+/* Distinct elements one access can touch over the whole stage: the
+ * product of the ranges of the index variables its indices depend on
+ * (any function of those variables takes at most that many values). */
+static IrPoly *access_footprint(CostCx *cx, const IrInst *in, int rank)
+{
+    uint64_t d[64];
+    FE_ASSERT(cx->words <= 64);
+    memset(d, 0, sizeof d);
+    for (int j = 0; j < rank && j < in->a.n; j++) deps_or(cx, d, in->a.v[j]);
+    IrPoly *f = ir_poly_const(cx->a, 1);
+    for (int v = 0; v < cx->nvars; v++)
+        if (d[v / 64] >> (v % 64) & 1) f = ir_poly_mul(cx->a, f, cx->range.v[v]);
+    return f;
+}
+
+/* Bytes of buffer `param` touched by the stage's live LOADs (op IR_LOAD)
+ * or STOREs: distinct index tuples summed, capped by the buffer. */
+static IrPoly *buffer_traffic(CostCx *cx, int param, IrOp op)
+{
+    const IrParam *p = &cx->k->params.v[param];
+    IrPoly *sum = ir_poly_const(cx->a, 0);
+    IrPoly *whole = buffer_elems(cx, param);
+    int any = 0;
+    for (int i = 0; i < cx->order.n; i++) {
+        int v = cx->order.v[i];
+        const IrInst *in = cinst(cx, v);
+        if (in->op != op || in->param != param || !cx->live[v]) continue;
+        /* The same index values twice touch the same elements. */
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++) {
+            const IrInst *o = cinst(cx, cx->order.v[j]);
+            if (o->op != op || o->param != param || !cx->live[cx->order.v[j]]) continue;
+            dup = 1;
+            for (int r = 0; r < p->rank && dup; r++) dup = r < o->a.n && r < in->a.n && o->a.v[r] == in->a.v[r];
+        }
+        if (dup) continue;
+        any = 1;
+        sum = ir_poly_add(cx->a, sum, cap_by_buffer(cx, access_footprint(cx, in, p->rank), whole));
+    }
+    if (!any) return sum;
+    return ir_poly_scale(cx->a, cap_by_buffer(cx, sum, whole), elem_size(p->type));
+}
+
+static void grid_stage_cost(CostCx *cx, IrCost *c)
+{
+    const IrStage *st = cx->st;
+    Arena *a = cx->a;
+    int n = cx->k->insts.n;
+    cx->parent = fe_alloc(a, (size_t)n * sizeof(int));
+    cx->carried_for = fe_alloc(a, (size_t)n * sizeof(int));
+    cx->var = fe_alloc(a, (size_t)n * sizeof(int));
+    for (int i = 0; i < n; i++) cx->parent[i] = cx->carried_for[i] = cx->var[i] = -1;
+    cx->live = fe_alloc(a, (size_t)n);
+    cx->isconst = fe_alloc(a, (size_t)n);
+
+    IrPoly *invocations = ir_poly_const(a, 1);
+    for (int d = 0; d < st->rank; d++) {
+        IrPoly *r = ir_poly_sub(a, ir_poly_from_size(cx->at, st->hi[d]), ir_poly_from_size(cx->at, st->lo[d]));
+        FE_PUSH(a, cx->range, r);
+        invocations = ir_poly_mul(a, invocations, r);
+        if (st->body && d < st->body->args.n) cx->var[st->body->args.v[d]] = d;
+    }
+    cx->nvars = st->rank;
+    if (st->body) scan_block(cx, st->body, -1, 0);
+    /* Dependence bitsets are bounded to 64 words (4096 variables); a stage
+     * with more FOR loops than that cannot come from a parsed source. */
+    if (cx->nvars > 64 * 64) fe_die("cost: too many loops in one stage");
+    cx->words = (cx->nvars + 63) / 64;
+    cx->deps = fe_alloc(a, (size_t)n * (size_t)cx->words * sizeof(uint64_t));
+    if (st->body)
+        for (int d = 0; d < st->rank && d < st->body->args.n; d++)
+            deps_setbit(cx, deps_of(cx, st->body->args.v[d]), d);
+    for (int i = 0; i < n; i++)
+        if (cx->var[i] >= 0 && cinst(cx, i)->op == IR_BARG) deps_setbit(cx, deps_of(cx, i), cx->var[i]);
+
+    cx->source_indices = st->prims.n && st->prims.v[0] == PRIM_FOR;
+    liveness(cx);
+    constness(cx);
+    dependences(cx);
+
+    OpsPair ops = count_block(cx, st->body);
+    c->m[IR_COST_FLOPS] = ir_poly_mul(a, invocations, ops.f);
+    c->m[IR_COST_INTOPS] = ir_poly_mul(a, invocations, ops.i);
+    c->m[IR_COST_BYTES_READ] = ir_poly_const(a, 0);
+    c->m[IR_COST_BYTES_WRITTEN] = ir_poly_const(a, 0);
+    for (int p = 0; p < cx->k->params.n; p++) {
+        if (!cx->k->params.v[p].is_buffer) continue;
+        c->m[IR_COST_BYTES_READ] = ir_poly_add(a, c->m[IR_COST_BYTES_READ], buffer_traffic(cx, p, IR_LOAD));
+        c->m[IR_COST_BYTES_WRITTEN] =
+            ir_poly_add(a, c->m[IR_COST_BYTES_WRITTEN], buffer_traffic(cx, p, IR_STORE));
+    }
+}
+
+static IrPoly *dim(CostCx *cx, int param, int d)
+{
+    const IrParam *p = &cx->k->params.v[param];
+    if (d < 0) d += p->rank;
+    FE_ASSERT(d >= 0 && d < p->rank);
+    return ir_poly_from_size(cx->at, p->dims[d]);
+}
+
+/* Rows of a last-axis primitive: every dimension but the last. */
+static IrPoly *rows(CostCx *cx, int param)
+{
+    const IrParam *p = &cx->k->params.v[param];
+    IrPoly *r = ir_poly_const(cx->a, 1);
+    for (int d = 0; d + 1 < p->rank; d++) r = ir_poly_mul(cx->a, r, dim(cx, param, d));
+    return r;
+}
+
+static void library_stage_cost(CostCx *cx, IrCost *c)
+{
+    const IrStage *st = cx->st;
+    Arena *a = cx->a;
+    FE_ASSERT(st->nin >= 1 && st->in[0] >= 0 && st->out >= 0);
+    int in0 = st->in[0];
+    const IrParam *p0 = &cx->k->params.v[in0];
+    int es = elem_size(p0->type);
+    IrPoly *ops = ir_poly_const(a, 0);
+    IrPoly *rd, *wr;
+    switch (st->kind) {
+    case IR_STAGE_MATMUL: {
+        FE_ASSERT(st->nin == 2 && st->in[1] >= 0);
+        /* A[M][K] x B[K][N]: K multiplies and K adds per output element. */
+        IrPoly *M = dim(cx, in0, 0), *K = dim(cx, in0, 1), *N = dim(cx, st->in[1], 1);
+        ops = ir_poly_scale(a, ir_poly_mul(a, ir_poly_mul(a, M, N), K), 2);
+        rd = ir_poly_add(a, ir_poly_mul(a, M, K), ir_poly_mul(a, K, N));
+        wr = ir_poly_mul(a, M, N);
+        break;
+    }
+    case IR_STAGE_REDUCE:
+        /* One operation per element: accumulation from the identity, the
+         * convention that makes MATMUL 2*M*N*K. */
+        ops = buffer_elems(cx, in0);
+        rd = ops;
+        wr = rows(cx, in0);
+        break;
+    case IR_STAGE_SCAN:
+        ops = buffer_elems(cx, in0);
+        rd = wr = ops;
+        break;
+    case IR_STAGE_SOFTMAX:
+        /* Per element: a compare (row max), a subtract, an exp, an add
+         * (row sum) and a divide. */
+        ops = ir_poly_scale(a, buffer_elems(cx, in0), 5);
+        rd = wr = buffer_elems(cx, in0);
+        break;
+    case IR_STAGE_TRANSPOSE:
+        rd = wr = buffer_elems(cx, in0);
+        break;
+    default: fe_unreachable();
+    }
+    c->m[IR_COST_FLOPS] = is_float(p0->type) ? ops : ir_poly_const(a, 0);
+    c->m[IR_COST_INTOPS] = is_float(p0->type) ? ir_poly_const(a, 0) : ops;
+    c->m[IR_COST_BYTES_READ] = ir_poly_scale(a, rd, es);
+    c->m[IR_COST_BYTES_WRITTEN] = ir_poly_scale(a, wr, elem_size(cx->k->params.v[st->out].type));
+}
+
+/* ---- kernels and class ---------------------------------------------------- */
+
+IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
+{
+    IrKernelCost *kc = fe_alloc(a, sizeof *kc);
+    kc->k = src;
+    ir_atoms_init(&kc->atoms, a, src);
+    for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_const(a, 0);
+    for (int s = 0; s < src->stages.n; s++) {
+        const IrStage *st = &src->stages.v[s];
+        IrStageCost sc;
+        memset(&sc, 0, sizeof sc);
+        sc.kind = st->kind;
+        sc.prim = st->prims.n ? st->prims.v[0] : PRIM_FOR;
+        if (st->locs.n) sc.loc = st->locs.v[0];
+        sc.strategy = st->strategy;
+        CostCx cx;
+        memset(&cx, 0, sizeof cx);
+        cx.a = a;
+        cx.at = &kc->atoms;
+        cx.k = src;
+        cx.st = st;
+        if (st->kind == IR_STAGE_GRID) grid_stage_cost(&cx, &sc.c);
+        else library_stage_cost(&cx, &sc.c);
+        sc.c.m[IR_COST_DISPATCHES] = ir_poly_const(a, ir_stage_dispatches(src, st));
+        for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_add(a, kc->total.m[m], sc.c.m[m]);
+        FE_PUSH(a, kc->stages, sc);
+    }
+    if (opt) {
+        int64_t n = 0;
+        for (int s = 0; s < opt->stages.n; s++) n += ir_stage_dispatches(opt, &opt->stages.v[s]);
+        kc->total.m[IR_COST_DISPATCHES] = ir_poly_const(a, n);
+    }
+    kc->cls = ir_cost_class(a, kc, &kc->class_reason);
+    return kc;
+}
+
+IrKernelCost **ir_cost_module(Arena *a, const char *file, const char *src, size_t len,
+                              const char *only_kernel, const IrModule *opt)
+{
+    /* A private Diags: the caller has reported this source's diagnostics. */
+    Diags d;
+    fe_diags_init(&d, a, file, src, len);
+    IrOptions o0 = {.opt_level = 0};
+    IrModule *m = ir_compile_source(a, &d, file, src, len, only_kernel, &o0);
+    if (!m || d.nerrors || m->kernels.n != opt->kernels.n) return NULL;
+    IrKernelCost **cs = fe_alloc(a, (size_t)(m->kernels.n + 1) * sizeof *cs);
+    for (int i = 0; i < m->kernels.n; i++) {
+        if (strcmp(m->kernels.v[i]->name, opt->kernels.v[i]->name)) return NULL;
+        cs[i] = ir_cost_kernel(a, m->kernels.v[i], opt->kernels.v[i]);
+    }
+    return cs;
+}
+
+static int binds_kernel(const IrKernel *k, const char *name)
+{
+    for (int s = 0; s < k->syms.n; s++)
+        if (!strcmp(k->syms.v[s].name, name)) return 1;
+    for (int p = 0; p < k->params.n; p++) {
+        const IrParam *q = &k->params.v[p];
+        if (!q->is_buffer && (q->type == TY_INT || q->type == TY_UINT) && !strcmp(q->name, name)) return 1;
+    }
+    return 0;
+}
+
+const char *ir_cost_bind_unused(IrKernelCost *const *cs, int n, const IrCostBind *bind)
+{
+    for (int i = 0; bind && i < bind->n; i++) {
+        int used = 0;
+        for (int k = 0; k < n && !used; k++) used = binds_kernel(cs[k]->k, bind->names[i]);
+        if (!used) return bind->names[i];
+    }
+    return NULL;
+}
+
+/* Class rules (docs/COST.md, "Workload class"); thresholds in one place. */
+#define COST_SMALL_OPS (1 << 20)    /* a fixed-size kernel at most this... */
+#define COST_SMALL_BYTES (1 << 22)  /* ...and this is INTERACTIVE */
+#define COST_BATCH_INTENSITY 8.0    /* ops per byte from which work is compute-bound */
+#define COST_REFERENCE_SIZE 1024    /* every symbol's value for the intensity */
+
+static const char *deadline_text(Arena *a, uint64_t ns)
+{
+    if (ns % 1000000000u == 0) return fe_sprintf(a, "%llus", (unsigned long long)(ns / 1000000000u));
+    if (ns % 1000000u == 0) return fe_sprintf(a, "%llums", (unsigned long long)(ns / 1000000u));
+    if (ns % 1000u == 0) return fe_sprintf(a, "%lluus", (unsigned long long)(ns / 1000u));
+    return fe_sprintf(a, "%lluns", (unsigned long long)ns);
+}
+
+FeClass ir_cost_class(Arena *a, const IrKernelCost *c, const char **reason)
+{
+    const IrKernel *k = c->k;
+    if (k->deadline_ns) {
+        *reason = fe_sprintf(a, "GPU_DEADLINE %s implies REALTIME", deadline_text(a, k->deadline_ns));
+        return CLASS_REALTIME;
+    }
+    if (k->cls != CLASS_NONE) {
+        *reason = fe_sprintf(a, "GPU_CLASS %s as written", fe_class_names[k->cls]);
+        return k->cls;
+    }
+    if (!k->stages.n) {
+        *reason = "no stages: nothing to run";
+        return CLASS_INTERACTIVE;
+    }
+    const IrCost *t = &c->total;
+    IrPoly *ops = ir_poly_add(a, t->m[IR_COST_FLOPS], t->m[IR_COST_INTOPS]);
+    IrPoly *bytes = ir_poly_add(a, t->m[IR_COST_BYTES_READ], t->m[IR_COST_BYTES_WRITTEN]);
+    if (ops->overflow || bytes->overflow) {
+        *reason = "cost too large to state (overflow): long work";
+        return CLASS_BATCH;
+    }
+    int64_t co, cb;
+    int fixed = ir_poly_is_const(ops, &co) && ir_poly_is_const(bytes, &cb);
+    if (fixed && co <= COST_SMALL_OPS && cb <= COST_SMALL_BYTES) {
+        *reason = fe_sprintf(a, "fixed size and small: %lld operations, %lld bytes (at most %d and %d)",
+                             (long long)co, (long long)cb, COST_SMALL_OPS, COST_SMALL_BYTES);
+        return CLASS_INTERACTIVE;
+    }
+    int dops = ir_poly_degree(&c->atoms, ops), dbytes = ir_poly_degree(&c->atoms, bytes);
+    if (dops > dbytes) {
+        *reason = fe_sprintf(a,
+                             "operations grow as degree %d of the sizes, memory traffic as degree %d: "
+                             "compute-bound as sizes grow",
+                             dops, dbytes);
+        return CLASS_BATCH;
+    }
+    int64_t ref[64 + 1];
+    int nsyms = k->syms.n, nparams = k->params.n;
+    int64_t *sv = nsyms ? fe_alloc(a, (size_t)nsyms * sizeof *sv) : ref;
+    int64_t *pv = nparams ? fe_alloc(a, (size_t)nparams * sizeof *pv) : ref;
+    for (int i = 0; i < nsyms; i++) sv[i] = COST_REFERENCE_SIZE;
+    for (int i = 0; i < nparams; i++) pv[i] = COST_REFERENCE_SIZE;
+    long double vo = 0, vb = 0;
+    if (!ir_poly_eval(&c->atoms, ops, sv, NULL, pv, NULL, &vo) ||
+        !ir_poly_eval(&c->atoms, bytes, sv, NULL, pv, NULL, &vb)) {
+        *reason = "cost cannot be evaluated: long work";
+        return CLASS_BATCH;
+    }
+    const char *where = fixed ? "at its fixed size" : "with every size symbol 1024";
+    if (vb <= 0) {
+        *reason = fe_sprintf(a, "no memory traffic %s: compute-bound", where);
+        return vo > 0 ? CLASS_BATCH : CLASS_INTERACTIVE;
+    }
+    double in = (double)(vo / vb);
+    if (in >= COST_BATCH_INTENSITY) {
+        *reason = fe_sprintf(a, "compute-bound: %.3g operations per byte (at least %g) %s", in,
+                             COST_BATCH_INTENSITY, where);
+        return CLASS_BATCH;
+    }
+    *reason = fe_sprintf(a, "memory-bound streaming: %.3g operations per byte (below %g) %s", in,
+                         COST_BATCH_INTENSITY, where);
+    return CLASS_THROUGHPUT;
+}
+
+int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
+                   const unsigned char *syms_set, const int64_t *params,
+                   const unsigned char *params_set, IrCostValues *out)
+{
+    if (stage < -1 || stage >= c->stages.n) return 0;
+    const IrCost *cost = stage < 0 ? &c->total : &c->stages.v[stage].c;
+    IrCostValues v;
+    for (int m = 0; m < IR_COST_N; m++) {
+        long double x;
+        if (!ir_poly_eval(&c->atoms, cost->m[m], syms, syms_set, params, params_set, &x)) return 0;
+        v.v[m] = (double)x;
+    }
+    *out = v;
+    return 1;
+}
+
+/* ---- printing -------------------------------------------------------------- */
+
+/* Values bound for kernel k by names; *_set marks which. */
+typedef struct Bound {
+    int64_t *syms, *params;
+    unsigned char *syms_set, *params_set;
+    int any;
+} Bound;
+
+static Bound bind_kernel(Arena *a, const IrKernel *k, const IrCostBind *b)
+{
+    Bound r;
+    r.syms = fe_alloc(a, (size_t)(k->syms.n + 1) * sizeof(int64_t));
+    r.params = fe_alloc(a, (size_t)(k->params.n + 1) * sizeof(int64_t));
+    r.syms_set = fe_alloc(a, (size_t)k->syms.n + 1);
+    r.params_set = fe_alloc(a, (size_t)k->params.n + 1);
+    r.any = 0;
+    for (int i = 0; b && i < b->n; i++) {
+        for (int s = 0; s < k->syms.n; s++)
+            if (!strcmp(k->syms.v[s].name, b->names[i])) {
+                r.syms[s] = b->vals[i];
+                r.syms_set[s] = 1;
+                r.any = 1;
+            }
+        for (int p = 0; p < k->params.n; p++) {
+            const IrParam *q = &k->params.v[p];
+            if (!q->is_buffer && (q->type == TY_INT || q->type == TY_UINT) && !strcmp(q->name, b->names[i])) {
+                r.params[p] = b->vals[i];
+                r.params_set[p] = 1;
+                r.any = 1;
+            }
+        }
+    }
+    return r;
+}
+
+static void print_value(FILE *out, double v)
+{
+    if (fabs(v) < 9.007199254740992e15 && v == floor(v)) fprintf(out, "%.0f", v);
+    else fprintf(out, "%.17g", v);
+}
+
+static void text_metrics(FILE *out, const IrKernelCost *c, const IrCost *cost, const Bound *b, const char *indent)
+{
+    for (int m = 0; m < IR_COST_N; m++) {
+        fprintf(out, "%s%-14s ", indent, ir_cost_metric_names[m]);
+        ir_poly_print(out, &c->atoms, cost->m[m]);
+        long double x;
+        if (b->any && !ir_poly_is_const(cost->m[m], NULL) &&
+            ir_poly_eval(&c->atoms, cost->m[m], b->syms, b->syms_set, b->params, b->params_set, &x)) {
+            fputs(" = ", out);
+            print_value(out, (double)x);
+        }
+        fputc('\n', out);
+    }
+}
+
+void ir_cost_print_text(FILE *out, IrKernelCost *const *cs, int n, const IrCostBind *bind)
+{
+    for (int i = 0; i < n; i++) {
+        const IrKernelCost *c = cs[i];
+        Arena *a = c->atoms.arena;
+        Bound b = bind_kernel(a, c->k, bind);
+        if (i) fputc('\n', out);
+        fprintf(out, "kernel %s\n", c->k->name);
+        fprintf(out, "  class          %s (%s)\n", fe_class_names[c->cls], c->class_reason);
+        text_metrics(out, c, &c->total, &b, "  ");
+        for (int s = 0; s < c->stages.n; s++) {
+            const IrStageCost *sc = &c->stages.v[s];
+            fprintf(out, "  stage %d: %s at %d:%d (%s)\n", s, fe_prim_names[sc->prim], sc->loc.line, sc->loc.col,
+                     ir_stage_kind_names[sc->kind]);
+            text_metrics(out, c, &sc->c, &b, "    ");
+        }
+    }
+}
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
+        else if (ch < 0x20) fprintf(out, "\\u%04x", ch);
+        else fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+static void json_metrics(FILE *out, const IrKernelCost *c, const IrCost *cost, const Bound *b)
+{
+    Arena *a = c->atoms.arena;
+    for (int m = 0; m < IR_COST_N; m++) {
+        fprintf(out, ", \"%s\": ", ir_cost_metric_names[m]);
+        json_str(out, ir_poly_str(a, &c->atoms, cost->m[m]));
+    }
+    long double x[IR_COST_N];
+    for (int m = 0; m < IR_COST_N; m++)
+        if (!ir_poly_eval(&c->atoms, cost->m[m], b->syms, b->syms_set, b->params, b->params_set, &x[m])) return;
+    fputs(", \"values\": {", out);
+    for (int m = 0; m < IR_COST_N; m++) {
+        fprintf(out, "%s\"%s\": ", m ? ", " : "", ir_cost_metric_names[m]);
+        print_value(out, (double)x[m]);
+    }
+    fputc('}', out);
+}
+
+void ir_cost_print_json(FILE *out, IrKernelCost *const *cs, int n, const IrCostBind *bind)
+{
+    fputs("{\"kernels\": [", out);
+    for (int i = 0; i < n; i++) {
+        const IrKernelCost *c = cs[i];
+        Bound b = bind_kernel(c->atoms.arena, c->k, bind);
+        fputs(i ? ",\n  {" : "\n  {", out);
+        fputs("\"name\": ", out);
+        json_str(out, c->k->name);
+        fputs(", \"class\": ", out);
+        json_str(out, fe_class_names[c->cls]);
+        fputs(", \"class_reason\": ", out);
+        json_str(out, c->class_reason);
+        json_metrics(out, c, &c->total, &b);
+        fputs(", \"stages\": [", out);
+        for (int s = 0; s < c->stages.n; s++) {
+            const IrStageCost *sc = &c->stages.v[s];
+            fprintf(out, "%s\n    {\"index\": %d, \"prim\": ", s ? "," : "", s);
+            json_str(out, fe_prim_names[sc->prim]);
+            fputs(", \"kind\": ", out);
+            json_str(out, ir_stage_kind_names[sc->kind]);
+            fprintf(out, ", \"line\": %d", sc->loc.line);
+            json_metrics(out, c, &sc->c, &b);
+            fputc('}', out);
+        }
+        fputs(c->stages.n ? "\n  ]}" : "]}", out);
+    }
+    fputs(n ? "\n]}\n" : "]}\n", out);
+}
+
+/* ---- device profile -------------------------------------------------------- */
+
+void ir_profile_default(IrDeviceProfile *p)
+{
+    memset(p, 0, sizeof *p);
+    strcpy(p->device, "default");
+    p->bytes_per_s = 2e9;      /* a slow CPU memory path */
+    p->flops_per_s = 1e9;
+    p->intops_per_s = 1e9;
+    p->dispatch_s = 50e-6;     /* lavapipe-class launch overhead */
+    p->barrier_s = 10e-6;
+    p->calibrated = 0;
+}
+
+int ir_profile_path(char *buf, size_t n, const char *device)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char name[128];
+    size_t j = 0;
+    for (const char *s = device ? device : "default"; *s && j + 1 < sizeof name; s++) {
+        char ch = *s;
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                 ch == '_' || ch == '-';
+        name[j++] = ok ? ch : '_';
+    }
+    name[j] = 0;
+    if (!j || name[0] == '.') name[0] = '_', name[j ? j : 1] = 0;
+    int r;
+    if (xdg && *xdg == '/') r = snprintf(buf, n, "%s/px/%s.profile", xdg, name);
+    else if (home && *home) r = snprintf(buf, n, "%s/.cache/px/%s.profile", home, name);
+    else return 0;
+    return r > 0 && (size_t)r < n;
+}
+
+/* mkdir -p of path's directory. */
+static int make_dirs(const char *path)
+{
+    char d[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof d) return -1;
+    memcpy(d, path, n + 1);
+    char *slash = strrchr(d, '/');
+    if (!slash || slash == d) return 0;
+    *slash = 0;
+    for (char *p = d + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(d, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(d, 0755) && errno != EEXIST) return -1;
+    return 0;
+}
+
+int ir_profile_save(const IrDeviceProfile *p, const char *path)
+{
+    if (make_dirs(path)) return -1;
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    fprintf(f, "# px device profile 1\n");
+    fprintf(f, "device %s\n", p->device);
+    fprintf(f, "bytes_per_s %.17g\nflops_per_s %.17g\nintops_per_s %.17g\n", p->bytes_per_s, p->flops_per_s,
+            p->intops_per_s);
+    fprintf(f, "dispatch_s %.17g\nbarrier_s %.17g\ncalibrated %d\n", p->dispatch_s, p->barrier_s, p->calibrated);
+    int bad = ferror(f);
+    if (fclose(f) || bad || rename(tmp, path)) {
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int ir_profile_parse(IrDeviceProfile *p, const char *text)
+{
+    IrDeviceProfile q;
+    ir_profile_default(&q);
+    q.calibrated = 0;
+    /* seen bits: the five figures must all be present */
+    int seen = 0;
+    const char *s = text;
+    while (*s) {
+        const char *e = strchr(s, '\n');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        char line[256];
+        if (len < sizeof line && *s != '#') {
+            memcpy(line, s, len);
+            line[len] = 0;
+            char *val = strchr(line, ' ');
+            if (val) {
+                *val++ = 0;
+                char *end;
+                double x = strtod(val, &end);
+                int num = end != val && *end == 0 && isfinite(x);
+                static const char *const keys[] = {"bytes_per_s", "flops_per_s", "intops_per_s", "dispatch_s",
+                                                   "barrier_s"};
+                double *dst[] = {&q.bytes_per_s, &q.flops_per_s, &q.intops_per_s, &q.dispatch_s, &q.barrier_s};
+                if (!strcmp(line, "device")) {
+                    snprintf(q.device, sizeof q.device, "%s", val);
+                } else if (!strcmp(line, "calibrated") && num) {
+                    q.calibrated = x != 0;
+                } else {
+                    for (int i = 0; i < 5; i++)
+                        if (!strcmp(line, keys[i])) {
+                            /* rates must be positive, overheads non-negative */
+                            if (!num || (i < 3 ? x <= 0 : x < 0)) return -1;
+                            *dst[i] = x;
+                            seen |= 1 << i;
+                        }
+                }
+            }
+        }
+        s += len;
+        if (*s == '\n') s++;
+    }
+    if (seen != 0x1f) return -1;
+    *p = q;
+    return 0;
+}
+
+int ir_profile_load(IrDeviceProfile *p, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    if (memchr(buf, 0, n)) return -1;
+    return ir_profile_parse(p, buf);
+}
+
+/* ---- prediction ------------------------------------------------------------- */
+
+static double roofline_s(const IrCostValues *v, const IrDeviceProfile *p)
+{
+    double ops = v->v[IR_COST_FLOPS] / p->flops_per_s + v->v[IR_COST_INTOPS] / p->intops_per_s;
+    double mem = (v->v[IR_COST_BYTES_READ] + v->v[IR_COST_BYTES_WRITTEN]) / p->bytes_per_s;
+    return ops > mem ? ops : mem;
+}
+
+static double overhead_s(double dispatches, const IrDeviceProfile *p)
+{
+    if (dispatches <= 0) return 0;
+    return dispatches * p->dispatch_s + (dispatches - 1) * p->barrier_s;
+}
+
+double ir_predict_stage_s(const IrCostValues *v, const IrDeviceProfile *p)
+{
+    return roofline_s(v, p) + overhead_s(v->v[IR_COST_DISPATCHES], p);
+}
+
+double ir_predict_kernel_s(const IrCostValues *total, const IrCostValues *stages, int n,
+                           const IrDeviceProfile *p)
+{
+    double work = 0;
+    if (stages && n > 0)
+        for (int i = 0; i < n; i++) work += roofline_s(&stages[i], p);
+    else
+        work = roofline_s(total, p);
+    return work + overhead_s(total->v[IR_COST_DISPATCHES], p);
+}
+
+void ir_correction_init(IrCorrection *c)
+{
+    c->factor = 1.0;
+    c->samples = 0;
+}
+
+double ir_correction_apply(const IrCorrection *c, double predicted_s) { return predicted_s * c->factor; }
+
+void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s)
+{
+    if (!(predicted_s > 0) || !(measured_s > 0) || !isfinite(predicted_s) || !isfinite(measured_s)) return;
+    double r = measured_s / predicted_s;
+    /* One wild sample (a preempted run) must not swing the factor far. */
+    if (r < 1e-6) r = 1e-6;
+    if (r > 1e6) r = 1e6;
+    if (c->samples == 0) c->factor = r;
+    else c->factor = exp((1 - IR_CORRECTION_WEIGHT) * log(c->factor) + IR_CORRECTION_WEIGHT * log(r));
+    c->samples++;
+}
+
+/* ---- calibration ------------------------------------------------------------ */
+
+const IrCalibKernel ir_calib_kernels[IR_CALIB_N] = {
+    [IR_CALIB_DISPATCH] = {IR_CALIB_DISPATCH, "px_cal_dispatch",
+                           "GPU_KERNEL px_cal_dispatch\n"
+                           "GPU_PARAM out float[N]\n"
+                           "GPU_THREAD_CODE:\n"
+                           "    PARALLEL_FILL 1.0 -> out\n"
+                           "GPU_END\n",
+                           "N", 1},
+    /* The reversal is not elementwise, so the two stages cannot fuse. */
+    [IR_CALIB_BARRIER] = {IR_CALIB_BARRIER, "px_cal_barrier",
+                          "GPU_KERNEL px_cal_barrier\n"
+                          "GPU_PARAM a float[N]\n"
+                          "GPU_PARAM b float[N]\n"
+                          "GPU_THREAD_CODE:\n"
+                          "    PARALLEL_FILL 1.0 -> a\n"
+                          "    PARALLEL_FOR i IN 0..N {\n"
+                          "        b[N - 1 - i] = a[i]\n"
+                          "    }\n"
+                          "GPU_END\n",
+                          "N", 1},
+    [IR_CALIB_BANDWIDTH] = {IR_CALIB_BANDWIDTH, "px_cal_bandwidth",
+                            "GPU_KERNEL px_cal_bandwidth\n"
+                            "GPU_PARAM a float[N]\n"
+                            "GPU_PARAM b float[N]\n"
+                            "GPU_THREAD_CODE:\n"
+                            "    PARALLEL_COPY a -> b\n"
+                            "GPU_END\n",
+                            "N", 1 << 24},
+    /* Two independent fma chains per invocation keep the ALUs busy. */
+    [IR_CALIB_FLOPS] = {IR_CALIB_FLOPS, "px_cal_flops",
+                        "GPU_KERNEL px_cal_flops\n"
+                        "GPU_PARAM a float[N]\n"
+                        "GPU_PARAM b float[N]\n"
+                        "GPU_THREAD_CODE:\n"
+                        "    PARALLEL_FOR i IN 0..N {\n"
+                        "        var x = a[i]\n"
+                        "        var y = a[i] + 1.0\n"
+                        "        for k IN 0..256 {\n"
+                        "            x = fma(x, 0.9999, 0.0001)\n"
+                        "            y = fma(y, 0.9999, 0.0001)\n"
+                        "        }\n"
+                        "        b[i] = x + y\n"
+                        "    }\n"
+                        "GPU_END\n",
+                        "N", 1 << 18},
+    [IR_CALIB_INTOPS] = {IR_CALIB_INTOPS, "px_cal_intops",
+                         "GPU_KERNEL px_cal_intops\n"
+                         "GPU_PARAM a uint[N]\n"
+                         "GPU_PARAM b uint[N]\n"
+                         "GPU_THREAD_CODE:\n"
+                         "    PARALLEL_FOR i IN 0..N {\n"
+                         "        var x = a[i]\n"
+                         "        var y = a[i] ^ 12345u\n"
+                         "        for k IN 0..256 {\n"
+                         "            x = x * 1664525u + 1013904223u\n"
+                         "            y = y * 22695477u + 1u\n"
+                         "        }\n"
+                         "        b[i] = x ^ y\n"
+                         "    }\n"
+                         "GPU_END\n",
+                         "N", 1 << 18},
+};
+
+int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *s, int n)
+{
+    /* Best (shortest) time per measure; overheads first, since every other
+     * figure is what remains after them. */
+    const IrCalibSample *best[IR_CALIB_N] = {0};
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)s[i].what >= IR_CALIB_N || !(s[i].seconds > 0) || !isfinite(s[i].seconds)) continue;
+        if (!best[s[i].what] || s[i].seconds < best[s[i].what]->seconds) best[s[i].what] = &s[i];
+    }
+    snprintf(p->device, sizeof p->device, "%s", device ? device : "default");
+    int set = 0;
+    const IrCalibSample *b;
+    if ((b = best[IR_CALIB_DISPATCH])) {
+        double d = b->cost.v[IR_COST_DISPATCHES];
+        p->dispatch_s = b->seconds / (d > 0 ? d : 1);
+        set++;
+    }
+    if ((b = best[IR_CALIB_BARRIER]) && b->cost.v[IR_COST_DISPATCHES] > 1) {
+        double d = b->cost.v[IR_COST_DISPATCHES];
+        double x = (b->seconds - d * p->dispatch_s) / (d - 1);
+        p->barrier_s = x > 0 ? x : 0;
+        set++;
+    }
+    const struct {
+        IrCalibMeasure what;
+        double *rate;
+    } rates[] = {
+        {IR_CALIB_BANDWIDTH, &p->bytes_per_s},
+        {IR_CALIB_FLOPS, &p->flops_per_s},
+        {IR_CALIB_INTOPS, &p->intops_per_s},
+    };
+    for (int i = 0; i < 3; i++) {
+        if (!(b = best[rates[i].what])) continue;
+        double work = rates[i].what == IR_CALIB_BANDWIDTH
+                          ? b->cost.v[IR_COST_BYTES_READ] + b->cost.v[IR_COST_BYTES_WRITTEN]
+                          : b->cost.v[rates[i].what == IR_CALIB_FLOPS ? IR_COST_FLOPS : IR_COST_INTOPS];
+        double t = b->seconds - overhead_s(b->cost.v[IR_COST_DISPATCHES], p);
+        if (work > 0 && t > 0) {
+            *rates[i].rate = work / t;
+            set++;
+        }
+    }
+    p->calibrated = set > 0;
+    return set;
+}

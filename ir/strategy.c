@@ -1,0 +1,66 @@
+/* strategy.c — chooses how a backend lowers each stage (IrStage.strategy
+ * and sp[]).
+ *
+ * Requires: a verified module. Preserves: everything but strategy/sp.
+ * Invalidates: nothing. Deterministic: the choice depends only on the stage
+ * and on the target facts in IrOptions, so --emit=ir golden files pin it.
+ *
+ * The table (backends read sp[] as documented at IR_STRATEGIES; tune the
+ * numbers here, per target, not in the backends):
+ *   grid, elementwise       elementwise(256 threads/group, 4 items/thread)
+ *   grid, PARALLEL_FOR      grid(group size per dim): rank 1 64; rank 2
+ *                           16x16; rank 3 8x8x4
+ *   matmul                  matmul-tiled(TM 64, TN 64, TK 16, 4x4 per thread)
+ *   reduce, 1-D input       reduce-tree(256 per group, at most 64 groups in
+ *                           the first pass; the second pass folds those)
+ *   reduce, 2-D input       reduce-rows(64 threads per row)
+ *   scan                    scan-3pass(256 per group)
+ *   softmax                 softmax-row(64 threads per row)
+ *   transpose               transpose-tiled(16: lavapipe gains little from
+ *                           shared memory; a GPU table would pick 32)
+ */
+#include "ir.h"
+
+#define IR_STRATEGY_TABLE(X)                                                       \
+    X(IR_STAGE_MATMUL, IR_STRAT_MATMUL_TILED, 64, 64, 16, 4) /* matmul */           \
+    X(IR_STAGE_SCAN, IR_STRAT_SCAN_3PASS, 256, 0, 0, 0)      /* inclusive scan */   \
+    X(IR_STAGE_SOFTMAX, IR_STRAT_SOFTMAX_ROW, 64, 0, 0, 0)   /* one group per row */ \
+    X(IR_STAGE_TRANSPOSE, IR_STRAT_TRANSPOSE_TILED, 16, 0, 0, 0) /* tile edge */
+
+static void set(IrStage *s, IrStrategy st, int a, int b, int c, int d)
+{
+    s->strategy = st;
+    s->sp[0] = a;
+    s->sp[1] = b;
+    s->sp[2] = c;
+    s->sp[3] = d;
+}
+
+static void choose(const IrKernel *k, IrStage *s, const IrOptions *o)
+{
+    switch (s->kind) {
+    case IR_STAGE_GRID:
+        if (s->elementwise) set(s, IR_STRAT_ELEMWISE, 256, 4, 0, 0);
+        else if (s->rank == 1) set(s, IR_STRAT_GRID, 64, 1, 1, 0);
+        else if (s->rank == 2) set(s, IR_STRAT_GRID, 16, 16, 1, 0);
+        else set(s, IR_STRAT_GRID, 8, 8, 4, 0);
+        return;
+    case IR_STAGE_REDUCE:
+        if (k->params.v[s->in[0]].rank >= 2) set(s, IR_STRAT_REDUCE_ROWS, 64, 0, 0, 0);
+        else set(s, IR_STRAT_REDUCE_TREE, 256, 64, 0, 0);
+        return;
+#define X(kind, st, a, b, c, d) \
+    case kind: set(s, st, a, b, c, d); return;
+    IR_STRATEGY_TABLE(X)
+#undef X
+    }
+    fe_unreachable();
+}
+
+void ir_pass_strategy(IrModule *m, const IrOptions *o)
+{
+    for (int i = 0; i < m->kernels.n; i++) {
+        IrKernel *k = m->kernels.v[i];
+        for (int s = 0; s < k->stages.n; s++) choose(k, &k->stages.v[s], o);
+    }
+}

@@ -1,0 +1,753 @@
+/* test_cost.c — the cost polynomials, the per-stage analysis on IR built
+ * with the builder, the workload class, the device profile and prediction.
+ * Expected figures are worked out by hand from the definitions in
+ * docs/COST.md (or by a plain loop here), never taken from cost.c. */
+#include "ir/ir.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static Arena *A;
+static Loc L0;
+
+/* ---- building kernels ---------------------------------------------------- */
+
+static IrModule *M;
+
+static IrKernel *kernel(const char *name)
+{
+    if (!M) M = ir_module_new(A, "test.px");
+    return ir_kernel_new(M, name, L0);
+}
+
+static int sym(IrKernel *k, const char *name)
+{
+    for (int i = 0; i < k->syms.n; i++)
+        if (!strcmp(k->syms.v[i].name, name)) return i;
+    IrSym s = {name, 0, L0};
+    FE_PUSH(A, k->syms, s);
+    return k->syms.n - 1;
+}
+
+/* A buffer with dims given as "N", "M", or numbers; NULL ends the list. */
+static int buffer(IrKernel *k, const char *name, ScalarType t, const char *d0, const char *d1)
+{
+    IrParam p;
+    memset(&p, 0, sizeof p);
+    p.name = name;
+    p.is_buffer = 1;
+    p.type = t;
+    const char *ds[2] = {d0, d1};
+    for (int i = 0; i < 2 && ds[i]; i++) {
+        if (ds[i][0] >= '0' && ds[i][0] <= '9') p.dims[i] = ir_size_const(A, atoll(ds[i]));
+        else p.dims[i] = ir_size_sym(A, sym(k, ds[i]));
+        p.rank = i + 1;
+    }
+    FE_PUSH(A, k->params, p);
+    return k->params.n - 1;
+}
+
+static int scalar(IrKernel *k, const char *name, ScalarType t)
+{
+    IrParam p;
+    memset(&p, 0, sizeof p);
+    p.name = name;
+    p.type = t;
+    FE_PUSH(A, k->params, p);
+    return k->params.n - 1;
+}
+
+/* A grid stage over lo..hi per dimension; returns the builder positioned
+ * in the body and the index variables in iv[]. */
+static IrStage *grid(IrKernel *k, FePrim prim, int rank, IrSize **lo, IrSize **hi, IrBuilder *b, int *iv)
+{
+    IrStage *st = ir_stage_add(k, A, IR_STAGE_GRID, prim, L0);
+    st->rank = rank;
+    st->body = ir_block_new(A);
+    b->arena = A;
+    b->k = k;
+    b->blk = st->body;
+    b->loc = L0;
+    for (int d = 0; d < rank; d++) {
+        st->lo[d] = lo ? lo[d] : ir_size_const(A, 0);
+        st->hi[d] = hi[d];
+        st->itype[d] = TY_UINT;
+        iv[d] = ir_barg(b, st->body, TY_UINT);
+    }
+    return st;
+}
+
+static int load(IrBuilder *b, int buf, int n, const int *idx)
+{
+    int v = ir_emit(b, IR_LOAD, b->k->params.v[buf].type, n, idx);
+    ir_inst(b->k, v)->param = buf;
+    return v;
+}
+
+static void store(IrBuilder *b, int buf, int n, const int *idx, int val)
+{
+    int args[5];
+    for (int i = 0; i < n; i++) args[i] = idx[i];
+    args[n] = val;
+    int v = ir_emit(b, IR_STORE, TY_VOID, n + 1, args);
+    ir_inst(b->k, v)->param = buf;
+}
+
+static int bin(IrBuilder *b, IrOp op, ScalarType t, int x, int y)
+{
+    int a[2] = {x, y};
+    return ir_emit(b, op, t, 2, a);
+}
+
+static int param(IrBuilder *b, int p)
+{
+    int v = ir_emit(b, IR_PARAM, b->k->params.v[p].type, 0, NULL);
+    ir_inst(b->k, v)->param = p;
+    return v;
+}
+
+static int size_val(IrBuilder *b, int s)
+{
+    int v = ir_emit(b, IR_SIZE, TY_UINT, 0, NULL);
+    ir_inst(b->k, v)->param = s;
+    return v;
+}
+
+static const char *f(IrKernelCost *c, int stage, IrCostMetric m)
+{
+    const IrCost *cost = stage < 0 ? &c->total : &c->stages.v[stage].c;
+    return ir_poly_str(A, &c->atoms, cost->m[m]);
+}
+
+#define CHECK_STR(got, want)                                                         \
+    do {                                                                             \
+        const char *g_ = (got), *w_ = (want);                                        \
+        CHECK_MSG(!strcmp(g_, w_), "%s: got \"%s\", want \"%s\"", #got, g_, w_);     \
+    } while (0)
+
+/* ---- polynomials ---------------------------------------------------------- */
+
+TEST(poly_canonical)
+{
+    IrKernel *k = kernel("p");
+    sym(k, "M");
+    sym(k, "K");
+    sym(k, "N");
+    IrAtoms at;
+    ir_atoms_init(&at, A, k);
+    IrPoly *m = ir_poly_atom(A, 0), *kk = ir_poly_atom(A, 1), *n = ir_poly_atom(A, 2);
+    /* (N + 1) * (M - 1) = M*N - N + M - 1: degree 2 first, then M before N */
+    IrPoly *p = ir_poly_mul(A, ir_poly_add(A, n, ir_poly_const(A, 1)), ir_poly_sub(A, m, ir_poly_const(A, 1)));
+    CHECK_STR(ir_poly_str(A, &at, p), "M*N + M - N - 1");
+    /* the same built in another order is the same polynomial */
+    IrPoly *q = ir_poly_sub(A, ir_poly_add(A, ir_poly_mul(A, n, m), m), ir_poly_add(A, n, ir_poly_const(A, 1)));
+    CHECK(ir_poly_equal(p, q));
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_scale(A, ir_poly_mul(A, ir_poly_mul(A, m, n), kk), 2)), "2*M*K*N");
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_mul(A, n, n)), "N^2");
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_sub(A, p, q)), "0");
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_const(A, -7)), "-7");
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_sub(A, ir_poly_const(A, 0), ir_poly_mul(A, kk, n))), "-K*N");
+    /* squares before mixed terms of the same degree when their atom is earlier */
+    IrPoly *r = ir_poly_add(A, ir_poly_mul(A, n, n), ir_poly_add(A, ir_poly_mul(A, m, n), ir_poly_mul(A, m, m)));
+    CHECK_STR(ir_poly_str(A, &at, r), "M^2 + M*N + N^2");
+    int64_t c = 0;
+    CHECK(ir_poly_is_const(ir_poly_const(A, 5), &c) && c == 5);
+    CHECK(!ir_poly_is_const(m, NULL));
+    CHECK(ir_poly_degree(&at, r) == 2 && ir_poly_degree(&at, ir_poly_const(A, 3)) == 0);
+}
+
+TEST(poly_max_dominates_overflow)
+{
+    IrKernel *k = kernel("q");
+    sym(k, "N");
+    IrAtoms at;
+    ir_atoms_init(&at, A, k);
+    IrPoly *n = ir_poly_atom(A, 0);
+    IrPoly *x = ir_poly_sub(A, n, ir_poly_const(A, 1)); /* N - 1 */
+    IrPoly *y = ir_poly_const(A, 2);
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_max(A, x, y)), "N + 2");
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_max(A, ir_poly_scale(A, n, 3), ir_poly_scale(A, n, 5))), "5*N");
+    CHECK(ir_poly_dominates(A, ir_poly_scale(A, n, 2), n));
+    CHECK(!ir_poly_dominates(A, n, ir_poly_scale(A, n, 2)));
+    CHECK(!ir_poly_dominates(A, x, n)); /* N - 1 - N = -1 */
+    IrPoly *big = ir_poly_const(A, INT64_MAX);
+    IrPoly *o = ir_poly_add(A, big, ir_poly_const(A, 1));
+    CHECK(o->overflow);
+    CHECK(ir_poly_mul(A, o, n)->overflow); /* sticky */
+    CHECK(ir_poly_mul(A, ir_poly_scale(A, n, INT64_MAX), ir_poly_const(A, 2))->overflow);
+    CHECK_STR(ir_poly_str(A, &at, o), "overflow");
+    long double v;
+    int64_t nv = 3;
+    CHECK(!ir_poly_eval(&at, o, &nv, NULL, NULL, NULL, &v));
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_sub(A, ir_poly_const(A, 0), ir_poly_const(A, INT64_MIN))), "overflow");
+}
+
+TEST(poly_from_size_and_eval)
+{
+    IrKernel *k = kernel("s");
+    int N = sym(k, "N"), Mx = sym(k, "M");
+    scalar(k, "steps", TY_INT);
+    IrAtoms at;
+    ir_atoms_init(&at, A, k);
+    IrSize *n = ir_size_sym(A, N), *m = ir_size_sym(A, Mx), *steps = ir_size_param(A, 0);
+    /* max(N - 1, 0): the clamp of an empty range is dropped */
+    IrSize *trip = ir_size_bin(A, SZ_MAX, ir_size_bin(A, SZ_SUB, n, ir_size_const(A, 1)), ir_size_const(A, 0));
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_from_size(&at, trip)), "N - 1");
+    IrSize *cd = ir_size_bin(A, SZ_CEILDIV, n, ir_size_const(A, 256));
+    IrPoly *p = ir_poly_add(A, ir_poly_mul(A, ir_poly_from_size(&at, cd), ir_poly_from_size(&at, steps)),
+                            ir_poly_from_size(&at, ir_size_bin(A, SZ_MUL, m, ir_size_const(A, 4))));
+    CHECK_STR(ir_poly_str(A, &at, p), "steps*ceildiv(N, 256) + 4*M");
+    /* the same opaque formula is one atom */
+    IrPoly *p2 = ir_poly_from_size(&at, ir_size_bin(A, SZ_CEILDIV, n, ir_size_const(A, 256)));
+    CHECK(at.opaque.n == 1);
+    CHECK_STR(ir_poly_str(A, &at, ir_poly_add(A, p2, p2)), "2*ceildiv(N, 256)");
+    CHECK(ir_poly_degree(&at, p) == 2);
+    int64_t sv[2] = {1000, 7}, pv[1] = {3};
+    long double v = -1;
+    CHECK(ir_poly_eval(&at, p, sv, NULL, pv, NULL, &v) && v == 3 * 4 + 28); /* ceil(1000/256) = 4 */
+    unsigned char sset[2] = {1, 1}, pset[1] = {0};
+    v = -1;
+    CHECK(!ir_poly_eval(&at, p, sv, sset, pv, pset, &v) && v == -1);
+    sset[0] = 0;
+    pset[0] = 1;
+    CHECK(!ir_poly_eval(&at, p2, sv, sset, pv, pset, &v)); /* the atom needs N */
+    CHECK(ir_poly_eval(&at, ir_poly_from_size(&at, m), sv, sset, pv, pset, &v) && v == 7);
+    CHECK(!ir_poly_eval(&at, p, NULL, NULL, NULL, NULL, &v)); /* nothing given */
+}
+
+/* ---- stages ------------------------------------------------------------------ */
+
+/* saxpy: y = a*x + y over N floats. */
+TEST(cost_saxpy)
+{
+    IrKernel *k = kernel("saxpy");
+    int a = scalar(k, "a", TY_FLOAT);
+    int x = buffer(k, "x", TY_FLOAT, "N", NULL), y = buffer(k, "y", TY_FLOAT, "N", NULL);
+    IrBuilder b;
+    int i;
+    IrSize *hi = ir_size_sym(A, 0);
+    IrStage *st = grid(k, PRIM_MAP, 1, NULL, &hi, &b, &i);
+    st->elementwise = 1;
+    int lx = load(&b, x, 1, &i), ly = load(&b, y, 1, &i);
+    int s = bin(&b, IR_ADD, TY_FLOAT, bin(&b, IR_MUL, TY_FLOAT, param(&b, a), lx), ly);
+    store(&b, y, 1, &i, s);
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    CHECK_STR(f(c, -1, IR_COST_FLOPS), "2*N");
+    CHECK_STR(f(c, -1, IR_COST_INTOPS), "0");
+    CHECK_STR(f(c, -1, IR_COST_BYTES_READ), "8*N");
+    CHECK_STR(f(c, -1, IR_COST_BYTES_WRITTEN), "4*N");
+    CHECK_STR(f(c, -1, IR_COST_DISPATCHES), "1");
+    CHECK(c->stages.n == 1);
+    CHECK(c->cls == CLASS_THROUGHPUT);
+    CHECK(strstr(c->class_reason, "memory-bound") != NULL);
+    int64_t nv = 1000;
+    IrCostValues v;
+    CHECK(ir_cost_values(c, -1, &nv, NULL, NULL, NULL, &v));
+    CHECK(v.v[IR_COST_FLOPS] == 2000 && v.v[IR_COST_BYTES_READ] == 8000 && v.v[IR_COST_BYTES_WRITTEN] == 4000);
+    CHECK(!ir_cost_values(c, 1, &nv, NULL, NULL, NULL, &v));
+}
+
+TEST(cost_library_stages)
+{
+    IrKernel *k = kernel("lib");
+    int A_ = buffer(k, "A", TY_FLOAT, "M", "K"), B_ = buffer(k, "B", TY_FLOAT, "K", "N");
+    int C_ = buffer(k, "C", TY_FLOAT, "M", "N"), r = buffer(k, "r", TY_FLOAT, "M", NULL);
+    int v = buffer(k, "v", TY_INT, "L", NULL), s = buffer(k, "s", TY_INT, "1", NULL);
+    int h = buffer(k, "h", TY_HALF, "L", NULL), hs = buffer(k, "hs", TY_HALF, "L", NULL);
+    int T = buffer(k, "T", TY_FLOAT, "N", "M"), S = buffer(k, "S", TY_FLOAT, "M", "N");
+    IrStage *st = ir_stage_add(k, A, IR_STAGE_MATMUL, PRIM_MATMUL, L0);
+    st->in[0] = A_, st->in[1] = B_, st->nin = 2, st->out = C_;
+    st = ir_stage_add(k, A, IR_STAGE_REDUCE, PRIM_REDUCE, L0);
+    st->in[0] = C_, st->nin = 1, st->out = r, st->rop = RED_MAX;
+    st = ir_stage_add(k, A, IR_STAGE_REDUCE, PRIM_REDUCE, L0);
+    st->in[0] = v, st->nin = 1, st->out = s, st->rop = RED_SUM;
+    st = ir_stage_add(k, A, IR_STAGE_SCAN, PRIM_SCAN, L0);
+    st->in[0] = h, st->nin = 1, st->out = hs;
+    st = ir_stage_add(k, A, IR_STAGE_SOFTMAX, PRIM_SOFTMAX, L0);
+    st->in[0] = C_, st->nin = 1, st->out = S;
+    st = ir_stage_add(k, A, IR_STAGE_TRANSPOSE, PRIM_TRANSPOSE, L0);
+    st->in[0] = C_, st->nin = 1, st->out = T;
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    CHECK(c->stages.n == 6);
+    /* matmul: 2*M*N*K flops, reads both operands once, writes C */
+    CHECK_STR(f(c, 0, IR_COST_FLOPS), "2*M*K*N");
+    CHECK_STR(f(c, 0, IR_COST_BYTES_READ), "4*M*K + 4*K*N");
+    CHECK_STR(f(c, 0, IR_COST_BYTES_WRITTEN), "4*M*N");
+    CHECK_STR(f(c, 0, IR_COST_DISPATCHES), "1");
+    /* 2-D reduce: one op per element, one result per row, one pass */
+    CHECK_STR(f(c, 1, IR_COST_FLOPS), "M*N");
+    CHECK_STR(f(c, 1, IR_COST_BYTES_READ), "4*M*N");
+    CHECK_STR(f(c, 1, IR_COST_BYTES_WRITTEN), "4*M");
+    CHECK_STR(f(c, 1, IR_COST_DISPATCHES), "1");
+    /* 1-D int reduce: intops, two passes, one element written */
+    CHECK_STR(f(c, 2, IR_COST_FLOPS), "0");
+    CHECK_STR(f(c, 2, IR_COST_INTOPS), "L");
+    CHECK_STR(f(c, 2, IR_COST_BYTES_WRITTEN), "4");
+    CHECK_STR(f(c, 2, IR_COST_DISPATCHES), "2");
+    /* half scan: 2 bytes per element, three passes */
+    CHECK_STR(f(c, 3, IR_COST_FLOPS), "L");
+    CHECK_STR(f(c, 3, IR_COST_BYTES_READ), "2*L");
+    CHECK_STR(f(c, 3, IR_COST_BYTES_WRITTEN), "2*L");
+    CHECK_STR(f(c, 3, IR_COST_DISPATCHES), "3");
+    CHECK_STR(f(c, 4, IR_COST_FLOPS), "5*M*N");
+    CHECK_STR(f(c, 4, IR_COST_BYTES_READ), "4*M*N");
+    CHECK_STR(f(c, 5, IR_COST_FLOPS), "0");
+    CHECK_STR(f(c, 5, IR_COST_BYTES_WRITTEN), "4*M*N");
+    CHECK_STR(f(c, -1, IR_COST_DISPATCHES), "9");
+    CHECK_STR(f(c, -1, IR_COST_FLOPS), "2*M*K*N + 6*M*N + L");
+    CHECK(c->cls == CLASS_BATCH); /* degree 3 ops, degree 2 bytes */
+    CHECK(strstr(c->class_reason, "degree 3") != NULL);
+    /* an explicit strategy decides the dispatches */
+    k->stages.v[2].strategy = IR_STRAT_REDUCE_ROWS;
+    CHECK(ir_stage_dispatches(k, &k->stages.v[2]) == 1);
+}
+
+/* C[i][j] = sum_k A[i][k] * B[k][j] as a PARALLEL_FOR with a carried acc. */
+static IrKernel *for_matmul(void)
+{
+    IrKernel *k = kernel("mm");
+    int A_ = buffer(k, "A", TY_FLOAT, "M", "K"), B_ = buffer(k, "B", TY_FLOAT, "K", "N");
+    int C_ = buffer(k, "C", TY_FLOAT, "M", "N");
+    IrBuilder b;
+    int iv[2];
+    IrSize *hi[2] = {ir_size_sym(A, 0), ir_size_sym(A, 2)};
+    grid(k, PRIM_FOR, 2, NULL, hi, &b, iv);
+    int zero = ir_const_float(&b, TY_FLOAT, 0.0);
+    int lo = ir_const_int(&b, TY_UINT, 0), kh = size_val(&b, 1);
+    int kv, acc, res;
+    ScalarType ft = TY_FLOAT;
+    IrSize *trip = ir_size_bin(A, SZ_MAX, ir_size_sym(A, 1), ir_size_const(A, 0));
+    int fo = ir_for(&b, lo, kh, trip, 1, &zero, &ft, &kv, &acc, &res);
+    IrBlock *outer = b.blk;
+    b.blk = ir_inst(k, fo)->body;
+    int ia[2] = {iv[0], kv}, ib[2] = {kv, iv[1]};
+    int prod = bin(&b, IR_MUL, TY_FLOAT, load(&b, A_, 2, ia), load(&b, B_, 2, ib));
+    int nacc = bin(&b, IR_ADD, TY_FLOAT, acc, prod);
+    ir_yield(&b, 1, &nacc);
+    b.blk = outer;
+    store(&b, C_, 2, iv, res);
+    return k;
+}
+
+TEST(cost_for_matmul)
+{
+    IrKernel *k = for_matmul();
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    CHECK_STR(f(c, -1, IR_COST_FLOPS), "2*M*K*N");
+    CHECK_STR(f(c, -1, IR_COST_INTOPS), "0");
+    CHECK_STR(f(c, -1, IR_COST_BYTES_READ), "4*M*K + 4*K*N");
+    CHECK_STR(f(c, -1, IR_COST_BYTES_WRITTEN), "4*M*N");
+    CHECK(c->cls == CLASS_BATCH);
+    /* a plain loop computing the same count */
+    int64_t sv[3] = {3, 5, 7}; /* M, K, N in symbol order */
+    double flops = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 7; j++)
+            for (int kk = 0; kk < 5; kk++) flops += 2;
+    IrCostValues v;
+    CHECK(ir_cost_values(c, 0, sv, NULL, NULL, NULL, &v) && v.v[IR_COST_FLOPS] == flops);
+    CHECK(v.v[IR_COST_BYTES_READ] == 4 * (3 * 5 + 5 * 7));
+}
+
+/* if (x > 0) { x*x*x*x } else { -x }, dead code, constant expressions,
+ * int ops, builtins. */
+TEST(cost_branches_dead_const)
+{
+    IrKernel *k = kernel("br");
+    int x = buffer(k, "x", TY_FLOAT, "N", NULL), y = buffer(k, "y", TY_FLOAT, "N", NULL);
+    int w = buffer(k, "w", TY_INT, "N", NULL);
+    IrBuilder b;
+    int i;
+    IrSize *hi = ir_size_sym(A, 0);
+    grid(k, PRIM_FOR, 1, NULL, &hi, &b, &i);
+    int lx = load(&b, x, 1, &i);
+    int zero = ir_const_float(&b, TY_FLOAT, 0.0);
+    int cond = bin(&b, IR_GT, TY_BOOL, lx, zero); /* 1 flop */
+    ScalarType ft = TY_FLOAT;
+    int res;
+    int fi = ir_if(&b, cond, 1, &ft, &res);
+    IrBlock *outer = b.blk;
+    b.blk = ir_inst(k, fi)->body;
+    int x2 = bin(&b, IR_MUL, TY_FLOAT, lx, lx);
+    int x4 = bin(&b, IR_MUL, TY_FLOAT, x2, x2);
+    int fa[3] = {x4, lx, lx};
+    int fm = ir_emit(&b, IR_CALL, TY_FLOAT, 3, fa); /* fma: 2 */
+    ir_inst(k, fm)->param = BI_FMA;
+    ir_yield(&b, 1, &fm);
+    b.blk = ir_inst(k, fi)->els;
+    int ng = ir_emit(&b, IR_NEG, TY_FLOAT, 1, &lx);
+    ir_yield(&b, 1, &ng);
+    b.blk = outer;
+    /* dead: computed, never stored */
+    bin(&b, IR_MUL, TY_FLOAT, lx, lx);
+    load(&b, w, 1, &i);
+    /* constant: 2.0 * 3.0 is folded */
+    int c6 = bin(&b, IR_MUL, TY_FLOAT, ir_const_float(&b, TY_FLOAT, 2.0), ir_const_float(&b, TY_FLOAT, 3.0));
+    store(&b, y, 1, &i, bin(&b, IR_ADD, TY_FLOAT, res, c6)); /* 1 flop */
+    /* integer work: w[i] = int(i) * 3 + 1 -> conv, mul, add */
+    int ci = ir_emit(&b, IR_CONV, TY_INT, 1, &i);
+    int im = bin(&b, IR_ADD, TY_INT, bin(&b, IR_MUL, TY_INT, ci, ir_const_int(&b, TY_INT, 3)),
+                 ir_const_int(&b, TY_INT, 1));
+    store(&b, w, 1, &i, im);
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    /* compare 1 + max(then 2 muls + fma 2, else neg 1) + add 1 = 6 */
+    CHECK_STR(f(c, -1, IR_COST_FLOPS), "6*N");
+    CHECK_STR(f(c, -1, IR_COST_INTOPS), "3*N");
+    CHECK_STR(f(c, -1, IR_COST_BYTES_READ), "4*N"); /* the dead load of w does not count */
+    CHECK_STR(f(c, -1, IR_COST_BYTES_WRITTEN), "8*N");
+}
+
+/* Footprints: a stencil, a small lookup table, an indirect gather, a
+ * reversal, and an access invariant in an inner loop. */
+TEST(cost_footprints)
+{
+    IrKernel *k = kernel("fp");
+    int x = buffer(k, "x", TY_FLOAT, "N", NULL), y = buffer(k, "y", TY_FLOAT, "N", NULL);
+    int t = buffer(k, "t", TY_FLOAT, "16", NULL), ix = buffer(k, "ix", TY_UINT, "N", NULL);
+    int g = buffer(k, "g", TY_FLOAT, "N", NULL), z = buffer(k, "z", TY_FLOAT, "N", NULL);
+    IrBuilder b;
+    int i;
+    IrSize *lo = ir_size_const(A, 1);
+    IrSize *hi = ir_size_bin(A, SZ_SUB, ir_size_sym(A, 0), ir_size_const(A, 1));
+    grid(k, PRIM_FOR, 1, &lo, &hi, &b, &i);
+    int one = ir_const_int(&b, TY_UINT, 1);
+    int im1 = bin(&b, IR_SUB, TY_UINT, i, one), ip1 = bin(&b, IR_ADD, TY_UINT, i, one);
+    int s = bin(&b, IR_ADD, TY_FLOAT, load(&b, x, 1, &im1), load(&b, x, 1, &i));
+    s = bin(&b, IR_ADD, TY_FLOAT, s, load(&b, x, 1, &ip1));
+    store(&b, y, 1, &i, s);
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    /* three windows of N-2 elements: an upper bound (docs/COST.md) */
+    CHECK_STR(f(c, 0, IR_COST_BYTES_READ), "12*N - 24");
+    CHECK_STR(f(c, 0, IR_COST_FLOPS), "2*N - 4");
+    CHECK_STR(f(c, 0, IR_COST_INTOPS), "2*N - 4");
+
+    /* stage 2: z[i] = t[i % 16] + g[ix[i]] + x[N-1-i] + x[i], i in 0..N;
+     * an inner loop re-reading y[i] K times */
+    IrSize *hn = ir_size_sym(A, 0);
+    grid(k, PRIM_FOR, 1, NULL, &hn, &b, &i);
+    int ti = bin(&b, IR_REM, TY_UINT, i, ir_const_int(&b, TY_UINT, 16));
+    int v = load(&b, t, 1, &ti);
+    int gi = load(&b, ix, 1, &i);
+    v = bin(&b, IR_ADD, TY_FLOAT, v, load(&b, g, 1, &gi));
+    int rev = bin(&b, IR_SUB, TY_UINT, bin(&b, IR_SUB, TY_UINT, size_val(&b, 0), one), i);
+    v = bin(&b, IR_ADD, TY_FLOAT, v, load(&b, x, 1, &rev));
+    v = bin(&b, IR_ADD, TY_FLOAT, v, load(&b, x, 1, &i));
+    int lo0 = ir_const_int(&b, TY_UINT, 0), kh = size_val(&b, 0);
+    int kv, acc, res;
+    ScalarType ft = TY_FLOAT;
+    int fo = ir_for(&b, lo0, kh, ir_size_sym(A, 0), 1, &v, &ft, &kv, &acc, &res);
+    IrBlock *outer = b.blk;
+    b.blk = ir_inst(k, fo)->body;
+    int nacc = bin(&b, IR_ADD, TY_FLOAT, acc, load(&b, y, 1, &i));
+    ir_yield(&b, 1, &nacc);
+    b.blk = outer;
+    store(&b, z, 1, &i, res);
+    c = ir_cost_kernel(A, k, NULL);
+    /* t: 16 elements (capped by the fixed-size buffer); ix, g: N each;
+     * x: two accesses of N capped at the buffer's N; y: N */
+    CHECK_STR(f(c, 1, IR_COST_BYTES_READ), "16*N + 64");
+    CHECK_STR(f(c, 1, IR_COST_BYTES_WRITTEN), "4*N");
+    /* 3 adds + N adds in the loop */
+    CHECK_STR(f(c, 1, IR_COST_FLOPS), "N^2 + 3*N");
+    CHECK_STR(f(c, 1, IR_COST_INTOPS), "3*N"); /* rem, sub, sub */
+}
+
+TEST(cost_dispatches_after_fusion)
+{
+    IrKernel *src = kernel("fu");
+    int x = buffer(src, "x", TY_FLOAT, "N", NULL), y = buffer(src, "y", TY_FLOAT, "N", NULL);
+    IrBuilder b;
+    int i;
+    IrSize *hi = ir_size_sym(A, 0);
+    for (int s = 0; s < 2; s++) {
+        IrStage *st = grid(src, PRIM_COPY, 1, NULL, &hi, &b, &i);
+        st->elementwise = 1;
+        store(&b, s ? x : y, 1, &i, load(&b, s ? y : x, 1, &i));
+    }
+    /* the optimised kernel: one stage */
+    IrKernel *opt = kernel("fu");
+    buffer(opt, "x", TY_FLOAT, "N", NULL);
+    buffer(opt, "y", TY_FLOAT, "N", NULL);
+    IrStage *st = grid(opt, PRIM_COPY, 1, NULL, &hi, &b, &i);
+    st->strategy = IR_STRAT_ELEMWISE;
+    IrKernelCost *c = ir_cost_kernel(A, src, opt);
+    CHECK_STR(f(c, -1, IR_COST_DISPATCHES), "1");
+    CHECK_STR(f(c, 0, IR_COST_DISPATCHES), "1");
+    CHECK_STR(f(c, 1, IR_COST_DISPATCHES), "1");
+    CHECK_STR(f(c, -1, IR_COST_BYTES_READ), "8*N"); /* per source stage */
+    c = ir_cost_kernel(A, src, NULL);
+    CHECK_STR(f(c, -1, IR_COST_DISPATCHES), "2");
+}
+
+/* ---- class ------------------------------------------------------------------------ */
+
+TEST(class_rules)
+{
+    IrKernel *k = kernel("cl");
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    CHECK(c->cls == CLASS_INTERACTIVE && strstr(c->class_reason, "no stages"));
+    k->cls = CLASS_BATCH;
+    c = ir_cost_kernel(A, k, NULL);
+    CHECK(c->cls == CLASS_BATCH);
+    CHECK_STR(c->class_reason, "GPU_CLASS BATCH as written");
+    k->cls = CLASS_REALTIME;
+    k->deadline_ns = 16000000;
+    c = ir_cost_kernel(A, k, NULL);
+    CHECK(c->cls == CLASS_REALTIME);
+    CHECK_STR(c->class_reason, "GPU_DEADLINE 16ms implies REALTIME");
+    k->deadline_ns = 500000;
+    CHECK_STR(ir_cost_kernel(A, k, NULL)->class_reason, "GPU_DEADLINE 500us implies REALTIME");
+
+    /* small fixed size: INTERACTIVE; the same over 2^20 floats: THROUGHPUT */
+    for (int big = 0; big < 2; big++) {
+        IrKernel *q = kernel("fixed");
+        int x = buffer(q, "x", TY_FLOAT, big ? "1048576" : "64", NULL);
+        int y = buffer(q, "y", TY_FLOAT, big ? "1048576" : "64", NULL);
+        IrBuilder b;
+        int i;
+        IrSize *hi = ir_size_const(A, big ? 1048576 : 64);
+        grid(q, PRIM_MAP, 1, NULL, &hi, &b, &i);
+        int l = load(&b, x, 1, &i);
+        store(&b, y, 1, &i, bin(&b, IR_MUL, TY_FLOAT, l, l));
+        IrKernelCost *qc = ir_cost_kernel(A, q, NULL);
+        CHECK(qc->cls == (big ? CLASS_THROUGHPUT : CLASS_INTERACTIVE));
+        CHECK_STR(f(qc, -1, IR_COST_BYTES_READ), big ? "4194304" : "256");
+    }
+    /* equal degree, high intensity: 64 fmas per element read -> BATCH */
+    IrKernel *q = kernel("dense");
+    int x = buffer(q, "x", TY_FLOAT, "N", NULL), y = buffer(q, "y", TY_FLOAT, "N", NULL);
+    IrBuilder b;
+    int i;
+    IrSize *hi = ir_size_sym(A, 0);
+    grid(q, PRIM_FOR, 1, NULL, &hi, &b, &i);
+    int v = load(&b, x, 1, &i);
+    int lo = ir_const_int(&b, TY_UINT, 0), kh = ir_const_int(&b, TY_UINT, 64);
+    int kv, acc, res;
+    ScalarType ft = TY_FLOAT;
+    int fo = ir_for(&b, lo, kh, ir_size_const(A, 64), 1, &v, &ft, &kv, &acc, &res);
+    IrBlock *outer = b.blk;
+    b.blk = ir_inst(q, fo)->body;
+    int fa[3] = {acc, acc, acc};
+    int fm = ir_emit(&b, IR_CALL, TY_FLOAT, 3, fa);
+    ir_inst(q, fm)->param = BI_FMA;
+    ir_yield(&b, 1, &fm);
+    b.blk = outer;
+    store(&b, y, 1, &i, res);
+    IrKernelCost *qc = ir_cost_kernel(A, q, NULL);
+    CHECK_STR(f(qc, -1, IR_COST_FLOPS), "128*N");
+    CHECK(qc->cls == CLASS_BATCH); /* 128 flops per 8 bytes = 16 */
+    CHECK(strstr(qc->class_reason, "16 operations per byte") != NULL);
+}
+
+/* ---- printing ---------------------------------------------------------------------- */
+
+static char *capture(void (*fn)(FILE *, IrKernelCost *const *, int, const IrCostBind *), IrKernelCost **cs, int n,
+                     const IrCostBind *bind)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *o = open_memstream(&buf, &len);
+    fn(o, cs, n, bind);
+    fclose(o);
+    char *r = fe_strdup(A, buf);
+    free(buf);
+    return r;
+}
+
+TEST(print_text_json)
+{
+    IrKernel *k = for_matmul();
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    const char *names[] = {"M", "K", "N", "unused"};
+    int64_t vals[] = {2, 3, 4, 9};
+    IrCostBind bind = {names, vals, 4};
+    char *t = capture(ir_cost_print_text, &c, 1, &bind);
+    CHECK(strstr(t, "kernel mm\n") == t);
+    CHECK(strstr(t, "  flops          2*M*K*N = 48\n") != NULL);
+    CHECK(strstr(t, "  bytes_read     4*M*K + 4*K*N = 72\n") != NULL);
+    CHECK(strstr(t, "  dispatches     1\n") != NULL);
+    CHECK(strstr(t, "  stage 0: PARALLEL_FOR at ") != NULL);
+    char *j = capture(ir_cost_print_json, &c, 1, &bind);
+    CHECK(strstr(j, "\"flops\": \"2*M*K*N\"") != NULL);
+    CHECK(strstr(j, "\"values\": {\"flops\": 48, \"intops\": 0, \"bytes_read\": 72, \"bytes_written\": 32, "
+                    "\"dispatches\": 1}") != NULL);
+    CHECK(strstr(j, "\"class\": \"BATCH\"") != NULL);
+    /* values appear only when every symbol is bound */
+    IrCostBind part = {names, vals, 2};
+    j = capture(ir_cost_print_json, &c, 1, &part);
+    CHECK(strstr(j, "\"values\"") == NULL);
+    t = capture(ir_cost_print_text, &c, 1, NULL);
+    CHECK(strstr(t, " = ") == NULL);
+    /* the JSON parses (checked by Python's json module when it is there) */
+    FILE *o = fopen("/tmp/px_test_cost.json", "w");
+    if (o) {
+        fputs(capture(ir_cost_print_json, &c, 1, &bind), o);
+        fclose(o);
+        int rc = system("/usr/bin/python3 -c 'import json,sys; d=json.load(open(\"/tmp/px_test_cost.json\")); "
+                        "sys.exit(0 if d[\"kernels\"][0][\"values\"][\"flops\"]==48 and "
+                        "d[\"kernels\"][0][\"stages\"][0][\"bytes_written\"]==\"4*M*N\" else 1)' 2>/dev/null");
+        CHECK(rc == 0);
+        remove("/tmp/px_test_cost.json");
+    }
+}
+
+/* ---- profile and prediction ----------------------------------------------------------- */
+
+TEST(profile_files)
+{
+    char dir[] = "/tmp/px_cost_testXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char xdg[256];
+    snprintf(xdg, sizeof xdg, "%s/cache", dir);
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    char path[512];
+    CHECK(ir_profile_path(path, sizeof path, "llvmpipe (LLVM 15.0.6, 256 bits)"));
+    char want[512];
+    snprintf(want, sizeof want, "%s/px/llvmpipe__LLVM_15.0.6__256_bits_.profile", xdg);
+    CHECK_STR(path, want);
+    IrDeviceProfile p, q;
+    ir_profile_default(&p);
+    CHECK(!p.calibrated && p.bytes_per_s > 0 && p.flops_per_s > 0 && p.dispatch_s > 0);
+    snprintf(p.device, sizeof p.device, "llvmpipe (LLVM 15.0.6, 256 bits)");
+    p.bytes_per_s = 12.5e9;
+    p.flops_per_s = 3e11;
+    p.intops_per_s = 1.5e11;
+    p.dispatch_s = 7e-6;
+    p.barrier_s = 1.25e-6;
+    p.calibrated = 1;
+    CHECK(ir_profile_save(&p, path) == 0);
+    memset(&q, 0, sizeof q);
+    CHECK(ir_profile_load(&q, path) == 0);
+    CHECK(q.bytes_per_s == 12.5e9 && q.flops_per_s == 3e11 && q.intops_per_s == 1.5e11);
+    CHECK(q.dispatch_s == 7e-6 && q.barrier_s == 1.25e-6 && q.calibrated == 1);
+    CHECK_STR(q.device, "llvmpipe (LLVM 15.0.6, 256 bits)");
+    /* refused: missing figures, negative rates, garbage; q untouched */
+    CHECK(ir_profile_parse(&q, "bytes_per_s 1e9\n") == -1);
+    CHECK(ir_profile_parse(&q, "bytes_per_s -1\nflops_per_s 1\nintops_per_s 1\ndispatch_s 0\nbarrier_s 0\n") == -1);
+    CHECK(ir_profile_parse(&q, "bytes_per_s nan\nflops_per_s 1\nintops_per_s 1\ndispatch_s 0\nbarrier_s 0\n") ==
+          -1);
+    CHECK(ir_profile_parse(&q, "\x01\x02 garbage\n\n") == -1);
+    CHECK(q.bytes_per_s == 12.5e9);
+    CHECK(ir_profile_parse(&q, "# c\nbytes_per_s 1e9\nflops_per_s 2e9\nintops_per_s 3e9\ndispatch_s 0\n"
+                               "barrier_s 0\nfuture_key 5\n") == 0);
+    CHECK(q.bytes_per_s == 1e9 && q.intops_per_s == 3e9 && q.dispatch_s == 0);
+    CHECK(ir_profile_load(&q, "/nonexistent/px.profile") == -1);
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", dir, 1);
+    CHECK(ir_profile_path(path, sizeof path, ""));
+    snprintf(want, sizeof want, "%s/.cache/px/_.profile", dir);
+    CHECK_STR(path, want);
+    char small[8];
+    CHECK(!ir_profile_path(small, sizeof small, "x"));
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+TEST(prediction)
+{
+    IrDeviceProfile p;
+    ir_profile_default(&p);
+    p.bytes_per_s = 1e9;
+    p.flops_per_s = 2e9;
+    p.intops_per_s = 1e9;
+    p.dispatch_s = 1e-5;
+    p.barrier_s = 2e-6;
+    IrCostValues mem = {{1e6, 0, 8e6, 4e6, 1}};   /* 12 MB at 1 GB/s: 12 ms; ops 0.5 ms */
+    IrCostValues ops = {{4e9, 1e9, 8e3, 4e3, 2}}; /* 2 s + 1 s of ops */
+    CHECK(fabs(ir_predict_stage_s(&mem, &p) - (0.012 + 1e-5)) < 1e-12);
+    CHECK(fabs(ir_predict_stage_s(&ops, &p) - (3.0 + 2e-5 + 2e-6)) < 1e-9);
+    IrCostValues st[2] = {mem, ops};
+    IrCostValues tot = {{5e9 + 1e6, 1e9, 8e6 + 8e3, 4e6 + 4e3, 3}};
+    double want = 0.012 + 3.0 + 3 * 1e-5 + 2 * 2e-6;
+    CHECK(fabs(ir_predict_kernel_s(&tot, st, 2, &p) - want) < 1e-9);
+    /* without stages: the roofline of the total */
+    CHECK(fabs(ir_predict_kernel_s(&tot, NULL, 0, &p) - ((5e9 + 1e6) / 2e9 + 1.0 + 3e-5 + 4e-6)) < 1e-9);
+
+    IrCorrection c;
+    ir_correction_init(&c);
+    CHECK(ir_correction_apply(&c, 2.0) == 2.0);
+    ir_correction_update(&c, 1.0, 2.0);
+    CHECK(c.samples == 1 && fabs(c.factor - 2.0) < 1e-12);
+    ir_correction_update(&c, 1.0, 2.0);
+    CHECK(fabs(c.factor - 2.0) < 1e-12); /* a steady ratio stays */
+    ir_correction_update(&c, 1.0, 0.5);
+    /* geometric EWMA: exp(0.75 ln 2 + 0.25 ln 0.5) = 2^0.5 */
+    CHECK(fabs(c.factor - sqrt(2.0)) < 1e-12);
+    ir_correction_update(&c, 0.0, 1.0); /* ignored */
+    ir_correction_update(&c, 1.0, NAN);
+    CHECK(c.samples == 3);
+    for (int n = 0; n < 200; n++) ir_correction_update(&c, 1.0, 3.0);
+    CHECK(fabs(c.factor - 3.0) < 1e-6);
+    CHECK(fabs(ir_correction_apply(&c, 2.0) - 6.0) < 1e-5);
+}
+
+TEST(calibration_fit)
+{
+    /* synthetic device; the times follow the roofline model by hand */
+    const double bw = 5e9, fl = 4e10, io = 2e10, disp = 2e-5, bar = 3e-6;
+    IrCalibSample s[6];
+    memset(s, 0, sizeof s);
+    s[0].what = IR_CALIB_DISPATCH;
+    s[0].cost.v[IR_COST_DISPATCHES] = 1;
+    s[0].seconds = disp;
+    s[1] = s[0];
+    s[1].seconds = 5 * disp; /* a slower repeat: the best one counts */
+    s[2].what = IR_CALIB_BARRIER;
+    s[2].cost.v[IR_COST_DISPATCHES] = 2;
+    s[2].seconds = 2 * disp + bar;
+    s[3].what = IR_CALIB_BANDWIDTH;
+    s[3].cost.v[IR_COST_BYTES_READ] = s[3].cost.v[IR_COST_BYTES_WRITTEN] = 64e6;
+    s[3].cost.v[IR_COST_DISPATCHES] = 1;
+    s[3].seconds = 128e6 / bw + disp;
+    s[4].what = IR_CALIB_FLOPS;
+    s[4].cost.v[IR_COST_FLOPS] = 1e9;
+    s[4].cost.v[IR_COST_DISPATCHES] = 1;
+    s[4].seconds = 1e9 / fl + disp;
+    s[5].what = IR_CALIB_INTOPS;
+    s[5].cost.v[IR_COST_INTOPS] = 1e9;
+    s[5].cost.v[IR_COST_DISPATCHES] = 1;
+    s[5].seconds = 1e9 / io + disp;
+    IrDeviceProfile p;
+    ir_profile_default(&p);
+    CHECK(ir_profile_fit(&p, "dev", s, 6) == 5);
+    CHECK(p.calibrated);
+    CHECK(fabs(p.dispatch_s - disp) < 1e-15 && fabs(p.barrier_s - bar) < 1e-15);
+    CHECK(fabs(p.bytes_per_s / bw - 1) < 1e-9 && fabs(p.flops_per_s / fl - 1) < 1e-9);
+    CHECK(fabs(p.intops_per_s / io - 1) < 1e-9);
+    CHECK_STR(p.device, "dev");
+    /* nothing measured: the defaults stay */
+    IrDeviceProfile d, e;
+    ir_profile_default(&d);
+    e = d;
+    CHECK(ir_profile_fit(&e, "x", s, 0) == 0 && !e.calibrated && e.bytes_per_s == d.bytes_per_s);
+    /* the table covers every measure, in order, with source text */
+    for (int i = 0; i < IR_CALIB_N; i++) {
+        CHECK(ir_calib_kernels[i].what == (IrCalibMeasure)i);
+        CHECK(ir_calib_kernels[i].source && strstr(ir_calib_kernels[i].source, ir_calib_kernels[i].name));
+        CHECK(ir_calib_kernels[i].size >= 1);
+    }
+}
+
+int main(void)
+{
+    A = fe_arena_new();
+    RUN(poly_canonical);
+    RUN(poly_max_dominates_overflow);
+    RUN(poly_from_size_and_eval);
+    RUN(cost_saxpy);
+    RUN(cost_library_stages);
+    RUN(cost_for_matmul);
+    RUN(cost_branches_dead_const);
+    RUN(cost_footprints);
+    RUN(cost_dispatches_after_fusion);
+    RUN(class_rules);
+    RUN(print_text_json);
+    RUN(profile_files);
+    RUN(prediction);
+    RUN(calibration_fit);
+    fe_arena_free(A);
+    return TEST_DONE();
+}

@@ -1,0 +1,531 @@
+/* pxrun — compile a PX kernel and run it on a Vulkan device (contract
+ * section 7): buffers from .npy files or fills, scalars from text, size
+ * symbols from shapes or --size, results to .npy or a summary, per-stage
+ * predicted and measured times. Every user error ends with exit status 1
+ * and one `pxrun: error: ...` line. */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "px.h"
+#include "runtime/rt.h"
+
+typedef struct Pair {
+    const char *name, *value, *text; /* text: the whole NAME=VALUE for messages */
+} Pair;
+
+#define MAXP 64
+typedef struct Opts {
+    const char *file, *kernel, *device, *backend;
+    Pair args[MAXP], sizes[MAXP], fills[MAXP], outs[MAXP];
+    int nargs, nsizes, nfills, nouts;
+    int vm, repeat, stats, json, opt, werror, verbose;
+} Opts;
+
+static void usage(FILE *f)
+{
+    fputs("usage: pxrun [--vm N] kernel.px [--kernel NAME]\n"
+          "             [--arg NAME=FILE.npy | --arg NAME=VALUE]... [--size SYM=N]...\n"
+          "             [--fill NAME=zeros|ones|iota|random[:SEED]|VALUE]...\n"
+          "             [--out NAME=FILE.npy]... [--backend vulkan|cpu|auto] [--device N|NAME]\n"
+          "             [--repeat N] [--stats] [--json] [-O0|-O1|-O2] [-v]\n",
+          f);
+}
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("pxrun: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void on_log(void *user, PxLogLevel lv, const char *msg)
+{
+    const Opts *o = user;
+    if (lv >= PX_LOG_WARN || o->verbose) fprintf(stderr, "pxrun: %s\n", msg);
+}
+
+static Pair split(const char *flag, const char *s)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s) die("%s %s: expected NAME=VALUE", flag, s);
+    Pair p = {strndup(s, (size_t)(eq - s)), eq + 1, s};
+    if (!p.name) die("out of memory");
+    return p;
+}
+
+static long parse_count(const char *flag, const char *v, long lo, long hi)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || n < lo || n > hi) die("%s %s: expected a whole number from %ld to %ld", flag, v, lo, hi);
+    return n;
+}
+
+static void parse_args(int argc, char **argv, Opts *o)
+{
+    o->repeat = 1;
+    o->vm = -1;
+    o->opt = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEXT() (i + 1 < argc ? argv[++i] : (die("%s needs a value", a), (char *)0))
+        if (!strcmp(a, "--arg")) {
+            if (o->nargs == MAXP) die("too many --arg");
+            o->args[o->nargs++] = split(a, NEXT());
+        } else if (!strcmp(a, "--size")) {
+            if (o->nsizes == MAXP) die("too many --size");
+            o->sizes[o->nsizes++] = split(a, NEXT());
+        } else if (!strcmp(a, "--fill")) {
+            if (o->nfills == MAXP) die("too many --fill");
+            o->fills[o->nfills++] = split(a, NEXT());
+        } else if (!strcmp(a, "--out")) {
+            if (o->nouts == MAXP) die("too many --out");
+            o->outs[o->nouts++] = split(a, NEXT());
+        } else if (!strcmp(a, "--kernel")) o->kernel = NEXT();
+        else if (!strcmp(a, "--device")) o->device = NEXT();
+        else if (!strcmp(a, "--backend")) o->backend = NEXT();
+        else if (!strcmp(a, "--vm")) o->vm = (int)parse_count(a, NEXT(), 0, 1 << 20);
+        else if (!strcmp(a, "--repeat")) o->repeat = (int)parse_count(a, NEXT(), 1, 1000000);
+        else if (!strcmp(a, "--stats")) o->stats = 1;
+        else if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "-v")) o->verbose = 1;
+        else if (!strcmp(a, "-Werror")) o->werror = 1;
+        else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2")) o->opt = a[2] - '0';
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (a[0] == '-' && a[1]) {
+            usage(stderr);
+            die("unknown option %s", a);
+        } else if (o->file) die("more than one kernel file (%s and %s)", o->file, a);
+        else o->file = a;
+#undef NEXT
+    }
+    if (!o->file) {
+        usage(stderr);
+        die("no kernel file given");
+    }
+    if (o->backend && strcmp(o->backend, "vulkan") && strcmp(o->backend, "cpu") && strcmp(o->backend, "auto"))
+        die("--backend %s: expected vulkan, cpu or auto", o->backend);
+}
+
+/* ---- fills ---------------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* splitmix64: reproducible across platforms for a seed */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void fill_buffer(PxBuffer *b, const Pair *f)
+{
+    PxDtype t = px_buffer_dtype(b);
+    int64_t n = px_buffer_count(b);
+    size_t es = px_dtype_size(t);
+    unsigned char *d = malloc((size_t)n * es + 1);
+    if (!d) die("out of memory for --fill %s", f->text);
+    const char *v = f->value;
+    int mode; /* 0 value, 1 iota, 2 random */
+    double val = 0;
+    uint64_t seed = 1;
+    if (!strcmp(v, "zeros")) mode = 0, val = 0;
+    else if (!strcmp(v, "ones")) mode = 0, val = 1;
+    else if (!strcmp(v, "iota")) mode = 1;
+    else if (!strncmp(v, "random", 6) && (v[6] == 0 || v[6] == ':')) {
+        mode = 2;
+        if (v[6] == ':') {
+            char *end;
+            seed = strtoull(v + 7, &end, 0);
+            if (end == v + 7 || *end) die("--fill %s: the seed must be a whole number", f->text);
+        }
+    } else {
+        char *end;
+        val = strtod(v, &end);
+        if (end == v || *end) die("--fill %s: expected zeros, ones, iota, random[:SEED] or a number", f->text);
+        if ((t == PX_I32 || t == PX_U32) && val != floor(val))
+            die("--fill %s: %s is %s, so the value must be a whole number", f->text, f->name, px_dtype_name(t));
+        if (t == PX_U32 && val < 0) die("--fill %s: %s is uint, so the value cannot be negative", f->text, f->name);
+        mode = 0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double x = mode == 0 ? val : mode == 1 ? (double)i : 0;
+        if (mode == 2) {
+            uint64_t r = rng_next(&seed);
+            /* floats uniform in [0, 1); integers in 0..99 */
+            x = (t == PX_F32 || t == PX_F16) ? (double)(r >> 11) * (1.0 / 9007199254740992.0) : (double)(r % 100);
+        }
+        unsigned char *p = d + (size_t)i * es;
+        switch (t) {
+        case PX_F32: { float y = (float)x; memcpy(p, &y, 4); break; }
+        case PX_I32: { int32_t y = (int32_t)(int64_t)x; memcpy(p, &y, 4); break; }
+        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)x; memcpy(p, &y, 4); break; }
+        case PX_F16: { uint16_t y = px_float_to_half((float)x); memcpy(p, &y, 2); break; }
+        }
+    }
+    if (px_buffer_write(b, d, (size_t)n * es)) die("--fill %s: could not write the buffer", f->text);
+    free(d);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+static double elem(const void *d, PxDtype t, int64_t i)
+{
+    switch (t) {
+    case PX_F32: return ((const float *)d)[i];
+    case PX_I32: return ((const int32_t *)d)[i];
+    case PX_U32: return ((const uint32_t *)d)[i];
+    case PX_F16: return px_half_to_float(((const uint16_t *)d)[i]);
+    }
+    return 0;
+}
+
+static void print_num(FILE *f, double x, PxDtype t, int json)
+{
+    if (json && !isfinite(x)) fprintf(f, "\"%s\"", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+    else if (t == PX_I32 || t == PX_U32) fprintf(f, "%.0f", x);
+    else fprintf(f, "%.7g", x);
+}
+
+static void shape_str(char *buf, size_t n, const PxBuffer *b)
+{
+    int r = px_buffer_rank(b);
+    const int64_t *s = px_buffer_shape(b);
+    size_t o = (size_t)snprintf(buf, n, "(");
+    for (int i = 0; i < r && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%lld%s", (long long)s[i], r == 1 ? "," : i + 1 < r ? ", " : "");
+    if (o < n) snprintf(buf + o, n - o, ")");
+}
+
+static void *read_all(PxBuffer *b, const char *name)
+{
+    size_t bytes = px_buffer_bytes(b);
+    void *d = malloc(bytes + 1);
+    if (!d) die("out of memory reading %s", name);
+    if (px_buffer_read(b, d, bytes)) die("could not read buffer %s back from the device", name);
+    return d;
+}
+
+static void summary(FILE *f, const char *name, PxBuffer *b, int json, int first)
+{
+    PxDtype t = px_buffer_dtype(b);
+    int64_t n = px_buffer_count(b);
+    void *d = read_all(b, name);
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = elem(d, t, i);
+        if (x < mn) mn = x;
+        if (x > mx) mx = x;
+        sum += x;
+    }
+    char sh[128];
+    shape_str(sh, sizeof sh, b);
+    int nf = n < 8 ? (int)n : 8;
+    if (json) {
+        fprintf(f, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", first ? "" : ",", name, rt_npy_descr(t));
+        for (int i = 0; i < px_buffer_rank(b); i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)px_buffer_shape(b)[i]);
+        fprintf(f, "], \"first\": [");
+        for (int i = 0; i < nf; i++) {
+            if (i) fputs(", ", f);
+            print_num(f, elem(d, t, i), t, 1);
+        }
+        fputs("]", f);
+        if (n) {
+            fputs(", \"min\": ", f);
+            print_num(f, mn, t, 1);
+            fputs(", \"max\": ", f);
+            print_num(f, mx, t, 1);
+            fputs(", \"sum\": ", f);
+            print_num(f, sum, PX_F32, 1);
+        }
+        fputs("}", f);
+    } else {
+        fprintf(f, "%s: %s %s [", name, px_dtype_name(t), sh);
+        for (int i = 0; i < nf; i++) {
+            if (i) fputs(", ", f);
+            print_num(f, elem(d, t, i), t, 0);
+        }
+        fprintf(f, "%s]", n > nf ? ", ..." : "");
+        if (n) {
+            fputs(" min ", f);
+            print_num(f, mn, t, 0);
+            fputs(" max ", f);
+            print_num(f, mx, t, 0);
+            fputs(" sum ", f);
+            print_num(f, sum, PX_F32, 0);
+        }
+        fputc('\n', f);
+    }
+    free(d);
+}
+
+static void fmt_time(char *buf, size_t n, double ns)
+{
+    if (ns < 0) snprintf(buf, n, "-");
+    else if (ns < 1e3) snprintf(buf, n, "%.0f ns", ns);
+    else if (ns < 1e6) snprintf(buf, n, "%.1f us", ns / 1e3);
+    else if (ns < 1e9) snprintf(buf, n, "%.2f ms", ns / 1e6);
+    else snprintf(buf, n, "%.2f s", ns / 1e9);
+}
+
+static void fmt_rate(char *buf, size_t n, double amount, double ns)
+{
+    if (amount < 0 || ns <= 0) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%.2f", amount / ns); /* per ns = G per s */
+}
+
+static void json_num(FILE *f, double x)
+{
+    if (x < 0 || !isfinite(x)) fputs("null", f);
+    else fprintf(f, "%.6g", x);
+}
+
+int main(int argc, char **argv)
+{
+    Opts o = {0};
+    parse_args(argc, argv, &o);
+
+    PxConfig cfg;
+    px_config_default(&cfg);
+    cfg.log = on_log;
+    cfg.log_user = &o;
+    cfg.opt_level = o.opt;
+    if (o.backend && !strcmp(o.backend, "cpu")) cfg.backend = PX_BACKEND_CPU;
+    if (o.backend && !strcmp(o.backend, "vulkan")) cfg.backend = PX_BACKEND_VULKAN;
+    if (o.device) {
+        const char *p = o.device;
+        int num = *p != 0;
+        for (; *p; p++) num &= isdigit((unsigned char)*p) != 0;
+        if (num) cfg.device_index = atoi(o.device);
+        else cfg.device_name = o.device;
+    }
+    PxContext *ctx;
+    char *err;
+    PxResult r = px_context_create(&cfg, &ctx, &err);
+    if (r) die("%s", err ? err : px_result_string(r));
+    if (o.verbose || (o.backend && !strcmp(o.backend, "auto")))
+        fprintf(stderr, "pxrun: backend %s\n", px_context_backend(ctx));
+
+    PxModule *m;
+    char *diags;
+    r = px_module_compile_file(ctx, o.file, &m, &diags);
+    if (diags) fputs(diags, stderr);
+    int had_warn = diags != NULL;
+    px_free(diags);
+    if (r == PX_ERR_COMPILE) {
+        fprintf(stderr, "pxrun: error: %s\n", px_last_error(ctx));
+        px_context_destroy(ctx);
+        return 1;
+    }
+    if (r) die("%s", px_last_error(ctx));
+    if (o.werror && had_warn) die("warnings treated as errors (-Werror)");
+    PxKernel *k;
+    if ((r = px_module_kernel(m, o.kernel, &k))) die("%s", px_last_error(ctx));
+    PxLaunch *l;
+    if ((r = px_launch_create(k, &l))) die("%s", px_last_error(ctx));
+
+    int np = px_kernel_param_count(k);
+    PxBuffer *owned[MAXP] = {0};
+    int nowned = 0;
+    for (int i = 0; i < o.nargs; i++) {
+        const Pair *a = &o.args[i];
+        int pi = -1;
+        PxParamInfo pin;
+        for (int j = 0; j < np && pi < 0; j++) {
+            px_kernel_param(k, j, &pin);
+            if (!strcmp(pin.name, a->name)) pi = j;
+        }
+        if (pi < 0) die("--arg %s: kernel %s has no parameter named %s", a->text, px_kernel_name(k), a->name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o.args[j].name, a->name)) die("--arg %s: %s is already given by --arg %s", a->text, a->name, o.args[j].text);
+        if (!pin.is_buffer) {
+            if (px_launch_set_scalar_text(l, a->name, a->value)) die("--arg %s: %s", a->text, px_last_error(ctx));
+            continue;
+        }
+        RtNpy npy;
+        char e[512];
+        if (rt_npy_read(a->value, &npy, e, sizeof e)) die("--arg %s: %s", a->text, e);
+        char decl[128] = "";
+        size_t dl = (size_t)snprintf(decl, sizeof decl, "%s", px_dtype_name(pin.dtype));
+        if (pin.flexible) snprintf(decl + dl, sizeof decl - dl, "[]");
+        else
+            for (int d = 0; d < pin.rank && dl < sizeof decl; d++)
+                dl += (size_t)snprintf(decl + dl, sizeof decl - dl, "[%s]", pin.dims[d]);
+        if (npy.dtype != pin.dtype)
+            die("--arg %s: %s has dtype %s (%s) but parameter %s is %s", a->text, a->value, rt_npy_descr(npy.dtype),
+                px_dtype_name(npy.dtype), a->name, decl);
+        PxBuffer *b;
+        if ((r = px_buffer_create(ctx, npy.dtype, npy.rank, npy.shape, &b))) die("--arg %s: %s", a->text, px_last_error(ctx));
+        if ((r = px_buffer_write(b, npy.data, (size_t)npy.count * px_dtype_size(npy.dtype))))
+            die("--arg %s: %s", a->text, px_last_error(ctx));
+        rt_npy_free(&npy);
+        owned[nowned++] = b;
+        char origin[300];
+        snprintf(origin, sizeof origin, "--arg %s", a->text);
+        if (px_launch_bind(l, a->name, b, origin)) die("%s", px_last_error(ctx));
+    }
+    for (int i = 0; i < o.nsizes; i++) {
+        const Pair *s = &o.sizes[i];
+        char *end;
+        long long v = strtoll(s->value, &end, 0);
+        if (end == s->value || *end || v < 0) die("--size %s: expected a whole number >= 0", s->text);
+        char origin[300];
+        snprintf(origin, sizeof origin, "--size %s", s->text);
+        if (px_launch_set_size(l, s->name, v, origin)) die("--size %s: %s", s->text, px_last_error(ctx));
+    }
+    for (int i = 0; i < o.nfills; i++) {
+        const Pair *f = &o.fills[i];
+        PxParamInfo pin;
+        int pi = -1;
+        for (int j = 0; j < np && pi < 0; j++) {
+            px_kernel_param(k, j, &pin);
+            if (!strcmp(pin.name, f->name)) pi = j;
+        }
+        if (pi < 0) die("--fill %s: kernel %s has no parameter named %s", f->text, px_kernel_name(k), f->name);
+        if (!pin.is_buffer) die("--fill %s: %s is a scalar; give it with --arg %s=VALUE", f->text, f->name, f->name);
+        for (int j = 0; j < o.nargs; j++)
+            if (!strcmp(o.args[j].name, f->name)) die("--fill %s: %s is already given by --arg %s", f->text, f->name, o.args[j].text);
+    }
+    if ((r = px_launch_prepare(l))) die("%s", px_last_error(ctx));
+    for (int i = 0; i < o.nfills; i++) fill_buffer(px_launch_buffer(l, o.fills[i].name), &o.fills[i]);
+    for (int i = 0; i < o.nouts; i++) {
+        const Pair *ou = &o.outs[i];
+        if (!px_launch_buffer(l, ou->name)) {
+            int scalar = 0;
+            for (int j = 0; j < np; j++) {
+                PxParamInfo pin;
+                px_kernel_param(k, j, &pin);
+                if (!strcmp(pin.name, ou->name)) scalar = !pin.is_buffer;
+            }
+            die("--out %s: %s", ou->text, scalar ? "that parameter is a scalar, not a buffer" : "the kernel has no such buffer");
+        }
+    }
+
+    int ns = px_launch_stage_count(l);
+    double *best = calloc((size_t)ns + 1, sizeof *best);
+    double best_total = -1;
+    if (!best) die("out of memory");
+    for (int i = 0; i < ns; i++) best[i] = -1;
+    for (int rep = 0; rep < o.repeat; rep++) {
+        if ((r = px_launch_run(l))) die("running %s: %s", px_kernel_name(k), px_last_error(ctx));
+        /* best of the repeats: the run least disturbed by the host */
+        double t = px_launch_stage_time_ns(l, -1);
+        if (t >= 0 && (best_total < 0 || t < best_total)) {
+            best_total = t;
+            for (int i = 0; i < ns; i++) best[i] = px_launch_stage_time_ns(l, i);
+        }
+    }
+
+    for (int i = 0; i < o.nouts; i++) {
+        const Pair *ou = &o.outs[i];
+        PxBuffer *b = px_launch_buffer(l, ou->name);
+        void *d = read_all(b, ou->name);
+        char e[512];
+        if (rt_npy_write(ou->value, px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, e, sizeof e))
+            die("--out %s: %s", ou->text, e);
+        free(d);
+    }
+
+    PxDeviceInfo di;
+    px_device_info(ctx, &di);
+    FILE *f = stdout;
+    if (o.json) {
+        fprintf(f, "{\n  \"kernel\": \"%s\",\n  \"class\": \"%s\",\n  \"device\": \"%s\",\n", px_kernel_name(k),
+                px_kernel_class(k), di.name);
+        if (o.vm >= 0) fprintf(f, "  \"vm\": %d,\n", o.vm);
+        else fprintf(f, "  \"vm\": null,\n");
+        fprintf(f, "  \"repeat\": %d,\n  \"sizes\": {", o.repeat);
+        for (int i = 0, first = 1; i < px_kernel_size_count(k); i++) {
+            int64_t v;
+            if (px_launch_size(l, px_kernel_size_name(k, i), &v)) continue;
+            fprintf(f, "%s\"%s\": %lld", first ? "" : ", ", px_kernel_size_name(k, i), (long long)v);
+            first = 0;
+        }
+        fprintf(f, "},\n  \"buffers\": [");
+        int first = 1;
+        for (int j = 0; j < np; j++) {
+            PxParamInfo pin;
+            px_kernel_param(k, j, &pin);
+            if (!pin.is_buffer || !pin.written) continue;
+            summary(f, pin.name, px_launch_buffer(l, pin.name), 1, first);
+            first = 0;
+        }
+        fprintf(f, "\n  ],\n  \"stages\": [");
+        for (int j = 0; j <= ns; j++) {
+            int i = j < ns ? j : -1;
+            PxCost c;
+            int have = px_launch_cost(l, i, &c) == PX_OK;
+            double t = i < 0 ? best_total : best[i];
+            if (i < 0) fprintf(f, "\n  ],\n  \"total\": ");
+            else fprintf(f, "%s\n    ", i ? "," : "");
+            fprintf(f, "{\"name\": \"%s\", \"predicted_ns\": ", i < 0 ? "total" : px_launch_stage_name(l, i));
+            json_num(f, have ? c.predicted_ns : -1);
+            fputs(", \"measured_ns\": ", f);
+            json_num(f, t);
+            fputs(", \"flops\": ", f);
+            json_num(f, have ? c.flops : -1);
+            fputs(", \"bytes\": ", f);
+            json_num(f, have && c.bytes_read >= 0 ? c.bytes_read + c.bytes_written : -1);
+            fputs(", \"gb_per_s\": ", f);
+            json_num(f, have && c.bytes_read >= 0 && t > 0 ? (c.bytes_read + c.bytes_written) / t : -1);
+            fputs(", \"gflop_per_s\": ", f);
+            json_num(f, have && c.flops >= 0 && t > 0 ? c.flops / t : -1);
+            fputs("}", f);
+        }
+        fprintf(f, "\n}\n");
+    } else {
+        fprintf(f, "kernel %s (%s) on %s", px_kernel_name(k), px_kernel_class(k), di.name);
+        if (o.vm >= 0) fprintf(f, ", vm %d", o.vm);
+        fputc('\n', f);
+        if (!o.nouts) {
+            for (int j = 0; j < np; j++) {
+                PxParamInfo pin;
+                px_kernel_param(k, j, &pin);
+                if (!pin.is_buffer || !pin.written) continue;
+                summary(f, pin.name, px_launch_buffer(l, pin.name), 0, 0);
+            }
+        } else {
+            for (int i = 0; i < o.nouts; i++) fprintf(f, "wrote %s\n", o.outs[i].text);
+        }
+        if (o.stats) {
+            fprintf(f, "%-24s %12s %12s %10s %10s\n", "stage", "predicted", "measured", "GB/s", "GFLOP/s");
+            for (int i = 0; i <= ns; i++) {
+                int si = i < ns ? i : -1;
+                PxCost c;
+                int have = px_launch_cost(l, si, &c) == PX_OK;
+                double t = si < 0 ? best_total : best[si];
+                char pt[32], mt[32], gb[32], gf[32];
+                fmt_time(pt, sizeof pt, have ? c.predicted_ns : -1);
+                fmt_time(mt, sizeof mt, t);
+                fmt_rate(gb, sizeof gb, have && c.bytes_read >= 0 ? c.bytes_read + c.bytes_written : -1, t);
+                fmt_rate(gf, sizeof gf, have ? c.flops : -1, t);
+                char nm[64];
+                if (si < 0) snprintf(nm, sizeof nm, "total");
+                else snprintf(nm, sizeof nm, "%d %s", i, px_launch_stage_name(l, i));
+                fprintf(f, "%-24s %12s %12s %10s %10s\n", nm, pt, mt, gb, gf);
+            }
+            if (o.repeat > 1) fprintf(f, "(measured: best of %d runs)\n", o.repeat);
+        }
+    }
+    free(best);
+    px_launch_destroy(l);
+    for (int i = 0; i < nowned; i++) px_buffer_destroy(owned[i]);
+    px_module_destroy(m);
+    px_context_destroy(ctx);
+    for (int i = 0; i < o.nargs; i++) free((void *)o.args[i].name);
+    for (int i = 0; i < o.nsizes; i++) free((void *)o.sizes[i].name);
+    for (int i = 0; i < o.nfills; i++) free((void *)o.fills[i].name);
+    for (int i = 0; i < o.nouts; i++) free((void *)o.outs[i].name);
+    return 0;
+}
