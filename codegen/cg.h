@@ -215,7 +215,7 @@ typedef void (*CgCpuFn)(const CgCpuArgs *args, int64_t begin, int64_t end);
 
 typedef struct CgCpuStep {
     CgCpuFn fn;
-    const char *name;        /* symbol: k<kernel>_<name>__s<stage>_<step> */
+    const char *name;        /* its symbol (cg_cpu_compile_in) */
     IrSize *count;           /* domain size (ir_size_eval with syms, params) */
     int64_t grain;           /* fewest items worth a slice of their own */
 } CgCpuStep;
@@ -228,20 +228,42 @@ typedef struct CgCpuStage {
 typedef struct CgCpuKernel {
     const IrKernel *ir;
     FE_VEC(CgCpuStage) stages;
+    /* compile time of this kernel (its own LLVM module), wall ms: */
+    double gen_ms;           /* IR -> LLVM IR */
+    double opt_ms;           /* default<On> pipeline */
+    double codegen_ms;       /* native code (the JIT's first lookup) */
+    double compile_ms;       /* the three together */
 } CgCpuKernel;
+
+/* One ORC LLJIT and the host's TargetMachine, shared by every module
+ * compiled in it (a runtime context keeps one). Not thread-safe: one
+ * thread at a time compiles or destroys modules of a JIT. */
+typedef struct CgCpuJit CgCpuJit;
 
 typedef struct CgCpuModule {
     Arena *arena;            /* owned: steps, formulas */
     const IrModule *ir;      /* borrowed: must outlive the module */
     FE_VEC(CgCpuKernel) kernels; /* one per IrModule kernel, same order */
-    double compile_ms;       /* IR build + passes + native code generation */
-    void *jit;               /* LLVMOrcLLJITRef */
+    double compile_ms;       /* the whole module */
+    CgCpuJit *jit;           /* where its code lives */
+    int owns_jit;            /* made by cg_cpu_compile: destroyed with it */
+    void *tracker;           /* LLVMOrcResourceTrackerRef of its code */
 } CgCpuModule;
 
-/* opt_level 0..3 selects LLVM's default<O0..O3> pipeline. NULL on failure
- * with *err (malloc'd) saying why. */
+/* NULL on failure with *err (malloc'd) saying why. */
+CgCpuJit *cg_cpu_jit_create(char **err);
+/* Modules compiled in j should be destroyed first; when some are left,
+ * the last of them frees j. */
+void cg_cpu_jit_destroy(CgCpuJit *j); /* NULL is fine */
+/* Compiles every kernel of m into j; step symbols are
+ * m<serial>_k<kernel>_<name>__s<stage>_<step>, unique within j. opt_level
+ * 0..3 selects LLVM's default<O0..O3> pipeline. NULL on failure with *err
+ * (malloc'd) saying why. */
+CgCpuModule *cg_cpu_compile_in(CgCpuJit *j, const IrModule *m, int opt_level, char **err);
+/* The same in a JIT of its own (tests, tools). */
 CgCpuModule *cg_cpu_compile(const IrModule *m, int opt_level, char **err);
-void cg_cpu_destroy(CgCpuModule *cm); /* NULL is fine */
+/* Frees the module's code in its JIT; NULL is fine. */
+void cg_cpu_destroy(CgCpuModule *cm);
 
 /* Runs a slice set of a step: a host thread pool implements it; NULL
  * means run serially in the calling thread. */

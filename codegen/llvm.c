@@ -1021,96 +1021,127 @@ static char *take_error(const char *what, LLVMErrorRef e)
     return s;
 }
 
-static LLVMTargetMachineRef host_tm(int opt_level, char **triple_out, char **err)
+static double now_ms(void)
 {
-    char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
-    LLVMTargetRef t;
-    if (LLVMGetTargetFromTriple(triple, &t, &msg)) {
-        *err = dup_msg("llvm target", msg);
-        LLVMDisposeMessage(msg);
-        LLVMDisposeMessage(triple);
-        return NULL;
-    }
-    char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
-    LLVMCodeGenOptLevel lv = opt_level <= 0 ? LLVMCodeGenLevelNone
-                             : opt_level == 1 ? LLVMCodeGenLevelLess
-                             : opt_level == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, triple, cpu, feat, lv, LLVMRelocDefault, LLVMCodeModelJITDefault);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(feat);
-    *triple_out = triple;
-    return tm;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Builds the LLVM module of m in cx and the step tables in cm (when not
- * NULL), then runs the pipeline. */
-static LLVMModuleRef build(LLVMContextRef cx, const IrModule *m, Arena *A, CgCpuModule *cm, int opt_level,
-                           char **err)
+/* The host: what every generated function is tuned for. Asking LLVM for
+ * the CPU name and features and making a TargetMachine costs milliseconds,
+ * so a JIT does it once for all its modules. */
+typedef struct HostTarget {
+    char *triple, *cpu, *features; /* LLVM messages */
+    LLVMTargetMachineRef tm;       /* the pass pipeline's cost model */
+} HostTarget;
+
+static void host_target_free(HostTarget *h)
+{
+    if (h->tm) LLVMDisposeTargetMachine(h->tm);
+    if (h->triple) LLVMDisposeMessage(h->triple);
+    if (h->cpu) LLVMDisposeMessage(h->cpu);
+    if (h->features) LLVMDisposeMessage(h->features);
+    memset(h, 0, sizeof *h);
+}
+
+static int host_target(HostTarget *h, char **err)
 {
     pthread_once(&llvm_once, llvm_init);
-    char *triple = NULL;
-    LLVMTargetMachineRef tm = host_tm(opt_level, &triple, err);
-    if (!tm) return NULL;
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(m->file ? m->file : "px", cx);
-    LLVMSetTarget(mod, triple);
-    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+    memset(h, 0, sizeof *h);
+    h->triple = LLVMGetDefaultTargetTriple();
+    LLVMTargetRef t;
+    char *msg = NULL;
+    if (LLVMGetTargetFromTriple(h->triple, &t, &msg)) {
+        *err = dup_msg("llvm target", msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        host_target_free(h);
+        return 0;
+    }
+    h->cpu = LLVMGetHostCPUName();
+    h->features = LLVMGetHostCPUFeatures();
+    h->tm = LLVMCreateTargetMachine(t, h->triple, h->cpu, h->features, LLVMCodeGenLevelAggressive,
+                                    LLVMRelocDefault, LLVMCodeModelJITDefault);
+    if (!h->tm) {
+        *err = dup_msg("llvm target", "cannot create a target machine for the host");
+        host_target_free(h);
+        return 0;
+    }
+    return 1;
+}
+
+static LLVMModuleRef new_module(LLVMContextRef cx, const HostTarget *h, const char *name)
+{
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, cx);
+    LLVMSetTarget(mod, h->triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(h->tm);
     LLVMSetModuleDataLayout(mod, dl);
     LLVMDisposeTargetData(dl);
-    Gen g;
-    memset(&g, 0, sizeof g);
-    g.cx = cx;
-    g.mod = mod;
-    g.b = LLVMCreateBuilderInContext(cx);
-    g.arena = A;
-    char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
-    g.cpu = fe_strdup(A, cpu);
-    g.features = fe_strdup(A, feat);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(feat);
-    g.i1 = LLVMInt1TypeInContext(cx);
-    g.i16 = LLVMInt16TypeInContext(cx);
-    g.i32 = LLVMInt32TypeInContext(cx);
-    g.i64 = LLVMInt64TypeInContext(cx);
-    g.f16 = LLVMHalfTypeInContext(cx);
-    g.f32 = LLVMFloatTypeInContext(cx);
-    g.ptr = LLVMPointerTypeInContext(cx, 0);
-    g.vt = LLVMVoidTypeInContext(cx);
-    LLVMTypeRef ps[3] = {g.ptr, g.i64, g.i64};
-    g.fnty = LLVMFunctionType(g.vt, ps, 3, 0);
-    for (int ki = 0; ki < m->kernels.n; ki++) {
-        const IrKernel *k = m->kernels.v[ki];
-        g.k = k;
-        g.vals = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->insts.n + 1));
-        g.multi = fe_alloc(A, sizeof(LLVMValueRef *) * (size_t)(k->insts.n + 1));
-        g.bufp = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->params.n + 1));
-        g.scal = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->params.n + 1));
-        g.syms = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->syms.n + 1));
-        g.dims = fe_alloc(A, sizeof *g.dims * (size_t)(k->params.n + 1));
-        CgCpuKernel ck;
-        memset(&ck, 0, sizeof ck);
-        ck.ir = k;
-        for (int si = 0; si < k->stages.n; si++) {
-            const IrStage *st = &k->stages.v[si];
-            CgCpuStage cs;
-            memset(&cs, 0, sizeof cs);
-            cs.scratch = ir_size_const(A, 0);
-            StageOut o = {&cs, A, fe_sprintf(A, "k%d_%s__s%d", ki, k->name, si)};
-            /* values are per function: forget the previous stage's */
-            memset(g.vals, 0, sizeof(LLVMValueRef) * (size_t)k->insts.n);
-            memset(g.multi, 0, sizeof(LLVMValueRef *) * (size_t)k->insts.n);
-            switch (st->kind) {
-            case IR_STAGE_GRID: emit_grid(&g, st, &o); break;
-            case IR_STAGE_MATMUL: emit_matmul(&g, st, &o); break;
-            case IR_STAGE_REDUCE:
-            case IR_STAGE_SCAN: emit_reduce_scan(&g, st, &o); break;
-            case IR_STAGE_SOFTMAX: emit_softmax(&g, st, &o); break;
-            case IR_STAGE_TRANSPOSE: emit_transpose(&g, st, &o); break;
-            }
-            FE_PUSH(A, ck.stages, cs);
+    return mod;
+}
+
+/* Ready to emit functions into mod; g->b must be disposed after. */
+static void gen_init(Gen *g, LLVMContextRef cx, LLVMModuleRef mod, const HostTarget *h, Arena *A)
+{
+    memset(g, 0, sizeof *g);
+    g->cx = cx;
+    g->mod = mod;
+    g->b = LLVMCreateBuilderInContext(cx);
+    g->arena = A;
+    g->cpu = h->cpu;
+    g->features = h->features;
+    g->i1 = LLVMInt1TypeInContext(cx);
+    g->i16 = LLVMInt16TypeInContext(cx);
+    g->i32 = LLVMInt32TypeInContext(cx);
+    g->i64 = LLVMInt64TypeInContext(cx);
+    g->f16 = LLVMHalfTypeInContext(cx);
+    g->f32 = LLVMFloatTypeInContext(cx);
+    g->ptr = LLVMPointerTypeInContext(cx, 0);
+    g->vt = LLVMVoidTypeInContext(cx);
+    LLVMTypeRef ps[3] = {g->ptr, g->i64, g->i64};
+    g->fnty = LLVMFunctionType(g->vt, ps, 3, 0);
+}
+
+/* Emits every stage of kernel ki of m into g->mod, its step symbols named
+ * <prefix>__s<stage>_<step>; fills ck (steps without code yet). */
+static void gen_kernel(Gen *g, const IrModule *m, int ki, const char *prefix, CgCpuKernel *ck)
+{
+    Arena *A = g->arena;
+    const IrKernel *k = m->kernels.v[ki];
+    g->k = k;
+    g->vals = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->insts.n + 1));
+    g->multi = fe_alloc(A, sizeof(LLVMValueRef *) * (size_t)(k->insts.n + 1));
+    g->bufp = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->params.n + 1));
+    g->scal = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->params.n + 1));
+    g->syms = fe_alloc(A, sizeof(LLVMValueRef) * (size_t)(k->syms.n + 1));
+    g->dims = fe_alloc(A, sizeof *g->dims * (size_t)(k->params.n + 1));
+    memset(ck, 0, sizeof *ck);
+    ck->ir = k;
+    for (int si = 0; si < k->stages.n; si++) {
+        const IrStage *st = &k->stages.v[si];
+        CgCpuStage cs;
+        memset(&cs, 0, sizeof cs);
+        cs.scratch = ir_size_const(A, 0);
+        StageOut o = {&cs, A, fe_sprintf(A, "%s__s%d", prefix, si)};
+        /* values are per function: forget the previous stage's */
+        memset(g->vals, 0, sizeof(LLVMValueRef) * (size_t)k->insts.n);
+        memset(g->multi, 0, sizeof(LLVMValueRef *) * (size_t)k->insts.n);
+        switch (st->kind) {
+        case IR_STAGE_GRID: emit_grid(g, st, &o); break;
+        case IR_STAGE_MATMUL: emit_matmul(g, st, &o); break;
+        case IR_STAGE_REDUCE:
+        case IR_STAGE_SCAN: emit_reduce_scan(g, st, &o); break;
+        case IR_STAGE_SOFTMAX: emit_softmax(g, st, &o); break;
+        case IR_STAGE_TRANSPOSE: emit_transpose(g, st, &o); break;
         }
-        if (cm) FE_PUSH(A, cm->kernels, ck);
+        FE_PUSH(A, ck->stages, cs);
     }
-    LLVMDisposeBuilder(g.b);
+}
+
+/* Verifies mod (a failure is a backend bug) and runs default<On> on it.
+ * NULL, or a malloc'd message. */
+static char *optimise(LLVMModuleRef mod, const HostTarget *h, int opt_level)
+{
     char *vmsg = NULL;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &vmsg))
         fe_die("llvm: generated module does not verify: %s", vmsg);
@@ -1120,44 +1151,135 @@ static LLVMModuleRef build(LLVMContextRef cx, const IrModule *m, Arena *A, CgCpu
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 2);
     static const char *const pipes[] = {"default<O0>", "default<O1>", "default<O2>", "default<O3>"};
-    LLVMErrorRef e = LLVMRunPasses(mod, pipes[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level], tm, po);
+    const char *pipe = getenv("PXTMP_PIPE") ? getenv("PXTMP_PIPE") : pipes[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level];
+    LLVMErrorRef e = LLVMRunPasses(mod, pipe, h->tm, po);
     LLVMDisposePassBuilderOptions(po);
-    LLVMDisposeTargetMachine(tm);
-    LLVMDisposeMessage(triple);
-    if (e) {
-        *err = take_error("llvm passes", e);
-        LLVMDisposeModule(mod);
-        return NULL;
-    }
-    return mod;
+    return e ? take_error("llvm passes", e) : NULL;
 }
 
 char *cg_llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err)
 {
     *err = NULL;
+    HostTarget h;
+    if (!host_target(&h, err)) return NULL;
     LLVMContextRef cx = LLVMContextCreate();
     Arena *A = fe_arena_new();
-    LLVMModuleRef mod = build(cx, m, A, NULL, opt_level, err);
+    LLVMModuleRef mod = new_module(cx, &h, m->file ? m->file : "px");
+    Gen g;
+    gen_init(&g, cx, mod, &h, A);
+    for (int ki = 0; ki < m->kernels.n; ki++) {
+        CgCpuKernel ck;
+        gen_kernel(&g, m, ki, fe_sprintf(A, "k%d_%s", ki, m->kernels.v[ki]->name), &ck);
+    }
+    LLVMDisposeBuilder(g.b);
     char *r = NULL;
-    if (mod) {
+    if (!(*err = optimise(mod, &h, opt_level))) {
         char *s = LLVMPrintModuleToString(mod);
         r = fe_strdup(a, s);
         LLVMDisposeMessage(s);
-        LLVMDisposeModule(mod);
     }
+    LLVMDisposeModule(mod);
     fe_arena_free(A);
     LLVMContextDispose(cx);
+    host_target_free(&h);
     return r;
 }
 
-static double now_ms(void)
+struct CgCpuJit {
+    HostTarget host;
+    LLVMOrcLLJITRef jit;
+    LLVMOrcJITDylibRef jd;  /* every module's code; libm from the process */
+    unsigned serial;        /* keeps the symbols of modules apart in jd */
+    int live;               /* modules compiled here and not destroyed */
+    int orphaned;           /* destroy asked while live > 0 */
+};
+
+CgCpuJit *cg_cpu_jit_create(char **err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    *err = NULL;
+    CgCpuJit *j = calloc(1, sizeof *j);
+    if (!j) {
+        *err = dup_msg("llvm jit", "out of memory");
+        return NULL;
+    }
+    if (!host_target(&j->host, err)) {
+        free(j);
+        return NULL;
+    }
+    LLVMOrcJITTargetMachineBuilderRef jtmb;
+    LLVMErrorRef e = NULL;
+    if (getenv("PXTMP_CG")) {
+        int lv = atoi(getenv("PXTMP_CG"));
+        LLVMTargetRef t;
+        char *msg;
+        LLVMGetTargetFromTriple(j->host.triple, &t, &msg);
+        jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LLVMCreateTargetMachine(t, j->host.triple, j->host.cpu, j->host.features, (LLVMCodeGenOptLevel)lv, LLVMRelocDefault, LLVMCodeModelJITDefault));
+    } else e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
+    if (!e) {
+        LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
+        e = LLVMOrcCreateLLJIT(&j->jit, jb);
+    }
+    if (!e) {
+        j->jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
+        LLVMOrcDefinitionGeneratorRef gen;
+        e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL,
+                                                                 NULL);
+        if (!e) LLVMOrcJITDylibAddGenerator(j->jd, gen);
+    }
+    if (e) {
+        *err = take_error("llvm jit", e);
+        cg_cpu_jit_destroy(j);
+        return NULL;
+    }
+    return j;
 }
 
-CgCpuModule *cg_cpu_compile(const IrModule *m, int opt_level, char **err)
+void cg_cpu_jit_destroy(CgCpuJit *j)
+{
+    if (!j) return;
+    if (j->live) {
+        /* modules outlive it (a caller's leak or destroy order): the last
+         * one's cg_cpu_destroy frees it */
+        j->orphaned = 1;
+        return;
+    }
+    if (j->jit) {
+        LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->jit);
+        if (e) LLVMConsumeError(e);
+    }
+    host_target_free(&j->host);
+    free(j);
+}
+
+/* Adds one LLVM module (taken) to the JIT under rt and looks up every
+ * step of ck: the first lookup compiles the module. NULL, or a malloc'd
+ * message. */
+static char *jit_add(CgCpuJit *j, LLVMOrcResourceTrackerRef rt, LLVMOrcThreadSafeContextRef tsc,
+                     LLVMModuleRef mod, CgCpuKernel *ck)
+{
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModuleWithRT(j->jit, rt, tsm);
+    if (e) {
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        return take_error("llvm jit", e);
+    }
+    for (int si = 0; si < ck->stages.n; si++) {
+        CgCpuStage *cs = &ck->stages.v[si];
+        for (int s = 0; s < cs->steps.n; s++) {
+            LLVMOrcExecutorAddress addr = 0;
+            if ((e = LLVMOrcLLJITLookup(j->jit, &addr, cs->steps.v[s].name)))
+                return take_error("llvm jit lookup", e);
+            CgCpuFn fn;
+            uintptr_t u = (uintptr_t)addr;
+            memcpy(&fn, &u, sizeof fn);
+            cs->steps.v[s].fn = fn;
+        }
+    }
+    return NULL;
+}
+
+CgCpuModule *cg_cpu_compile_in(CgCpuJit *j, const IrModule *m, int opt_level, char **err)
 {
     *err = NULL;
     double t0 = now_ms();
@@ -1165,77 +1287,71 @@ CgCpuModule *cg_cpu_compile(const IrModule *m, int opt_level, char **err)
     CgCpuModule *cm = fe_alloc(A, sizeof *cm);
     cm->arena = A;
     cm->ir = m;
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMModuleRef mod = build(LLVMOrcThreadSafeContextGetContext(tsc), m, A, cm, opt_level, err);
-    if (!mod) {
-        LLVMOrcDisposeThreadSafeContext(tsc);
-        fe_arena_free(A);
-        return NULL;
-    }
-    LLVMOrcJITTargetMachineBuilderRef jtmb;
-    LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
-    LLVMOrcLLJITRef jit = NULL;
-    if (!e) {
-        LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
-        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
-        e = LLVMOrcCreateLLJIT(&jit, jb);
-    }
-    if (e) {
-        *err = take_error("llvm jit", e);
-        LLVMDisposeModule(mod);
-        LLVMOrcDisposeThreadSafeContext(tsc);
-        fe_arena_free(A);
-        return NULL;
-    }
-    cm->jit = jit;
-    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit);
-    /* libm (tanf, expf ...) from the process */
-    LLVMOrcDefinitionGeneratorRef gen;
-    e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(jit), NULL, NULL);
-    if (!e) {
-        LLVMOrcJITDylibAddGenerator(jd, gen);
-        LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-        e = LLVMOrcLLJITAddLLVMIRModule(jit, jd, tsm);
-        if (e) LLVMOrcDisposeThreadSafeModule(tsm);
-    } else {
-        LLVMDisposeModule(mod);
-    }
-    LLVMOrcDisposeThreadSafeContext(tsc); /* the module holds its own reference */
-    if (e) {
-        *err = take_error("llvm jit", e);
-        cg_cpu_destroy(cm);
-        return NULL;
-    }
-    /* the first lookup compiles the whole module */
-    for (int ki = 0; ki < cm->kernels.n; ki++)
-        for (int si = 0; si < cm->kernels.v[ki].stages.n; si++) {
-            CgCpuStage *cs = &cm->kernels.v[ki].stages.v[si];
-            for (int j = 0; j < cs->steps.n; j++) {
-                LLVMOrcExecutorAddress addr = 0;
-                e = LLVMOrcLLJITLookup(jit, &addr, cs->steps.v[j].name);
-                if (e) {
-                    *err = take_error("llvm jit lookup", e);
-                    cg_cpu_destroy(cm);
-                    return NULL;
-                }
-                CgCpuFn fn;
-                uintptr_t u = (uintptr_t)addr;
-                memcpy(&fn, &u, sizeof fn);
-                cs->steps.v[j].fn = fn;
-            }
+    cm->jit = j;
+    LLVMOrcResourceTrackerRef rt = LLVMOrcJITDylibCreateResourceTracker(j->jd);
+    cm->tracker = rt;
+    j->live++;
+    unsigned serial = j->serial++;
+    /* one LLVM module per kernel: its lookups compile only it, so every
+     * kernel has its own compile time */
+    for (int ki = 0; ki < m->kernels.n; ki++) {
+        double k0 = now_ms();
+        LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+        LLVMContextRef cx = LLVMOrcThreadSafeContextGetContext(tsc);
+        const char *prefix = fe_sprintf(A, "m%u_k%d_%s", serial, ki, m->kernels.v[ki]->name);
+        LLVMModuleRef mod = new_module(cx, &j->host, prefix);
+        Gen g;
+        gen_init(&g, cx, mod, &j->host, A);
+        CgCpuKernel ck;
+        gen_kernel(&g, m, ki, prefix, &ck);
+        LLVMDisposeBuilder(g.b);
+        double k1 = now_ms();
+        char *e = optimise(mod, &j->host, opt_level);
+        double k2 = now_ms();
+        if (e) LLVMDisposeModule(mod);
+        else e = jit_add(j, rt, tsc, mod, &ck);
+        LLVMOrcDisposeThreadSafeContext(tsc); /* the module holds its own reference */
+        if (e) {
+            *err = e;
+            cg_cpu_destroy(cm);
+            return NULL;
         }
+        double k3 = now_ms();
+        ck.gen_ms = k1 - k0;
+        ck.opt_ms = k2 - k1;
+        ck.codegen_ms = k3 - k2;
+        ck.compile_ms = k3 - k0;
+        FE_PUSH(A, cm->kernels, ck);
+    }
     cm->compile_ms = now_ms() - t0;
+    return cm;
+}
+
+CgCpuModule *cg_cpu_compile(const IrModule *m, int opt_level, char **err)
+{
+    CgCpuJit *j = cg_cpu_jit_create(err);
+    if (!j) return NULL;
+    CgCpuModule *cm = cg_cpu_compile_in(j, m, opt_level, err);
+    if (!cm) cg_cpu_jit_destroy(j);
+    else cm->owns_jit = 1;
     return cm;
 }
 
 void cg_cpu_destroy(CgCpuModule *cm)
 {
     if (!cm) return;
-    if (cm->jit) {
-        LLVMErrorRef e = LLVMOrcDisposeLLJIT((LLVMOrcLLJITRef)cm->jit);
+    CgCpuJit *j = cm->jit;
+    if (cm->tracker) {
+        /* frees the code of every kernel of the module */
+        LLVMOrcResourceTrackerRef rt = cm->tracker;
+        LLVMErrorRef e = LLVMOrcResourceTrackerRemove(rt);
         if (e) LLVMConsumeError(e);
+        LLVMOrcReleaseResourceTracker(rt);
+        j->live--;
     }
+    int owns = cm->owns_jit;
     fe_arena_free(cm->arena);
+    if (owns || (j && j->orphaned && !j->live)) cg_cpu_jit_destroy(j);
 }
 
 void cg_cpu_param_values(const IrKernel *k, const uint32_t *scalar, int64_t *out)

@@ -195,6 +195,8 @@ uint32_t sb_const_typed(Sb *s, ScalarType t, double f, int64_t i) {
     fe_unreachable();
 }
 
+uint32_t sb_vec4(Sb *s, uint32_t elem) { return SB_TYPE(s, SpvOpTypeVector, elem, 4); }
+
 uint32_t sb_array(Sb *s, uint32_t elem, uint32_t len) {
     return SB_TYPE(s, SpvOpTypeArray, elem, sb_const_u(s, len));
 }
@@ -233,6 +235,37 @@ uint32_t sb_builtin_x(Sb *s, SpvBuiltIn b, int comp) {
     uint32_t p = SB_OP(s, SpvOpAccessChain, sb_ptr(s, SpvStorageClassInput, s->t_u32), var,
                        sb_const_u(s, (uint32_t)comp));
     return sb_load(s, s->t_u32, p);
+}
+
+uint32_t sb_builtin_sg(Sb *s, SpvBuiltIn b) {
+    uint32_t *slot;
+    const char *name;
+    FE_ASSERT(s->t->subgroups);
+    switch (b) {
+    case SpvBuiltInSubgroupId: slot = &s->builtin_sgid; name = "gl_SubgroupID"; break;
+    case SpvBuiltInNumSubgroups: slot = &s->builtin_nsg; name = "gl_NumSubgroups"; break;
+    case SpvBuiltInSubgroupLocalInvocationId:
+        slot = &s->builtin_sglid;
+        name = "gl_SubgroupInvocationID";
+        break;
+    default: fe_unreachable();
+    }
+    s->used_group_ops = 1;
+    if (!*slot) {
+        *slot = sb_id(s);
+        SB_INS(s, &s->globals, SpvOpVariable, sb_ptr(s, SpvStorageClassInput, s->t_u32), *slot,
+               SpvStorageClassInput);
+        sb_decorate(s, *slot, SpvDecorationBuiltIn, 1, b);
+        sb_name(s, *slot, name);
+    }
+    sb_use_global(s, *slot);
+    return sb_load(s, s->t_u32, *slot);
+}
+
+uint32_t sb_group_op(Sb *s, SpvOp op, uint32_t type, SpvGroupOperation gop, uint32_t v) {
+    FE_ASSERT(s->t->subgroups);
+    s->used_group_ops = 1;
+    return SB_OP(s, op, type, sb_const_u(s, SpvScopeSubgroup), gop, v);
 }
 
 uint32_t sb_shared(Sb *s, uint32_t elem, uint32_t len, const char *name) {
@@ -377,7 +410,8 @@ void sb_fn_end_entry(Sb *s, const char *name, const int local[3]) {
     for (int i = 0; i < s->iface.n; i++) {
         uint32_t g = s->iface.v[i];
         int is_in = g == s->builtin_gid || g == s->builtin_lid || g == s->builtin_wg ||
-                    g == s->builtin_nwg;
+                    g == s->builtin_nwg || g == s->builtin_sgid || g == s->builtin_nsg ||
+                    g == s->builtin_sglid;
         if ((v14 || is_in) && np < 64) post[np++] = g;
     }
     sb_ins_str(s, &s->entries, SpvOpEntryPoint, pre, 2, name, post, np);
@@ -493,6 +527,52 @@ void sb_buf_store(Sb *s, int b, uint32_t flat, uint32_t val) {
     sb_store(s, sb_buf_ptr(s, b, flat), val);
 }
 
+/* The vec4 view of binding b, made on first use (see Sb.buf_var4). */
+static uint32_t sb_buf4_var(Sb *s, int b) {
+    if (!s->buf_var4[b]) {
+        uint32_t v4 = sb_vec4(s, s->buf_elem[b]);
+        FE_ASSERT(s->buf_elem[b] != s->t_f16);
+        /* one runtime array per vector type; its ArrayStride once */
+        int fresh = 1;
+        for (int i = 0; i < s->cache.n; i++) {
+            SbKey *k = &s->cache.v[i];
+            if (k->n == 2 && s->keywords.v[k->off] == SpvOpTypeRuntimeArray &&
+                s->keywords.v[k->off + 1] == v4)
+                fresh = 0;
+        }
+        uint32_t rta = SB_TYPE(s, SpvOpTypeRuntimeArray, v4);
+        if (fresh) sb_decorate(s, rta, SpvDecorationArrayStride, 1, 16);
+        uint32_t st = sb_id(s);
+        SB_INS(s, &s->globals, SpvOpTypeStruct, st, rta);
+        sb_decorate(s, st, SpvDecorationBlock, 0, 0);
+        sb_member_decorate(s, st, 0, SpvDecorationOffset, 1, 0);
+        uint32_t var = sb_id(s);
+        SB_INS(s, &s->globals, SpvOpVariable, sb_ptr(s, SpvStorageClassStorageBuffer, st), var,
+               SpvStorageClassStorageBuffer);
+        sb_decorate(s, var, SpvDecorationDescriptorSet, 1, 0);
+        sb_decorate(s, var, SpvDecorationBinding, 1, (uint32_t)b);
+        s->buf_var4[b] = var;
+        s->buf_struct4[b] = st;
+    }
+    sb_use_global(s, s->buf_var4[b]);
+    return s->buf_var4[b];
+}
+
+uint32_t sb_buf4_load(Sb *s, int b, uint32_t i4) {
+    uint32_t var = sb_buf4_var(s, b), v4 = sb_vec4(s, s->buf_elem[b]);
+    uint32_t p = SB_OP(s, SpvOpAccessChain, sb_ptr(s, SpvStorageClassStorageBuffer, v4), var,
+                       sb_const_u(s, 0), i4);
+    return sb_load(s, v4, p);
+}
+
+void sb_buf4_store(Sb *s, int b, uint32_t i4, uint32_t val) {
+    uint32_t var = sb_buf4_var(s, b), v4 = sb_vec4(s, s->buf_elem[b]);
+    s->binding_written[b] = 1;
+    uint32_t p = SB_OP(s, SpvOpAccessChain, sb_ptr(s, SpvStorageClassStorageBuffer, v4), var,
+                       sb_const_u(s, 0), i4);
+    sb_store(s, p, val);
+}
+
 /* A storage-buffer binding: struct { T data[]; } with its own Block struct
  * so NonWritable can be decided per binding once all stages are lowered. */
 static void sb_make_binding(Sb *s, int b, ScalarType elem, const char *name) {
@@ -577,6 +657,8 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
     s->buf_var = fe_alloc(s->a, sizeof(uint32_t) * (size_t)s->max_bindings);
     s->buf_elem = fe_alloc(s->a, sizeof(uint32_t) * (size_t)s->max_bindings);
     s->buf_struct = fe_alloc(s->a, sizeof(uint32_t) * (size_t)s->max_bindings);
+    s->buf_var4 = fe_alloc(s->a, sizeof(uint32_t) * (size_t)s->max_bindings);
+    s->buf_struct4 = fe_alloc(s->a, sizeof(uint32_t) * (size_t)s->max_bindings);
     s->binding_written = fe_alloc(s->a, sizeof(int) * (size_t)s->max_bindings);
     s->param_push = fe_alloc(s->a, sizeof(int) * (size_t)(k->params.n + 1));
     s->sym_push = fe_alloc(s->a, sizeof(int) * (size_t)(k->syms.n + 1));
@@ -621,6 +703,7 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
         s->push_var = sb_id(s);
         SB_INS(s, &s->globals, SpvOpVariable, sb_ptr(s, SpvStorageClassPushConstant, st),
                s->push_var, SpvStorageClassPushConstant);
+        sb_name(s, s->push_var, fe_sprintf(s->a, "%s.args", k->name));
     }
 
     /* Bindings: buffer params in order. */
@@ -640,8 +723,11 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
 
     for (int b = 0; b < l->bindings.n; b++) {
         l->bindings.v[b].readonly = !s->binding_written[b];
-        if (!s->binding_written[b])
+        if (!s->binding_written[b]) {
             sb_member_decorate(s, s->buf_struct[b], 0, SpvDecorationNonWritable, 0, 0);
+            if (s->buf_struct4[b])
+                sb_member_decorate(s, s->buf_struct4[b], 0, SpvDecorationNonWritable, 0, 0);
+        }
     }
 }
 

@@ -41,8 +41,10 @@ static uint32_t access(Gx *g, const IrInst *in, uint32_t *cond) {
     for (int d = 0; d < p->rank; d++) {
         const IrInst *ix = ir_inst((IrKernel *)g->k, in->a.v[d]);
         uint32_t i = to_u32(g, ix->type, g->val[in->a.v[d]]);
-        uint32_t dim = sb_dim(s, in->param, d);
-        if (!(in->flags & IR_F_INBOUNDS)) {
+        int checked = !(in->flags & IR_F_INBOUNDS);
+        /* the outermost extent matters only to the check */
+        uint32_t dim = (d > 0 || checked) ? sb_dim(s, in->param, d) : 0;
+        if (checked) {
             uint32_t c = sb_ult(s, i, dim);
             ok = ok ? SB_OP(s, SpvOpLogicalAnd, s->t_bool, ok, c) : c;
         }

@@ -46,6 +46,9 @@ typedef struct Sb {
     uint32_t glsl;             /* GLSL.std.450 import */
     uint32_t t_void, t_bool, t_f32, t_i32, t_u32, t_f16, t_uvec3;
     uint32_t builtin_gid, builtin_lid, builtin_wg, builtin_nwg; /* lazily made */
+    /* scalar u32 subgroup builtins (SubgroupId, NumSubgroups,
+     * SubgroupLocalInvocationId), made only when CgTarget.subgroups */
+    uint32_t builtin_sgid, builtin_nsg, builtin_sglid;
     int used_f16, used_f16_storage, used_group_ops;
     /* the kernel being lowered */
     const IrKernel *k;
@@ -57,6 +60,10 @@ typedef struct Sb {
     uint32_t *buf_var;         /* bindings index -> variable */
     uint32_t *buf_elem;        /* bindings index -> element type id */
     uint32_t *buf_struct;      /* bindings index -> its Block struct */
+    /* bindings index -> a second variable on the same binding viewing it as
+     * 4-vectors of the element (ArrayStride 16), and its Block struct; 0
+     * until first used. Vulkan lets variables alias one descriptor. */
+    uint32_t *buf_var4, *buf_struct4;
     int max_bindings;
     int *binding_written;      /* bindings index -> some entry writes it */
     int cur_stage;             /* for error messages */
@@ -86,10 +93,17 @@ uint32_t sb_const_f(Sb *s, float v);
 uint32_t sb_const_typed(Sb *s, ScalarType t, double f, int64_t i); /* f for float/half, i else */
 uint32_t sb_const_bool(Sb *s, int v);
 uint32_t sb_array(Sb *s, uint32_t elem, uint32_t len); /* OpTypeArray, length constant */
+uint32_t sb_vec4(Sb *s, uint32_t elem);                /* OpTypeVector elem 4 */
 
 /* ---- globals of the kernel ---- */
 uint32_t sb_builtin(Sb *s, SpvBuiltIn b);   /* uvec3 Input variable; recorded in iface */
 uint32_t sb_builtin_x(Sb *s, SpvBuiltIn b, int comp); /* one u32 component of it */
+/* A scalar u32 subgroup builtin (SubgroupId, NumSubgroups,
+ * SubgroupLocalInvocationId); only when s->t->subgroups. */
+uint32_t sb_builtin_sg(Sb *s, SpvBuiltIn b);
+/* OpGroupNonUniform<op> over the subgroup with group operation gop
+ * (Reduce, InclusiveScan, ExclusiveScan); only when s->t->subgroups. */
+uint32_t sb_group_op(Sb *s, SpvOp op, uint32_t type, SpvGroupOperation gop, uint32_t v);
 uint32_t sb_shared(Sb *s, uint32_t elem, uint32_t len, const char *name); /* Workgroup array */
 void sb_use_global(Sb *s, uint32_t var);
 
@@ -138,6 +152,10 @@ uint32_t sb_size_u32(Sb *s, const IrSize *z);
 uint32_t sb_buf_ptr(Sb *s, int binding, uint32_t flat);
 uint32_t sb_buf_load(Sb *s, int binding, uint32_t flat);
 void sb_buf_store(Sb *s, int binding, uint32_t flat, uint32_t val);
+/* Element i4 of binding b viewed as 4-vectors (elements 4*i4 .. 4*i4+3);
+ * 32-bit element types only. The caller guarantees 4*i4+3 is in range. */
+uint32_t sb_buf4_load(Sb *s, int binding, uint32_t i4);
+void sb_buf4_store(Sb *s, int binding, uint32_t i4, uint32_t val);
 int sb_param_binding(Sb *s, int param);
 /* Extent of dimension d of buffer param p as u32. */
 uint32_t sb_dim(Sb *s, int param, int d);

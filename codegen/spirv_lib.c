@@ -132,11 +132,66 @@ static uint32_t red_combine(Sb *s, FeReduceOp op, ScalarType t, uint32_t a, uint
     fe_unreachable();
 }
 
-/* Tree reduction of each invocation's v over a group of G (a power of two)
- * through shared array sh; returns the result, valid in every invocation.
- * Ends with a barrier so sh can be reused at once. */
+/* OpGroupNonUniform opcode of a reduction operator on type t */
+static SpvOp sg_opcode(FeReduceOp op, ScalarType t) {
+    int fl = t == TY_FLOAT;
+    switch (op) {
+    case RED_SUM: return fl ? SpvOpGroupNonUniformFAdd : SpvOpGroupNonUniformIAdd;
+    case RED_PROD: return fl ? SpvOpGroupNonUniformFMul : SpvOpGroupNonUniformIMul;
+    case RED_MIN:
+        return fl ? SpvOpGroupNonUniformFMin
+                  : t == TY_INT ? SpvOpGroupNonUniformSMin : SpvOpGroupNonUniformUMin;
+    case RED_MAX:
+        return fl ? SpvOpGroupNonUniformFMax
+                  : t == TY_INT ? SpvOpGroupNonUniformSMax : SpvOpGroupNonUniformUMax;
+    }
+    fe_unreachable();
+}
+
+/* Fold of sh[0 .. NumSubgroups) (the per-subgroup values), in every
+ * invocation; `before` (when not NULL) also gets the fold of the entries
+ * below this invocation's subgroup, seeded with *before. */
+static uint32_t fold_subgroup_slots(Sb *s, uint32_t sh, FeReduceOp op, ScalarType t,
+                                    uint32_t *before) {
+    uint32_t ty = sb_scalar(s, t);
+    uint32_t acc = sb_var(s, ty), bef = 0;
+    sb_store(s, acc, red_identity(s, op, t));
+    if (before) {
+        bef = sb_var(s, ty);
+        sb_store(s, bef, *before);
+    }
+    uint32_t sgid = before ? sb_builtin_sg(s, SpvBuiltInSubgroupId) : 0;
+    SbFor f = sb_for_begin(s, sb_const_u(s, 0), sb_builtin_sg(s, SpvBuiltInNumSubgroups),
+                           sb_const_u(s, 1));
+    uint32_t x = sh_load(s, sh, ty, f.iv);
+    sb_store(s, acc, red_combine(s, op, t, sb_load(s, ty, acc), x));
+    if (before) {
+        uint32_t y = SB_OP(s, SpvOpSelect, ty, sb_ult(s, f.iv, sgid), x, red_identity(s, op, t));
+        sb_store(s, bef, red_combine(s, op, t, sb_load(s, ty, bef), y));
+    }
+    sb_for_end(s, &f);
+    if (before) *before = sb_load(s, ty, bef);
+    return sb_load(s, ty, acc);
+}
+
+/* Reduction of each invocation's v over a group of G (a power of two)
+ * through shared array sh (G entries); returns the result, valid in every
+ * invocation. With subgroup arithmetic: one subgroup reduce, one slot per
+ * subgroup, one barrier; else a shared-memory tree. Ends with a barrier so
+ * sh can be reused at once. */
 static uint32_t group_reduce(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarType t, uint32_t v) {
     uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
+    if (s->t->subgroups) {
+        uint32_t r = sb_group_op(s, sg_opcode(op, t), ty, SpvGroupOperationReduce, v);
+        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId);
+        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0)), 0);
+        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), r);
+        sb_if_end(s, &f);
+        sb_barrier(s);
+        uint32_t res = fold_subgroup_slots(s, sh, op, t, NULL);
+        sb_barrier(s);
+        return res;
+    }
     sh_store(s, sh, ty, l, v);
     sb_barrier(s);
     for (int h = G / 2; h > 0; h /= 2) {
@@ -272,11 +327,29 @@ static void lower_softmax(Sb *s, int si, const IrStage *st) {
 
 /* ---- SCAN ---- */
 
-/* Inclusive Hillis-Steele scan of v over the group (G a power of two)
- * through sh; returns this invocation's inclusive prefix. Ends with a
- * barrier. */
-static uint32_t group_scan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v) {
+/* Exclusive prefix sum over the group (G a power of two) of each
+ * invocation's v, through sh (G entries of t): *excl gets this
+ * invocation's prefix, *total the group's sum, in every invocation. With
+ * subgroup arithmetic: a subgroup exclusive scan and reduce, one slot per
+ * subgroup, one barrier; else a shared-memory Hillis-Steele scan (2 log2 G
+ * barriers). Ends with a barrier so sh can be reused at once. */
+static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, uint32_t *excl,
+                         uint32_t *total) {
     uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
+    if (s->t->subgroups) {
+        SpvOp op = sg_opcode(RED_SUM, t);
+        uint32_t ex = sb_group_op(s, op, ty, SpvGroupOperationExclusiveScan, v);
+        uint32_t red = sb_group_op(s, op, ty, SpvGroupOperationReduce, v);
+        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId);
+        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0)), 0);
+        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), red);
+        sb_if_end(s, &f);
+        sb_barrier(s);
+        *excl = ex;
+        *total = fold_subgroup_slots(s, sh, RED_SUM, t, excl);
+        sb_barrier(s);
+        return;
+    }
     sh_store(s, sh, ty, l, v);
     sb_barrier(s);
     for (int off = 1; off < G; off *= 2) {
@@ -292,8 +365,69 @@ static uint32_t group_scan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v) 
         sh_store(s, sh, ty, l, red_combine(s, RED_SUM, t, sh_load(s, sh, ty, l), add));
         sb_barrier(s);
     }
-    uint32_t r = sh_load(s, sh, ty, l);
-    return r;
+    uint32_t inc = sh_load(s, sh, ty, l);
+    *total = sh_load(s, sh, ty, sb_const_u(s, (uint32_t)G - 1));
+    /* exact for integers; for float the inclusive prefix minus v */
+    *excl = SB_OP(s, t == TY_FLOAT ? SpvOpFSub : SpvOpISub, ty, inc, v);
+    sb_barrier(s);
+}
+
+/* Loads E (a multiple of 4) consecutive elements of binding b from `flat`
+ * on into x[] (accumulator type), zero beyond `lim` (flat index bound).
+ * vec4 loads when `fast` (all in range and flat a multiple of 4, a
+ * group-uniform condition), else guarded scalar loads. */
+static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim,
+                     uint32_t fast, uint32_t *x) {
+    ScalarType at = acc_type(et);
+    uint32_t aty = sb_scalar(s, at), ety = s->buf_elem[b];
+    uint32_t tmp[64];
+    for (int j = 0; j < E; j++) tmp[j] = sb_var(s, aty);
+    if (et != TY_HALF) {
+        SbIf f = sb_if_begin(s, fast, 1);
+        uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
+        for (int k = 0; k < E / 4; k++) {
+            uint32_t v = sb_buf4_load(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k)));
+            for (int c = 0; c < 4; c++)
+                sb_store(s, tmp[4 * k + c], SB_OP(s, SpvOpCompositeExtract, ety, v, (uint32_t)c));
+        }
+        sb_if_else(s, &f);
+        for (int j = 0; j < E; j++) {
+            uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
+            sb_store(s, tmp[j], guarded_load(s, b, i, sb_ult(s, i, lim), ety,
+                                             sb_const_typed(s, et, 0, 0)));
+        }
+        sb_if_end(s, &f);
+        for (int j = 0; j < E; j++) x[j] = sb_load(s, aty, tmp[j]);
+        return;
+    }
+    for (int j = 0; j < E; j++) {
+        uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
+        x[j] = to_acc(s, et, guarded_load(s, b, i, sb_ult(s, i, lim), ety, sb_const_typed(s, et, 0, 0)));
+    }
+}
+
+/* Stores x[0..E) (accumulator type) to binding b at flat .. flat+E-1,
+ * skipping indices at or beyond lim; vec4 stores when `fast`. */
+static void store_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim,
+                      uint32_t fast, const uint32_t *x) {
+    uint32_t ety = s->buf_elem[b];
+    int vec = et != TY_HALF;
+    SbIf f = {0, 0, 0};
+    if (vec) {
+        f = sb_if_begin(s, fast, 1);
+        uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
+        for (int k = 0; k < E / 4; k++) {
+            uint32_t v = SB_OP(s, SpvOpCompositeConstruct, sb_vec4(s, ety), x[4 * k], x[4 * k + 1],
+                               x[4 * k + 2], x[4 * k + 3]);
+            sb_buf4_store(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k)), v);
+        }
+        sb_if_else(s, &f);
+    }
+    for (int j = 0; j < E; j++) {
+        uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
+        guarded_store(s, b, i, sb_ult(s, i, lim), from_acc(s, et, x[j]));
+    }
+    if (vec) sb_if_end(s, &f);
 }
 
 static void lower_scan(Sb *s, int si, const IrStage *st) {
@@ -302,87 +436,130 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     uint32_t aty = sb_scalar(s, at);
     int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
     int G = pow2(st->sp[0]) && st->sp[0] <= 1024 ? st->sp[0] : 256;
+    int E = st->sp[1] >= 4 && st->sp[1] <= 32 && st->sp[1] % 4 == 0 ? st->sp[1] : 16;
+    int B = G * E;          /* elements per block: one pass of the group */
     int local[3] = {G, 1, 1};
+    /* Each row is cut into nbk blocks of B; blocks go to nch <= B chunks of
+     * bpc consecutive blocks (so pass 2 scans every row's chunk sums in
+     * one block pass). */
     IrSize *Rh = rows_host(s, in), *Ch = cols_host(s, in);
-    IrSize *nbh = ir_size_bin(s->a, SZ_MIN, hceil(s, Ch, G), hconst(s, G));
+    IrSize *nbkh = hceil(s, Ch, B);
+    IrSize *bpch = ir_size_bin(s->a, SZ_MAX, hceil(s, nbkh, B), hconst(s, 1));
+    IrSize *nchh = ir_size_bin(s->a, SZ_CEILDIV, nbkh, bpch);
     int scr = sb_add_scratch(
-        s, ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_MUL, Rh, nbh), hconst(s, 4)), at);
-    /* device: nb = min(ceildiv(C, G), G), chunk = ceildiv(C, nb) */
+        s, ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_MUL, Rh, nchh), hconst(s, 4)), at);
 #define SCAN_SHAPE()                                                                        \
     uint32_t R = rows_dev(s, in), C = cols_dev(s, in);                                      \
-    uint32_t nb = sb_umin(s, sb_udiv_safe(s, sb_uadd(s, C, sb_const_u(s, (uint32_t)G - 1)), \
-                                          sb_const_u(s, (uint32_t)G)),                      \
-                          sb_const_u(s, (uint32_t)G));                                      \
-    uint32_t chunk = sb_udiv_safe(s, SB_OP(s, SpvOpISub, s->t_u32, sb_uadd(s, C, nb),       \
-                                           sb_const_u(s, 1)), nb);                          \
-    (void)R; (void)chunk
-    /* pass 1: chunk sums; groups (nb, rows) */
+    uint32_t nbk = sb_size_u32(s, nbkh), bpc = sb_size_u32(s, bpch);                        \
+    uint32_t nch = sb_size_u32(s, nchh);                                                    \
+    /* vec4 runs need every row start 16-byte aligned */                                    \
+    uint32_t c4 = SB_OP(s, SpvOpIEqual, s->t_bool,                                          \
+                        SB_OP(s, SpvOpBitwiseAnd, s->t_u32, C, sb_const_u(s, 3)),           \
+                        sb_const_u(s, 0));                                                  \
+    (void)R; (void)nbk; (void)bpc; (void)c4
+    /* pass 1: chunk sums; groups (nch, rows). Invocation t reads elements
+     * t*4 + k*4G .. +3 of each block (vec4s side by side). */
     {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
         SCAN_SHAPE();
         SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
-        uint32_t b = wgid(s, 0);
-        uint32_t base = sb_umul(s, rf.iv, C);
-        uint32_t c0 = sb_umul(s, b, chunk), c1 = sb_umin(s, sb_uadd(s, c0, chunk), C);
-        uint32_t v = strided_fold(s, bin, et, RED_SUM, sb_uadd(s, base, sb_uadd(s, c0, lid(s, 0))),
-                                  sb_uadd(s, base, c1), sb_const_u(s, (uint32_t)G));
-        uint32_t r = group_reduce(s, sh, G, RED_SUM, at, v);
+        uint32_t b = wgid(s, 0), base = sb_umul(s, rf.iv, C), rowend = sb_uadd(s, base, C);
+        uint32_t acc = sb_var(s, aty);
+        sb_store(s, acc, red_identity(s, RED_SUM, at));
+        uint32_t k0 = sb_umul(s, b, bpc);
+        SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
+        uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
+        uint32_t fast = SB_OP(s, SpvOpLogicalAnd, s->t_bool, c4,
+                              SB_OP(s, SpvOpULessThanEqual, s->t_bool,
+                                    sb_uadd(s, e0, sb_const_u(s, (uint32_t)B)), C));
+        uint32_t v = sb_load(s, aty, acc);
+        for (int k = 0; k < E / 4; k++) {
+            uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
+                                    sb_uadd(s, sb_umul(s, lid(s, 0), sb_const_u(s, 4)),
+                                            sb_const_u(s, (uint32_t)(k * 4 * G))));
+            uint32_t x[4];
+            load_run(s, bin, et, 4, flat, rowend, fast, x);
+            v = red_combine(s, RED_SUM, at, v, red_combine(s, RED_SUM, at,
+                                                         red_combine(s, RED_SUM, at, x[0], x[1]),
+                                                         red_combine(s, RED_SUM, at, x[2], x[3])));
+        }
+        sb_store(s, acc, v);
+        sb_for_end(s, &kf);
+        uint32_t r = group_reduce(s, sh, G, RED_SUM, at, sb_load(s, aty, acc));
         SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
-        sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nb), b), r);
+        sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b), r);
         sb_if_end(s, &f);
         sb_for_end(s, &rf);
         const char *e = sb_entry_name(s, si, "reduce");
         sb_fn_end_entry(s, e, local);
-        sb_add_dispatch(s, e, si, local, nbh, cap(s, Rh), hconst(s, 1));
+        sb_add_dispatch(s, e, si, local, nchh, cap(s, Rh), hconst(s, 1));
     }
-    /* pass 2: exclusive scan of each row's nb <= G chunk sums */
+    /* pass 2: exclusive scan of each row's nch <= B chunk sums in place;
+     * invocation t owns sums t*E .. t*E+E-1 */
     {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "scan");
         SCAN_SHAPE();
         SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
-        uint32_t l = lid(s, 0);
-        uint32_t ok = sb_ult(s, l, nb);
-        uint32_t idx = sb_uadd(s, sb_umul(s, rf.iv, nb), l);
-        uint32_t v = guarded_load(s, scr, idx, ok, aty, red_identity(s, RED_SUM, at));
-        uint32_t inc = group_scan(s, sh, G, at, v);
-        uint32_t exc = SB_OP(s, at == TY_FLOAT ? SpvOpFSub : SpvOpISub, aty, inc, v);
-        guarded_store(s, scr, idx, ok, exc);
-        sb_barrier(s);
+        uint32_t rb = sb_umul(s, rf.iv, nch);
+        uint32_t first = sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E));
+        uint32_t x[64], run = red_identity(s, RED_SUM, at);
+        for (int j = 0; j < E; j++) {
+            uint32_t i = sb_uadd(s, first, sb_const_u(s, (uint32_t)j));
+            x[j] = guarded_load(s, scr, sb_uadd(s, rb, i), sb_ult(s, i, nch), aty,
+                                red_identity(s, RED_SUM, at));
+            uint32_t ex = run;
+            run = red_combine(s, RED_SUM, at, run, x[j]);
+            x[j] = ex;
+        }
+        uint32_t before, total;
+        group_exscan(s, sh, G, at, run, &before, &total);
+        (void)total;
+        for (int j = 0; j < E; j++) {
+            uint32_t i = sb_uadd(s, first, sb_const_u(s, (uint32_t)j));
+            guarded_store(s, scr, sb_uadd(s, rb, i), sb_ult(s, i, nch),
+                          red_combine(s, RED_SUM, at, before, x[j]));
+        }
         sb_for_end(s, &rf);
         const char *e = sb_entry_name(s, si, "partials");
         sb_fn_end_entry(s, e, local);
         sb_add_dispatch(s, e, si, local, hconst(s, 1), cap(s, Rh), hconst(s, 1));
     }
-    /* pass 3: scan each chunk in tiles of G from its prefix */
+    /* pass 3: each chunk's blocks in order from the chunk's prefix;
+     * invocation t scans elements t*E .. t*E+E-1 of a block serially, the
+     * group scans the invocations' totals */
     {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "scan");
         SCAN_SHAPE();
         SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
-        uint32_t b = wgid(s, 0);
-        uint32_t base = sb_umul(s, rf.iv, C);
-        uint32_t c0 = sb_umul(s, b, chunk), c1 = sb_umin(s, sb_uadd(s, c0, chunk), C);
+        uint32_t b = wgid(s, 0), base = sb_umul(s, rf.iv, C), rowend = sb_uadd(s, base, C);
         uint32_t carry = sb_var(s, aty);
-        sb_store(s, carry, sb_buf_load(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nb), b)));
-        SbFor tf = sb_for_begin(s, c0, c1, sb_const_u(s, (uint32_t)G));
-        uint32_t c = sb_uadd(s, tf.iv, lid(s, 0));
-        uint32_t ok = sb_ult(s, c, c1);
-        uint32_t flat = sb_uadd(s, base, c);
-        uint32_t x = guarded_load(s, bin, flat, ok, s->buf_elem[bin], sb_const_typed(s, et, 0, 0));
-        uint32_t inc = group_scan(s, sh, G, at, to_acc(s, et, x));
+        sb_store(s, carry, sb_buf_load(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b)));
+        uint32_t k0 = sb_umul(s, b, bpc);
+        SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
+        uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
+        uint32_t fast = SB_OP(s, SpvOpLogicalAnd, s->t_bool, c4,
+                              SB_OP(s, SpvOpULessThanEqual, s->t_bool,
+                                    sb_uadd(s, e0, sb_const_u(s, (uint32_t)B)), C));
+        uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
+                                sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E)));
+        uint32_t x[64];
+        load_run(s, bin, et, E, flat, rowend, fast, x);
+        for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
+        uint32_t before, total;
+        group_exscan(s, sh, G, at, x[E - 1], &before, &total);
         uint32_t cv = sb_load(s, aty, carry);
-        guarded_store(s, bout, flat, ok, from_acc(s, et, red_combine(s, RED_SUM, at, cv, inc)));
-        /* the tile's total is the last prefix */
-        uint32_t tot = sh_load(s, sh, aty, sb_const_u(s, (uint32_t)G - 1));
-        sb_barrier(s);
-        sb_store(s, carry, red_combine(s, RED_SUM, at, cv, tot));
-        sb_for_end(s, &tf);
+        uint32_t off = red_combine(s, RED_SUM, at, cv, before);
+        for (int j = 0; j < E; j++) x[j] = red_combine(s, RED_SUM, at, off, x[j]);
+        store_run(s, bout, et, E, flat, rowend, fast, x);
+        sb_store(s, carry, red_combine(s, RED_SUM, at, cv, total));
+        sb_for_end(s, &kf);
         sb_for_end(s, &rf);
         const char *e = sb_entry_name(s, si, "propagate");
         sb_fn_end_entry(s, e, local);
-        sb_add_dispatch(s, e, si, local, nbh, cap(s, Rh), hconst(s, 1));
+        sb_add_dispatch(s, e, si, local, nchh, cap(s, Rh), hconst(s, 1));
     }
 #undef SCAN_SHAPE
 }

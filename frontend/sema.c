@@ -109,6 +109,13 @@ typedef struct Sema {
 
 /* ===== helpers: scopes, text ===== */
 
+/* 'int' for a type, "an integer literal" for an untyped kind */
+static const char *tyq(Sema *S, Ty t)
+{
+    if (is_untyped(t) || t == T_ERR) return tydesc(t);
+    return fe_sprintf(S->arena, "'%s'", tydesc(t));
+}
+
 static Scope *scope_new(Sema *S, Scope *parent)
 {
     Scope *s = fe_alloc(S->arena, sizeof *s);
@@ -217,21 +224,21 @@ static void undeclared(Sema *S, Loc loc, Scope *sc, const char *name)
 
 /* ===== untyped literals ===== */
 
-static void lit_range(Sema *S, Expr *e, ScalarType t, int negated)
+static void lit_range(Sema *S, Expr *e, Loc loc, ScalarType t, int negated)
 {
     if (e->kind == EX_INT) {
         uint64_t v = e->ival;
         if (t == TY_INT && v > (negated ? 2147483648u : 2147483647u))
-            fe_error(S->d, e->loc, "integer literal %s%llu does not fit 'int'", negated ? "-" : "",
+            fe_error(S->d, loc, "integer literal %s%llu does not fit 'int'", negated ? "-" : "",
                      (unsigned long long)v);
         else if (t == TY_UINT && negated && v != 0)
-            fe_error(S->d, e->loc, "integer literal -%llu does not fit 'uint'", (unsigned long long)v);
+            fe_error(S->d, loc, "integer literal -%llu does not fit 'uint'", (unsigned long long)v);
         else if (t == TY_HALF && v > 65504)
-            fe_error(S->d, e->loc, "integer literal %llu does not fit 'half' (largest 65504)", (unsigned long long)v);
+            fe_error(S->d, loc, "integer literal %llu does not fit 'half' (largest 65504)", (unsigned long long)v);
     } else if (e->kind == EX_FLOAT) {
         double lim = t == TY_HALF ? 65504.0 : FLT_MAX;
         if (fabs(e->fval) > lim * (1 + 1e-7))
-            fe_error(S->d, e->loc, "float literal does not fit '%s'", fe_type_name(t));
+            fe_error(S->d, loc, "float literal does not fit '%s'", fe_type_name(t));
     }
 }
 
@@ -243,11 +250,11 @@ static void resolve(Sema *S, Expr *e, ScalarType t)
     e->type = t;
     switch (e->kind) {
     case EX_INT:
-    case EX_FLOAT: lit_range(S, e, t, 0); break;
+    case EX_FLOAT: lit_range(S, e, e->loc, t, 0); break;
     case EX_UNARY:
         if (e->op == OP_NEG && e->a && (e->a->kind == EX_INT || e->a->kind == EX_FLOAT) && e->a->type == TY_VOID) {
             e->a->type = t;
-            lit_range(S, e->a, t, 1);
+            lit_range(S, e->a, e->loc, t, 1);
         } else resolve(S, e->a, t);
         break;
     case EX_BINARY:
@@ -322,7 +329,7 @@ static int coerce(Sema *S, Expr *e, Ty t, ScalarType want, const char *what)
         return 1;
     }
     if (is_untyped(t) || t == TY_BOOL || want == TY_BOOL)
-        fe_error(S->d, e->loc, "%s: expected '%s', got %s", what, fe_type_name(want), tydesc(t));
+        fe_error(S->d, e->loc, "%s: expected '%s', got %s", what, fe_type_name(want), tyq(S, t));
     else
         fe_error(S->d, e->loc, "%s: expected '%s', got '%s': write %s", what, fe_type_name(want), tydesc(t),
                  conv_hint(S, want, e));
@@ -534,7 +541,7 @@ static Ty check_call(Sema *S, Scope *sc, Expr *e)
     }
     case BI_SELECT: {
         if (t[0] != TY_BOOL) {
-            fe_error(S->d, a[0]->loc, "the condition of 'select' must be bool, not %s", tydesc(t[0]));
+            fe_error(S->d, a[0]->loc, "the condition of 'select' must be bool, not %s", tyq(S, t[0]));
             return T_ERR;
         }
         return set_type(e, unify2(S, e->loc, "select", a[1], t[1], a[2], t[2]));
@@ -577,7 +584,7 @@ static Ty check_call(Sema *S, Scope *sc, Expr *e)
                      e->args.n == 1 ? ": write " : "", e->args.n == 1 ? e->name : "",
                      e->args.n == 1 ? fe_sprintf(S->arena, "(%s)", conv_hint(S, TY_FLOAT, a[0])) : "");
         else
-            fe_error(S->d, e->loc, "'%s' needs %s, not %s", e->name, need, c == TY_BOOL ? "'bool'" : tydesc(c));
+            fe_error(S->d, e->loc, "'%s' needs %s, not %s", e->name, need, tyq(S, c));
         return T_ERR;
     }
     return set_type(e, c);
@@ -590,21 +597,19 @@ static Ty check_unary(Sema *S, Scope *sc, Expr *e)
     switch (e->op) {
     case OP_NEG:
         if (!is_numeric(t)) {
-            fe_error(S->d, e->oploc, "unary '-' needs a number, not '%s'", tydesc(t));
+            fe_error(S->d, e->oploc, "unary '-' needs a number, not %s", tyq(S, t));
             return T_ERR;
         }
         return set_type(e, t);
     case OP_NOT:
         if (t != TY_BOOL) {
-            fe_error(S->d, e->oploc, "'!' needs a bool operand, not %s%s%s", is_untyped(t) ? "" : "'", tydesc(t),
-                     is_untyped(t) ? "" : "'");
+            fe_error(S->d, e->oploc, "'!' needs a bool operand, not %s", tyq(S, t));
             return T_ERR;
         }
         return set_type(e, TY_BOOL);
     case OP_BNOT:
         if (!is_integer(t)) {
-            fe_error(S->d, e->oploc, "'~' needs an int or uint operand, not %s%s%s", is_untyped(t) ? "" : "'",
-                     tydesc(t), is_untyped(t) ? "" : "'");
+            fe_error(S->d, e->oploc, "'~' needs an int or uint operand, not %s", tyq(S, t));
             return T_ERR;
         }
         return set_type(e, t);
@@ -641,8 +646,7 @@ static void op_reject(Sema *S, Expr *e, Ty t)
 {
     const char *hint = "";
     if ((e->op == OP_LAND || e->op == OP_LOR) && is_numeric(t)) hint = ": compare with 0 first, e.g. x != 0";
-    fe_error(S->d, e->oploc, "'%s' needs %s, not %s%s%s%s", fe_op_name(e->op), op_need(e->op), is_untyped(t) ? "" : "'",
-             tydesc(t), is_untyped(t) ? "" : "'", hint);
+    fe_error(S->d, e->oploc, "'%s' needs %s, not %s%s", fe_op_name(e->op), op_need(e->op), tyq(S, t), hint);
 }
 
 static Ty check_binary(Sema *S, Scope *sc, Expr *e)
@@ -677,8 +681,7 @@ static Ty check_ternary(Sema *S, Scope *sc, Expr *e)
     Ty tt = check_expr(S, sc, e->c);
     if (tc == T_ERR || tb == T_ERR || tt == T_ERR) return T_ERR;
     if (tc != TY_BOOL) {
-        fe_error(S->d, e->a->loc, "the condition of '?:' must be bool, not %s%s%s", is_untyped(tc) ? "" : "'",
-                 tydesc(tc), is_untyped(tc) ? "" : "'");
+        fe_error(S->d, e->a->loc, "the condition of '?:' must be bool, not %s", tyq(S, tc));
         return T_ERR;
     }
     return set_type(e, unify2(S, e->oploc, "?:", e->b, tb, e->c, tt));
@@ -698,7 +701,7 @@ static Ty check_expr(Sema *S, Scope *sc, Expr *e)
         return T_UNTYPED_INT;
     case EX_FLOAT:
         if (e->is_half) {
-            lit_range(S, e, TY_HALF, 0);
+            lit_range(S, e, e->loc, TY_HALF, 0);
             return set_type(e, TY_HALF);
         }
         if (!(fabs(e->fval) <= FLT_MAX)) {
@@ -865,7 +868,7 @@ static void check_assign(Sema *S, Scope *sc, Stmt *st)
         }
         if (st->op == OP_SHL || st->op == OP_SHR) {
             if (!is_integer(tv)) {
-                fe_error(S->d, st->a->loc, "a shift count must be int or uint, not %s", tydesc(tv));
+                fe_error(S->d, st->a->loc, "a shift count must be int or uint, not %s", tyq(S, tv));
                 return;
             }
             finish(S, st->a, tv);
@@ -892,8 +895,7 @@ static void check_tstmt(Sema *S, Scope *sc, Stmt *st)
     case ST_IF: {
         Ty t = check_expr(S, sc, st->a);
         if (t != T_ERR && t != TY_BOOL)
-            fe_error(S->d, st->a->loc, "an if condition must be bool, not %s%s%s%s", is_untyped(t) ? "" : "'",
-                     tydesc(t), is_untyped(t) ? "" : "'", is_numeric(t) ? ": compare, e.g. x != 0" : "");
+            fe_error(S->d, st->a->loc, "an if condition must be bool, not %s%s", tyq(S, t), is_numeric(t) ? ": compare, e.g. x != 0" : "");
         check_block(S, sc, &st->body);
         check_block(S, sc, &st->els);
         break;

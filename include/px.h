@@ -111,9 +111,14 @@ typedef struct PxConfig {
     int cpu_threads;           /* CPU backend threads; 0: PX_CPU_THREADS or the cores */
 } PxConfig;
 
-/* Where kernels run. AUTO: Vulkan. CPU: kernels are JIT-compiled for the
- * host (LLVM) and run on a thread pool; buffers still live in the Vulkan
- * device's host-visible memory. px_context_backend names the one in use. */
+/* Where kernels run. AUTO: Vulkan when the instance has a device, else
+ * the CPU (logged at PX_LOG_INFO: "backend: cpu (no Vulkan device: ...)");
+ * the PX_BACKEND environment variable (cpu, vulkan or auto) sets the
+ * default in px_config_default. CPU: kernels are JIT-compiled for the host
+ * (LLVM) and run on a thread pool; buffers are host memory and no Vulkan
+ * driver is needed; px_device_info then describes the host CPU (is_cpu,
+ * name "CPU (LLVM JIT, N threads): <model>"). px_context_backend names the
+ * one in use. */
 typedef enum PxBackend { PX_BACKEND_AUTO, PX_BACKEND_VULKAN, PX_BACKEND_CPU } PxBackend;
 
 typedef struct PxContext PxContext;
@@ -126,8 +131,10 @@ void px_config_default(PxConfig *cfg);
 /* Creates the instance and device. cfg may be NULL (defaults). On failure
  * *out is set to NULL and, when err is not NULL, a malloc'd message is
  * stored there for the caller to px_free (there is no context to ask).
- * With no Vulkan driver installed: PX_ERR_NO_DEVICE, "no Vulkan driver found
- * (install mesa-vulkan-drivers for a CPU device)". */
+ * With no Vulkan driver installed and backend VULKAN (or AUTO with a device
+ * picked by index, name or PX_DEVICE): PX_ERR_NO_DEVICE, "no Vulkan driver
+ * found (install mesa-vulkan-drivers for a CPU device)"; plain AUTO runs on
+ * the CPU backend instead. */
 PxResult px_context_create(const PxConfig *cfg, PxContext **out, char **err);
 void px_context_destroy(PxContext *ctx); /* NULL is fine; waits for the device */
 /* The message of the last failure on ctx ("" when none); owned by ctx. */
@@ -186,6 +193,9 @@ const char *px_kernel_size_name(const PxKernel *k, int i);
 int px_kernel_stage_count(const PxKernel *k);            /* source-level stages */
 const char *px_kernel_stage_name(const PxKernel *k, int i); /* "matmul", "grid", ... */
 const char *px_kernel_class(const PxKernel *k);          /* "THROUGHPUT", ... */
+/* CPU backend: wall ms the JIT took for this kernel (LLVM IR, passes,
+ * native code); -1 on the Vulkan backend. */
+double px_kernel_jit_ms(const PxKernel *k);
 
 /* The compiler's cost figures for one stage (or the whole kernel, stage -1),
  * evaluated at a launch's bound sizes. Fields are -1 where the compiler

@@ -83,6 +83,15 @@ static IrSize *bound_size(Lower *L, const Expr *e, int depth)
         case SYM_LET: return bound_size(L, e->sym->bound_value, depth + 1);
         default: return NULL;
         }
+    case EX_UNARY:
+        /* sema's is_bound admits `-literal` (a negative bound) */
+        if (e->op == OP_NEG && e->a && e->a->kind == EX_INT) {
+            /* the literal alone may be 2^31 (sema checked the range) */
+            int64_t v = -(int64_t)(uint32_t)e->a->ival;
+            return ir_size_const(L->a, e->type == TY_INT ? (int64_t)(int32_t)(uint32_t)v
+                                                         : (int64_t)(uint32_t)v);
+        }
+        return NULL;
     case EX_BINARY: {
         IrSizeOp op;
         switch (e->op) {

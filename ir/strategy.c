@@ -23,7 +23,7 @@
 
 #define IR_STRATEGY_TABLE(X)                                                       \
     X(IR_STAGE_MATMUL, IR_STRAT_MATMUL_TILED, 64, 64, 16, 4) /* matmul */           \
-    X(IR_STAGE_SCAN, IR_STRAT_SCAN_3PASS, 256, 0, 0, 0)      /* inclusive scan */   \
+    X(IR_STAGE_SCAN, IR_STRAT_SCAN_3PASS, 256, 16, 0, 0)     /* G, E per thread */   \
     X(IR_STAGE_SOFTMAX, IR_STRAT_SOFTMAX_ROW, 64, 0, 0, 0)   /* one group per row */ \
     X(IR_STAGE_TRANSPOSE, IR_STRAT_TRANSPOSE_TILED, 16, 0, 0, 0) /* tile edge */
 

@@ -13,7 +13,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../codegen/cg.h"
@@ -142,4 +144,78 @@ static void pool_for(void *pool, const CgCpuStep *st, const CgCpuArgs *a, int64_
 int rt_cpu_run(RtCpuPool *p, const CgCpuKernel *k, const CgCpuArgs *a, double *stage_ns)
 {
     return cg_cpu_run(k, a, p ? pool_for : NULL, p, stage_ns);
+}
+
+/* The host CPU's model name from /proc/cpuinfo; "host CPU" when unknown. */
+static void cpu_model(char *out, size_t n)
+{
+    snprintf(out, n, "host CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10)) continue;
+        const char *v = strchr(line, ':');
+        if (!v) break;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t len = strcspn(v, "\n");
+        snprintf(out, n, "%.*s", (int)len, v);
+        break;
+    }
+    fclose(f);
+}
+
+void rt_cpu_describe(RtDevice *d, int threads)
+{
+    char model[200];
+    cpu_model(model, sizeof model);
+    PxDeviceInfo *i = &d->info;
+    memset(i, 0, sizeof *i);
+    snprintf(i->name, sizeof i->name, "CPU (LLVM JIT, %d thread%s): %s", threads, threads == 1 ? "" : "s", model);
+    i->index = -1;
+    i->is_cpu = 1;
+    i->has_half = 1;          /* half is stored as binary16, computed in float */
+    i->has_timestamps = 1;    /* wall clock */
+    i->timestamp_period_ns = 1;
+    /* buffers are indexed with 32-bit element indices, like on Vulkan */
+    i->max_storage_buffer_range = UINT32_MAX;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    i->device_local_bytes = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+    VkPhysicalDeviceLimits *lim = &d->props.limits;
+    lim->maxStorageBufferRange = UINT32_MAX;
+    /* the SPIR-V launch metadata is still computed (px.c uses its
+     * bindings and scratch lists): describe a generic device to it */
+    lim->maxComputeWorkGroupCount[0] = lim->maxComputeWorkGroupCount[1] = lim->maxComputeWorkGroupCount[2] = 65535;
+    lim->maxComputeSharedMemorySize = 32768;
+    snprintf(d->props.deviceName, sizeof d->props.deviceName, "%s", i->name);
+    d->props.deviceType = VK_PHYSICAL_DEVICE_TYPE_CPU;
+}
+
+void *rt_cpu_alloc(size_t bytes)
+{
+    /* 64: a cache line and a full AVX-512 vector; rounded up so the
+     * size is a multiple of the alignment (aligned_alloc's rule) */
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (n < bytes) return NULL;
+    void *p = aligned_alloc(64, n ? n : 64);
+    if (p) memset(p, 0, n ? n : 64);
+    return p;
+}
+
+int rt_cpu_buffer_create(RtBuffer *b, size_t bytes)
+{
+    memset(b, 0, sizeof *b);
+    size_t n = bytes < 16 ? 16 : bytes; /* RtBuffer.size is >= 16 */
+    n = (n + 63) & ~(size_t)63;
+    if (n < bytes || !(b->map = rt_cpu_alloc(n))) return -1;
+    b->size = n;
+    b->coherent = 1; /* rt_buffer_zero/read/write then only memset/memcpy */
+    return 0;
+}
+
+void rt_cpu_buffer_destroy(RtBuffer *b)
+{
+    free(b->map);
+    memset(b, 0, sizeof *b);
 }

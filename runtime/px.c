@@ -95,6 +95,14 @@ static char *xstrdup(const char *s)
     return p;
 }
 
+static char *dup_msg2(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s%s", a, b);
+    return p;
+}
+
 static PxDtype dtype_of(ScalarType t)
 {
     switch (t) {
@@ -115,6 +123,7 @@ struct PxContext {
     CgTarget target;
     IrDeviceProfile profile;
     RtCpuPool *cpu;             /* CPU backend (cpu.c): kernels run here when set */
+    CgCpuJit *jit;              /* CPU backend: one LLJIT for all modules (llvm.c) */
 };
 
 void px_config_default(PxConfig *cfg)
@@ -123,6 +132,10 @@ void px_config_default(PxConfig *cfg)
     cfg->device_index = -1;
     cfg->opt_level = 2;
     cfg->timestamps = 1;
+    /* PX_BACKEND=cpu|vulkan|auto: lets a whole test suite run per backend */
+    const char *be = getenv("PX_BACKEND");
+    if (be && !strcmp(be, "cpu")) cfg->backend = PX_BACKEND_CPU;
+    else if (be && !strcmp(be, "vulkan")) cfg->backend = PX_BACKEND_VULKAN;
 }
 
 PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
@@ -142,18 +155,43 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
     c->log.user = cfg.log_user;
     c->opt_level = cfg.opt_level < 0 ? 0 : cfg.opt_level > 2 ? 2 : cfg.opt_level;
     RtDeviceConfig dc = {.index = cfg.device_index, .name = cfg.device_name};
-    PxResult r = rt_device_create(&c->dev, &c->log, &dc);
-    if (r) {
-        if (err) *err = xstrdup(c->log.last);
-        free(c);
-        return r;
+    int use_cpu = cfg.backend == PX_BACKEND_CPU;
+    if (!use_cpu) {
+        /* auto falls back to the CPU when there is no Vulkan device at all,
+         * never when a device the caller picked is missing */
+        const char *pick = getenv("PX_DEVICE");
+        int fallback = cfg.backend == PX_BACKEND_AUTO && cfg.device_index < 0 && !cfg.device_name &&
+                       !(pick && *pick);
+        if (fallback) c->log.fn = NULL; /* not an error if the CPU takes over */
+        PxResult r = rt_device_create(&c->dev, &c->log, &dc);
+        c->log.fn = cfg.log;
+        if (r == PX_ERR_NO_DEVICE && fallback) {
+            use_cpu = 1;
+            rt_log(&c->log, PX_LOG_INFO, "backend: cpu (no Vulkan device: %s)", c->log.last);
+            c->log.last[0] = 0;
+        } else if (r) {
+            if (err) *err = xstrdup(c->log.last);
+            free(c);
+            return r;
+        }
     }
     if (!cfg.timestamps) c->dev.timestamps = 0;
-    if (cfg.backend == PX_BACKEND_CPU && !(c->cpu = rt_cpu_pool_create(cfg.cpu_threads))) {
-        rt_device_destroy(&c->dev);
-        free(c);
-        if (err) *err = xstrdup("out of host memory (CPU thread pool)");
-        return PX_ERR_OUT_OF_MEMORY;
+    if (use_cpu) {
+        /* no Vulkan at all: host-memory buffers, a thread pool, one JIT */
+        char *jerr = NULL;
+        c->cpu = rt_cpu_pool_create(cfg.cpu_threads);
+        c->jit = c->cpu ? cg_cpu_jit_create(&jerr) : NULL;
+        if (!c->jit) {
+            PxResult r = c->cpu ? PX_ERR_UNSUPPORTED : PX_ERR_OUT_OF_MEMORY;
+            if (err) *err = c->cpu ? dup_msg2("CPU backend: ", jerr ? jerr : "?")
+                                   : xstrdup("out of host memory (CPU thread pool)");
+            free(jerr);
+            rt_cpu_pool_destroy(c->cpu);
+            rt_device_destroy(&c->dev);
+            free(c);
+            return r;
+        }
+        rt_cpu_describe(&c->dev, rt_cpu_pool_threads(c->cpu));
     }
     const VkPhysicalDeviceLimits *lim = &c->dev.props.limits;
     cg_target_default(&c->target, CG_ENV_VULKAN_1_1);
@@ -177,6 +215,7 @@ void px_context_destroy(PxContext *c)
 {
     if (!c) return;
     rt_cpu_pool_destroy(c->cpu);
+    cg_cpu_jit_destroy(c->jit);
     rt_device_destroy(&c->dev);
     free(c);
 }
@@ -279,7 +318,7 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
     m->cg = cg;
     if (c->cpu) {
         char *jerr = NULL;
-        m->cpu = cg_cpu_compile(mo, 3, &jerr);
+        m->cpu = cg_cpu_compile_in(c->jit, mo, 3, &jerr);
         if (!m->cpu) {
             PxResult r = rt_fail(&c->log, PX_ERR_COMPILE, "%s: CPU code generation failed: %s", file,
                                  jerr ? jerr : "?");
@@ -290,6 +329,11 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
         }
         rt_log(&c->log, PX_LOG_INFO, "px: %s: JIT compiled for the CPU in %.1f ms (%d threads)", file,
                m->cpu->compile_ms, rt_cpu_pool_threads(c->cpu));
+        for (int i = 0; i < m->cpu->kernels.n; i++) {
+            const CgCpuKernel *ck = &m->cpu->kernels.v[i];
+            rt_log(&c->log, PX_LOG_INFO, "px: kernel %s: JIT %.1f ms (LLVM IR %.1f, passes %.1f, native code %.1f)",
+                   ck->ir->name, ck->compile_ms, ck->gen_ms, ck->opt_ms, ck->codegen_ms);
+        }
     }
     m->nk = mo->kernels.n;
     m->k = fe_alloc(a, sizeof *m->k * (size_t)(m->nk ? m->nk : 1));
@@ -417,6 +461,11 @@ const char *px_kernel_stage_name(const PxKernel *k, int i)
 {
     return i >= 0 && i < k->ir->stages.n ? k->stage_names[i] : NULL;
 }
+double px_kernel_jit_ms(const PxKernel *k)
+{
+    return k && k->m->cpu ? k->m->cpu->kernels.v[k->index].compile_ms : -1;
+}
+
 const char *px_kernel_class(const PxKernel *k)
 {
     FeClass c = k->ir->cls != CLASS_NONE ? k->ir->cls : k->cost ? k->cost->cls : CLASS_NONE;
@@ -456,7 +505,11 @@ PxResult px_buffer_create(PxContext *c, PxDtype dtype, int rank, const int64_t *
                        (unsigned long long)lim);
     PxBuffer *b = calloc(1, sizeof *b);
     if (!b) return rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
-    PxResult r = rt_buffer_create(&c->dev, bytes, &b->rb);
+    PxResult r = !c->cpu ? rt_buffer_create(&c->dev, bytes, &b->rb)
+                 : rt_cpu_buffer_create(&b->rb, (size_t)bytes)
+                     ? rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "out of host memory for a buffer of %llu bytes",
+                               (unsigned long long)bytes)
+                     : PX_OK;
     if (r) {
         free(b);
         return r;
@@ -475,7 +528,8 @@ void px_buffer_destroy(PxBuffer *b)
 {
     if (!b) return;
     if (b->ctx->inflight) vkQueueWaitIdle(b->ctx->dev.queue);
-    rt_buffer_destroy(&b->ctx->dev, &b->rb);
+    if (b->ctx->cpu) rt_cpu_buffer_destroy(&b->rb);
+    else rt_buffer_destroy(&b->ctx->dev, &b->rb);
     free(b);
 }
 
@@ -936,6 +990,7 @@ static PxResult prepare_buffers(PxLaunch *l)
         }
     }
     const CgLaunch *cl = l->k->cl;
+    if (l->c->cpu) return PX_OK; /* cg_cpu_run allocates its own scratch */
     for (int i = 0; i < cl->scratch.n; i++) {
         int64_t bytes = ir_size_eval(cl->scratch.v[i].bytes, l->symv, l->paramv);
         if (bytes < 4) bytes = 4;

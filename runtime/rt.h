@@ -169,5 +169,29 @@ int rt_cpu_pool_threads(const RtCpuPool *p);
 /* Runs every stage of k in order on the pool (NULL: serially); stage_ns
  * gets each stage's wall time. 0, or -1 when out of memory. */
 int rt_cpu_run(RtCpuPool *p, const struct CgCpuKernel *k, const struct CgCpuArgs *a, double *stage_ns);
+/* Describes the host CPU as the device of a CPU-backend context with no
+ * Vulkan device: d->info (name "CPU (LLVM JIT, N threads): <model>",
+ * is_cpu) and the few d->props limits px.c reads. Nothing else of d is set. */
+void rt_cpu_describe(RtDevice *d, int threads);
+/* Zero-filled host memory for CPU-backend buffers, 64-byte aligned; free()
+ * it. NULL when out of memory. */
+void *rt_cpu_alloc(size_t bytes);
+/* An RtBuffer in host memory (map set, coherent, no Vulkan objects): the
+ * rt_buffer_zero/read/write paths work on it without a device. 0, or -1
+ * when out of memory. Destroy with rt_cpu_buffer_destroy only. */
+int rt_cpu_buffer_create(RtBuffer *b, size_t bytes);
+void rt_cpu_buffer_destroy(RtBuffer *b);
+
+/* ===== calibrate.c: pxrun --calibrate (owner: cost analysis) ===== */
+
+struct IrDeviceProfile;
+/* Runs ir_calib_kernels on ctx's device `runs` times each (best time
+ * counts), fits a profile (ir_profile_fit) and saves it to the device's
+ * profile path (ir_profile_path), which the next context loads. *out gets
+ * the profile; *saved_path (may be NULL) the file. On failure the message
+ * is px_last_error(ctx) or, when nothing was measured, PX_ERR_UNSUPPORTED
+ * (a device without timestamps). */
+PxResult rt_calibrate(PxContext *ctx, int runs, struct IrDeviceProfile *out, char *saved_path,
+                      size_t path_len);
 
 #endif

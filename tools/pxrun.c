@@ -303,6 +303,7 @@ int main(int argc, char **argv)
     cfg.opt_level = o.opt;
     if (o.backend && !strcmp(o.backend, "cpu")) cfg.backend = PX_BACKEND_CPU;
     if (o.backend && !strcmp(o.backend, "vulkan")) cfg.backend = PX_BACKEND_VULKAN;
+    if (o.backend && !strcmp(o.backend, "auto")) cfg.backend = PX_BACKEND_AUTO;
     if (o.device) {
         const char *p = o.device;
         int num = *p != 0;
@@ -314,8 +315,10 @@ int main(int argc, char **argv)
     char *err;
     PxResult r = px_context_create(&cfg, &ctx, &err);
     if (r) die("%s", err ? err : px_result_string(r));
-    if (o.verbose || (o.backend && !strcmp(o.backend, "auto")))
-        fprintf(stderr, "pxrun: backend %s\n", px_context_backend(ctx));
+    /* auto on the CPU means there was no Vulkan device: always say so */
+    int fell_back = cfg.backend == PX_BACKEND_AUTO && !strcmp(px_context_backend(ctx), "cpu");
+    if (o.verbose || (o.backend && !strcmp(o.backend, "auto")) || fell_back)
+        fprintf(stderr, "pxrun: backend: %s%s\n", px_context_backend(ctx), fell_back ? " (no Vulkan device)" : "");
 
     PxModule *m;
     char *diags;
@@ -443,6 +446,7 @@ int main(int argc, char **argv)
     if (o.json) {
         fprintf(f, "{\n  \"kernel\": \"%s\",\n  \"class\": \"%s\",\n  \"device\": \"%s\",\n", px_kernel_name(k),
                 px_kernel_class(k), di.name);
+        if (px_kernel_jit_ms(k) >= 0) fprintf(f, "  \"jit_ms\": %.3f,\n", px_kernel_jit_ms(k));
         if (o.vm >= 0) fprintf(f, "  \"vm\": %d,\n", o.vm);
         else fprintf(f, "  \"vm\": null,\n");
         fprintf(f, "  \"repeat\": %d,\n  \"sizes\": {", o.repeat);
@@ -516,6 +520,7 @@ int main(int argc, char **argv)
                 fprintf(f, "%-24s %12s %12s %10s %10s\n", nm, pt, mt, gb, gf);
             }
             if (o.repeat > 1) fprintf(f, "(measured: best of %d runs)\n", o.repeat);
+            if (px_kernel_jit_ms(k) >= 0) fprintf(f, "JIT compile: %.1f ms\n", px_kernel_jit_ms(k));
         }
     }
     free(best);

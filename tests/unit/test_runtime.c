@@ -657,10 +657,12 @@ TEST(compile_errors)
         PxKernel *k;
         CHECK(px_module_kernel(m, NULL, &k) == PX_ERR_INVALID && strstr(px_last_error(ctx), "a, b"));
         CHECK(px_module_kernel(m, "b", &k) == PX_OK && !strcmp(px_kernel_name(k), "b"));
-        CHECK(px_module_kernel(m, "c", &k) == PX_ERR_NOT_FOUND);
+        CHECK(px_module_kernel(m, "c", &k) == PX_ERR_NOT_FOUND && k == NULL);
+        px_module_kernel(m, "b", &k);
         /* unbound buffers come from the declared shape */
         PxLaunch *l;
-        CHECK(px_launch_create(k, &l) == PX_OK && px_launch_run(l) == PX_OK);
+        CHECK(px_launch_create(k, &l) == PX_OK);
+        CHECK_MSG(px_launch_run(l) == PX_OK, "%s", px_last_error(ctx));
         int32_t x[3] = {0};
         CHECK(px_buffer_read(px_launch_buffer(l, "x"), x, sizeof x) == PX_OK && x[0] == 7 && x[2] == 7);
         px_launch_destroy(l);

@@ -773,7 +773,7 @@ TEST(err_builtins)
 
     k = base();
     map_xy(k, Call(20, 71, "select", 3, Nm(20, 78, "n"), Nm(20, 81, "x"), Nm(20, 84, "x")));
-    expect_error(20, 78, "the condition of 'select' must be bool, not int");
+    expect_error(20, 78, "the condition of 'select' must be bool, not 'int'");
 }
 
 TEST(err_literals)
@@ -788,7 +788,7 @@ TEST(err_literals)
 
     k = base();
     add(pfor_i(k), Decl(ST_LET, 21, "t", Bin(21, 19, OP_ADD, Nm(21, 17, "u"), Un(21, 21, OP_NEG, I(21, 22, 1)))));
-    expect_error(21, 22, "integer literal -1 does not fit 'uint'");
+    expect_error(21, 21, "integer literal -1 does not fit 'uint'");
 
     k = base();
     Expr *h = Bin(21, 20, OP_ADD, F(21, 17, 1.0), I(21, 22, 70000));

@@ -1,0 +1,167 @@
+#!/bin/sh
+# pxrun end to end on the default Vulkan device (lavapipe in make check):
+# inputs and NumPy references are made in a temp dir by /usr/bin/python3,
+# results come back through --out and are compared there; error paths are
+# checked for exit status 1 and their message. Runs the runtime unit test
+# binaries first. Ends with `N passed, N failed`.
+B=${1:-build}
+PXRUN="$B/pxrun"
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/px_runtime.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "ok $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "$2" ] && printf '%s\n' "$2" | tail -n 15; }
+
+for t in "$B"/tests/test_runtime*; do
+    [ -x "$t" ] || continue
+    line=$("$t" 2>&1 | tail -n 1)
+    case "$line" in
+    *" passed, 0 failed") ok "$(basename "$t"): $line" ;;
+    *) bad "$(basename "$t"): $line" ;;
+    esac
+done
+
+# run NAME PYCHECK PXRUN-ARGS...: runs pxrun, then the Python check in $T
+# (exit 0 = right). The check sees numpy as np and the files in $T.
+run() {
+    name=$1; check=$2; shift 2
+    out=$("$PXRUN" "$@" 2>&1); rc=$?
+    if [ $rc != 0 ]; then bad "$name (exit $rc)" "$out"; return; fi
+    res=$(cd "$T" && $PY -c "import numpy as np, sys
+$check" 2>&1)
+    if [ $? = 0 ]; then ok "$name"; else bad "$name" "$res
+$out"; fi
+}
+# fails NAME WANT PXRUN-ARGS...: pxrun must exit 1 with WANT in its output.
+fails() {
+    name=$1; want=$2; shift 2
+    out=$("$PXRUN" "$@" 2>&1); rc=$?
+    if [ $rc = 1 ] && printf '%s' "$out" | grep -qF -- "$want"; then ok "$name"
+    else bad "$name (exit $rc, wanted 1 and '$want')" "$out"; fi
+}
+
+cat > "$T/gen.py" <<'EOF'
+import numpy as np
+r = np.random.default_rng(7)
+np.save('w.npy', r.integers(-3, 4, (37, 29)).astype(np.float32))
+np.save('in.npy', r.integers(-3, 4, (29, 41)).astype(np.float32))
+n = (1 << 20) + 3
+# quarter multiples whose sums stay below 2^22: every partial sum is exact
+np.save('x.npy', (r.integers(0, 16, n) * 0.25).astype(np.float32))
+np.save('y.npy', (r.integers(-50, 50, n) * 0.5).astype(np.float32))
+np.save('y999.npy', np.zeros(999, np.float32))
+np.save('x1000.npy', np.zeros(1000, np.float32))
+np.save('xi.npy', np.zeros(1000, np.int32))
+np.save('xd.npy', np.zeros(10, np.float64))
+np.save('logits.npy', r.normal(0, 3, (7, 1000)).astype(np.float32))
+np.save('img.npy', r.random((61, 83)).astype(np.float32))
+np.save('a2.npy', r.integers(-9, 9, (255, 257)).astype(np.float32))
+np.save('h.npy', (r.integers(-64, 64, 4099) * 0.125).astype(np.float16))
+np.save('xf.npy', np.asfortranarray(np.zeros((3, 4), np.float32)))
+with open('trunc.npy', 'wb') as f:
+    f.write(open('x1000.npy', 'rb').read()[:-4])
+EOF
+(cd "$T" && $PY gen.py) || { echo "could not make test data"; echo "0 passed, 1 failed"; exit 1; }
+
+cat > "$T/map.px" <<'EOF'
+GPU_KERNEL sax
+GPU_PARAM a float
+GPU_PARAM x float[N]
+GPU_PARAM y float[N]
+GPU_PARAM z float[N]
+GPU_THREAD_CODE:
+    PARALLEL_MAP x y → z : a * x + y
+GPU_END
+EOF
+cat > "$T/half.px" <<'EOF'
+GPU_KERNEL hm
+GPU_PARAM s half
+GPU_PARAM h half[N]
+GPU_PARAM o half[N]
+GPU_THREAD_CODE:
+    PARALLEL_MAP h → o : h * s + 1.0h
+GPU_END
+EOF
+cat > "$T/tr.px" <<'EOF'
+GPU_KERNEL tr
+GPU_PARAM a float[M][N]
+GPU_THREAD_CODE:
+    PARALLEL_TRANSPOSE a → b
+GPU_END
+EOF
+cat > "$T/sym.px" <<'EOF'
+GPU_KERNEL k
+GPU_PARAM x float[N]
+GPU_PARAM y float[N]
+GPU_PARAM n int
+GPU_THREAD_CODE:
+    PARALLEL_ADD x y → z
+GPU_END
+EOF
+printf 'GPU_KERNEL k\nGPU_PARAM x float[N]\nGPU_THREAD_CODE:\n    PARALLEL_MAP x → y : x + q\nGPU_END\n' > "$T/bad.px"
+
+E=examples
+run "seed kernel on .npy (matmul 37x29x41, outputs shaped MxN)" \
+    "o = np.load('o.npy'); assert o.shape == (37, 41), o.shape; assert (o == np.load('w.npy') @ np.load('in.npy')).all()" \
+    $E/seed.px --arg weights="$T/w.npy" --arg inputs="$T/in.npy" --out outputs="$T/o.npy"
+run "saxpy 1M+3 elements" \
+    "z = np.load('z.npy'); ref = np.float32(2.5) * np.load('x.npy') + np.load('y.npy'); assert np.allclose(z, ref, rtol=1e-6, atol=0)" \
+    $E/saxpy.px --arg a=2.5 --arg x="$T/x.npy" --arg y="$T/y.npy" --out z="$T/z.npy"
+run "reductions 1M+3 (sum exact on quarter multiples, max)" \
+    "x = np.load('x.npy').astype(np.float64); assert np.load('t.npy')[0] == x.sum(), (np.load('t.npy'), x.sum()); assert np.load('p.npy')[0] == x.max(); s = np.load('s2.npy')[0]; assert abs(s - (x*x).sum()) <= 1e-5 * (x*x).sum()" \
+    $E/norm.px --arg x="$T/x.npy" --out total="$T/t.npy" --out peak="$T/p.npy" --out sumsq="$T/s2.npy"
+run "scan 1M+3" \
+    "y = np.load('cs.npy').astype(np.float64); ref = np.cumsum(np.load('x.npy').astype(np.float64)); assert (y == ref).all(), np.nonzero(y != ref)[0][:5]" \
+    $E/scan.px --arg x="$T/x.npy" --out y="$T/cs.npy"
+run "softmax 7x1000 with temperature" \
+    "l = np.load('logits.npy').astype(np.float64) / 0.5; e = np.exp(l - l.max(axis=1, keepdims=True)); ref = e / e.sum(axis=1, keepdims=True); assert np.allclose(np.load('sm.npy'), ref, rtol=1e-4, atol=1e-7)" \
+    $E/softmax.px --arg logits="$T/logits.npy" --arg temp=0.5 --out probs="$T/sm.npy"
+run "blur 61x83 zero-padded" \
+    "i = np.pad(np.load('img.npy').astype(np.float64), 1); H, W = 61, 83; ref = sum(i[a:a+H, b:b+W] for a in range(3) for b in range(3)) / 9; assert np.allclose(np.load('bl.npy'), ref, rtol=1e-5, atol=1e-6)" \
+    $E/blur.px --arg img="$T/img.npy" --out out="$T/bl.npy"
+run "dense layer matmul + thread code" \
+    "x = np.load('w.npy'); W = np.load('in.npy'); b = np.arange(41, dtype=np.float32); ref = np.maximum(x @ W + b, 0); assert (np.load('dy.npy') == ref).all()" \
+    $E/matmul.px --arg x="$T/w.npy" --arg W="$T/in.npy" --fill b=iota --out y="$T/dy.npy"
+run "transpose 255x257 (implicit output)" \
+    "b = np.load('tb.npy'); assert b.shape == (257, 255); assert (b == np.load('a2.npy').T).all()" \
+    "$T/tr.px" --arg a="$T/a2.npy" --out b="$T/tb.npy"
+run "half map 4099 elements" \
+    "o = np.load('ho.npy'); assert o.dtype == np.float16; ref = (np.load('h.npy') * np.float16(0.5) + np.float16(1)).astype(np.float16); assert (o == ref).all()" \
+    "$T/half.px" --arg s=0.5 --arg h="$T/h.npy" --out o="$T/ho.npy"
+# --json goes to standard output alone (warnings go to standard error)
+"$PXRUN" "$T/sym.px" --fill x=iota --fill y=iota --size N=5 --arg n=1 --json --vm 2 --repeat 3 > "$T/j.json" 2>/dev/null
+run "fill iota + size, --repeat, --json" \
+    "import json; j = json.load(open('j.json')); assert j['sizes'] == {'N': 5}, j; b = j['buffers'][0]; assert b['name'] == 'z' and b['first'] == [0, 2, 4, 6, 8] and b['sum'] == 20; assert j['vm'] == 2 and j['repeat'] == 3; assert j['stages'][0]['name'] == 'add' and j['total']['flops'] == 5" \
+    "$T/sym.px" --fill x=ones --fill y=ones --size N=5 --arg n=1
+out=$("$PXRUN" "$T/sym.px" --fill x=ones --fill y=iota --size N=4 --arg n=1 --stats 2>&1)
+case "$out" in
+*"z: float (4,) [1, 2, 3, 4] min 1 max 4 sum 10"*"predicted"*"total"*) ok "summary and --stats" ;;
+*) bad "summary and --stats" "$out" ;;
+esac
+
+fails "missing .npy file" "cannot open" $E/saxpy.px --arg a=1 --arg x="$T/nope.npy" --arg y="$T/y.npy"
+fails "wrong dtype" "has dtype <i4 (int) but parameter x is float[N]" $E/saxpy.px --arg a=1 --arg x="$T/xi.npy" --arg y="$T/x1000.npy"
+fails "unsupported dtype" "dtype '<f8' is not supported" $E/saxpy.px --arg a=1 --arg x="$T/xd.npy" --arg y="$T/x1000.npy"
+fails "shape clash" "size N is 1000 from --arg x=$T/x1000.npy (dim 0) but 999 from --arg y=$T/y999.npy (dim 0)" \
+    $E/saxpy.px --arg a=1 --arg x="$T/x1000.npy" --arg y="$T/y999.npy"
+fails "unbound size" "size N is not bound: x, y, z need it" "$T/sym.px" --arg n=1
+fails "unbound scalar" "scalar parameter a (float) has no value" $E/saxpy.px --arg x="$T/x1000.npy" --arg y="$T/x1000.npy"
+fails "bad scalar text" "scalar n is int but '1.5' is not an integer" "$T/sym.px" --arg n=1.5 --size N=3
+fails "truncated .npy" "truncated" $E/saxpy.px --arg a=1 --arg x="$T/trunc.npy" --arg y="$T/x1000.npy"
+fails "fortran-order .npy" "Fortran" "$T/tr.px" --arg a="$T/xf.npy"
+fails "rank mismatch" "parameter a is 2-D" "$T/tr.px" --arg a="$T/x1000.npy"
+fails "unknown parameter" "has no parameter named q" $E/saxpy.px --arg q=1
+fails "unknown size symbol" "no size symbol named Q" "$T/sym.px" --size Q=3
+fails "compile error" "bad.px:4:" "$T/bad.px"
+fails "missing kernel file" "cannot open" "$T/none.px"
+fails "no kernel file" "no kernel file given"
+fails "unknown option" "unknown option --frobnicate" $E/saxpy.px --frobnicate
+fails "bad --fill" "expected zeros, ones, iota" "$T/sym.px" --fill x=lots --size N=3 --arg n=1
+fails "bad --repeat" "--repeat 0" "$T/sym.px" --repeat 0
+fails "--out of a scalar" "is a scalar" "$T/sym.px" --size N=3 --arg n=1 --out n="$T/n.npy"
+fails "no such kernel" "no kernel named zz" $E/saxpy.px --kernel zz
+fails "no such device" "device 99 requested" $E/saxpy.px --device 99
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
