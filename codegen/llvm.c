@@ -1151,8 +1151,7 @@ static char *optimise(LLVMModuleRef mod, const HostTarget *h, int opt_level)
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 2);
     static const char *const pipes[] = {"default<O0>", "default<O1>", "default<O2>", "default<O3>"};
-    const char *pipe = getenv("PXTMP_PIPE") ? getenv("PXTMP_PIPE") : pipes[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level];
-    LLVMErrorRef e = LLVMRunPasses(mod, pipe, h->tm, po);
+    LLVMErrorRef e = LLVMRunPasses(mod, pipes[opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level], h->tm, po);
     LLVMDisposePassBuilderOptions(po);
     return e ? take_error("llvm passes", e) : NULL;
 }
@@ -1207,14 +1206,7 @@ CgCpuJit *cg_cpu_jit_create(char **err)
         return NULL;
     }
     LLVMOrcJITTargetMachineBuilderRef jtmb;
-    LLVMErrorRef e = NULL;
-    if (getenv("PXTMP_CG")) {
-        int lv = atoi(getenv("PXTMP_CG"));
-        LLVMTargetRef t;
-        char *msg;
-        LLVMGetTargetFromTriple(j->host.triple, &t, &msg);
-        jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(LLVMCreateTargetMachine(t, j->host.triple, j->host.cpu, j->host.features, (LLVMCodeGenOptLevel)lv, LLVMRelocDefault, LLVMCodeModelJITDefault));
-    } else e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
+    LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
     if (!e) {
         LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);

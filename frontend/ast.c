@@ -175,7 +175,10 @@ Expr *fe_call_arg(Arena *a, Expr *call, Expr *arg)
 Expr *fe_paren(Arena *a, Loc loc, Expr *e)
 {
     (void)a;
-    if (loc.line == e->loc.line) e->loc = loc;
+    /* only ever widen: a range over several lines is just its first token */
+    if (loc.line == e->loc.line && loc.col <= e->loc.col &&
+        loc.col + loc.len >= e->loc.col + e->loc.len)
+        e->loc = loc;
     return e;
 }
 

@@ -3,7 +3,7 @@
  *
  * Per kernel, in this order:
  *  1. the header: params, size symbols (from the extents of GPU_PARAM
- *     types), class/deadline rules;
+ *     types); class/deadline rules are checked by the parser (ast.c);
  *  2. the statements in source order: operand names (implicit float[]
  *     declarations), element types, expressions, thread code; ranks are
  *     gathered in a union-find over buffers ("shape groups": buffers that an

@@ -77,6 +77,9 @@ void fe_lexer_init(FeParser *P, Arena *a, Diags *d)
     char *buf = fe_alloc(a, d->srclen + 1); /* zeroed: the NUL sentinel */
     if (d->srclen) memcpy(buf, d->src, d->srclen);
     P->src = P->cur = P->linestart = P->colpos = buf;
+    /* a leading UTF-8 byte-order mark is skipped, as C compilers do
+     * (DECISIONS.md, Lexical); columns count from after it */
+    if (d->srclen >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) P->cur = P->linestart = P->colpos = buf + 3;
     P->lim = buf + d->srclen;
     P->line = 1;
     P->colnum = 1;

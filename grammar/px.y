@@ -232,8 +232,8 @@ lvalue: name | indexed ;
 name: IDENT                     { $$ = fe_name(A, @1, $1); } ;
 
 indexed:
-      name '[' expr ']'         { $$ = fe_index(A, $1, $3); }
-    | indexed '[' expr ']'      { $$ = fe_index(A, $1, $3); }
+      name '[' expr ']'         { $$ = fe_index(A, $1, $3); $$->loc = fe_loc_span($$->loc, @4); }
+    | indexed '[' expr ']'      { $$ = fe_index(A, $1, $3); $$->loc = fe_loc_span($$->loc, @4); }
     ;
 
 call_args:

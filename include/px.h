@@ -276,6 +276,34 @@ double px_launch_stage_time_ns(const PxLaunch *l, int i);
 /* Cost figures of stage i (-1: whole kernel) at the bound sizes. */
 PxResult px_launch_cost(PxLaunch *l, int i, PxCost *cost);
 
+/* ---- prediction, measurement and correction (docs/COST.md) ------------------ */
+
+/* The device profile predictions use: the file `pxrun --calibrate` saved
+ * for this device ($XDG_CACHE_HOME/px/<device>.profile), loaded when the
+ * context is created, else a conservative default (calibrated 0). */
+typedef struct PxProfile {
+    double bytes_per_s;        /* memory bandwidth */
+    double flops_per_s, intops_per_s;
+    double dispatch_s;         /* fixed cost per dispatch */
+    double barrier_s;          /* fixed cost per barrier between dispatches */
+    int calibrated;            /* 0: the default profile */
+    char source[1024];         /* the file it was loaded from, or "default" */
+} PxProfile;
+void px_context_profile(const PxContext *ctx, PxProfile *out);
+
+/* Prediction, callable before running: stage i (-1: whole kernel) at the
+ * launch's bound sizes, in ns: the roofline figure of the profile
+ * (PxCost.predicted_ns) times the kernel's correction. */
+PxResult px_launch_predict_ns(PxLaunch *l, int i, double *ns);
+/* Measurement after a run is px_launch_stage_time_ns. Each completed run
+ * with a measured time updates its kernel's correction (shared by all
+ * launches of that kernel of that module): an exponentially weighted
+ * geometric mean of measured / roofline-predicted. The factor is 1 until
+ * the first measured run; *samples (may be NULL) gets how many runs it has
+ * learned from. Reset forgets them. */
+double px_kernel_correction(const PxKernel *k, int *samples);
+void px_kernel_correction_reset(PxKernel *k);
+
 #ifdef __cplusplus
 }
 #endif

@@ -45,7 +45,7 @@ static PxResult measure(PxContext *ctx, const IrCalibKernel *ck, int runs, IrCal
     return r;
 }
 
-PxResult rt_calibrate(PxContext *ctx, int runs, IrDeviceProfile *out, char *saved_path, size_t path_len)
+PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
 {
     if (!ctx || !out || runs < 1) return PX_ERR_INVALID;
     PxDeviceInfo di;
@@ -61,9 +61,15 @@ PxResult rt_calibrate(PxContext *ctx, int runs, IrDeviceProfile *out, char *save
     IrDeviceProfile p;
     ir_profile_default(&p);
     if (ir_profile_fit(&p, di.name, s, n) == 0) return PX_ERR_UNSUPPORTED;
-    char path[4096];
+    char path[1024];
     if (!ir_profile_path(path, sizeof path, di.name) || ir_profile_save(&p, path) != 0) return PX_ERR_IO;
-    if (saved_path && path_len) snprintf(saved_path, path_len, "%s", path);
-    *out = p;
+    memset(out, 0, sizeof *out);
+    out->bytes_per_s = p.bytes_per_s;
+    out->flops_per_s = p.flops_per_s;
+    out->intops_per_s = p.intops_per_s;
+    out->dispatch_s = p.dispatch_s;
+    out->barrier_s = p.barrier_s;
+    out->calibrated = p.calibrated;
+    snprintf(out->source, sizeof out->source, "%s", path);
     return PX_OK;
 }

@@ -122,6 +122,7 @@ struct PxContext {
     int inflight;               /* launches submitted and not waited for */
     CgTarget target;
     IrDeviceProfile profile;
+    char profile_src[1024];     /* file the profile came from, or "default" */
     RtCpuPool *cpu;             /* CPU backend (cpu.c): kernels run here when set */
     CgCpuJit *jit;              /* CPU backend: one LLJIT for all modules (llvm.c) */
 };
@@ -204,9 +205,12 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
     if (lim->maxComputeWorkGroupCount[2] < mg) mg = lim->maxComputeWorkGroupCount[2];
     c->target.max_groups = mg > 0x7fffffff ? 0x7fffffff : (int)mg;
     ir_profile_default(&c->profile);
+    snprintf(c->profile_src, sizeof c->profile_src, "default");
     char path[1024];
-    if (ir_profile_path(path, sizeof path, c->dev.info.name) && ir_profile_load(&c->profile, path) == 0)
+    if (ir_profile_path(path, sizeof path, c->dev.info.name) && ir_profile_load(&c->profile, path) == 0) {
         rt_log(&c->log, PX_LOG_INFO, "px: device profile %s", path);
+        snprintf(c->profile_src, sizeof c->profile_src, "%s", path);
+    }
     *out = c;
     return PX_OK;
 }
@@ -234,6 +238,7 @@ struct PxKernel {
     const IrKernel *src;        /* as lowered: cost per source statement */
     const CgLaunch *cl;
     IrKernelCost *cost;
+    IrCorrection corr;          /* learned from this kernel's measured runs */
     RtPipeline **pipes;         /* per dispatch; made at first prepare */
     char **dimtext;             /* [param*4 + d] */
     char **stage_names;
@@ -345,6 +350,7 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
         k->src = ms->kernels.v[i];
         k->cl = &cg->kernels.v[i];
         k->cost = ir_cost_kernel(a, k->src, k->ir);
+        ir_correction_init(&k->corr);
         k->pipes = fe_alloc(a, sizeof *k->pipes * (size_t)(k->cl->dispatches.n + 1));
         k->dimtext = fe_alloc(a, sizeof *k->dimtext * (size_t)(4 * k->ir->params.n + 1));
         for (int j = 0; j < k->ir->params.n; j++) {
@@ -605,6 +611,7 @@ struct PxLaunch {
     int ran;
     double *stage_ns;
     double total_ns;
+    int nruns;                  /* completed runs since the last (re)record */
 };
 
 PxResult px_launch_create(PxKernel *k, PxLaunch **out)
@@ -1091,11 +1098,14 @@ static PxResult record(PxLaunch *l)
     }
     if ((r = rt_program_record(&c->dev, &l->prog, l->disp, cl->dispatches.n))) return r;
     l->recorded = 1;
+    l->nruns = 0; /* the next run is cold again (learn) */
     return PX_OK;
 }
 
 /* The CPU backend: runs to completion here, on the host-visible mappings
  * of the launch's buffers; stage times are wall-clock. */
+static void learn(PxLaunch *l);
+
 static PxResult cpu_run(PxLaunch *l)
 {
     const IrKernel *ir = l->k->ir;
@@ -1129,6 +1139,7 @@ static PxResult cpu_run(PxLaunch *l)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         l->total_ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
         l->ran = !r;
+        if (l->ran) learn(l);
     }
     free(bufs);
     free(scal);
@@ -1164,6 +1175,7 @@ PxResult px_launch_wait(PxLaunch *l)
     if (r) return r;
     l->ran = 1;
     rt_program_times(&l->c->dev, &l->prog, l->k->ir->stages.n, l->stage_ns, &l->total_ns);
+    learn(l);
     return PX_OK;
 }
 
@@ -1236,4 +1248,57 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
     cost->bytes_written = sum.v[IR_COST_BYTES_WRITTEN];
     cost->dispatches = (int)sum.v[IR_COST_DISPATCHES];
     return PX_OK;
+}
+
+/* ---- prediction, measurement and correction ------------------------------------------- */
+
+void px_context_profile(const PxContext *c, PxProfile *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c) return;
+    out->bytes_per_s = c->profile.bytes_per_s;
+    out->flops_per_s = c->profile.flops_per_s;
+    out->intops_per_s = c->profile.intops_per_s;
+    out->dispatch_s = c->profile.dispatch_s;
+    out->barrier_s = c->profile.barrier_s;
+    out->calibrated = c->profile.calibrated;
+    snprintf(out->source, sizeof out->source, "%s", c->profile_src);
+}
+
+/* A completed run teaches its kernel's correction the ratio of the measured
+ * whole-launch time to the uncorrected roofline prediction at its sizes.
+ * Runs without a measured time (no timestamps) teach nothing, nor does a
+ * launch's first run: it is cold (lavapipe compiles shader variants and
+ * touches fresh memory on first use; 100x a warm run is common), and the
+ * correction is meant for the steady state. */
+static void learn(PxLaunch *l)
+{
+    if (l->nruns++ == 0) return;
+    if (!l->k->cost || !(l->total_ns > 0)) return;
+    PxCost c;
+    if (px_launch_cost(l, -1, &c) == PX_OK && c.predicted_ns > 0)
+        ir_correction_update(&l->k->corr, c.predicted_ns * 1e-9, l->total_ns * 1e-9);
+}
+
+PxResult px_launch_predict_ns(PxLaunch *l, int i, double *ns)
+{
+    if (!l || !ns) return PX_ERR_INVALID;
+    *ns = -1;
+    PxCost c;
+    PxResult r = px_launch_cost(l, i, &c);
+    if (r) return r;
+    if (c.predicted_ns < 0) return rt_fail(&l->c->log, PX_ERR_UNSUPPORTED, "no prediction for stage %d of %s", i, l->k->ir->name);
+    *ns = ir_correction_apply(&l->k->corr, c.predicted_ns * 1e-9) * 1e9;
+    return PX_OK;
+}
+
+double px_kernel_correction(const PxKernel *k, int *samples)
+{
+    if (samples) *samples = k ? k->corr.samples : 0;
+    return k ? k->corr.factor : 1.0;
+}
+
+void px_kernel_correction_reset(PxKernel *k)
+{
+    if (k) ir_correction_init(&k->corr);
 }

@@ -184,14 +184,13 @@ void rt_cpu_buffer_destroy(RtBuffer *b);
 
 /* ===== calibrate.c: pxrun --calibrate (owner: cost analysis) ===== */
 
-struct IrDeviceProfile;
 /* Runs ir_calib_kernels on ctx's device `runs` times each (best time
  * counts), fits a profile (ir_profile_fit) and saves it to the device's
- * profile path (ir_profile_path), which the next context loads. *out gets
- * the profile; *saved_path (may be NULL) the file. On failure the message
- * is px_last_error(ctx) or, when nothing was measured, PX_ERR_UNSUPPORTED
- * (a device without timestamps). */
-PxResult rt_calibrate(PxContext *ctx, int runs, struct IrDeviceProfile *out, char *saved_path,
-                      size_t path_len);
+ * profile path (ir_profile_path), which the next context loads; ctx keeps
+ * the profile it has. *out gets the profile, out->source the file. On
+ * failure the message is px_last_error(ctx); PX_ERR_UNSUPPORTED when
+ * nothing could be measured (a device without timestamps), PX_ERR_IO when
+ * the file cannot be written. */
+PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out);
 
 #endif

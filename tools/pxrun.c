@@ -22,7 +22,7 @@ typedef struct Opts {
     const char *file, *kernel, *device, *backend;
     Pair args[MAXP], sizes[MAXP], fills[MAXP], outs[MAXP];
     int nargs, nsizes, nfills, nouts;
-    int vm, repeat, stats, json, opt, werror, verbose;
+    int vm, repeat, stats, json, opt, werror, verbose, calibrate;
 } Opts;
 
 static void usage(FILE *f)
@@ -31,7 +31,8 @@ static void usage(FILE *f)
           "             [--arg NAME=FILE.npy | --arg NAME=VALUE]... [--size SYM=N]...\n"
           "             [--fill NAME=zeros|ones|iota|random[:SEED]|VALUE]...\n"
           "             [--out NAME=FILE.npy]... [--backend vulkan|cpu|auto] [--device N|NAME]\n"
-          "             [--repeat N] [--stats] [--json] [-O0|-O1|-O2] [-v]\n",
+          "             [--repeat N] [--stats] [--json] [-O0|-O1|-O2] [-v]\n"
+          "       pxrun --calibrate [--repeat N] [--backend vulkan|cpu|auto] [--device N|NAME]\n",
           f);
 }
 
@@ -97,6 +98,7 @@ static void parse_args(int argc, char **argv, Opts *o)
         else if (!strcmp(a, "--repeat")) o->repeat = (int)parse_count(a, NEXT(), 1, 1000000);
         else if (!strcmp(a, "--stats")) o->stats = 1;
         else if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "--calibrate")) o->calibrate = 1;
         else if (!strcmp(a, "-v")) o->verbose = 1;
         else if (!strcmp(a, "-Werror")) o->werror = 1;
         else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2")) o->opt = a[2] - '0';
@@ -110,7 +112,8 @@ static void parse_args(int argc, char **argv, Opts *o)
         else o->file = a;
 #undef NEXT
     }
-    if (!o->file) {
+    if (o->calibrate && o->file) die("--calibrate measures the device and takes no kernel file (%s)", o->file);
+    if (!o->file && !o->calibrate) {
         usage(stderr);
         die("no kernel file given");
     }
@@ -291,6 +294,29 @@ static void json_num(FILE *f, double x)
     else fprintf(f, "%.6g", x);
 }
 
+/* pxrun --calibrate: measure the device, save its profile (which later
+ * contexts on this device load) and show it. */
+static int calibrate(PxContext *ctx, const Opts *o)
+{
+    PxDeviceInfo di;
+    px_device_info(ctx, &di);
+    PxProfile p;
+    fprintf(stderr, "pxrun: calibrating %s ...\n", di.name);
+    PxResult r = rt_calibrate(ctx, o->repeat > 1 ? o->repeat : 5, &p);
+    if (r == PX_ERR_UNSUPPORTED) die("calibrating %s: the device gives no timestamps to measure with", di.name);
+    if (r == PX_ERR_IO) die("calibrating %s: cannot save the profile (set XDG_CACHE_HOME or HOME)", di.name);
+    if (r) die("calibrating %s: %s", di.name, px_last_error(ctx));
+    printf("device %s\n", di.name);
+    printf("bandwidth      %10.3f GB/s\n", p.bytes_per_s * 1e-9);
+    printf("float ops      %10.3f Gop/s\n", p.flops_per_s * 1e-9);
+    printf("int ops        %10.3f Gop/s\n", p.intops_per_s * 1e-9);
+    printf("dispatch       %10.3f us\n", p.dispatch_s * 1e6);
+    printf("barrier        %10.3f us\n", p.barrier_s * 1e6);
+    printf("saved to %s\n", p.source);
+    px_context_destroy(ctx);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     Opts o = {0};
@@ -319,6 +345,8 @@ int main(int argc, char **argv)
     int fell_back = cfg.backend == PX_BACKEND_AUTO && !strcmp(px_context_backend(ctx), "cpu");
     if (o.verbose || (o.backend && !strcmp(o.backend, "auto")) || fell_back)
         fprintf(stderr, "pxrun: backend: %s%s\n", px_context_backend(ctx), fell_back ? " (no Vulkan device)" : "");
+
+    if (o.calibrate) return calibrate(ctx, &o);
 
     PxModule *m;
     char *diags;
@@ -449,7 +477,12 @@ int main(int argc, char **argv)
         if (px_kernel_jit_ms(k) >= 0) fprintf(f, "  \"jit_ms\": %.3f,\n", px_kernel_jit_ms(k));
         if (o.vm >= 0) fprintf(f, "  \"vm\": %d,\n", o.vm);
         else fprintf(f, "  \"vm\": null,\n");
-        fprintf(f, "  \"repeat\": %d,\n  \"sizes\": {", o.repeat);
+        fprintf(f, "  \"repeat\": %d,\n", o.repeat);
+        PxProfile pp;
+        px_context_profile(ctx, &pp);
+        fprintf(f, "  \"profile\": {\"calibrated\": %s, \"source\": \"", pp.calibrated ? "true" : "false");
+        for (const char *q = pp.source; *q; q++) fprintf(f, *q == '"' || *q == '\\' ? "\\%c" : "%c", *q);
+        fprintf(f, "\"},\n  \"correction\": %.6g,\n  \"sizes\": {", px_kernel_correction(k, NULL));
         for (int i = 0, first = 1; i < px_kernel_size_count(k); i++) {
             int64_t v;
             if (px_launch_size(l, px_kernel_size_name(k, i), &v)) continue;
@@ -520,6 +553,13 @@ int main(int argc, char **argv)
                 fprintf(f, "%-24s %12s %12s %10s %10s\n", nm, pt, mt, gb, gf);
             }
             if (o.repeat > 1) fprintf(f, "(measured: best of %d runs)\n", o.repeat);
+            PxProfile pp;
+            px_context_profile(ctx, &pp);
+            int ncorr;
+            double corr = px_kernel_correction(k, &ncorr);
+            fprintf(f, "(predicted: %s profile%s%s; roofline without correction; learned correction x%.3g from %d runs)\n",
+                    pp.calibrated ? "calibrated" : "default", pp.calibrated ? " " : "",
+                    pp.calibrated ? pp.source : "", corr, ncorr);
             if (px_kernel_jit_ms(k) >= 0) fprintf(f, "JIT compile: %.1f ms\n", px_kernel_jit_ms(k));
         }
     }

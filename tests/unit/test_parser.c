@@ -280,6 +280,9 @@ TEST(precedence)
           e->b->kind == EX_INT && e->b->is_unsigned);
     e = expr_of("a >> b >= c ? 1 : 2");
     CHECK(e && e->kind == EX_TERNARY && is_bin(e->a, OP_GE) && is_bin(e->a->a, OP_SHR));
+    e = expr_of("a[i] + f(x)");
+    CHECK(is_bin(e, OP_ADD) && e->a->loc.col == 9 && e->a->loc.len == 4 && e->b->loc.col == 16 &&
+          e->b->loc.len == 4 && e->loc.len == 11);
     e = expr_of("(a\n + b)");
     CHECK(is_bin(e, OP_ADD));
     /* locations: the operator and the whole range */

@@ -1,0 +1,192 @@
+/* cost_driver — the measuring half of `make bench-cost` (bench/cost.sh,
+ * bench/cost.py): runs PX kernels at a sweep of sizes through px.h and
+ * prints, per point, the predictions of the cost model and the measured
+ * device time, one JSON object a line.
+ *
+ *   cost_driver DEFAULT_CACHE CALIBRATED_CACHE RUNS < cases
+ *
+ * Two contexts on the same device: one created with XDG_CACHE_HOME =
+ * DEFAULT_CACHE (an empty directory, so it predicts with the default
+ * profile) and one with CALIBRATED_CACHE (holding what `pxrun --calibrate`
+ * saved). Only the second runs kernels; the first only predicts.
+ *
+ * A case is one line `FILE|KERNEL|SCALARS|POINTS`: SCALARS `name=text,...`
+ * (or empty), POINTS `SYM=N,SYM=N;SYM=N,...` in the order swept. Buffers
+ * are the zero-filled ones px_launch_prepare creates.
+ *
+ * What each figure is fitted on (the honesty rules of the benchmark):
+ * - default: the default profile; nothing fitted.
+ * - calibrated: the profile from the calibration micro-kernels, which are
+ *   none of these kernels.
+ * - corrected: the calibrated prediction times the kernel's online
+ *   correction, which the runtime learned from RUNS measured runs of the
+ *   same kernel at the PREVIOUS point of the sweep only (the correction is
+ *   reset before each point runs; for the first point, from a warm-up at
+ *   the second point). It never saw a run of the point it predicts.
+ * Measured: the median GPU time (timestamps) of RUNS runs after one cold
+ * run, which neither counts nor teaches the correction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "px.h"
+
+#define MAXPTS 32
+#define MAXSYM 8
+
+typedef struct Point {
+    int n;
+    char sym[MAXSYM][32];
+    long long val[MAXSYM];
+} Point;
+
+static void die(const char *what, PxContext *c)
+{
+    fprintf(stderr, "cost_driver: %s: %s\n", what, c ? px_last_error(c) : "");
+    exit(1);
+}
+
+static PxContext *context(const char *cache)
+{
+    if (setenv("XDG_CACHE_HOME", cache, 1)) die("setenv", NULL);
+    PxConfig cfg;
+    px_config_default(&cfg);
+    cfg.backend = PX_BACKEND_VULKAN;
+    PxContext *c;
+    char *err = NULL;
+    if (px_context_create(&cfg, &c, &err)) {
+        fprintf(stderr, "cost_driver: %s\n", err ? err : "no context");
+        exit(1);
+    }
+    return c;
+}
+
+/* A launch of k at point p with the case's scalars, prepared. */
+static PxLaunch *launch(PxKernel *k, const Point *p, char *scalars, PxContext *c)
+{
+    PxLaunch *l;
+    if (px_launch_create(k, &l)) die("px_launch_create", c);
+    for (int i = 0; i < p->n; i++)
+        if (px_launch_set_size(l, p->sym[i], p->val[i], "cost bench")) die("px_launch_set_size", c);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", scalars);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(t, '=');
+        if (!eq) die("scalar without =", NULL);
+        *eq = 0;
+        if (px_launch_set_scalar_text(l, t, eq + 1)) die("px_launch_set_scalar_text", c);
+    }
+    if (px_launch_prepare(l)) die("px_launch_prepare", c);
+    return l;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One cold run, then runs measured ones; t[] gets their times (ns). */
+static void measure(PxLaunch *l, int runs, double *t, PxContext *c)
+{
+    if (px_launch_run(l)) die("px_launch_run", c);
+    for (int i = 0; i < runs; i++) {
+        if (px_launch_run(l)) die("px_launch_run", c);
+        t[i] = px_launch_stage_time_ns(l, -1);
+        if (!(t[i] > 0)) die("no timestamps", c);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: cost_driver DEFAULT_CACHE CALIBRATED_CACHE RUNS < cases\n");
+        return 2;
+    }
+    int runs = atoi(argv[3]);
+    if (runs < 1 || runs > 100) die("RUNS must be 1..100", NULL);
+    PxContext *cd = context(argv[1]), *cc = context(argv[2]);
+    PxProfile pd, pc;
+    px_context_profile(cd, &pd);
+    px_context_profile(cc, &pc);
+    if (pd.calibrated) die("the default cache holds a profile", NULL);
+    if (!pc.calibrated) die("the calibrated cache holds no profile", NULL);
+    PxDeviceInfo di;
+    px_device_info(cc, &di);
+    printf("{\"device\": \"%s\", \"profile\": {\"bytes_per_s\": %g, \"flops_per_s\": %g, \"intops_per_s\": %g, "
+           "\"dispatch_s\": %g, \"barrier_s\": %g}}\n",
+           di.name, pc.bytes_per_s, pc.flops_per_s, pc.intops_per_s, pc.dispatch_s, pc.barrier_s);
+    fflush(stdout);
+
+    char line[4096];
+    double *t = malloc(sizeof *t * (size_t)runs);
+    if (!t) die("out of memory", NULL);
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!line[0] || line[0] == '#') continue;
+        char *f[4] = {line, NULL, NULL, NULL};
+        for (int i = 1; i < 4; i++) {
+            f[i] = strchr(f[i - 1], '|');
+            if (!f[i]) die("bad case line", NULL);
+            *f[i]++ = 0;
+        }
+        Point pts[MAXPTS];
+        int np = 0;
+        char *save = NULL;
+        for (char *pt = strtok_r(f[3], ";", &save); pt && np < MAXPTS; pt = strtok_r(NULL, ";", &save)) {
+            Point *p = &pts[np++];
+            p->n = 0;
+            char *s2 = NULL;
+            for (char *a = strtok_r(pt, ",", &s2); a && p->n < MAXSYM; a = strtok_r(NULL, ",", &s2)) {
+                if (sscanf(a, "%31[^=]=%lld", p->sym[p->n], &p->val[p->n]) != 2) die("bad point", NULL);
+                p->n++;
+            }
+        }
+        if (np < 2) die("a case needs two points at least", NULL);
+        PxModule *md, *mc;
+        PxKernel *kd, *kc;
+        if (px_module_compile_file(cd, f[0], &md, NULL)) die(f[0], cd);
+        if (px_module_compile_file(cc, f[0], &mc, NULL)) die(f[0], cc);
+        const char *kn = f[1][0] ? f[1] : NULL;
+        if (px_module_kernel(md, kn, &kd) || px_module_kernel(mc, kn, &kc)) die("px_module_kernel", cc);
+
+        /* the first point's correction comes from a warm-up at the second */
+        PxLaunch *w = launch(kc, &pts[1], f[2], cc);
+        measure(w, runs, t, cc);
+        px_launch_destroy(w);
+        for (int i = 0; i < np; i++) {
+            PxLaunch *ld = launch(kd, &pts[i], f[2], cd);
+            PxCost cost;
+            if (px_launch_cost(ld, -1, &cost)) die("px_launch_cost", cd);
+            double pred_default = cost.predicted_ns;
+            px_launch_destroy(ld);
+            PxLaunch *l = launch(kc, &pts[i], f[2], cc);
+            if (px_launch_cost(l, -1, &cost)) die("px_launch_cost", cc);
+            double pred_cal = cost.predicted_ns, pred_corr;
+            int learned;
+            double factor = px_kernel_correction(kc, &learned);
+            if (px_launch_predict_ns(l, -1, &pred_corr)) die("px_launch_predict_ns", cc);
+            px_kernel_correction_reset(kc);
+            measure(l, runs, t, cc);
+            qsort(t, (size_t)runs, sizeof *t, cmp_double);
+            double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
+            printf("{\"file\": \"%s\", \"kernel\": \"%s\", \"sizes\": {", f[0], px_kernel_name(kc));
+            for (int j = 0; j < pts[i].n; j++) printf("%s\"%s\": %lld", j ? ", " : "", pts[i].sym[j], pts[i].val[j]);
+            printf("}, \"flops\": %.17g, \"intops\": %.17g, \"bytes\": %.17g, \"dispatches\": %d, ", cost.flops,
+                   cost.int_ops, cost.bytes_read + cost.bytes_written, cost.dispatches);
+            printf("\"pred_default_ns\": %.17g, \"pred_calibrated_ns\": %.17g, \"pred_corrected_ns\": %.17g, "
+                   "\"correction\": %.17g, \"correction_samples\": %d, \"measured_ns\": %.17g, \"runs_ns\": [",
+                   pred_default, pred_cal, pred_corr, factor, learned, med);
+            for (int j = 0; j < runs; j++) printf("%s%.17g", j ? ", " : "", t[j]);
+            printf("]}\n");
+            fflush(stdout);
+            px_launch_destroy(l);
+        }
+        px_module_destroy(md);
+        px_module_destroy(mc);
+    }
+    free(t);
+    px_context_destroy(cd);
+    px_context_destroy(cc);
+    return 0;
+}

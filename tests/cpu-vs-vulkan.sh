@@ -1,0 +1,140 @@
+#!/bin/sh
+# Differential test of the two backends: tests/cpu-vs-vulkan.sh BUILDDIR
+# Every kernel of tests/golden/*.px and examples/*.px that compiles (no .err
+# expectation beside it) runs under pxrun with --backend vulkan and with
+# --backend cpu on the same inputs: every buffer is --fill NAME=random:SEED
+# (outputs too, so elements a kernel leaves alone must also agree), every
+# size symbol gets a fixed --size and every scalar a fixed --arg. Every
+# buffer the kernel writes comes back with --out and must agree:
+#   integers exactly; floats (and half) within the tolerance of docs/CPU.md:
+#   |cpu - vk| <= rtol * |vk| + atol * max(1, max|vk| over the buffer),
+#   rtol = atol = 1e-4 for float, 1e-2 for half; NaN where the other is
+#   NaN, and infinities equal.
+# A kernel that fails on both backends with the same message is skipped
+# (it says why); failing on one only is a failure. Ends with
+# `N passed, N failed`.
+B=${1:-build}
+cd "$(dirname "$0")/.." || exit 1
+PXRUN="$B/pxrun"
+PXCC="$B/pxcc"
+T=$(mktemp -d /tmp/px_diff.XXXXXX) || exit 1
+trap 'rm -rf "$T"' EXIT
+if [ ! -x "$PXRUN" ] || [ ! -x "$PXCC" ]; then
+    echo "cpu-vs-vulkan: $PXRUN or $PXCC is not built"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+for px in tests/golden/*.px examples/*.px; do
+    [ -f "${px%.px}.err" ] && continue
+    flags=""
+    [ -f "${px%.px}.flags" ] && flags=$(cat "${px%.px}.flags")
+    # shellcheck disable=SC2086
+    "$PXCC" --emit=meta $flags "$px" >"$T/meta.json" 2>/dev/null || continue
+    printf '%s\t%s\n' "$px" "$(cat "$T/meta.json" | tr -d '\n')"
+done >"$T/list"
+PXRUN="$PXRUN" T="$T" exec /usr/bin/python3 - "$T/list" <<'EOF'
+import json, os, subprocess, sys
+import numpy as np
+
+pxrun, tmp = os.environ["PXRUN"], os.environ["T"]
+# Sizes: symbols only rank-1 buffers use get a size past two CPU reduce
+# chunks (16384 elements each) and not a multiple of anything; the others
+# small primes, so a matmul or a 3-D grid stays quick on lavapipe.
+LONG = 40013
+SMALL = [37, 19, 23, 29, 31, 41, 43, 47, 53, 59]
+SCALAR = {"float": "0.75", "half": "0.75", "int": "3", "uint": "5"}
+TOL = {"float": 1e-4, "half": 1e-2}
+
+passed = failed = 0
+def ok(name):
+    global passed
+    passed += 1
+    print("ok", name)
+def bad(name, why):
+    global failed
+    failed += 1
+    print("FAIL", name + ":", why)
+
+def run(px, kernel, backend, args, outs):
+    cmd = [pxrun, px, "--kernel", kernel, "--backend", backend] + args
+    for n in outs:
+        cmd += ["--out", "%s=%s/%s_%s.npy" % (n, tmp, backend, n)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return p.returncode, (p.stderr.strip().splitlines() or [""])[-1]
+
+def compare(name, dtype, cpu, vk):
+    if cpu.shape != vk.shape or cpu.dtype != vk.dtype:
+        return "shape/dtype %s %s vs %s %s" % (cpu.shape, cpu.dtype, vk.shape, vk.dtype)
+    if dtype in ("int", "uint"):
+        d = np.nonzero(cpu != vk)[0] if cpu.ndim <= 1 else np.argwhere(cpu != vk)
+        if len(d):
+            i = tuple(d[0]) if cpu.ndim > 1 else d[0]
+            return "%d elements differ, first at %s: cpu %s, vulkan %s" % (len(d), i, cpu[i], vk[i])
+        return None
+    c, v = cpu.astype(np.float64).ravel(), vk.astype(np.float64).ravel()
+    cn, vn = np.isnan(c), np.isnan(v)
+    if (cn != vn).any():
+        i = int(np.nonzero(cn != vn)[0][0])
+        return "NaN at %d on one backend only: cpu %r, vulkan %r" % (i, c[i], v[i])
+    ci, vi = np.isinf(c), np.isinf(v)
+    if (ci != vi).any() or (c[ci] != v[vi]).any():
+        i = int(np.nonzero((ci != vi) | (ci & (c != v)))[0][0])
+        return "infinity at %d differs: cpu %r, vulkan %r" % (i, c[i], v[i])
+    fin = ~(vn | vi)
+    if not fin.any():
+        return None
+    tol = TOL[dtype]
+    scale = max(1.0, float(np.abs(v[fin]).max()))
+    err = np.abs(c - v)
+    lim = tol * np.abs(v) + tol * scale
+    badm = fin & (err > lim)
+    if badm.any():
+        i = int(np.nonzero(badm)[0][0])
+        return "%d elements beyond tolerance, first at %d: cpu %r, vulkan %r (limit %.3g)" % (
+            int(badm.sum()), i, c[i], v[i], lim[i])
+    return None
+
+for line in open(sys.argv[1]):
+    px, meta = line.rstrip("\n").split("\t", 1)
+    for k in json.loads(meta)["kernels"]:
+        name = "%s:%s" % (px, k["name"])
+        rank1 = {}
+        for p in k["params"]:
+            for d in p.get("dims") or []:
+                rank1[d] = rank1.get(d, True) and len(p["dims"]) == 1
+        args, small = [], iter(SMALL)
+        for s in k["size_symbols"]:
+            args += ["--size", "%s=%d" % (s, LONG if rank1.get(s, True) else next(small, 61))]
+        written = {b["index"] for b in k["bindings"] if b["kind"] == "param" and not b["readonly"]}
+        outs, types = [], {}
+        for seed, p in enumerate(k["params"], 1):
+            if p["kind"] == "buffer":
+                args += ["--fill", "%s=random:%d" % (p["name"], seed)]
+                if p["index"] in written:
+                    outs.append(p["name"])
+                    types[p["name"]] = p["type"]
+            else:
+                args += ["--arg", "%s=%s" % (p["name"], SCALAR[p["type"]])]
+        if not outs:
+            continue
+        rv, ev = run(px, k["name"], "vulkan", args, outs)
+        rc, ec = run(px, k["name"], "cpu", args, outs)
+        if rv or rc:
+            if rv and rc and ev == ec:
+                print("skip %s: both backends: %s" % (name, ev))
+            else:
+                bad(name, "vulkan exit %d (%s), cpu exit %d (%s)" % (rv, ev, rc, ec))
+            continue
+        why = None
+        for n in outs:
+            why = compare(n, types[n], np.load("%s/cpu_%s.npy" % (tmp, n)), np.load("%s/vulkan_%s.npy" % (tmp, n)))
+            if why:
+                why = "%s: %s" % (n, why)
+                break
+        if why:
+            bad(name, why)
+        else:
+            ok("%s (%s)" % (name, ", ".join(outs)))
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
+EOF
