@@ -244,6 +244,7 @@ uint32_t sb_builtin_sg(Sb *s, SpvBuiltIn b) {
     switch (b) {
     case SpvBuiltInSubgroupId: slot = &s->builtin_sgid; name = "gl_SubgroupID"; break;
     case SpvBuiltInNumSubgroups: slot = &s->builtin_nsg; name = "gl_NumSubgroups"; break;
+    case SpvBuiltInSubgroupSize: slot = &s->builtin_sgsize; name = "gl_SubgroupSize"; break;
     case SpvBuiltInSubgroupLocalInvocationId:
         slot = &s->builtin_sglid;
         name = "gl_SubgroupInvocationID";
@@ -411,7 +412,7 @@ void sb_fn_end_entry(Sb *s, const char *name, const int local[3]) {
         uint32_t g = s->iface.v[i];
         int is_in = g == s->builtin_gid || g == s->builtin_lid || g == s->builtin_wg ||
                     g == s->builtin_nwg || g == s->builtin_sgid || g == s->builtin_nsg ||
-                    g == s->builtin_sglid;
+                    g == s->builtin_sglid || g == s->builtin_sgsize;
         if ((v14 || is_in) && np < 64) post[np++] = g;
     }
     sb_ins_str(s, &s->entries, SpvOpEntryPoint, pre, 2, name, post, np);
@@ -624,6 +625,13 @@ void sb_add_dispatch(Sb *s, const char *entry, int stage, const int local[3], Ir
                      IrSize *gy, IrSize *gz) {
     CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz},
                     s->launch->dispatches.n > 0};
+    FE_PUSH(s->a, s->launch->dispatches, d);
+}
+
+void sb_add_dispatch_alt(Sb *s, const char *entry, int stage, const int local[3], IrSize *gx,
+                         IrSize *gy, IrSize *gz) {
+    FE_ASSERT(s->launch->dispatches.n > 0);
+    CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz}, 0};
     FE_PUSH(s->a, s->launch->dispatches, d);
 }
 

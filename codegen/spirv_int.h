@@ -48,7 +48,7 @@ typedef struct Sb {
     uint32_t builtin_gid, builtin_lid, builtin_wg, builtin_nwg; /* lazily made */
     /* scalar u32 subgroup builtins (SubgroupId, NumSubgroups,
      * SubgroupLocalInvocationId), made only when CgTarget.subgroups */
-    uint32_t builtin_sgid, builtin_nsg, builtin_sglid;
+    uint32_t builtin_sgid, builtin_nsg, builtin_sglid, builtin_sgsize;
     int used_f16, used_f16_storage, used_group_ops;
     /* the kernel being lowered */
     const IrKernel *k;
@@ -98,7 +98,7 @@ uint32_t sb_vec4(Sb *s, uint32_t elem);                /* OpTypeVector elem 4 */
 /* ---- globals of the kernel ---- */
 uint32_t sb_builtin(Sb *s, SpvBuiltIn b);   /* uvec3 Input variable; recorded in iface */
 uint32_t sb_builtin_x(Sb *s, SpvBuiltIn b, int comp); /* one u32 component of it */
-/* A scalar u32 subgroup builtin (SubgroupId, NumSubgroups,
+/* A scalar u32 subgroup builtin (SubgroupId, NumSubgroups, SubgroupSize,
  * SubgroupLocalInvocationId); only when s->t->subgroups. */
 uint32_t sb_builtin_sg(Sb *s, SpvBuiltIn b);
 /* OpGroupNonUniform<op> over the subgroup with group operation gop
@@ -173,6 +173,11 @@ void cg_spirv_lib_stage(Sb *s, int stage);
 /* Register a dispatch for the entry just finished. */
 void sb_add_dispatch(Sb *s, const char *entry, int stage, const int local[3], IrSize *gx,
                      IrSize *gy, IrSize *gz);
+/* Register a dispatch that is the alternative of the one before it: their
+ * group counts are such that at most one of the two is nonzero for any
+ * sizes, so no barrier separates them. */
+void sb_add_dispatch_alt(Sb *s, const char *entry, int stage, const int local[3], IrSize *gx,
+                         IrSize *gy, IrSize *gz);
 int sb_add_scratch(Sb *s, IrSize *bytes, ScalarType elem); /* returns its binding */
 const char *sb_entry_name(Sb *s, int stage, const char *pass);
 

@@ -102,6 +102,14 @@ static void guarded_store(Sb *s, int b, uint32_t flat, uint32_t cond, uint32_t v
     sb_if_end(s, &f);
 }
 
+/* Host group-count factor selecting a variant: 1 when cols % 4 == 0 for
+ * the vec4 variant (v4), 1 when not for the scalar one; so exactly one of
+ * a pair of alternative dispatches runs (the other has 0 groups). */
+static IrSize *variant_sel(Sb *s, IrSize *cols, int v4) {
+    IrSize *r = ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, cols, hconst(s, 4)), hconst(s, 1));
+    return v4 ? ir_size_bin(s->a, SZ_SUB, hconst(s, 1), r) : r;
+}
+
 /* ---- reduction operators ---- */
 
 static uint32_t red_identity(Sb *s, FeReduceOp op, ScalarType t) {
@@ -290,12 +298,93 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
 
 /* ---- SOFTMAX ---- */
 
+/* Softmax with subgroup arithmetic: one subgroup per row and no barriers
+ * (a barrier is a coroutine switch on CPU drivers); each lane keeps a
+ * running (max, sum of exp) over its columns ("online softmax"), the
+ * subgroup combines them, then each lane writes its columns. v4: columns
+ * as vec4s (rows of a multiple of 4 floats). */
+static void softmax_subgroup(Sb *s, int si, const IrStage *st, int G, int v4) {
+    int in = st->in[0], out = st->out;
+    ScalarType et = s->k->params.v[in].type;
+    int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
+    int local[3] = {G, 1, 1};
+    uint32_t f32 = s->t_f32, v4t = sb_vec4(s, f32);
+    sb_fn_begin(s);
+    uint32_t R = rows_dev(s, in), C = cols_dev(s, in);
+    uint32_t nsg = sb_builtin_sg(s, SpvBuiltInNumSubgroups);
+    uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId);
+    uint32_t step = sb_builtin_sg(s, SpvBuiltInSubgroupSize);
+    uint32_t first = sb_uadd(s, sb_umul(s, wgid(s, 0), nsg), sb_builtin_sg(s, SpvBuiltInSubgroupId));
+    SbFor rf = sb_for_begin(s, first, R, sb_umul(s, nwg(s, 0), nsg));
+    uint32_t n = v4 ? SB_OP(s, SpvOpShiftRightLogical, s->t_u32, C, sb_const_u(s, 2)) : C;
+    uint32_t base = sb_umul(s, rf.iv, n);
+    uint32_t m = sb_var(s, f32), sum = sb_var(s, f32);
+    sb_store(s, m, sb_const_f(s, -INFINITY));
+    sb_store(s, sum, sb_const_f(s, 0));
+    SbFor f = sb_for_begin(s, lane, n, step);
+    uint32_t mo = sb_load(s, f32, m), nm, part;
+    if (v4) {
+        uint32_t x = sb_buf4_load(s, bin, sb_uadd(s, base, f.iv));
+        uint32_t c[4];
+        for (int i = 0; i < 4; i++) c[i] = SB_OP(s, SpvOpCompositeExtract, f32, x, (uint32_t)i);
+        uint32_t xm = SB_EXT(s, GLSLstd450FMax, f32, SB_EXT(s, GLSLstd450FMax, f32, c[0], c[1]),
+                             SB_EXT(s, GLSLstd450FMax, f32, c[2], c[3]));
+        nm = SB_EXT(s, GLSLstd450FMax, f32, mo, xm);
+        uint32_t nv = SB_OP(s, SpvOpCompositeConstruct, v4t, nm, nm, nm, nm);
+        uint32_t e = SB_EXT(s, GLSLstd450Exp, v4t, SB_OP(s, SpvOpFSub, v4t, x, nv));
+        for (int i = 0; i < 4; i++) c[i] = SB_OP(s, SpvOpCompositeExtract, f32, e, (uint32_t)i);
+        part = SB_OP(s, SpvOpFAdd, f32, SB_OP(s, SpvOpFAdd, f32, c[0], c[1]),
+                     SB_OP(s, SpvOpFAdd, f32, c[2], c[3]));
+    } else {
+        uint32_t x = to_acc(s, et, sb_buf_load(s, bin, sb_uadd(s, base, f.iv)));
+        nm = SB_EXT(s, GLSLstd450FMax, f32, mo, x);
+        part = SB_EXT(s, GLSLstd450Exp, f32, SB_OP(s, SpvOpFSub, f32, x, nm));
+    }
+    uint32_t scale = SB_EXT(s, GLSLstd450Exp, f32, SB_OP(s, SpvOpFSub, f32, mo, nm));
+    sb_store(s, sum, SB_EXT(s, GLSLstd450Fma, f32, sb_load(s, f32, sum), scale, part));
+    sb_store(s, m, nm);
+    sb_for_end(s, &f);
+    uint32_t ml = sb_load(s, f32, m);
+    uint32_t rm = sb_group_op(s, SpvOpGroupNonUniformFMax, f32, SpvGroupOperationReduce, ml);
+    /* a lane that saw no column has sum 0 and max -inf: it adds 0 */
+    uint32_t mine = SB_OP(s, SpvOpFMul, f32, sb_load(s, f32, sum),
+                          SB_EXT(s, GLSLstd450Exp, f32, SB_OP(s, SpvOpFSub, f32, ml, rm)));
+    uint32_t rs = sb_group_op(s, SpvOpGroupNonUniformFAdd, f32, SpvGroupOperationReduce, mine);
+    uint32_t inv = SB_OP(s, SpvOpFDiv, f32, sb_const_f(s, 1), rs);
+    f = sb_for_begin(s, lane, n, step);
+    if (v4) {
+        uint32_t x = sb_buf4_load(s, bin, sb_uadd(s, base, f.iv));
+        uint32_t rv = SB_OP(s, SpvOpCompositeConstruct, v4t, rm, rm, rm, rm);
+        uint32_t e = SB_EXT(s, GLSLstd450Exp, v4t, SB_OP(s, SpvOpFSub, v4t, x, rv));
+        sb_buf4_store(s, bout, sb_uadd(s, base, f.iv), SB_OP(s, SpvOpVectorTimesScalar, v4t, e, inv));
+    } else {
+        uint32_t x = to_acc(s, et, sb_buf_load(s, bin, sb_uadd(s, base, f.iv)));
+        uint32_t e = SB_EXT(s, GLSLstd450Exp, f32, SB_OP(s, SpvOpFSub, f32, x, rm));
+        sb_buf_store(s, bout, sb_uadd(s, base, f.iv), from_acc(s, et, SB_OP(s, SpvOpFMul, f32, e, inv)));
+    }
+    sb_for_end(s, &f);
+    sb_for_end(s, &rf);
+    const char *e = sb_entry_name(s, si, v4 ? "rows4" : "rows");
+    sb_fn_end_entry(s, e, local);
+    /* rows per group: G / subgroup size; unknown size: assume 1 (the
+     * extra groups find no row) */
+    int sgs = s->t->subgroup_size > 0 && s->t->subgroup_size <= G ? s->t->subgroup_size : G;
+    IrSize *gx = cap(s, hceil(s, rows_host(s, in), G / sgs));
+    if (et == TY_FLOAT) gx = ir_size_bin(s->a, SZ_MUL, gx, variant_sel(s, cols_host(s, in), v4));
+    if (v4 || et != TY_FLOAT) sb_add_dispatch(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
+    else sb_add_dispatch_alt(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
+}
+
 static void lower_softmax(Sb *s, int si, const IrStage *st) {
     int in = st->in[0], out = st->out;
     ScalarType et = s->k->params.v[in].type;
     int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
     int G = pow2(st->sp[0]) && st->sp[0] <= 1024 ? st->sp[0] : 64;
     int local[3] = {G, 1, 1};
+    if (s->t->subgroups) {
+        for (int v4 = et == TY_FLOAT; v4 >= 0; v4--) softmax_subgroup(s, si, st, G, v4);
+        return;
+    }
     sb_fn_begin(s);
     uint32_t f32 = s->t_f32;
     uint32_t sh = sb_shared(s, f32, (uint32_t)G, "red");
@@ -373,61 +462,61 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
 }
 
 /* Loads E (a multiple of 4) consecutive elements of binding b from `flat`
- * on into x[] (accumulator type), zero beyond `lim` (flat index bound).
- * vec4 loads when `fast` (all in range and flat a multiple of 4, a
- * group-uniform condition), else guarded scalar loads. */
-static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim,
-                     uint32_t fast, uint32_t *x) {
+ * on into x[] (accumulator type), zero at and beyond `lim` (a flat index
+ * bound). v4: flat and lim are multiples of 4 (the variant for rows of a
+ * multiple of 4 elements), so each 4-run is all in or all out: one
+ * guarded vec4 load per run; else one guarded scalar load per element. */
+static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim, int v4,
+                     uint32_t *x) {
     ScalarType at = acc_type(et);
-    uint32_t aty = sb_scalar(s, at), ety = s->buf_elem[b];
-    uint32_t tmp[64];
-    for (int j = 0; j < E; j++) tmp[j] = sb_var(s, aty);
-    if (et != TY_HALF) {
-        SbIf f = sb_if_begin(s, fast, 1);
+    uint32_t ety = s->buf_elem[b];
+    if (v4) {
+        uint32_t vt = sb_vec4(s, ety);
+        uint32_t zero = SB_OP(s, SpvOpCompositeConstruct, vt, sb_const_typed(s, et, 0, 0),
+                              sb_const_typed(s, et, 0, 0), sb_const_typed(s, et, 0, 0),
+                              sb_const_typed(s, et, 0, 0));
         uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
         for (int k = 0; k < E / 4; k++) {
-            uint32_t v = sb_buf4_load(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k)));
+            uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)(4 * k)));
+            uint32_t tmp = sb_var(s, vt);
+            sb_store(s, tmp, zero);
+            SbIf f = sb_if_begin(s, sb_ult(s, i, lim), 0);
+            sb_store(s, tmp, sb_buf4_load(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k))));
+            sb_if_end(s, &f);
+            uint32_t v = sb_load(s, vt, tmp);
             for (int c = 0; c < 4; c++)
-                sb_store(s, tmp[4 * k + c], SB_OP(s, SpvOpCompositeExtract, ety, v, (uint32_t)c));
+                x[4 * k + c] = SB_OP(s, SpvOpCompositeExtract, ety, v, (uint32_t)c);
         }
-        sb_if_else(s, &f);
-        for (int j = 0; j < E; j++) {
-            uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
-            sb_store(s, tmp[j], guarded_load(s, b, i, sb_ult(s, i, lim), ety,
-                                             sb_const_typed(s, et, 0, 0)));
-        }
-        sb_if_end(s, &f);
-        for (int j = 0; j < E; j++) x[j] = sb_load(s, aty, tmp[j]);
         return;
     }
     for (int j = 0; j < E; j++) {
         uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
         x[j] = to_acc(s, et, guarded_load(s, b, i, sb_ult(s, i, lim), ety, sb_const_typed(s, et, 0, 0)));
     }
+    (void)at;
 }
 
 /* Stores x[0..E) (accumulator type) to binding b at flat .. flat+E-1,
- * skipping indices at or beyond lim; vec4 stores when `fast`. */
-static void store_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim,
-                      uint32_t fast, const uint32_t *x) {
+ * skipping indices at or beyond lim; v4 as for load_run. */
+static void store_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim, int v4,
+                      const uint32_t *x) {
     uint32_t ety = s->buf_elem[b];
-    int vec = et != TY_HALF;
-    SbIf f = {0, 0, 0};
-    if (vec) {
-        f = sb_if_begin(s, fast, 1);
+    if (v4) {
         uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
         for (int k = 0; k < E / 4; k++) {
+            uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)(4 * k)));
             uint32_t v = SB_OP(s, SpvOpCompositeConstruct, sb_vec4(s, ety), x[4 * k], x[4 * k + 1],
                                x[4 * k + 2], x[4 * k + 3]);
+            SbIf f = sb_if_begin(s, sb_ult(s, i, lim), 0);
             sb_buf4_store(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k)), v);
+            sb_if_end(s, &f);
         }
-        sb_if_else(s, &f);
+        return;
     }
     for (int j = 0; j < E; j++) {
         uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
         guarded_store(s, b, i, sb_ult(s, i, lim), from_acc(s, et, x[j]));
     }
-    if (vec) sb_if_end(s, &f);
 }
 
 static void lower_scan(Sb *s, int si, const IrStage *st) {
@@ -452,14 +541,11 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     uint32_t R = rows_dev(s, in), C = cols_dev(s, in);                                      \
     uint32_t nbk = sb_size_u32(s, nbkh), bpc = sb_size_u32(s, bpch);                        \
     uint32_t nch = sb_size_u32(s, nchh);                                                    \
-    /* vec4 runs need every row start 16-byte aligned */                                    \
-    uint32_t c4 = SB_OP(s, SpvOpIEqual, s->t_bool,                                          \
-                        SB_OP(s, SpvOpBitwiseAnd, s->t_u32, C, sb_const_u(s, 3)),           \
-                        sb_const_u(s, 0));                                                  \
-    (void)R; (void)nbk; (void)bpc; (void)c4
+    (void)R; (void)C; (void)nbk; (void)bpc
     /* pass 1: chunk sums; groups (nch, rows). Invocation t reads elements
-     * t*4 + k*4G .. +3 of each block (vec4s side by side). */
-    {
+     * t*4 + k*4G .. +3 of each block (vec4s side by side). Two variants
+     * (vec4 rows, scalar) when the element is 32-bit; one runs. */
+    for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
         SCAN_SHAPE();
@@ -470,16 +556,14 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         uint32_t k0 = sb_umul(s, b, bpc);
         SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
         uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
-        uint32_t fast = SB_OP(s, SpvOpLogicalAnd, s->t_bool, c4,
-                              SB_OP(s, SpvOpULessThanEqual, s->t_bool,
-                                    sb_uadd(s, e0, sb_const_u(s, (uint32_t)B)), C));
         uint32_t v = sb_load(s, aty, acc);
         for (int k = 0; k < E / 4; k++) {
             uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
                                     sb_uadd(s, sb_umul(s, lid(s, 0), sb_const_u(s, 4)),
                                             sb_const_u(s, (uint32_t)(k * 4 * G))));
             uint32_t x[4];
-            load_run(s, bin, et, 4, flat, rowend, fast, x);
+            load_run(s, bin, et, 4, flat, rowend, v4, x);
+            for (int c = 0; c < 4; c++) x[c] = to_acc(s, et, x[c]);
             v = red_combine(s, RED_SUM, at, v, red_combine(s, RED_SUM, at,
                                                          red_combine(s, RED_SUM, at, x[0], x[1]),
                                                          red_combine(s, RED_SUM, at, x[2], x[3])));
@@ -491,9 +575,11 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b), r);
         sb_if_end(s, &f);
         sb_for_end(s, &rf);
-        const char *e = sb_entry_name(s, si, "reduce");
+        const char *e = sb_entry_name(s, si, v4 ? "reduce4" : "reduce");
         sb_fn_end_entry(s, e, local);
-        sb_add_dispatch(s, e, si, local, nchh, cap(s, Rh), hconst(s, 1));
+        IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
+        if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
     }
     /* pass 2: exclusive scan of each row's nch <= B chunk sums in place;
      * invocation t owns sums t*E .. t*E+E-1 */
@@ -528,8 +614,8 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     }
     /* pass 3: each chunk's blocks in order from the chunk's prefix;
      * invocation t scans elements t*E .. t*E+E-1 of a block serially, the
-     * group scans the invocations' totals */
-    {
+     * group scans the invocations' totals; variants as in pass 1 */
+    for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "scan");
         SCAN_SHAPE();
@@ -540,26 +626,26 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         uint32_t k0 = sb_umul(s, b, bpc);
         SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
         uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
-        uint32_t fast = SB_OP(s, SpvOpLogicalAnd, s->t_bool, c4,
-                              SB_OP(s, SpvOpULessThanEqual, s->t_bool,
-                                    sb_uadd(s, e0, sb_const_u(s, (uint32_t)B)), C));
         uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
                                 sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E)));
         uint32_t x[64];
-        load_run(s, bin, et, E, flat, rowend, fast, x);
+        load_run(s, bin, et, E, flat, rowend, v4, x);
+        for (int j = 0; j < E; j++) x[j] = to_acc(s, et, x[j]);
         for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
         uint32_t before, total;
         group_exscan(s, sh, G, at, x[E - 1], &before, &total);
         uint32_t cv = sb_load(s, aty, carry);
         uint32_t off = red_combine(s, RED_SUM, at, cv, before);
         for (int j = 0; j < E; j++) x[j] = red_combine(s, RED_SUM, at, off, x[j]);
-        store_run(s, bout, et, E, flat, rowend, fast, x);
+        store_run(s, bout, et, E, flat, rowend, v4, x);
         sb_store(s, carry, red_combine(s, RED_SUM, at, cv, total));
         sb_for_end(s, &kf);
         sb_for_end(s, &rf);
-        const char *e = sb_entry_name(s, si, "propagate");
+        const char *e = sb_entry_name(s, si, v4 ? "propagate4" : "propagate");
         sb_fn_end_entry(s, e, local);
-        sb_add_dispatch(s, e, si, local, nchh, cap(s, Rh), hconst(s, 1));
+        IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
+        if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
     }
 #undef SCAN_SHAPE
 }

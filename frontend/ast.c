@@ -436,8 +436,8 @@ void fe_program_finish(FeBuild *b, Loc eofloc)
         kernel_close(b);
     }
     if (b->prog->kernels.n == 0 && b->d->nerrors == 0) {
-        Loc none = {0, 0, 0, 0};
-        fe_error(b->d, none, "no GPU_KERNEL in file");
+        Loc first = {1, 1, 0, 0}; /* every diagnostic has file:line:col */
+        fe_error(b->d, first, "no GPU_KERNEL in file");
     }
 }
 

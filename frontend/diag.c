@@ -116,6 +116,8 @@ static void render_one(const Diags *d, const Diag *g, Buf *b)
     if (first > 1) { buf_put(&src, "...", 3); buf_put(&mark, "   ", 3); }
     int c = 1;
     size_t i = start;
+    /* The lexer skips a UTF-8 byte-order mark and does not count it. */
+    if (i == 0 && end >= 3 && memcmp(d->src, "\xEF\xBB\xBF", 3) == 0) i = 3;
     while (i < end) {
         uint32_t cp;
         int n = fe_utf8_decode(d->src + i, end - i, &cp);

@@ -3,6 +3,7 @@
  * Expected figures are worked out by hand from the definitions in
  * docs/COST.md (or by a plain loop here), never taken from cost.c. */
 #include "ir/ir.h"
+#include "px.h"
 #include "test.h"
 
 #include <math.h>
@@ -731,6 +732,106 @@ TEST(calibration_fit)
     }
 }
 
+/* The runtime's side (px.h): the profile a context loads, prediction before a
+ * run, and the per-kernel correction learned from measured runs. The
+ * expected factor is recomputed here from the measured times by the rule of
+ * docs/COST.md (the first run of a launch is cold and teaches nothing). */
+TEST(runtime_prediction_correction)
+{
+    char dir[] = "/tmp/px_test_rtcost_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    setenv("XDG_CACHE_HOME", dir, 1);
+    PxContext *ctx = NULL;
+    char *err = NULL;
+    if (px_context_create(NULL, &ctx, &err) != PX_OK) {
+        CHECK_MSG(0, "no context: %s", err ? err : "?");
+        px_free(err);
+        return;
+    }
+    PxProfile pp;
+    px_context_profile(ctx, &pp);
+    IrDeviceProfile d;
+    ir_profile_default(&d);
+    CHECK(!pp.calibrated && !strcmp(pp.source, "default") && pp.bytes_per_s == d.bytes_per_s &&
+          pp.dispatch_s == d.dispatch_s);
+
+    const char *src = "GPU_KERNEL sx\nGPU_PARAM a float\nGPU_PARAM x float[N]\nGPU_PARAM y float[N]\n"
+                      "GPU_THREAD_CODE:\n    PARALLEL_MAP x y -> y : a * x + y\nGPU_END\n";
+    PxModule *m = NULL;
+    PxKernel *k = NULL;
+    PxLaunch *l = NULL;
+    CHECK(px_module_compile(ctx, src, strlen(src), "sx.px", &m, NULL) == PX_OK);
+    CHECK(m && px_module_kernel(m, NULL, &k) == PX_OK);
+    CHECK(k && px_launch_create(k, &l) == PX_OK);
+    if (!l) goto out;
+    CHECK(px_launch_set_size(l, "N", 4096, "test") == PX_OK);
+    CHECK(px_launch_set_float(l, "a", 2.0f) == PX_OK);
+    int n = -1;
+    CHECK(px_kernel_correction(k, &n) == 1.0 && n == 0);
+    PxCost c;
+    CHECK(px_launch_cost(l, -1, &c) == PX_OK);
+    /* 2N flops, 12N bytes, one dispatch, on the default profile by hand */
+    double want = fmax(2 * 4096 / d.flops_per_s, 12 * 4096 / d.bytes_per_s) + d.dispatch_s;
+    CHECK(fabs(c.predicted_ns - want * 1e9) < 1e-3);
+    double pred;
+    CHECK(px_launch_predict_ns(l, -1, &pred) == PX_OK && pred == c.predicted_ns);
+    CHECK(px_launch_predict_ns(l, 5, &pred) == PX_ERR_INVALID);
+    double t[4], factor = 1;
+    for (int i = 0; i < 4; i++) {
+        CHECK(px_launch_run(l) == PX_OK);
+        t[i] = px_launch_stage_time_ns(l, -1);
+    }
+    if (t[1] > 0) {
+        for (int i = 1; i < 4; i++) {
+            double r = t[i] / c.predicted_ns;
+            factor = i == 1 ? r : exp(0.75 * log(factor) + 0.25 * log(r));
+        }
+        double f = px_kernel_correction(k, &n);
+        CHECK_MSG(n == 3 && fabs(f / factor - 1) < 1e-9, "factor %g (%d samples), want %g", f, n, factor);
+        CHECK(px_launch_predict_ns(l, -1, &pred) == PX_OK && fabs(pred / (c.predicted_ns * factor) - 1) < 1e-9);
+        /* a second launch of the same kernel shares the correction */
+        PxLaunch *l2 = NULL;
+        CHECK(px_launch_create(k, &l2) == PX_OK);
+        CHECK(px_launch_set_size(l2, "N", 64, "test") == PX_OK && px_launch_set_float(l2, "a", 1.0f) == PX_OK);
+        PxCost c2;
+        CHECK(px_launch_cost(l2, -1, &c2) == PX_OK && px_launch_predict_ns(l2, -1, &pred) == PX_OK);
+        CHECK(fabs(pred / (c2.predicted_ns * factor) - 1) < 1e-9);
+        px_launch_destroy(l2);
+    } else {
+        printf("runtime_prediction_correction: no timestamps on this device; correction not checked\n");
+    }
+    px_kernel_correction_reset(k);
+    CHECK(px_kernel_correction(k, &n) == 1.0 && n == 0);
+out:
+    px_launch_destroy(l);
+    px_module_destroy(m);
+    px_context_destroy(ctx);
+
+    /* a saved profile for the device is what the next context uses */
+    PxContext *c1 = NULL;
+    CHECK(px_context_create(NULL, &c1, NULL) == PX_OK);
+    if (c1) {
+        PxDeviceInfo di;
+        px_device_info(c1, &di);
+        px_context_destroy(c1);
+        IrDeviceProfile p = d;
+        p.bytes_per_s = 3e9;
+        p.dispatch_s = 5e-6;
+        p.calibrated = 1;
+        char path[1024];
+        CHECK(ir_profile_path(path, sizeof path, di.name) && ir_profile_save(&p, path) == 0);
+        CHECK(px_context_create(NULL, &c1, NULL) == PX_OK);
+        if (c1) {
+            px_context_profile(c1, &pp);
+            CHECK(pp.calibrated && !strcmp(pp.source, path) && pp.bytes_per_s == 3e9 && pp.dispatch_s == 5e-6);
+            px_context_destroy(c1);
+        }
+    }
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     A = fe_arena_new();
@@ -748,6 +849,7 @@ int main(void)
     RUN(profile_files);
     RUN(prediction);
     RUN(calibration_fit);
+    RUN(runtime_prediction_correction);
     fe_arena_free(A);
     return TEST_DONE();
 }

@@ -452,7 +452,7 @@ TEST(long_identifier)
 TEST(empty_and_random)
 {
     Program *p = parse("");
-    CHECK(p && p->kernels.n == 0 && diags.nerrors == 1 && first_is(0, "t.px:0:0: error: no GPU_KERNEL in file"));
+    CHECK(p && p->kernels.n == 0 && diags.nerrors == 1 && first_is(0, "t.px:1:1: error: no GPU_KERNEL in file"));
     parse("\n# only a comment\n\n");
     CHECK(diags.nerrors == 1 && has_error("no GPU_KERNEL in file"));
     /* random bytes and random token soup: never a crash, always a Program */

@@ -1,0 +1,189 @@
+"""The case list and the report of the cost-model accuracy benchmark
+(bench/cost.sh runs it; bench/cost_driver.c measures).
+
+    python3 bench/cost.py cases
+    python3 bench/cost.py report POINTS.jsonl OUT.json SECONDS [PERFORMANCE.md]
+
+Errors are absolute percentage errors |predicted - measured| / measured of
+the whole-kernel time; rank correlation is Spearman's rho over all points
+(average ranks for ties, computed here with NumPy, no SciPy).
+"""
+import json
+import sys
+
+import numpy as np
+
+N1 = [1 << e for e in range(10, 23, 2)]          # 1K .. 4M elements
+SQ = [32, 64, 128, 256, 512, 1024, 2048]         # square 2-D sizes
+
+# (file, kernel or "", scalars, [points]); points are {symbol: value}.
+CASES = [
+    ("examples/saxpy.px", "", "a=2", [{"N": n} for n in N1]),
+    ("examples/scan.px", "", "", [{"N": n} for n in N1]),
+    ("examples/norm.px", "", "", [{"N": n} for n in N1]),
+    ("examples/softmax.px", "", "temp=1", [{"B": b, "C": 256} for b in [4, 16, 64, 256, 1024, 4096, 16384]]),
+    ("examples/blur.px", "", "", [{"H": s, "W": s} for s in SQ]),
+    ("examples/matmul.px", "", "", [{"B": s, "K": s, "N": s} for s in [32, 64, 128, 256, 512]]),
+    ("tests/golden/cost_footprint.px", "", "steps=16", [{"N": n} for n in N1]),
+    ("tests/golden/cost_builtins.px", "", "", [{"N": n} for n in N1]),
+    ("tests/golden/stmt_elementwise.px", "", "", [{"N": n} for n in N1]),
+    ("tests/golden/stmt_for_nested.px", "", "scale=0.5", [{"M": s, "K": s} for s in SQ]),
+    ("tests/golden/stmt_library.px", "", "", [{"M": s, "N": s} for s in SQ[:-1]]),
+    ("tests/golden/cost_reduce.px", "", "", [{"R": 64, "N": n} for n in [16, 64, 256, 1024, 4096, 16384, 65536]]),
+]
+
+MODES = [
+    ("default", "pred_default_ns", "default profile, before calibration; nothing fitted"),
+    ("calibrated", "pred_calibrated_ns", "profile from `pxrun --calibrate` (its own micro-kernels)"),
+    ("corrected", "pred_corrected_ns",
+     "calibrated x online correction learned at the previous size of the same kernel"),
+]
+
+
+def cases():
+    for f, k, scal, pts in CASES:
+        p = ";".join(",".join("%s=%d" % kv for kv in pt.items()) for pt in pts)
+        print("%s|%s|%s|%s" % (f, k, scal, p))
+
+
+def spearman(x, y):
+    def ranks(v):
+        v = np.asarray(v, dtype=float)
+        order = np.argsort(v, kind="mergesort")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=float)
+        for val in np.unique(v):            # ties share their average rank
+            m = v == val
+            r[m] = r[m].mean()
+        return r
+    rx, ry = ranks(x), ranks(y)
+    rx -= rx.mean()
+    ry -= ry.mean()
+    d = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    return float((rx * ry).sum() / d) if d > 0 else float("nan")
+
+
+def stats(points, key, meas="measured_ns"):
+    p = np.array([q[key] for q in points], dtype=float)
+    m = np.array([q[meas] for q in points], dtype=float)
+    ape = np.abs(p - m) / m * 100.0
+    return {"n": len(points), "median_ape": float(np.median(ape)), "p90_ape": float(np.percentile(ape, 90)),
+            "spearman": spearman(p, m)}
+
+
+def fmt_ns(ns):
+    for unit, f in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= f:
+            return "%.3g %s" % (ns / f, unit)
+    return "%.0f ns" % ns
+
+
+def report(points_file, out_json, seconds, doc=None):
+    head, points = None, []
+    with open(points_file) as f:
+        for line in f:
+            d = json.loads(line)
+            if "device" in d:
+                head = d
+            else:
+                d["min_ns"] = min(d["runs_ns"])
+                points.append(d)
+    if not head or not points:
+        sys.exit("bench-cost: no points measured")
+    summary = {m: stats(points, k) for m, k, _ in MODES}
+    summary_min = {m: stats(points, k, "min_ns") for m, k, _ in MODES}
+    kernels = []
+    for f, _, _, _ in CASES:
+        pts = [p for p in points if p["file"] == f]
+        if pts:
+            kernels.append((f, pts[0]["kernel"], {m: stats(pts, k) for m, k, _ in MODES}))
+    goal = summary["calibrated"]["median_ape"] <= 25 and summary["calibrated"]["spearman"] >= 0.9
+    with open(out_json, "w") as f:
+        json.dump({"device": head["device"], "profile": head["profile"], "seconds": seconds,
+                   "summary_median_of_runs": summary, "summary_min_of_runs": summary_min,
+                   "goal_calibrated_median_ape_le_25_and_spearman_ge_0.9": goal,
+                   "kernels": {k: s for _, k, s in kernels}, "points": points}, f, indent=1)
+
+    lines = []
+    lines.append("| predictions | what is fitted on what | points | median APE | p90 APE | Spearman |")
+    lines.append("|---|---|---|---|---|---|")
+    for m, _, what in MODES:
+        s = summary[m]
+        lines.append("| %s | %s | %d | %.1f %% | %.1f %% | %.3f |" % (m, what, s["n"], s["median_ape"], s["p90_ape"],
+                                                                    s["spearman"]))
+    lines.append("")
+    lines.append("Against the fastest of the runs instead of the median: " + "; ".join(
+        "%s %.1f %% / %.1f %% / %.3f" % (m, summary_min[m]["median_ape"], summary_min[m]["p90_ape"],
+                                          summary_min[m]["spearman"]) for m, _, _ in MODES) +
+        " (median APE / p90 APE / Spearman).")
+    lines.append("")
+    lines.append("| kernel | file | points | sizes | measured | median APE default | calibrated | corrected |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for f, k, s in kernels:
+        pts = [p for p in points if p["file"] == f]
+        sz = lambda p: "x".join(str(v) for v in p["sizes"].values())
+        lines.append("| %s | %s | %d | %s .. %s | %s .. %s | %.0f %% | %.0f %% | %.0f %% |" % (
+            k, f, len(pts), sz(pts[0]), sz(pts[-1]), fmt_ns(pts[0]["measured_ns"]), fmt_ns(pts[-1]["measured_ns"]),
+            s["default"]["median_ape"], s["calibrated"]["median_ape"], s["corrected"]["median_ape"]))
+    pr = head["profile"]
+    prof = ("calibrated profile: %.3g GB/s, %.3g Gflop/s, %.3g Gintop/s, dispatch %.1f us, barrier %.1f us" %
+            (pr["bytes_per_s"] / 1e9, pr["flops_per_s"] / 1e9, pr["intops_per_s"] / 1e9, pr["dispatch_s"] * 1e6,
+             pr["barrier_s"] * 1e6))
+    table = "\n".join(lines)
+    print("device: %s\n%s\n\n%s\n\ngoal (calibrated: median APE <= 25 %%, Spearman >= 0.9): %s; %d s" %
+          (head["device"], prof, table, "met" if goal else "MISSED", seconds))
+    if doc:
+        write_doc(doc, head, prof, table, goal, seconds)
+
+
+BEGIN, END = "<!-- bench-cost: begin -->", "<!-- bench-cost: end -->"
+
+
+def write_doc(doc, head, prof, table, goal, seconds):
+    text = open(doc).read()
+    section = "\n".join([
+        BEGIN,
+        "## Cost model accuracy",
+        "",
+        "`make bench-cost` (`bench/cost.sh`, `bench/cost_driver.c`, `bench/cost.py`) runs 12 kernels of",
+        "`examples/` and `tests/golden/` at a sweep of sizes (1K to 4M elements, matmul 32 to 512) through",
+        "px.h and compares the predicted whole-kernel time (docs/COST.md) with the measured one (GPU",
+        "timestamps, median of the runs after a cold run). Three predictions per point:",
+        "",
+        "- *default*: the default profile, before any calibration.",
+        "- *calibrated*: the profile `pxrun --calibrate` measured with its own micro-kernels (none of",
+        "  the benchmarked kernels) in a temporary cache directory, just before the sweep.",
+        "- *corrected*: the calibrated prediction times the kernel's online correction, which the",
+        "  runtime learned from the measured runs at the *previous* size of the sweep only (reset before",
+        "  each point; the first point learns from a warm-up at the second). No prediction is fitted on",
+        "  the point it predicts.",
+        "",
+        "APE is |predicted - measured| / measured; Spearman is the rank correlation of predicted and",
+        "measured time over all points. Goal after calibration: median APE <= 25 %, Spearman >= 0.9.",
+        "",
+        "Latest run: %s, device `%s`; %s; %d s in all. Goal %s." % (
+            __import__("datetime").date.today().isoformat(), head["device"], prof, seconds,
+            "met" if goal else "**missed**"),
+        "",
+        table,
+        "",
+        "Every point and figure: `build/release/bench-cost.json`. The 2 cores are shared with other",
+        "work, so measured times move by tens of percent between runs; the table is one run.",
+        END,
+    ])
+    if BEGIN in text and END in text:
+        a, b = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:a] + section + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(doc, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "cases":
+        cases()
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "report":
+        report(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] if len(sys.argv) == 6 else None)
+    else:
+        sys.exit(__doc__)
