@@ -269,6 +269,13 @@ static void bench_launch(PbCtx *c, BenchLaunch *res)
     PxModule *m = pb_load(c, "tiny", &l, &res->error);
     if (!m)
         return;
+    /* like the raw loop, which writes no timestamps: a run is then just a
+     * submit and a fence wait (px.h, px_launch_set_timing) */
+    if (pb_fail(c, px_launch_set_timing(l, 0), "timing", &res->error)) {
+        px_launch_destroy(l);
+        px_module_destroy(m);
+        return;
+    }
     int warm = res->iters / 10 + 1;
     double *t = bench_xmalloc(sizeof *t * (size_t)res->iters);
     int i;

@@ -813,6 +813,7 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
             size_t pos = diag ? diag->position.index : 0;
             for (int i = 0; i < s->fnrecs.n; i++)
                 if (pos >= funcs_at + s->fnrecs.v[i].off) where = s->fnrecs.v[i].name;
+            { FILE *df = fopen("/tmp/bad.spv", "wb"); fwrite(cm->words, 4, cm->nwords, df); fclose(df); } /* TMPDEBUG */
             fe_die("SPIR-V validation failed in %s (entry point %s): %s", m->file ? m->file : "?",
                    where, diag && diag->error ? diag->error : "unknown error");
         }

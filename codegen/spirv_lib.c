@@ -126,8 +126,9 @@ static uint32_t red_identity(Sb *s, FeReduceOp op, ScalarType t) {
     fe_unreachable();
 }
 
-static uint32_t red_combine(Sb *s, FeReduceOp op, ScalarType t, uint32_t a, uint32_t b) {
-    uint32_t ty = sb_scalar(s, t);
+/* a op b on values of type ty: t itself or a vector of it */
+static uint32_t red_combine_ty(Sb *s, FeReduceOp op, ScalarType t, uint32_t ty, uint32_t a,
+                               uint32_t b) {
     int fl = t == TY_FLOAT;
     switch (op) {
     case RED_SUM: return SB_OP(s, fl ? SpvOpFAdd : SpvOpIAdd, ty, a, b);
@@ -154,6 +155,10 @@ static SpvOp sg_opcode(FeReduceOp op, ScalarType t) {
                   : t == TY_INT ? SpvOpGroupNonUniformSMax : SpvOpGroupNonUniformUMax;
     }
     fe_unreachable();
+}
+
+static uint32_t red_combine(Sb *s, FeReduceOp op, ScalarType t, uint32_t a, uint32_t b) {
+    return red_combine_ty(s, op, t, sb_scalar(s, t), a, b);
 }
 
 /* Fold of sh[0 .. NumSubgroups) (the per-subgroup values), in every
@@ -238,17 +243,42 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
     int G = pow2(st->sp[0]) && st->sp[0] <= 1024 ? st->sp[0] : 256;
     int local[3] = {G, 1, 1};
     if (st->strategy == IR_STRAT_REDUCE_TREE && s->k->params.v[in].rank == 1) {
-        int P = st->sp[1] > 0 && st->sp[1] <= G ? st->sp[1] : (G < 64 ? G : 64);
+        int P = st->sp[1] > 0 && st->sp[1] <= s->t->max_groups ? st->sp[1] : 1024;
         IrSize *N = cols_host(s, in);
-        IrSize *ng = ir_size_bin(s->a, SZ_MIN, hceil(s, N, G), hconst(s, P));
-        int scr = sb_add_scratch(s, ir_size_bin(s->a, SZ_MUL, hconst(s, P), hconst(s, 4)), at);
+        /* about 16 vec4 per invocation (E = sp[2]) before the cap */
+        int E = st->sp[2] > 0 ? st->sp[2] : 16;
+        IrSize *ng = ir_size_bin(s->a, SZ_MIN, hceil(s, N, 4 * G * E), hconst(s, P));
+        int scr = sb_add_scratch(s, ir_size_bin(s->a, SZ_MUL, ng, hconst(s, 4)), at);
         /* pass 1: grid-stride partial folds, one value per group */
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
         uint32_t n = cols_dev(s, in);
         uint32_t start = sb_uadd(s, sb_umul(s, wgid(s, 0), sb_const_u(s, (uint32_t)G)), lid(s, 0));
         uint32_t stride = sb_umul(s, nwg(s, 0), sb_const_u(s, (uint32_t)G));
-        uint32_t v = strided_fold(s, bin, et, st->rop, start, n, stride);
+        uint32_t v;
+        if (et != TY_HALF) {
+            /* vec4 grid-stride over the first n/4*4 elements, then the
+             * (< 4) tail by the first invocations */
+            uint32_t vt = sb_vec4(s, aty);
+            uint32_t idv = red_identity(s, st->rop, at);
+            uint32_t acc = sb_var(s, vt);
+            sb_store(s, acc, SB_OP(s, SpvOpCompositeConstruct, vt, idv, idv, idv, idv));
+            uint32_t n4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, n, sb_const_u(s, 2));
+            SbFor f4 = sb_for_begin(s, start, n4, stride);
+            sb_store(s, acc, red_combine_ty(s, st->rop, at, vt, sb_load(s, vt, acc),
+                                            sb_buf4_load(s, bin, f4.iv)));
+            sb_for_end(s, &f4);
+            uint32_t a4 = sb_load(s, vt, acc), c[4];
+            for (int i = 0; i < 4; i++) c[i] = SB_OP(s, SpvOpCompositeExtract, aty, a4, (uint32_t)i);
+            v = red_combine(s, st->rop, at, red_combine(s, st->rop, at, c[0], c[1]),
+                            red_combine(s, st->rop, at, c[2], c[3]));
+            uint32_t ti = sb_uadd(s, SB_OP(s, SpvOpShiftLeftLogical, s->t_u32, n4, sb_const_u(s, 2)),
+                                  start);
+            v = red_combine(s, st->rop, at, v,
+                            guarded_load(s, bin, ti, sb_ult(s, ti, n), aty, idv));
+        } else {
+            v = strided_fold(s, bin, et, st->rop, start, n, stride);
+        }
         uint32_t r = group_reduce(s, sh, G, st->rop, at, v);
         SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
         sb_buf_store(s, scr, wgid(s, 0), r);
@@ -260,10 +290,8 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
         sb_fn_begin(s);
         sh = sb_shared(s, aty, (uint32_t)G, "red");
         n = cols_dev(s, in);
-        uint32_t cnt = sb_umin(s, sb_udiv_safe(s, sb_uadd(s, n, sb_const_u(s, (uint32_t)G - 1)),
-                                               sb_const_u(s, (uint32_t)G)),
-                               sb_const_u(s, (uint32_t)P));
-        /* n + G - 1 may wrap for n near 2^32: then n/G + 1 is used */
+        uint32_t cnt = sb_size_u32(s, ng); /* the host's group count of pass 1 */
+        (void)n;
         uint32_t acc = sb_var(s, aty);
         sb_store(s, acc, red_identity(s, st->rop, at));
         SbFor fl = sb_for_begin(s, lid(s, 0), cnt, sb_const_u(s, (uint32_t)G));
@@ -688,6 +716,97 @@ static void lower_transpose(Sb *s, int si, const IrStage *st) {
 
 /* ---- MATMUL ---- */
 
+/* 1 when x % m == 0, else 0 (host formula) */
+static IrSize *hdivisible(Sb *s, IrSize *x, int64_t m) {
+    return ir_size_bin(s->a, SZ_SUB, hconst(s, 1),
+                       ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, x, hconst(s, m)), hconst(s, 1)));
+}
+
+/* The interior fast path of float SGEMM for M, N multiples of 128 and K a
+ * multiple of 8 (no bounds checks at all): 128x128 tile per group of 16x16
+ * invocations, 8x8 outputs per invocation, K-slices of 8 staged in shared
+ * memory as vec4 (A transposed so both operands are read as vec4 along the
+ * tile edge). Selected by its group count (`sel` is 1 when the shape fits,
+ * else 0); tiles grid-stride past the group-count cap. */
+static void matmul_fast(Sb *s, int si, const IrStage *st, IrSize *sel) {
+    int pa = st->in[0], pb = st->in[1], pc = st->out;
+    int ba = sb_param_binding(s, pa), bb = sb_param_binding(s, pb), bc = sb_param_binding(s, pc);
+    int local[3] = {16, 16, 1};
+    uint32_t f32 = s->t_f32, v4 = sb_vec4(s, f32);
+    sb_fn_begin(s);
+    uint32_t As = sb_shared(s, v4, 8 * 32, "As"), Bs = sb_shared(s, v4, 8 * 32, "Bs");
+    uint32_t M = sb_dim(s, pa, 0), K = sb_dim(s, pa, 1), N = sb_dim(s, pb, 1);
+    uint32_t K4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, K, sb_const_u(s, 2));
+    uint32_t N4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, N, sb_const_u(s, 2));
+    uint32_t lx = lid(s, 0), ly = lid(s, 1);
+    uint32_t tid = sb_uadd(s, sb_umul(s, ly, sb_const_u(s, 16)), lx);
+    uint32_t ar = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, tid, sb_const_u(s, 1));
+    uint32_t ak = sb_umul(s, SB_OP(s, SpvOpBitwiseAnd, s->t_u32, tid, sb_const_u(s, 1)), sb_const_u(s, 4));
+    uint32_t bk = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, tid, sb_const_u(s, 5));
+    uint32_t bcol = SB_OP(s, SpvOpBitwiseAnd, s->t_u32, tid, sb_const_u(s, 31));
+    uint32_t ar4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, ar, sb_const_u(s, 2));
+    uint32_t arc = SB_OP(s, SpvOpBitwiseAnd, s->t_u32, ar, sb_const_u(s, 3));
+    uint32_t u128 = sb_const_u(s, 128);
+    SbFor by = sb_for_begin(s, sb_umul(s, wgid(s, 1), u128), M, sb_umul(s, nwg(s, 1), u128));
+    SbFor bx = sb_for_begin(s, sb_umul(s, wgid(s, 0), u128), N, sb_umul(s, nwg(s, 0), u128));
+    uint32_t acc[16];
+    uint32_t z4 = SB_OP(s, SpvOpCompositeConstruct, v4, sb_const_f(s, 0), sb_const_f(s, 0),
+                        sb_const_f(s, 0), sb_const_f(s, 0));
+    for (int i = 0; i < 16; i++) {
+        acc[i] = sb_var(s, v4);
+        sb_store(s, acc[i], z4);
+    }
+    uint32_t arow = sb_umul(s, sb_uadd(s, by.iv, ar), K4);
+    uint32_t bx4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, bx.iv, sb_const_u(s, 2));
+    SbFor kt = sb_for_begin(s, sb_const_u(s, 0), K, sb_const_u(s, 8));
+    {
+        uint32_t av = sb_buf4_load(s, ba, sb_uadd(s, arow, SB_OP(s, SpvOpShiftRightLogical, s->t_u32,
+                                                                 sb_uadd(s, kt.iv, ak), sb_const_u(s, 2))));
+        uint32_t pf = sb_ptr(s, SpvStorageClassWorkgroup, f32);
+        for (int c = 0; c < 4; c++) {
+            uint32_t slot = sb_uadd(s, sb_umul(s, sb_uadd(s, ak, sb_const_u(s, (uint32_t)c)), sb_const_u(s, 32)), ar4);
+            sb_store(s, SB_OP(s, SpvOpAccessChain, pf, As, slot, arc),
+                     SB_OP(s, SpvOpCompositeExtract, f32, av, (uint32_t)c));
+        }
+        uint32_t bv = sb_buf4_load(s, bb, sb_uadd(s, sb_umul(s, sb_uadd(s, kt.iv, bk), N4),
+                                                  sb_uadd(s, bx4, bcol)));
+        sh_store(s, Bs, v4, sb_uadd(s, sb_umul(s, bk, sb_const_u(s, 32)), bcol), bv);
+    }
+    sb_barrier(s);
+    uint32_t cur[16];
+    for (int i = 0; i < 16; i++) cur[i] = sb_load(s, v4, acc[i]);
+    uint32_t ly2 = sb_umul(s, ly, sb_const_u(s, 2)), lx2 = sb_umul(s, lx, sb_const_u(s, 2));
+    for (int k = 0; k < 8; k++) {
+        uint32_t kb = sb_const_u(s, (uint32_t)(k * 32));
+        uint32_t a0 = sh_load(s, As, v4, sb_uadd(s, kb, ly2));
+        uint32_t a1 = sh_load(s, As, v4, sb_uadd(s, kb, sb_uadd(s, ly2, sb_const_u(s, 1))));
+        uint32_t b0 = sh_load(s, Bs, v4, sb_uadd(s, kb, lx2));
+        uint32_t b1 = sh_load(s, Bs, v4, sb_uadd(s, kb, sb_uadd(s, lx2, sb_const_u(s, 1))));
+        for (int i = 0; i < 8; i++) {
+            uint32_t ai = SB_OP(s, SpvOpCompositeExtract, f32, i < 4 ? a0 : a1, (uint32_t)(i & 3));
+            cur[2 * i] = SB_OP(s, SpvOpFAdd, v4, cur[2 * i], SB_OP(s, SpvOpVectorTimesScalar, v4, b0, ai));
+            cur[2 * i + 1] =
+                SB_OP(s, SpvOpFAdd, v4, cur[2 * i + 1], SB_OP(s, SpvOpVectorTimesScalar, v4, b1, ai));
+        }
+    }
+    for (int i = 0; i < 16; i++) sb_store(s, acc[i], cur[i]);
+    sb_barrier(s);
+    sb_for_end(s, &kt);
+    for (int i = 0; i < 8; i++) {
+        uint32_t r = sb_uadd(s, by.iv, sb_uadd(s, sb_umul(s, ly, sb_const_u(s, 8)), sb_const_u(s, (uint32_t)i)));
+        uint32_t o = sb_uadd(s, sb_umul(s, r, N4), sb_uadd(s, bx4, lx2));
+        sb_buf4_store(s, bc, o, sb_load(s, v4, acc[2 * i]));
+        sb_buf4_store(s, bc, sb_uadd(s, o, sb_const_u(s, 1)), sb_load(s, v4, acc[2 * i + 1]));
+    }
+    sb_for_end(s, &bx);
+    sb_for_end(s, &by);
+    const char *e = sb_entry_name(s, si, "tiles128");
+    sb_fn_end_entry(s, e, local);
+    const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
+    sb_add_dispatch(s, e, si, local, ir_size_bin(s->a, SZ_MUL, cap(s, hceil(s, B->dims[1], 128)), sel),
+                    cap(s, hceil(s, A->dims[0], 128)), hconst(s, 1));
+}
+
 static void lower_matmul(Sb *s, int si, const IrStage *st) {
     int pa = st->in[0], pb = st->in[1], pc = st->out;
     ScalarType et = s->k->params.v[pa].type;
@@ -701,6 +820,17 @@ static void lower_matmul(Sb *s, int si, const IrStage *st) {
         ok = (TM * TK) % nt == 0 && (TK * TN) % nt == 0;
     }
     if (!ok) TM = 64, TN = 64, TK = 16, R = 4;
+    /* float 128x128x8 with 8x8 per invocation: the interior fast path for
+     * shapes it tiles exactly, this general one (zero-padded tiles) for
+     * the others; exactly one of the two dispatches has groups */
+    IrSize *fast = NULL;
+    if (et == TY_FLOAT && TM == 128 && TN == 128 && TK == 8 && R == 8) {
+        const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
+        fast = ir_size_bin(s->a, SZ_MUL, hdivisible(s, A->dims[0], 128),
+                           ir_size_bin(s->a, SZ_MUL, hdivisible(s, B->dims[1], 128),
+                                       hdivisible(s, A->dims[1], 8)));
+        matmul_fast(s, si, st, fast);
+    }
     int NX = TN / R, NY = TM / R, NT = NX * NY;
     int local[3] = {NX, NY, 1};
     uint32_t f32 = s->t_f32;
@@ -774,8 +904,10 @@ static void lower_matmul(Sb *s, int si, const IrStage *st) {
     const char *e = sb_entry_name(s, si, "tiles");
     sb_fn_end_entry(s, e, local);
     const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
-    sb_add_dispatch(s, e, si, local, cap(s, hceil(s, B->dims[1], TN)), cap(s, hceil(s, A->dims[0], TM)),
-                    hconst(s, 1));
+    IrSize *gx = cap(s, hceil(s, B->dims[1], TN)), *gy = cap(s, hceil(s, A->dims[0], TM));
+    if (fast) sb_add_dispatch_alt(s, e, si, local, ir_size_bin(s->a, SZ_MUL, gx,
+                                  ir_size_bin(s->a, SZ_SUB, hconst(s, 1), fast)), gy, hconst(s, 1));
+    else sb_add_dispatch(s, e, si, local, gx, gy, hconst(s, 1));
 }
 
 void cg_spirv_lib_stage(Sb *s, int stage) {

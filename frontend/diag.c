@@ -4,6 +4,9 @@
 
 #include <stdlib.h>
 
+/* Longest message kept whole, in bytes. */
+enum { MSG_MAX = 400 };
+
 void fe_diags_init(Diags *d, Arena *a, const char *file, const char *src, size_t len)
 {
     memset(d, 0, sizeof *d);
@@ -28,6 +31,14 @@ void fe_diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap)
     char *msg = fe_alloc(d->arena, (size_t)n + 1);
     vsnprintf(msg, (size_t)n + 1, fmt, aq);
     va_end(aq);
+    /* A message quoting a 100,000-character identifier stays readable: keep
+     * its head and tail. Cut on UTF-8 character boundaries. */
+    if (n > MSG_MAX) {
+        int head = MSG_MAX / 2, tail = n - MSG_MAX / 2;
+        while (head > 0 && (msg[head] & 0xC0) == 0x80) head--;
+        while (tail < n && (msg[tail] & 0xC0) == 0x80) tail++;
+        msg = fe_sprintf(d->arena, "%.*s[... %d bytes ...]%s", head, msg, tail - head, msg + tail);
+    }
     Diag g = {lv, loc, msg};
     FE_PUSH(d->arena, d->v, g);
     if (lv == DIAG_ERROR) d->nerrors++;
@@ -108,6 +119,7 @@ static void render_one(const Diags *d, const Diag *g, Buf *b)
     /* Walk characters, keeping those in the window; tabs are kept in both
      * lines so the caret stays aligned. */
     int col = g->loc.col, len = g->loc.len > 0 ? g->loc.len : 1;
+    if (len > WINDOW) len = WINDOW; /* the underline shows where a huge token starts */
     int first = col - WINDOW / 2 > 1 ? col - WINDOW / 2 : 1;
     int last = first + WINDOW + len;
     Buf src = {0}, mark = {0};

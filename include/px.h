@@ -267,11 +267,22 @@ PxResult px_launch_run(PxLaunch *l);
 PxResult px_launch_submit(PxLaunch *l);
 PxResult px_launch_wait(PxLaunch *l);
 
+/* Timing (on by default when PxConfig.timestamps is set and the device has
+ * timestamps): whether runs of this launch write GPU timestamps. Off, runs
+ * measure nothing (px_launch_stage_time_ns gives -1) and teach the
+ * correction nothing, and a run is exactly a submit and a fence wait: on
+ * lavapipe every timestamp costs more than a tiny dispatch. Changing it
+ * re-records the launch's command buffer on the next run. */
+PxResult px_launch_set_timing(PxLaunch *l, int on);
+
 /* Per stage of the last completed run, for stage i in 0..n: */
 int px_launch_stage_count(const PxLaunch *l);
 const char *px_launch_stage_name(const PxLaunch *l, int i); /* e.g. "matmul" */
 /* Measured GPU time of stage i (all its dispatches) in ns; -1 when the
- * device has no timestamps or nothing ran. i = -1: the whole launch. */
+ * device has no timestamps, timing is off or nothing ran. i = -1: the whole
+ * launch. The times are read back from the device on the first call after a
+ * run (not by the run itself), and that read lets the run teach its
+ * kernel's correction; the next submit drops times nobody read. */
 double px_launch_stage_time_ns(const PxLaunch *l, int i);
 /* Cost figures of stage i (-1: whole kernel) at the bound sizes. */
 PxResult px_launch_cost(PxLaunch *l, int i, PxCost *cost);
@@ -296,7 +307,9 @@ void px_context_profile(const PxContext *ctx, PxProfile *out);
  * (PxCost.predicted_ns) times the kernel's correction. */
 PxResult px_launch_predict_ns(PxLaunch *l, int i, double *ns);
 /* Measurement after a run is px_launch_stage_time_ns. Each completed run
- * with a measured time updates its kernel's correction (shared by all
+ * with a measured time that is read (px_launch_stage_time_ns or
+ * px_launch_predict_ns before the next submit) updates its kernel's
+ * correction (shared by all
  * launches of that kernel of that module): an exponentially weighted
  * geometric mean of measured / roofline-predicted. The factor is 1 until
  * the first measured run; *samples (may be NULL) gets how many runs it has

@@ -132,6 +132,27 @@ static IrStrategy default_strategy(const IrKernel *k, const IrStage *st)
     fe_unreachable();
 }
 
+const char *const ir_lib_class_names[IR_LIB_N] = {
+#define X(e, n) n,
+    IR_LIB_CLASSES(X)
+#undef X
+};
+
+/* How a stage runs, for the library terms of the prediction. */
+static IrLibClass lib_class(const IrKernel *k, const IrStage *st)
+{
+    int rows = st->nin > 0 && st->in[0] >= 0 && k->params.v[st->in[0]].rank >= 2;
+    switch (st->kind) {
+    case IR_STAGE_GRID: return IR_LIB_NONE;
+    case IR_STAGE_MATMUL: return IR_LIB_MATMUL;
+    case IR_STAGE_REDUCE: return rows ? IR_LIB_REDUCE_ROWS : IR_LIB_REDUCE;
+    case IR_STAGE_SCAN: return rows ? IR_LIB_SCAN_ROWS : IR_LIB_SCAN;
+    case IR_STAGE_SOFTMAX: return IR_LIB_SOFTMAX;
+    case IR_STAGE_TRANSPOSE: return IR_LIB_TRANSPOSE;
+    }
+    fe_unreachable();
+}
+
 int ir_stage_dispatches(const IrKernel *k, const IrStage *st)
 {
     IrStrategy s = st->strategy == IR_STRAT_NONE ? default_strategy(k, st) : st->strategy;
@@ -592,6 +613,7 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
         sc.prim = st->prims.n ? st->prims.v[0] : PRIM_FOR;
         if (st->locs.n) sc.loc = st->locs.v[0];
         sc.strategy = st->strategy;
+        sc.lib = lib_class(src, st);
         CostCx cx;
         memset(&cx, 0, sizeof cx);
         cx.a = a;
@@ -737,6 +759,7 @@ int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
     if (stage < -1 || stage >= c->stages.n) return 0;
     const IrCost *cost = stage < 0 ? &c->total : &c->stages.v[stage].c;
     IrCostValues v;
+    v.lib = stage < 0 ? IR_LIB_NONE : c->stages.v[stage].lib;
     for (int m = 0; m < IR_COST_N; m++) {
         long double x;
         if (!ir_poly_eval(&c->atoms, cost->m[m], syms, syms_set, params, params_set, &x)) return 0;
@@ -893,6 +916,7 @@ void ir_profile_default(IrDeviceProfile *p)
     p->intops_per_s = 1e9;
     p->dispatch_s = 50e-6;     /* lavapipe-class launch overhead */
     p->barrier_s = 10e-6;
+    for (int i = 0; i < IR_LIB_N; i++) p->lib_slowdown[i] = 1, p->lib_fixed_s[i] = 0;
     p->calibrated = 0;
 }
 
@@ -948,6 +972,9 @@ int ir_profile_save(const IrDeviceProfile *p, const char *path)
     fprintf(f, "bytes_per_s %.17g\nflops_per_s %.17g\nintops_per_s %.17g\n", p->bytes_per_s, p->flops_per_s,
             p->intops_per_s);
     fprintf(f, "dispatch_s %.17g\nbarrier_s %.17g\ncalibrated %d\n", p->dispatch_s, p->barrier_s, p->calibrated);
+    for (int i = 1; i < IR_LIB_N; i++)
+        fprintf(f, "slowdown_%s %.17g\nfixed_s_%s %.17g\n", ir_lib_class_names[i], p->lib_slowdown[i],
+                ir_lib_class_names[i], p->lib_fixed_s[i]);
     int bad = ferror(f);
     if (fclose(f) || bad || rename(tmp, path)) {
         remove(tmp);
@@ -984,6 +1011,16 @@ int ir_profile_parse(IrDeviceProfile *p, const char *text)
                     snprintf(q.device, sizeof q.device, "%s", val);
                 } else if (!strcmp(line, "calibrated") && num) {
                     q.calibrated = x != 0;
+                } else if (!strncmp(line, "slowdown_", 9) || !strncmp(line, "fixed_s_", 8)) {
+                    /* optional (older files lack them); unknown classes are
+                     * skipped so newer files still load */
+                    int slow = line[0] == 's';
+                    const char *cls = line + (slow ? 9 : 8);
+                    for (int i = 1; i < IR_LIB_N; i++)
+                        if (!strcmp(cls, ir_lib_class_names[i])) {
+                            if (!num || (slow ? x <= 0 : x < 0)) return -1;
+                            *(slow ? &q.lib_slowdown[i] : &q.lib_fixed_s[i]) = x;
+                        }
                 } else {
                     for (int i = 0; i < 5; i++)
                         if (!strcmp(line, keys[i])) {
@@ -1021,7 +1058,8 @@ static double roofline_s(const IrCostValues *v, const IrDeviceProfile *p)
 {
     double ops = v->v[IR_COST_FLOPS] / p->flops_per_s + v->v[IR_COST_INTOPS] / p->intops_per_s;
     double mem = (v->v[IR_COST_BYTES_READ] + v->v[IR_COST_BYTES_WRITTEN]) / p->bytes_per_s;
-    return ops > mem ? ops : mem;
+    IrLibClass c = (unsigned)v->lib < IR_LIB_N ? v->lib : IR_LIB_NONE;
+    return (ops > mem ? ops : mem) * p->lib_slowdown[c] + p->lib_fixed_s[c];
 }
 
 static double overhead_s(double dispatches, const IrDeviceProfile *p)
@@ -1067,6 +1105,14 @@ void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s
 }
 
 /* ---- calibration ------------------------------------------------------------ */
+
+
+/* The library classes, each as one statement over one size symbol, run at
+ * `small` (where the fixed cost shows) and at `size` (where the work does). */
+#define CAL_LIB(what, cls, name, params, stmt, big, little)                   \
+    [what] = {what, name,                                                     \
+              "GPU_KERNEL " name "\n" params "GPU_THREAD_CODE:\n    " stmt "\nGPU_END\n", \
+              "N", big, little, cls}
 
 const IrCalibKernel ir_calib_kernels[IR_CALIB_N] = {
     [IR_CALIB_DISPATCH] = {IR_CALIB_DISPATCH, "px_cal_dispatch",
@@ -1133,18 +1179,38 @@ const IrCalibKernel ir_calib_kernels[IR_CALIB_N] = {
                          "    }\n"
                          "GPU_END\n",
                          "N", 1 << 18},
+    CAL_LIB(IR_CALIB_REDUCE, IR_LIB_REDUCE, "px_cal_reduce", "GPU_PARAM x float[N]\nGPU_PARAM s float[1]\n",
+            "PARALLEL_REDUCE SUM x -> s", 1 << 22, 1 << 10),
+    CAL_LIB(IR_CALIB_REDUCE_ROWS, IR_LIB_REDUCE_ROWS, "px_cal_reduce_rows",
+            "GPU_PARAM x float[64][N]\nGPU_PARAM r float[64]\n", "PARALLEL_REDUCE SUM x -> r", 1 << 16, 16),
+    CAL_LIB(IR_CALIB_SCAN, IR_LIB_SCAN, "px_cal_scan", "GPU_PARAM x float[N]\nGPU_PARAM y float[N]\n",
+            "PARALLEL_SCAN SUM x -> y", 1 << 20, 1 << 10),
+    CAL_LIB(IR_CALIB_SCAN_ROWS, IR_LIB_SCAN_ROWS, "px_cal_scan_rows",
+            "GPU_PARAM x float[64][N]\nGPU_PARAM y float[64][N]\n", "PARALLEL_SCAN SUM x -> y", 1 << 14, 16),
+    CAL_LIB(IR_CALIB_SOFTMAX, IR_LIB_SOFTMAX, "px_cal_softmax",
+            "GPU_PARAM x float[64][N]\nGPU_PARAM y float[64][N]\n", "PARALLEL_SOFTMAX x -> y", 1 << 14, 16),
+    CAL_LIB(IR_CALIB_TRANSPOSE, IR_LIB_TRANSPOSE, "px_cal_transpose",
+            "GPU_PARAM x float[N][N]\nGPU_PARAM t float[N][N]\n", "PARALLEL_TRANSPOSE x -> t", 1024, 32),
+    CAL_LIB(IR_CALIB_MATMUL, IR_LIB_MATMUL, "px_cal_matmul",
+            "GPU_PARAM a float[N][N]\nGPU_PARAM b float[N][N]\nGPU_PARAM c float[N][N]\n",
+            "PARALLEL_MATMUL a b -> c", 256, 32),
 };
 
 int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *s, int n)
 {
     /* Best (shortest) time per measure; overheads first, since every other
      * figure is what remains after them. */
-    const IrCalibSample *best[IR_CALIB_N] = {0};
+    const IrCalibSample *best[IR_CALIB_N] = {0}, *small[IR_CALIB_N] = {0};
     for (int i = 0; i < n; i++) {
         if ((unsigned)s[i].what >= IR_CALIB_N || !(s[i].seconds > 0) || !isfinite(s[i].seconds)) continue;
-        if (!best[s[i].what] || s[i].seconds < best[s[i].what]->seconds) best[s[i].what] = &s[i];
+        const IrCalibKernel *ck = &ir_calib_kernels[s[i].what];
+        /* library classes: best at the small size and best at the large */
+        const IrCalibSample **slot = ck->small && s[i].size == ck->small ? &small[s[i].what] : &best[s[i].what];
+        if (!*slot || s[i].seconds < (*slot)->seconds) *slot = &s[i];
     }
     snprintf(p->device, sizeof p->device, "%s", device ? device : "default");
+    p->lib_slowdown[IR_LIB_NONE] = 1; /* the plain roofline, by definition */
+    p->lib_fixed_s[IR_LIB_NONE] = 0;
     int set = 0;
     const IrCalibSample *b;
     if ((b = best[IR_CALIB_DISPATCH])) {
@@ -1176,6 +1242,28 @@ int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *
             *rates[i].rate = work / t;
             set++;
         }
+    }
+    /* Each library class from its two sizes, on the rates just fitted:
+     * t = fixed + slowdown * roofline + overheads, a line through both. */
+    for (int w = 0; w < IR_CALIB_N; w++) {
+        IrLibClass c = ir_calib_kernels[w].lib;
+        const IrCalibSample *lo = small[w], *hi = best[w];
+        if (c == IR_LIB_NONE || !lo || !hi) continue;
+        IrCostValues vl = lo->cost, vh = hi->cost;
+        vl.lib = vh.lib = IR_LIB_NONE;
+        double rl = roofline_s(&vl, p), rh = roofline_s(&vh, p);
+        double tl = lo->seconds - overhead_s(vl.v[IR_COST_DISPATCHES], p);
+        double th = hi->seconds - overhead_s(vh.v[IR_COST_DISPATCHES], p);
+        if (!(rh > rl) || !(rl >= 0)) continue;
+        double slow = (th - tl) / (rh - rl);
+        /* a noisy small run can tilt the line below zero: then the large
+         * run alone decides and there is no fixed part */
+        if (!(slow > 0)) slow = th > 0 ? th / rh : 1;
+        if (slow < 1e-3) slow = 1e-3;
+        double fixed = tl - slow * rl;
+        p->lib_slowdown[c] = slow;
+        p->lib_fixed_s[c] = fixed > 0 ? fixed : 0;
+        set++;
     }
     p->calibrated = set > 0;
     return set;

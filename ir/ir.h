@@ -392,8 +392,28 @@ typedef struct IrCost {
     IrPoly *m[IR_COST_N];
 } IrCost;
 
+/* Library stages, by how they run: each has its own calibrated slowdown
+ * against the roofline and fixed cost (docs/COST.md, "Prediction"). */
+#define IR_LIB_CLASSES(X)                                                    \
+    X(IR_LIB_NONE, "none")               /* thread code, maps: roofline only */ \
+    X(IR_LIB_REDUCE, "reduce")           /* 1-D REDUCE: two-pass tree */      \
+    X(IR_LIB_REDUCE_ROWS, "reduce_rows") /* REDUCE of rows of a 2-D+ input */ \
+    X(IR_LIB_SCAN, "scan")               /* 1-D SCAN: three passes */         \
+    X(IR_LIB_SCAN_ROWS, "scan_rows")     /* SCAN of rows of a 2-D+ input */   \
+    X(IR_LIB_SOFTMAX, "softmax")         /* SOFTMAX, any rank */              \
+    X(IR_LIB_TRANSPOSE, "transpose")     /* TRANSPOSE */                      \
+    X(IR_LIB_MATMUL, "matmul")           /* MATMUL */
+typedef enum {
+#define X(e, s) e,
+    IR_LIB_CLASSES(X)
+#undef X
+    IR_LIB_N
+} IrLibClass;
+extern const char *const ir_lib_class_names[IR_LIB_N];
+
 typedef struct IrStageCost {
     IrCost c;
+    IrLibClass lib;
     IrStageKind kind;
     FePrim prim;           /* the source statement */
     Loc loc;
@@ -441,6 +461,7 @@ FeClass ir_cost_class(Arena *a, const IrKernelCost *c, const char **reason);
 /* Numbers of one stage (stage -1: the kernel) at bound values. */
 typedef struct IrCostValues {
     double v[IR_COST_N];   /* indexed by IrCostMetric */
+    IrLibClass lib;        /* of the stage (ir_cost_values); NONE for a kernel */
 } IrCostValues;
 /* syms[]/params[] as for ir_size_eval; *_set NULL: all bound. Returns 0
  * when some symbol it needs is unbound (out is then untouched). */
@@ -463,6 +484,10 @@ typedef struct IrDeviceProfile {
     double intops_per_s;   /* integer operations */
     double dispatch_s;     /* fixed cost of one dispatch */
     double barrier_s;      /* fixed cost of one barrier between dispatches */
+    /* Per library class (IR_LIB_NONE: 1 and 0): its roofline work takes
+     * slowdown times as long, plus fixed_s per stage. */
+    double lib_slowdown[IR_LIB_N];
+    double lib_fixed_s[IR_LIB_N];
     int calibrated;        /* 0: the conservative default */
 } IrDeviceProfile;
 
@@ -481,7 +506,8 @@ int ir_profile_load(IrDeviceProfile *p, const char *path);
 int ir_profile_parse(IrDeviceProfile *p, const char *text);
 
 /* Roofline bound of one stage: max(flops/flop rate + intops/int rate,
- * bytes/bandwidth) + dispatches * dispatch_s + (dispatches-1) * barrier_s. */
+ * bytes/bandwidth) * lib_slowdown + lib_fixed_s (of the stage's library
+ * class) + dispatches * dispatch_s + (dispatches-1) * barrier_s. */
 double ir_predict_stage_s(const IrCostValues *v, const IrDeviceProfile *p);
 /* A kernel: the roofline work of each stage (stages[0..n), or the total
  * when stages is NULL) plus the overheads of total's dispatches, which
@@ -508,7 +534,14 @@ void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s
     X(IR_CALIB_BARRIER, "barrier")     /* two tiny stages: + one barrier */  \
     X(IR_CALIB_BANDWIDTH, "bandwidth") /* a large copy: bytes/s */           \
     X(IR_CALIB_FLOPS, "flops")         /* fma chains: float ops/s */         \
-    X(IR_CALIB_INTOPS, "intops")       /* integer chains: int ops/s */
+    X(IR_CALIB_INTOPS, "intops")       /* integer chains: int ops/s */       \
+    X(IR_CALIB_REDUCE, "reduce")       /* the library classes: each at a */  \
+    X(IR_CALIB_REDUCE_ROWS, "reduce_rows") /* small and a large size */     \
+    X(IR_CALIB_SCAN, "scan")                                                 \
+    X(IR_CALIB_SCAN_ROWS, "scan_rows")                                       \
+    X(IR_CALIB_SOFTMAX, "softmax")                                           \
+    X(IR_CALIB_TRANSPOSE, "transpose")                                       \
+    X(IR_CALIB_MATMUL, "matmul")
 typedef enum {
 #define X(e, s) e,
     IR_CALIB_MEASURES(X)
@@ -521,12 +554,15 @@ typedef struct IrCalibKernel {
     const char *source;    /* PX text */
     const char *sym;       /* its one size symbol */
     int64_t size;          /* the value to bind it to */
+    int64_t small;         /* library classes: a second, small size; else 0 */
+    IrLibClass lib;        /* the library class it measures, or NONE */
 } IrCalibKernel;
 extern const IrCalibKernel ir_calib_kernels[IR_CALIB_N];
 /* A timed run of ir_calib_kernels[what]: its cost values (ir_cost_values
  * at the size run) and the measured seconds (best of several runs). */
 typedef struct IrCalibSample {
     IrCalibMeasure what;
+    int64_t size;          /* the size run (library classes: small or large) */
     IrCostValues cost;
     double seconds;
 } IrCalibSample;

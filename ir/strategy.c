@@ -22,7 +22,7 @@
 #include "ir.h"
 
 #define IR_STRATEGY_TABLE(X)                                                       \
-    X(IR_STAGE_MATMUL, IR_STRAT_MATMUL_TILED, 64, 64, 16, 4) /* matmul */           \
+    X(IR_STAGE_MATMUL, IR_STRAT_MATMUL_TILED, 128, 128, 8, 8) /* matmul */          \
     X(IR_STAGE_SCAN, IR_STRAT_SCAN_3PASS, 256, 16, 0, 0)     /* G, E per thread */   \
     X(IR_STAGE_SOFTMAX, IR_STRAT_SOFTMAX_ROW, 64, 0, 0, 0)   /* one group per row */ \
     X(IR_STAGE_TRANSPOSE, IR_STRAT_TRANSPOSE_TILED, 16, 0, 0, 0) /* tile edge */
@@ -47,7 +47,7 @@ static void choose(const IrKernel *k, IrStage *s, const IrOptions *o)
         return;
     case IR_STAGE_REDUCE:
         if (k->params.v[s->in[0]].rank >= 2) set(s, IR_STRAT_REDUCE_ROWS, 64, 0, 0, 0);
-        else set(s, IR_STRAT_REDUCE_TREE, 256, 64, 0, 0);
+        else set(s, IR_STRAT_REDUCE_TREE, 256, 1024, 16, 0);
         return;
 #define X(kind, st, a, b, c, d) \
     case kind: set(s, st, a, b, c, d); return;

@@ -11,7 +11,7 @@
 
 /* Best measured seconds of one micro-kernel and its cost at the size run.
  * Returns PX_OK, or the failing call's result. */
-static PxResult measure(PxContext *ctx, const IrCalibKernel *ck, int runs, IrCalibSample *out)
+static PxResult measure(PxContext *ctx, const IrCalibKernel *ck, int64_t size, int runs, IrCalibSample *out)
 {
     PxModule *m = NULL;
     PxKernel *k = NULL;
@@ -19,7 +19,7 @@ static PxResult measure(PxContext *ctx, const IrCalibKernel *ck, int runs, IrCal
     PxResult r = px_module_compile(ctx, ck->source, strlen(ck->source), ck->name, &m, NULL);
     if (r == PX_OK) r = px_module_kernel(m, ck->name, &k);
     if (r == PX_OK) r = px_launch_create(k, &l);
-    if (r == PX_OK) r = px_launch_set_size(l, ck->sym, ck->size, "calibration");
+    if (r == PX_OK) r = px_launch_set_size(l, ck->sym, size, "calibration");
     double best = -1;
     /* the first run pays pipeline creation and first-touch costs */
     for (int i = 0; r == PX_OK && i <= runs; i++) {
@@ -33,6 +33,7 @@ static PxResult measure(PxContext *ctx, const IrCalibKernel *ck, int runs, IrCal
     if (r == PX_OK) {
         memset(out, 0, sizeof *out);
         out->what = ck->what;
+        out->size = size;
         out->seconds = best * 1e-9;
         out->cost.v[IR_COST_FLOPS] = c.flops;
         out->cost.v[IR_COST_INTOPS] = c.int_ops;
@@ -50,13 +51,17 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
     if (!ctx || !out || runs < 1) return PX_ERR_INVALID;
     PxDeviceInfo di;
     px_device_info(ctx, &di);
-    IrCalibSample s[IR_CALIB_N];
+    IrCalibSample s[2 * IR_CALIB_N];
     int n = 0;
     for (int i = 0; i < IR_CALIB_N; i++) {
-        PxResult r = measure(ctx, &ir_calib_kernels[i], runs, &s[n]);
-        if (r == PX_ERR_UNSUPPORTED) continue; /* no timestamps: nothing to fit */
-        if (r != PX_OK) return r;
-        n++;
+        const IrCalibKernel *ck = &ir_calib_kernels[i];
+        for (int big = 0; big < 2; big++) {
+            if (!big && !ck->small) continue;
+            PxResult r = measure(ctx, ck, big ? ck->size : ck->small, runs, &s[n]);
+            if (r == PX_ERR_UNSUPPORTED) continue; /* no timestamps: nothing to fit */
+            if (r != PX_OK) return r;
+            n++;
+        }
     }
     IrDeviceProfile p;
     ir_profile_default(&p);

@@ -302,7 +302,19 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
 #endif
         ir_optimize(mo, &io);
         CgOptions co = {.target = c->target, .opt_level = c->opt_level};
-        cg = cg_spirv(a, &d, mo, &co);
+        if (c->cpu) {
+            /* no SPIR-V on the CPU: empty launch metadata (no dispatches,
+             * bindings or scratch) keeps the shared launch code uniform */
+            cg = fe_alloc(a, sizeof *cg);
+            cg->ir = mo;
+            cg->target = c->target;
+            for (int i = 0; i < mo->kernels.n; i++) {
+                CgLaunch cl = {.kernel = mo->kernels.v[i]};
+                FE_PUSH(a, cg->kernels, cl);
+            }
+        } else {
+            cg = cg_spirv(a, &d, mo, &co);
+        }
     }
     if (diags && (d.nerrors || d.nwarnings)) *diags = xstrdup(fe_diags_render(&d, a));
     if (d.nerrors || !cg) {
@@ -612,6 +624,13 @@ struct PxLaunch {
     double *stage_ns;
     double total_ns;
     int nruns;                  /* completed runs since the last (re)record */
+    /* Times are read back lazily: a wait leaves the last run's timestamps
+     * in the query pool (unread), and px_launch_stage_time_ns or a
+     * prediction reads them and teaches the correction, once. */
+    int unread;                 /* the last run's times are not read yet */
+    int unread_cold;            /* ... and it was the first run after a record */
+    int untimed;                /* px_launch_set_timing(l, 0) */
+    double pred_ns;             /* uncorrected whole-kernel prediction; < 0: not known */
 };
 
 PxResult px_launch_create(PxKernel *k, PxLaunch **out)
@@ -650,6 +669,7 @@ PxResult px_launch_create(PxKernel *k, PxLaunch **out)
     l->k = k;
     l->c = c;
     l->total_ns = -1;
+    l->pred_ns = -1;
     for (int i = 0; i < nst; i++) l->stage_ns[i] = -1;
     *out = l;
     return PX_OK;
@@ -1025,6 +1045,7 @@ PxResult px_launch_prepare(PxLaunch *l)
     if (!r) r = prepare_buffers(l);
     l->prepared = r == PX_OK;
     l->recorded = 0;
+    l->pred_ns = -1;
     return r;
 }
 
@@ -1096,6 +1117,7 @@ static PxResult record(PxLaunch *l)
         x->stage = cd->stage;
         x->barrier_after = i + 1 < cl->dispatches.n && cl->dispatches.v[i + 1].barrier_before;
     }
+    l->prog.untimed = l->untimed;
     if ((r = rt_program_record(&c->dev, &l->prog, l->disp, cl->dispatches.n))) return r;
     l->recorded = 1;
     l->nruns = 0; /* the next run is cold again (learn) */
@@ -1139,7 +1161,11 @@ static PxResult cpu_run(PxLaunch *l)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         l->total_ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
         l->ran = !r;
-        if (l->ran) learn(l);
+        if (l->ran) {
+            /* stage_ns is already filled in; learn when it is read */
+            l->unread = 1;
+            l->unread_cold = l->nruns++ == 0;
+        }
     }
     free(bufs);
     free(scal);
@@ -1152,6 +1178,11 @@ PxResult px_launch_submit(PxLaunch *l)
     PxResult r;
     if (l->prog.pending && (r = px_launch_wait(l))) return r;
     if (!l->prepared && (r = px_launch_prepare(l))) return r;
+    if (l->unread) {
+        l->unread = 0;
+        l->total_ns = -1;
+        for (int i = 0; i < l->k->ir->stages.n; i++) l->stage_ns[i] = -1;
+    }
     if (l->c->cpu) return cpu_run(l);
     if (!l->recorded && (r = record(l))) return r;
     if (l->k->cl->dispatches.n == 0) {
@@ -1174,8 +1205,17 @@ PxResult px_launch_wait(PxLaunch *l)
     PxResult r = rt_program_wait(&l->c->dev, &l->prog);
     if (r) return r;
     l->ran = 1;
-    rt_program_times(&l->c->dev, &l->prog, l->k->ir->stages.n, l->stage_ns, &l->total_ns);
-    learn(l);
+    /* the repeat-run path ends here: timestamps stay unread until asked for */
+    l->unread = 1;
+    l->unread_cold = l->nruns++ == 0;
+    return PX_OK;
+}
+
+PxResult px_launch_set_timing(PxLaunch *l, int on)
+{
+    if (!l) return PX_ERR_INVALID;
+    if (l->untimed != !on) l->recorded = 0;
+    l->untimed = !on;
     return PX_OK;
 }
 
@@ -1188,9 +1228,26 @@ PxResult px_launch_run(PxLaunch *l)
 int px_launch_stage_count(const PxLaunch *l) { return l ? l->k->ir->stages.n : 0; }
 const char *px_launch_stage_name(const PxLaunch *l, int i) { return l ? px_kernel_stage_name(l->k, i) : NULL; }
 
-double px_launch_stage_time_ns(const PxLaunch *l, int i)
+/* Reads the last run's timestamps (Vulkan) and lets the run teach the
+ * kernel's correction, once per run. A submit drops times nobody read: the
+ * command buffer resets the queries, and reading them on every run would
+ * put a query read-back and a cost evaluation on the repeat-run path. */
+static void read_times(PxLaunch *l)
 {
+    if (!l->unread) return;
+    l->unread = 0;
+    if (!l->c->cpu)
+        rt_program_times(&l->c->dev, &l->prog, l->k->ir->stages.n, l->stage_ns, &l->total_ns);
+    if (!l->unread_cold) learn(l);
+}
+
+/* l is logically const: reading the times only fills in what the last run
+ * measured. */
+double px_launch_stage_time_ns(const PxLaunch *cl, int i)
+{
+    PxLaunch *l = (PxLaunch *)cl;
     if (!l || !l->ran) return -1;
+    read_times(l);
     if (i < 0) return l->total_ns;
     return i < l->k->ir->stages.n ? l->stage_ns[i] : -1;
 }
@@ -1209,7 +1266,7 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
     if (stage >= k->ir->stages.n) return PX_ERR_INVALID;
     /* Cost figures describe source statements (the kernel before fusion); a
      * stage that runs several fused statements sums theirs. */
-    IrCostValues sum = {{0}};
+    IrCostValues sum = {{0}, IR_LIB_NONE};
     int found = 0;
     if (stage < 0) {
         if (!ir_cost_values(k->cost, -1, l->symv, NULL, l->paramv, NULL, &sum)) return PX_ERR_UNBOUND;
@@ -1231,12 +1288,14 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
             IrCostValues v;
             if (!ir_cost_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &v)) return PX_ERR_UNBOUND;
             for (int m = 0; m < IR_COST_N; m++) sum.v[m] += v.v[m];
+            if (v.lib != IR_LIB_NONE) sum.lib = v.lib; /* library stages never fuse */
             found = 1;
         }
         if (found) {
             /* dispatches: what really runs for this stage */
             int nd = 0;
             for (int i = 0; i < k->cl->dispatches.n; i++) nd += k->cl->dispatches.v[i].stage == stage;
+            if (k->m->cpu) nd = k->m->cpu->kernels.v[k->index].stages.v[stage].steps.n; /* CPU steps */
             sum.v[IR_COST_DISPATCHES] = nd;
             cost->predicted_ns = ir_predict_stage_s(&sum, &l->c->profile) * 1e9;
         }
@@ -1266,24 +1325,28 @@ void px_context_profile(const PxContext *c, PxProfile *out)
 }
 
 /* A completed run teaches its kernel's correction the ratio of the measured
- * whole-launch time to the uncorrected roofline prediction at its sizes.
- * Runs without a measured time (no timestamps) teach nothing, nor does a
+ * whole-launch time to the uncorrected roofline prediction at its sizes,
+ * when its times are read (read_times). Runs without a measured time (no
+ * timestamps, timing off, times never read) teach nothing, nor does a
  * launch's first run: it is cold (lavapipe compiles shader variants and
  * touches fresh memory on first use; 100x a warm run is common), and the
  * correction is meant for the steady state. */
 static void learn(PxLaunch *l)
 {
-    if (l->nruns++ == 0) return;
     if (!l->k->cost || !(l->total_ns > 0)) return;
-    PxCost c;
-    if (px_launch_cost(l, -1, &c) == PX_OK && c.predicted_ns > 0)
-        ir_correction_update(&l->k->corr, c.predicted_ns * 1e-9, l->total_ns * 1e-9);
+    if (l->pred_ns < 0) {
+        /* sizes are fixed until the next prepare, so is the prediction */
+        PxCost c;
+        l->pred_ns = px_launch_cost(l, -1, &c) == PX_OK && c.predicted_ns > 0 ? c.predicted_ns : 0;
+    }
+    if (l->pred_ns > 0) ir_correction_update(&l->k->corr, l->pred_ns * 1e-9, l->total_ns * 1e-9);
 }
 
 PxResult px_launch_predict_ns(PxLaunch *l, int i, double *ns)
 {
     if (!l || !ns) return PX_ERR_INVALID;
     *ns = -1;
+    if (l->ran) read_times(l); /* the last run teaches the correction first */
     PxCost c;
     PxResult r = px_launch_cost(l, i, &c);
     if (r) return r;

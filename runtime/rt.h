@@ -118,13 +118,16 @@ typedef struct RtProgram {
     int pending;                 /* submitted, not yet waited for */
     int ndispatch;
     int *disp_stage;             /* stage of each dispatch */
+    int untimed;                 /* set before recording: write no timestamps
+                                  * (on lavapipe each one costs a rasterizer
+                                  * round trip, more than a tiny dispatch) */
 } RtProgram;
 
 /* Records the dispatches (a zero group count skips a dispatch). */
 PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int n);
 PxResult rt_program_submit(RtDevice *d, RtProgram *p);
 PxResult rt_program_wait(RtDevice *d, RtProgram *p);
-/* After a wait: GPU ns of each stage 0..nstages-1 (summed over its
+/* After a wait (and before the next submit): GPU ns of each stage 0..nstages-1 (summed over its
  * dispatches) and the total from first to last timestamp; -1 when there are
  * no timestamps. */
 void rt_program_times(RtDevice *d, RtProgram *p, int nstages, double *stage_ns, double *total_ns);

@@ -724,7 +724,7 @@ PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int 
             return rt_vk_fail(d->log, vr, "creating a descriptor pool");
         }
     }
-    if (d->timestamps && nact) {
+    if (d->timestamps && !p->untimed && nact) {
         VkQueryPoolCreateInfo qpi = {
             .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
             .queryType = VK_QUERY_TYPE_TIMESTAMP,
@@ -796,9 +796,13 @@ PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int 
             if (x->pipe->push_bytes)
                 vkCmdPushConstants(p->cmd, x->pipe->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                                    x->pipe->push_bytes, x->push);
-            /* bottom-of-pipe: the first timestamp waits for what came before */
+            /* A dispatch's start stamp is bottom-of-pipe so that it waits for
+             * what came before, except the first: nothing of this command
+             * buffer comes before it, and top-of-pipe spares lavapipe a
+             * flush (a rasterizer round trip) on every run. */
             if (p->qpool)
-                vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, p->qpool, (uint32_t)(2 * k));
+                vkCmdWriteTimestamp(p->cmd, k ? VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT : VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
+                                    p->qpool, (uint32_t)(2 * k));
             vkCmdDispatch(p->cmd, x->groups[0], x->groups[1], x->groups[2]);
             if (p->qpool)
                 vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, p->qpool,

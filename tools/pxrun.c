@@ -330,6 +330,7 @@ int main(int argc, char **argv)
     if (o.backend && !strcmp(o.backend, "cpu")) cfg.backend = PX_BACKEND_CPU;
     if (o.backend && !strcmp(o.backend, "vulkan")) cfg.backend = PX_BACKEND_VULKAN;
     if (o.backend && !strcmp(o.backend, "auto")) cfg.backend = PX_BACKEND_AUTO;
+    if (o.device && !o.backend) cfg.backend = PX_BACKEND_VULKAN; /* a device is a Vulkan pick */
     if (o.device) {
         const char *p = o.device;
         int num = *p != 0;

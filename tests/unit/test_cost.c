@@ -656,12 +656,12 @@ TEST(prediction)
     p.intops_per_s = 1e9;
     p.dispatch_s = 1e-5;
     p.barrier_s = 2e-6;
-    IrCostValues mem = {{1e6, 0, 8e6, 4e6, 1}};   /* 12 MB at 1 GB/s: 12 ms; ops 0.5 ms */
-    IrCostValues ops = {{4e9, 1e9, 8e3, 4e3, 2}}; /* 2 s + 1 s of ops */
+    IrCostValues mem = {{1e6, 0, 8e6, 4e6, 1}, IR_LIB_NONE};   /* 12 MB at 1 GB/s: 12 ms; ops 0.5 ms */
+    IrCostValues ops = {{4e9, 1e9, 8e3, 4e3, 2}, IR_LIB_NONE}; /* 2 s + 1 s of ops */
     CHECK(fabs(ir_predict_stage_s(&mem, &p) - (0.012 + 1e-5)) < 1e-12);
     CHECK(fabs(ir_predict_stage_s(&ops, &p) - (3.0 + 2e-5 + 2e-6)) < 1e-9);
     IrCostValues st[2] = {mem, ops};
-    IrCostValues tot = {{5e9 + 1e6, 1e9, 8e6 + 8e3, 4e6 + 4e3, 3}};
+    IrCostValues tot = {{5e9 + 1e6, 1e9, 8e6 + 8e3, 4e6 + 4e3, 3}, IR_LIB_NONE};
     double want = 0.012 + 3.0 + 3 * 1e-5 + 2 * 2e-6;
     CHECK(fabs(ir_predict_kernel_s(&tot, st, 2, &p) - want) < 1e-9);
     /* without stages: the roofline of the total */
