@@ -82,4 +82,6 @@ echo "== PX vs hand-written GLSL"
 # shellcheck disable=SC2086
 /usr/bin/python3 bench/report.py "$B/bench.json" --vk $VKJ ${PXJ:+--px $PXJ} || status=1
 echo "results: $B/bench.json"
+echo "== CPU backend vs clang -O3 C loops (bench/cpu)"
+sh bench/cpu/run.sh "$B" $SMALL || status=1
 exit $status

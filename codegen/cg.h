@@ -35,7 +35,14 @@
  * barrier_before is set, a compute->compute memory barrier (shader write ->
  * shader read|write) must precede it; the first dispatch never has one. A
  * dispatch whose group count is 0 in any dimension is skipped by the host
- * (it would do nothing). Group counts never exceed CgTarget.max_groups in
+ * (it would do nothing). Some stages emit alternative variants of a pass
+ * (e.g. a vec4 one for rows of a multiple of 4 elements and a scalar one,
+ * or a matmul interior fast path and a general one): their group counts
+ * carry a 0/1 factor so that exactly one of them is nonzero for any sizes,
+ * and the second has barrier_before 0. A variant using subgroup
+ * operations is only emitted when CgTarget.subgroups is set (the runtime
+ * sets it from VkPhysicalDeviceSubgroupProperties; pxcc's default target
+ * has it off, so its output needs no subgroup support). Group counts never exceed CgTarget.max_groups in
  * any dimension for any sizes: strategies loop (grid-stride) instead.
  * Scratch buffers hold bytes() bytes each (an IrSize formula; at least 4 —
  * a host should round a zero size up to 4); their contents need not be
@@ -142,7 +149,8 @@ typedef struct CgLaunch {
 typedef struct CgModule {
     const IrModule *ir;
     CgTarget target;
-    uint32_t *words;   /* the validated SPIR-V binary */
+    uint32_t *words;   /* the validated SPIR-V binary; none (nwords 0)
+                        * when no kernel has a stage */
     size_t nwords;
     FE_VEC(CgLaunch) kernels; /* one per IrModule kernel, same order */
 } CgModule;

@@ -43,7 +43,7 @@ typedef struct Gen {
     const IrKernel *k;
     Arena *arena;            /* scratch for this generation */
     const char *cpu, *features;
-    LLVMTypeRef i1, i16, i32, i64, f16, f32, ptr, vt, fnty;
+    LLVMTypeRef i1, i16, i32, i64, f16, f32, f64, ptr, vt, fnty;
     LLVMValueRef fn, entry_args, begin, end;
     LLVMBasicBlockRef entry;
     LLVMValueRef *vals;      /* per instruction id */
@@ -810,7 +810,11 @@ static void emit_reduce_scan(Gen *g, const IrStage *st, StageOut *o)
         return;
     }
     /* rank 1: fixed chunks -> partials in scratch (one 8-byte slot each,
-     * holding the accumulation type) -> combined in chunk order */
+     * holding the accumulation type) -> combined in chunk order. Float sums
+     * keep the partials and their running total in double: the error of a
+     * long sum then grows with the chunk length, not the whole length. */
+    int dbl = at == TY_FLOAT && op == RED_SUM;
+    LLVMTypeRef ST = dbl ? g->f64 : AT; /* slot type */
     IrSize *nch = ir_size_bin(A, SZ_CEILDIV, len, ir_size_const(A, CG_CPU_CHUNK));
     o->st->scratch = ir_size_bin(A, SZ_MUL, nch, ir_size_const(A, 8));
     add_step(g, o, "partial", nch, 1);
@@ -820,6 +824,7 @@ static void emit_reduce_scan(Gen *g, const IrStage *st, StageOut *o)
         LLVMValueRef lo = LLVMBuildMul(b, c, c64(g, CG_CPU_CHUNK), "");
         LLVMValueRef cnt = LLVMBuildSub(b, smin64(g, LLVMBuildAdd(b, lo, c64(g, CG_CPU_CHUNK), ""), n), lo, "");
         LLVMValueRef p = reduce_range(g, op, et, src, lo, cnt);
+        if (dbl) p = LLVMBuildFPExt(b, p, g->f64, "");
         LLVMBuildStore(b, p, LLVMBuildGEP2(b, g->i64, sc, &c, 1, ""));
         loop_close(g, &L);
         fn_end(g);
@@ -827,23 +832,27 @@ static void emit_reduce_scan(Gen *g, const IrStage *st, StageOut *o)
     add_step(g, o, "combine", ir_size_const(A, 1), 1);
     {
         LLVMValueRef nc = emit_size(g, nch), sc = scratch_ptr(g);
-        LLVMValueRef acc = local(g, AT, red_identity(g, op, at));
+        LLVMValueRef acc = local(g, ST, dbl ? LLVMConstReal(g->f64, 0) : red_identity(g, op, at));
         LLVMBasicBlockRef go = new_bb(g, "go"), out = new_bb(g, "out");
         LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, g->begin, g->end, ""), go, out);
         LLVMPositionBuilderAtEnd(b, go);
         LLVMValueRef c = loop_open(g, &L, c64(g, 0), nc);
         LLVMValueRef slot = LLVMBuildGEP2(b, g->i64, sc, &c, 1, "");
-        LLVMValueRef prev = LLVMBuildLoad2(b, AT, acc, "");
+        LLVMValueRef prev = LLVMBuildLoad2(b, ST, acc, "");
         if (!scan) {
-            LLVMBuildStore(b, red_op(g, op, at, prev, LLVMBuildLoad2(b, AT, slot, "")), acc);
+            LLVMBuildStore(b, red_op(g, op, at, prev, LLVMBuildLoad2(b, ST, slot, "")), acc);
         } else {
             /* exclusive prefix of the chunk sums, in place */
-            LLVMValueRef mine = LLVMBuildLoad2(b, AT, slot, "");
+            LLVMValueRef mine = LLVMBuildLoad2(b, ST, slot, "");
             LLVMBuildStore(b, prev, slot);
             LLVMBuildStore(b, red_op(g, RED_SUM, at, prev, mine), acc);
         }
         loop_close(g, &L);
-        if (!scan) store_from_acc(g, et, g->bufp[st->out], c64(g, 0), LLVMBuildLoad2(b, AT, acc, ""));
+        if (!scan) {
+            LLVMValueRef r = LLVMBuildLoad2(b, ST, acc, "");
+            if (dbl) r = LLVMBuildFPTrunc(b, r, g->f32, "");
+            store_from_acc(g, et, g->bufp[st->out], c64(g, 0), r);
+        }
         LLVMBuildBr(b, out);
         LLVMPositionBuilderAtEnd(b, out);
         fn_end(g);
@@ -856,7 +865,9 @@ static void emit_reduce_scan(Gen *g, const IrStage *st, StageOut *o)
         LLVMValueRef c = loop_open(g, &L, g->begin, g->end);
         LLVMValueRef lo = LLVMBuildMul(b, c, c64(g, CG_CPU_CHUNK), "");
         LLVMValueRef hi = smin64(g, LLVMBuildAdd(b, lo, c64(g, CG_CPU_CHUNK), ""), n);
-        LLVMValueRef acc = local(g, AT, LLVMBuildLoad2(b, AT, LLVMBuildGEP2(b, g->i64, sc, &c, 1, ""), ""));
+        LLVMValueRef base = LLVMBuildLoad2(b, ST, LLVMBuildGEP2(b, g->i64, sc, &c, 1, ""), "");
+        if (dbl) base = LLVMBuildFPTrunc(b, base, g->f32, "");
+        LLVMValueRef acc = local(g, AT, base);
         LLVMValueRef i = loop_open(g, &M, lo, hi);
         LLVMValueRef s = red_op(g, RED_SUM, at, LLVMBuildLoad2(b, AT, acc, ""), load_acc(g, et, src, i));
         LLVMBuildStore(b, s, acc);
@@ -1096,6 +1107,7 @@ static void gen_init(Gen *g, LLVMContextRef cx, LLVMModuleRef mod, const HostTar
     g->i64 = LLVMInt64TypeInContext(cx);
     g->f16 = LLVMHalfTypeInContext(cx);
     g->f32 = LLVMFloatTypeInContext(cx);
+    g->f64 = LLVMDoubleTypeInContext(cx);
     g->ptr = LLVMPointerTypeInContext(cx, 0);
     g->vt = LLVMVoidTypeInContext(cx);
     LLVMTypeRef ps[3] = {g->ptr, g->i64, g->i64};

@@ -779,6 +779,14 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
         FE_PUSH(a, cm->kernels, l);
     }
     for (int i = 0; i < m->kernels.n; i++) sb_kernel(s, m->kernels.v[i], &cm->kernels.v[i]);
+    if (s->entries.n == 0) {
+        /* No kernel has a stage: SPIR-V without an entry point is invalid for
+         * Vulkan, so there is no module (nwords 0); every launch has zero
+         * dispatches and the runtime runs it as a no-op. */
+        cm->words = fe_alloc(a, sizeof *cm->words);
+        cm->nwords = 0;
+        return cm;
+    }
 
     SbWords out = {0};
     uint32_t hdr[5] = {SpvMagicNumber, cg_spirv_version(o->target.env), 0, s->next_id, 0};
@@ -813,7 +821,6 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
             size_t pos = diag ? diag->position.index : 0;
             for (int i = 0; i < s->fnrecs.n; i++)
                 if (pos >= funcs_at + s->fnrecs.v[i].off) where = s->fnrecs.v[i].name;
-            { FILE *df = fopen("/tmp/bad.spv", "wb"); fwrite(cm->words, 4, cm->nwords, df); fclose(df); } /* TMPDEBUG */
             fe_die("SPIR-V validation failed in %s (entry point %s): %s", m->file ? m->file : "?",
                    where, diag && diag->error ? diag->error : "unknown error");
         }
@@ -839,6 +846,7 @@ int cg_spirv_validate(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env, ch
 }
 
 char *cg_spirv_disasm(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env) {
+    if (n == 0) return fe_strndup(a, "", 0); /* no module: nothing to show */
     spv_context ctx = spvContextCreate(spv_env(env));
     spv_text text = NULL;
     spv_diagnostic diag = NULL;

@@ -10,24 +10,45 @@
  * type for int/uint (wrapping). Reading past an operand's extent never
  * happens: every access is guarded by its row/column bounds.
  *
- * Strategies (sp[] as in ir.h; 0 or unusable values take the defaults):
- *  reduce-tree  (1-D) pass "partial": min(ceildiv(N, G), P) groups of G
- *               invocations, grid-stride sums, a shared-memory tree, one
- *               partial per group into scratch; pass "final": one group
- *               folds the partials. G = sp[0] (256), P = sp[1] (64).
+ * Strategies (sp[] as in ir.h; 0 or unusable values take the defaults).
+ * Performance notes (lavapipe runs a subgroup of 8 lanes as one SIMD
+ * vector and loops over the lanes for every buffer or shared access, a
+ * vec4 access fetching 4 components in one such loop; both sides of a
+ * branch run, masked; a barrier is a coroutine switch): vec4 accesses,
+ * no per-element branches in hot loops (variants instead), subgroup
+ * operations when CgTarget.subgroups. The same code is GPU-friendly.
+ *  reduce-tree  (1-D) pass "partial": min(ceildiv(N, 4*G*E), P) groups of G
+ *               invocations, vec4 grid-stride sums (32-bit types) plus the
+ *               < 4 tail, a group reduction, one partial per group into
+ *               scratch; pass "final": one group folds the partials.
+ *               G = sp[0] (256), P = sp[1] (1024), E = sp[2] (16).
  *  reduce-rows  one group of sp[0] (64) per row, rows grid-strided.
- *  scan-3pass   rows x cols; each row cut into nb = min(ceildiv(cols, G), G)
- *               chunks; "reduce": chunk sums into scratch; "partials": each
- *               row's chunk sums scanned (exclusive) in place by one group;
- *               "propagate": each chunk scanned in tiles of G with a
- *               shared-memory Hillis-Steele scan, starting from its
- *               chunk's prefix. Exact for integers (wrapping). G = sp[0].
- *  softmax-row  one group of sp[0] (64) per row: max, sum of exp(x - max),
- *               then exp(x - max) / sum; rows grid-strided.
+ *  scan-3pass   rows x cols; each row is cut into blocks of B = G*E
+ *               elements (G = sp[0] 256, E = sp[1] 16), the blocks into
+ *               nch <= B chunks of bpc consecutive blocks; "reduce": chunk
+ *               sums into scratch; "partials": each row's chunk sums
+ *               scanned (exclusive) in place by one group, E per
+ *               invocation; "propagate": each chunk's blocks in order from
+ *               the chunk's prefix, invocation t scanning elements
+ *               t*E..t*E+E-1 serially and the group scanning the
+ *               invocations' totals. 32-bit element types get "…4"
+ *               variants of the data passes for cols % 4 == 0 (vec4
+ *               accesses). Exact for integers (wrapping).
+ *  softmax-row  with subgroups: one subgroup per row, online (max, sum of
+ *               exp) per lane, subgroup max/add, no barriers, a vec4
+ *               variant for float rows of a multiple of 4; without: one
+ *               group of sp[0] (64) per row, max, sum of exp(x - max), then
+ *               exp(x - max) / sum, through shared memory. Rows grid-strided.
  *  transpose-tiled  T x T tiles through shared memory (T = sp[0], 16).
  *  matmul-tiled TM x TN output tile per group, TK deep slices of A and B in
  *               shared memory, R x R outputs per invocation (sp = TM, TN,
- *               TK, R; default 64, 64, 16, 4); partial tiles are zero-padded.
+ *               TK, R; default 128, 128, 8, 8); partial tiles are
+ *               zero-padded. Float 128x128x8x8 adds "tiles128", the
+ *               interior fast path (vec4 global and shared accesses, no
+ *               bounds checks), run instead when M, N % 128 == 0, K % 8 == 0.
+ * Group reductions and scans use one subgroup operation and one slot per
+ * subgroup in shared memory (one barrier) when CgTarget.subgroups, else a
+ * shared-memory tree / Hillis-Steele scan.
  */
 #include "spirv_int.h"
 
@@ -490,13 +511,12 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
 }
 
 /* Loads E (a multiple of 4) consecutive elements of binding b from `flat`
- * on into x[] (accumulator type), zero at and beyond `lim` (a flat index
+ * on into x[] (element type), zero at and beyond `lim` (a flat index
  * bound). v4: flat and lim are multiples of 4 (the variant for rows of a
  * multiple of 4 elements), so each 4-run is all in or all out: one
  * guarded vec4 load per run; else one guarded scalar load per element. */
 static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim, int v4,
                      uint32_t *x) {
-    ScalarType at = acc_type(et);
     uint32_t ety = s->buf_elem[b];
     if (v4) {
         uint32_t vt = sb_vec4(s, ety);
@@ -519,9 +539,8 @@ static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t
     }
     for (int j = 0; j < E; j++) {
         uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
-        x[j] = to_acc(s, et, guarded_load(s, b, i, sb_ult(s, i, lim), ety, sb_const_typed(s, et, 0, 0)));
+        x[j] = guarded_load(s, b, i, sb_ult(s, i, lim), ety, sb_const_typed(s, et, 0, 0));
     }
-    (void)at;
 }
 
 /* Stores x[0..E) (accumulator type) to binding b at flat .. flat+E-1,
@@ -747,6 +766,7 @@ static void matmul_fast(Sb *s, int si, const IrStage *st, IrSize *sel) {
     uint32_t ar4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, ar, sb_const_u(s, 2));
     uint32_t arc = SB_OP(s, SpvOpBitwiseAnd, s->t_u32, ar, sb_const_u(s, 3));
     uint32_t u128 = sb_const_u(s, 128);
+    uint32_t ly2 = sb_umul(s, ly, sb_const_u(s, 2)), lx2 = sb_umul(s, lx, sb_const_u(s, 2));
     SbFor by = sb_for_begin(s, sb_umul(s, wgid(s, 1), u128), M, sb_umul(s, nwg(s, 1), u128));
     SbFor bx = sb_for_begin(s, sb_umul(s, wgid(s, 0), u128), N, sb_umul(s, nwg(s, 0), u128));
     uint32_t acc[16];
@@ -775,7 +795,6 @@ static void matmul_fast(Sb *s, int si, const IrStage *st, IrSize *sel) {
     sb_barrier(s);
     uint32_t cur[16];
     for (int i = 0; i < 16; i++) cur[i] = sb_load(s, v4, acc[i]);
-    uint32_t ly2 = sb_umul(s, ly, sb_const_u(s, 2)), lx2 = sb_umul(s, lx, sb_const_u(s, 2));
     for (int k = 0; k < 8; k++) {
         uint32_t kb = sb_const_u(s, (uint32_t)(k * 32));
         uint32_t a0 = sh_load(s, As, v4, sb_uadd(s, kb, ly2));

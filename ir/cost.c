@@ -143,6 +143,9 @@ static IrLibClass lib_class(const IrKernel *k, const IrStage *st)
 {
     int rows = st->nin > 0 && st->in[0] >= 0 && k->params.v[st->in[0]].rank >= 2;
     switch (st->kind) {
+    /* Thread code stays on the plain roofline: one slowdown for all of it
+     * (stencils, mat-vec loops, gathers) was tried and made the accuracy
+     * benchmark worse, since their efficiencies differ by 10x. */
     case IR_STAGE_GRID: return IR_LIB_NONE;
     case IR_STAGE_MATMUL: return IR_LIB_MATMUL;
     case IR_STAGE_REDUCE: return rows ? IR_LIB_REDUCE_ROWS : IR_LIB_REDUCE;
@@ -599,6 +602,28 @@ static void library_stage_cost(CostCx *cx, IrCost *c)
 
 /* ---- kernels and class ---------------------------------------------------- */
 
+/* The figures of stage st of kernel k (whose atoms are at). */
+static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const IrStage *st)
+{
+    IrStageCost sc;
+    memset(&sc, 0, sizeof sc);
+    sc.kind = st->kind;
+    sc.prim = st->prims.n ? st->prims.v[0] : PRIM_FOR;
+    if (st->locs.n) sc.loc = st->locs.v[0];
+    sc.strategy = st->strategy;
+    sc.lib = lib_class(k, st);
+    CostCx cx;
+    memset(&cx, 0, sizeof cx);
+    cx.a = a;
+    cx.at = at;
+    cx.k = k;
+    cx.st = st;
+    if (st->kind == IR_STAGE_GRID) grid_stage_cost(&cx, &sc.c);
+    else library_stage_cost(&cx, &sc.c);
+    sc.c.m[IR_COST_DISPATCHES] = ir_poly_const(a, ir_stage_dispatches(k, st));
+    return sc;
+}
+
 IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
 {
     IrKernelCost *kc = fe_alloc(a, sizeof *kc);
@@ -606,23 +631,7 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
     ir_atoms_init(&kc->atoms, a, src);
     for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_const(a, 0);
     for (int s = 0; s < src->stages.n; s++) {
-        const IrStage *st = &src->stages.v[s];
-        IrStageCost sc;
-        memset(&sc, 0, sizeof sc);
-        sc.kind = st->kind;
-        sc.prim = st->prims.n ? st->prims.v[0] : PRIM_FOR;
-        if (st->locs.n) sc.loc = st->locs.v[0];
-        sc.strategy = st->strategy;
-        sc.lib = lib_class(src, st);
-        CostCx cx;
-        memset(&cx, 0, sizeof cx);
-        cx.a = a;
-        cx.at = &kc->atoms;
-        cx.k = src;
-        cx.st = st;
-        if (st->kind == IR_STAGE_GRID) grid_stage_cost(&cx, &sc.c);
-        else library_stage_cost(&cx, &sc.c);
-        sc.c.m[IR_COST_DISPATCHES] = ir_poly_const(a, ir_stage_dispatches(src, st));
+        IrStageCost sc = stage_cost(a, &kc->atoms, src, &src->stages.v[s]);
         for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_add(a, kc->total.m[m], sc.c.m[m]);
         FE_PUSH(a, kc->stages, sc);
     }
@@ -630,6 +639,11 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
         int64_t n = 0;
         for (int s = 0; s < opt->stages.n; s++) n += ir_stage_dispatches(opt, &opt->stages.v[s]);
         kc->total.m[IR_COST_DISPATCHES] = ir_poly_const(a, n);
+        /* The atoms are src's: size symbols and params are the same objects
+         * in the same order after ir_optimize, which only rewrites stages. */
+        int same = opt->syms.n == src->syms.n && opt->params.n == src->params.n;
+        for (int s = 0; same && s < opt->stages.n; s++)
+            FE_PUSH(a, kc->run, stage_cost(a, &kc->atoms, opt, &opt->stages.v[s]));
     }
     kc->cls = ir_cost_class(a, kc, &kc->class_reason);
     return kc;
@@ -763,6 +777,22 @@ int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
     for (int m = 0; m < IR_COST_N; m++) {
         long double x;
         if (!ir_poly_eval(&c->atoms, cost->m[m], syms, syms_set, params, params_set, &x)) return 0;
+        v.v[m] = (double)x;
+    }
+    *out = v;
+    return 1;
+}
+
+int ir_cost_run_values(const IrKernelCost *c, int stage, const int64_t *syms,
+                       const unsigned char *syms_set, const int64_t *params,
+                       const unsigned char *params_set, IrCostValues *out)
+{
+    if (stage < 0 || stage >= c->run.n) return 0;
+    IrCostValues v;
+    v.lib = c->run.v[stage].lib;
+    for (int m = 0; m < IR_COST_N; m++) {
+        long double x;
+        if (!ir_poly_eval(&c->atoms, c->run.v[stage].c.m[m], syms, syms_set, params, params_set, &x)) return 0;
         v.v[m] = (double)x;
     }
     *out = v;
@@ -1122,16 +1152,21 @@ const IrCalibKernel ir_calib_kernels[IR_CALIB_N] = {
                            "    PARALLEL_FILL 1.0 -> out\n"
                            "GPU_END\n",
                            "N", 1},
-    /* The reversal is not elementwise, so the two stages cannot fuse. */
+    /* Reversals are not elementwise, so the eight stages cannot fuse: seven
+     * barriers, so that one noisy run does not decide the figure. */
     [IR_CALIB_BARRIER] = {IR_CALIB_BARRIER, "px_cal_barrier",
                           "GPU_KERNEL px_cal_barrier\n"
                           "GPU_PARAM a float[N]\n"
                           "GPU_PARAM b float[N]\n"
                           "GPU_THREAD_CODE:\n"
                           "    PARALLEL_FILL 1.0 -> a\n"
-                          "    PARALLEL_FOR i IN 0..N {\n"
-                          "        b[N - 1 - i] = a[i]\n"
-                          "    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        a[N - 1 - i] = b[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        a[N - 1 - i] = b[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        a[N - 1 - i] = b[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
                           "GPU_END\n",
                           "N", 1},
     /* An elementwise map, the form most streaming kernels take (a plain

@@ -425,6 +425,10 @@ typedef struct IrKernelCost {
     IrAtoms atoms;
     IrCost total;
     FE_VEC(IrStageCost) stages; /* one per stage of the analysed IR */
+    /* The stages as they run (of `opt`, after fusion; empty without opt):
+     * what prediction uses, since a fused stage touches each element once
+     * however many statements it runs. Not part of the printed figures. */
+    FE_VEC(IrStageCost) run;
     FeClass cls;           /* never CLASS_NONE */
     const char *class_reason;
 } IrKernelCost;
@@ -468,6 +472,11 @@ typedef struct IrCostValues {
 int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
                    const unsigned char *syms_set, const int64_t *params,
                    const unsigned char *params_set, IrCostValues *out);
+
+/* The same for run stage i (IrKernelCost.run). */
+int ir_cost_run_values(const IrKernelCost *c, int stage, const int64_t *syms,
+                       const unsigned char *syms_set, const int64_t *params,
+                       const unsigned char *params_set, IrCostValues *out);
 
 /* --emit=cost and --emit=cost-json. bind: values to show (NULL: none);
  * both print every kernel's formulas, and values where all are bound. */
@@ -531,7 +540,7 @@ void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s
  * one kernel; run it at the sizes given and time it (device timestamps). */
 #define IR_CALIB_MEASURES(X)                                                \
     X(IR_CALIB_DISPATCH, "dispatch")   /* one tiny dispatch: overhead */     \
-    X(IR_CALIB_BARRIER, "barrier")     /* two tiny stages: + one barrier */  \
+    X(IR_CALIB_BARRIER, "barrier")     /* 8 tiny stages: + 7 barriers */     \
     X(IR_CALIB_BANDWIDTH, "bandwidth") /* a large copy: bytes/s */           \
     X(IR_CALIB_FLOPS, "flops")         /* fma chains: float ops/s */         \
     X(IR_CALIB_INTOPS, "intops")       /* integer chains: int ops/s */       \

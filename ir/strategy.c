@@ -10,12 +10,17 @@
  *   grid, elementwise       elementwise(256 threads/group, 4 items/thread)
  *   grid, PARALLEL_FOR      grid(group size per dim): rank 1 64; rank 2
  *                           16x16; rank 3 8x8x4
- *   matmul                  matmul-tiled(TM 64, TN 64, TK 16, 4x4 per thread)
- *   reduce, 1-D input       reduce-tree(256 per group, at most 64 groups in
- *                           the first pass; the second pass folds those)
+ *   matmul                  matmul-tiled(TM 128, TN 128, TK 8, 8x8 per thread);
+ *                           float shapes with M, N % 128 == 0 and K % 8 == 0
+ *                           take a vec4 fast path with no bounds checks
+ *   reduce, 1-D input       reduce-tree(256 per group, at most 1024 groups,
+ *                           ~16 vec4 per thread; the second pass folds the
+ *                           partials)
  *   reduce, 2-D input       reduce-rows(64 threads per row)
- *   scan                    scan-3pass(256 per group)
- *   softmax                 softmax-row(64 threads per row)
+ *   scan                    scan-3pass(256 per group, 16 elements per
+ *                           thread: blocks of 4096)
+ *   softmax                 softmax-row(64 threads per group; one subgroup
+ *                           per row when the target has subgroups)
  *   transpose               transpose-tiled(16: lavapipe gains little from
  *                           shared memory; a GPU table would pick 32)
  */

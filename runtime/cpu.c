@@ -173,7 +173,7 @@ void rt_cpu_describe(RtDevice *d, int threads)
     PxDeviceInfo *i = &d->info;
     memset(i, 0, sizeof *i);
     snprintf(i->name, sizeof i->name, "CPU (LLVM JIT, %d thread%s): %s", threads, threads == 1 ? "" : "s", model);
-    i->index = -1;
+    i->index = 0;
     i->is_cpu = 1;
     i->has_half = 1;          /* half is stored as binary16, computed in float */
     i->has_timestamps = 1;    /* wall clock */

@@ -95,6 +95,18 @@ static char *xstrdup(const char *s)
     return p;
 }
 
+/* hay contains needle, ignoring ASCII case */
+static int ci_contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == n) return 1;
+    }
+    return n == 0;
+}
+
 static char *dup_msg2(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 1;
@@ -193,6 +205,26 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
             return r;
         }
         rt_cpu_describe(&c->dev, rt_cpu_pool_threads(c->cpu));
+        /* the CPU backend has one device, index 0: the host */
+        const char *why = NULL;
+        char msg[512];
+        if (cfg.device_index > 0) {
+            snprintf(msg, sizeof msg, "device %d requested but the CPU backend has one device (0: %s)",
+                     cfg.device_index, c->dev.info.name);
+            why = msg;
+        } else if (cfg.device_index < 0 && cfg.device_name && !ci_contains(c->dev.info.name, cfg.device_name)) {
+            snprintf(msg, sizeof msg, "no device matches '%s' (the CPU backend has one device: %s)",
+                     cfg.device_name, c->dev.info.name);
+            why = msg;
+        }
+        if (why) {
+            rt_fail(&c->log, PX_ERR_NO_DEVICE, "%s", why);
+            if (err) *err = xstrdup(why);
+            cg_cpu_jit_destroy(c->jit);
+            rt_cpu_pool_destroy(c->cpu);
+            free(c);
+            return PX_ERR_NO_DEVICE;
+        }
     }
     const VkPhysicalDeviceLimits *lim = &c->dev.props.limits;
     cg_target_default(&c->target, CG_ENV_VULKAN_1_1);
@@ -1161,7 +1193,10 @@ static PxResult cpu_run(PxLaunch *l)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         l->total_ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
         l->ran = !r;
-        if (l->ran) {
+        if (l->ran && l->untimed) {
+            l->total_ns = -1;
+            for (int i = 0; i < ir->stages.n; i++) l->stage_ns[i] = -1;
+        } else if (l->ran) {
             /* stage_ns is already filled in; learn when it is read */
             l->unread = 1;
             l->unread_cold = l->nruns++ == 0;
@@ -1184,11 +1219,12 @@ PxResult px_launch_submit(PxLaunch *l)
         for (int i = 0; i < l->k->ir->stages.n; i++) l->stage_ns[i] = -1;
     }
     if (l->c->cpu) return cpu_run(l);
-    if (!l->recorded && (r = record(l))) return r;
     if (l->k->cl->dispatches.n == 0) {
+        /* a kernel with no statements has no SPIR-V module: a no-op */
         l->ran = 1;
         return PX_OK;
     }
+    if (!l->recorded && (r = record(l))) return r;
     if ((r = rt_program_submit(&l->c->dev, &l->prog))) return r;
     l->c->inflight++;
     return PX_OK;
@@ -1214,7 +1250,11 @@ PxResult px_launch_wait(PxLaunch *l)
 PxResult px_launch_set_timing(PxLaunch *l, int on)
 {
     if (!l) return PX_ERR_INVALID;
-    if (l->untimed != !on) l->recorded = 0;
+    if (l->untimed != !on) {
+        /* re-recorded, so the next run is cold (learn) on either backend */
+        l->recorded = 0;
+        l->nruns = 0;
+    }
     l->untimed = !on;
     return PX_OK;
 }
@@ -1271,11 +1311,16 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
     if (stage < 0) {
         if (!ir_cost_values(k->cost, -1, l->symv, NULL, l->paramv, NULL, &sum)) return PX_ERR_UNBOUND;
         found = 1;
-        int nst = k->src->stages.n;
+        /* predict from the stages as they run (after fusion) when the
+         * analysis has them, else from the source statements */
+        int run = k->cost->run.n > 0;
+        int nst = run ? k->cost->run.n : k->src->stages.n;
         IrCostValues *sv = calloc((size_t)nst + 1, sizeof *sv);
         if (!sv) return PX_ERR_OUT_OF_MEMORY;
         int ok = 1;
-        for (int i = 0; i < nst && ok; i++) ok = ir_cost_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &sv[i]);
+        for (int i = 0; i < nst && ok; i++)
+            ok = run ? ir_cost_run_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &sv[i])
+                     : ir_cost_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &sv[i]);
         if (ok) cost->predicted_ns = ir_predict_kernel_s(&sum, sv, nst, &l->c->profile) * 1e9;
         free(sv);
     } else {

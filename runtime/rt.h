@@ -187,7 +187,7 @@ void rt_cpu_buffer_destroy(RtBuffer *b);
 
 /* ===== calibrate.c: pxrun --calibrate (owner: cost analysis) ===== */
 
-/* Runs ir_calib_kernels on ctx's device `runs` times each (best time
+/* Runs ir_calib_kernels on ctx's device `runs` times each (median time
  * counts), fits a profile (ir_profile_fit) and saves it to the device's
  * profile path (ir_profile_path), which the next context loads; ctx keeps
  * the profile it has. *out gets the profile, out->source the file. On

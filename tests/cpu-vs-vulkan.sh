@@ -54,6 +54,44 @@ import json, os, subprocess, sys
 import numpy as np
 
 pxrun, tmp = os.environ["PXRUN"], os.environ["T"]
+
+def nodriver():
+    """With no Vulkan driver at all: auto (and the default) and cpu run on
+    the CPU and give the right saxpy; vulkan is a plain error, exit 1."""
+    env = dict(os.environ, VK_DRIVER_FILES="/nonexistent.json", VK_ICD_FILENAMES="/nonexistent.json")
+    env.pop("PX_BACKEND", None)
+    n = 1000
+    x = (np.arange(n, dtype=np.float32) * np.float32(0.37)).astype(np.float32)
+    y = np.linspace(-5, 5, n, dtype=np.float32)
+    np.save(tmp + "/nd_x.npy", x)
+    np.save(tmp + "/nd_y.npy", y)
+    want = (np.float32(2.5) * x + y).astype(np.float32)
+    res = []
+    for be in (None, "auto", "cpu", "vulkan"):
+        cmd = [pxrun, "tests/golden/saxpy.px", "--arg", "a=2.5", "--arg", "x=%s/nd_x.npy" % tmp,
+               "--arg", "y=%s/nd_y.npy" % tmp, "--out", "y=%s/nd_out.npy" % tmp]
+        if be:
+            cmd += ["--backend", be]
+        if os.path.exists(tmp + "/nd_out.npy"):
+            os.remove(tmp + "/nd_out.npy")
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+        label = "no Vulkan driver, --backend %s" % (be or "(default)")
+        if be == "vulkan":
+            good = p.returncode == 1 and "no Vulkan driver" in p.stderr and "error" in p.stderr
+            res.append((label, good, "exit %d: %s" % (p.returncode, p.stderr.strip())))
+            continue
+        got = np.load(tmp + "/nd_out.npy") if p.returncode == 0 else None
+        # the CPU does a*x+y with one rounding (fma) or two: within 1 ulp
+        good = got is not None and np.allclose(got, want, rtol=2e-7, atol=1e-6)
+        if be != "cpu":
+            good = good and "backend: cpu (no Vulkan device)" in p.stderr
+        res.append((label, good, "exit %d: %s" % (p.returncode, p.stderr.strip())))
+    # the device label names the CPU, not llvmpipe
+    p = subprocess.run([pxrun, "tests/golden/saxpy.px", "--arg", "a=1", "--size", "N=10", "--backend", "cpu"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    res.append(("no Vulkan driver: device label", p.returncode == 0 and " on CPU (LLVM JIT" in p.stdout
+                and "llvmpipe" not in p.stdout, p.stdout.strip().splitlines()[:1]))
+    return res
 # Sizes: symbols only rank-1 buffers use get a size past one CPU reduce
 # chunk (16384 elements) and not a multiple of anything, but below 32768:
 # llvmpipe stops any shader loop after 65535 iterations, and a kernel
@@ -74,6 +112,12 @@ def bad(name, why):
     global failed
     failed += 1
     print("FAIL", name + ":", why)
+
+for label, good, why in nodriver():
+    if good:
+        ok(label)
+    else:
+        bad(label, why)
 
 def run(px, kernel, backend, args, outs):
     cmd = [pxrun, px, "--kernel", kernel, "--backend", backend] + args

@@ -129,11 +129,65 @@ run "transpose 255x257 (implicit output)" \
 run "half map 4099 elements" \
     "o = np.load('ho.npy'); assert o.dtype == np.float16; ref = (np.load('h.npy') * np.float16(0.5) + np.float16(1)).astype(np.float16); assert (o == ref).all()" \
     "$T/half.px" --arg s=0.5 --arg h="$T/h.npy" --out o="$T/ho.npy"
+# A kernel with no statements: every emit mode works (no SPIR-V module, no
+# dispatches), and pxrun runs it as a no-op on either backend; its output
+# buffer is created and stays zero.
+EK=tests/golden/empty_kernel.px
+for mode in $("$B/pxcc" --help 2>&1 | sed -n 's/^      \([a-z-]*\)  .*/\1/p'); do
+    out=$("$B/pxcc" --emit="$mode" "$EK" -o "$T/ek.$mode" 2>&1); rc=$?
+    if [ $rc = 0 ]; then ok "empty kernel: pxcc --emit=$mode"; else bad "empty kernel: pxcc --emit=$mode (exit $rc)" "$out"; fi
+done
+if [ -f "$T/ek.spirv" ] && [ ! -s "$T/ek.spirv" ]; then ok "empty kernel: no SPIR-V module"
+else bad "empty kernel: no SPIR-V module (want an empty --emit=spirv)"; fi
+for be in vulkan cpu; do
+    run "empty kernel runs as a no-op ($be)" \
+        "o = np.load('ek_$be.npy'); assert o.shape == (5,) and (o == 0).all(), o" \
+        "$EK" --backend $be --size N=5 --arg a=1 --repeat 2 --out o="$T/ek_$be.npy"
+done
 # --json goes to standard output alone (warnings go to standard error)
 "$PXRUN" "$T/sym.px" --fill x=iota --fill y=iota --size N=5 --arg n=1 --json --vm 2 --repeat 3 > "$T/j.json" 2>/dev/null
 run "fill iota + size, --repeat, --json" \
     "import json; j = json.load(open('j.json')); assert j['sizes'] == {'N': 5}, j; b = j['buffers'][0]; assert b['name'] == 'z' and b['first'] == [0, 2, 4, 6, 8] and b['sum'] == 20; assert j['vm'] == 2 and j['repeat'] == 3; assert j['stages'][0]['name'] == 'add' and j['total']['flops'] == 5" \
     "$T/sym.px" --fill x=ones --fill y=ones --size N=5 --arg n=1
+# the --json schema of docs/RUNTIME.md: keys in order, their types, and
+# values known here (sizes, buffer summary from NumPy, vm, repeat, flops)
+"$PXRUN" $E/saxpy.px --arg a=2 --arg x="$T/x1000.npy" --fill y=iota --json --vm 7 --repeat 2 > "$T/js.json" 2>/dev/null
+"$PXRUN" $E/saxpy.px --arg a=2 --arg x="$T/x1000.npy" --fill y=iota --json --backend cpu > "$T/jc.json" 2>/dev/null
+cat > "$T/schema.py" <<'EOF'
+import json, numpy as np
+num = (int, float)
+def opt(v): return v is None or (isinstance(v, num) and not isinstance(v, bool) and v >= 0)
+def check(path, cpu):
+    j = json.load(open(path))
+    keys = ['kernel', 'class', 'device'] + (['jit_ms'] if cpu else []) + \
+           ['vm', 'repeat', 'profile', 'correction', 'sizes', 'buffers', 'stages', 'total']
+    assert list(j) == keys, list(j)
+    assert j['kernel'] == 'saxpy' and isinstance(j['class'], str) and isinstance(j['device'], str)
+    assert j['device'].startswith('CPU') == cpu, j['device']
+    assert not cpu or (isinstance(j['jit_ms'], num) and j['jit_ms'] >= 0)
+    assert j['vm'] == (None if cpu else 7) and j['repeat'] == (1 if cpu else 2)
+    assert list(j['profile']) == ['calibrated', 'source'] and isinstance(j['profile']['calibrated'], bool)
+    assert isinstance(j['profile']['source'], str)
+    assert isinstance(j['correction'], num) and j['correction'] > 0
+    assert j['sizes'] == {'N': 1000}, j['sizes']
+    ref = np.float32(2) * np.zeros(1000, np.float32) + np.arange(1000, dtype=np.float32)
+    assert len(j['buffers']) == 1
+    b = j['buffers'][0]
+    assert list(b) == ['name', 'dtype', 'shape', 'first', 'min', 'max', 'sum'], list(b)
+    assert b['name'] == 'z' and b['dtype'] == '<f4' and b['shape'] == [1000]
+    assert b['first'] == list(ref[:8]) and b['min'] == ref.min() and b['max'] == ref.max(), b
+    assert b['sum'] == ref.astype(np.float64).sum(), b
+    st = j['stages'] + [j['total']]
+    assert len(st) == 2 and j['total']['name'] == 'total'
+    for s in st:
+        assert list(s) == ['name', 'predicted_ns', 'measured_ns', 'flops', 'bytes', 'gb_per_s', 'gflop_per_s'], list(s)
+        assert isinstance(s['name'], str) and all(opt(s[k]) for k in list(s)[1:]), s
+        assert s['flops'] == 2000 and s['bytes'] == 12000, s
+check('js.json', False)
+check('jc.json', True)
+EOF
+res=$(cd "$T" && $PY schema.py 2>&1)
+if [ $? = 0 ]; then ok "--json schema (vulkan and cpu)"; else bad "--json schema (vulkan and cpu)" "$res"; fi
 out=$("$PXRUN" "$T/sym.px" --fill x=ones --fill y=iota --size N=4 --arg n=1 --stats 2>&1)
 case "$out" in
 *"z: float (4,) [1, 2, 3, 4] min 1 max 4 sum 10"*"predicted"*"total"*) ok "summary and --stats" ;;

@@ -604,6 +604,83 @@ TEST(flexible_and_async)
     px_buffer_destroy(bb);
 }
 
+/* Timing is lazy: a run leaves its timestamps unread; reading them (once)
+ * also teaches the kernel's correction, and a run nobody read teaches
+ * nothing. Timing off: no times at all. Expected sample counts follow the
+ * rule in px.h (the first run after recording is cold and teaches nothing). */
+TEST(timing_lazy_and_off)
+{
+    PxLaunch *l = launch("GPU_KERNEL t\nGPU_PARAM x float[N]\nGPU_THREAD_CODE:\n"
+                         "    PARALLEL_MAP x -> y : x * 2.0\nGPU_END\n", NULL);
+    CHECK(l != NULL);
+    if (!l) return;
+    PxDeviceInfo di;
+    px_device_info(ctx, &di);
+    CHECK(px_launch_set_size(l, "N", 1000, "test") == PX_OK);
+    CHECK(px_launch_set_timing(NULL, 0) == PX_ERR_INVALID);
+    CHECK(px_launch_set_timing(l, 0) == PX_OK);
+    CHECK(px_launch_run(l) == PX_OK && px_launch_run(l) == PX_OK);
+    CHECK(px_launch_stage_time_ns(l, -1) == -1 && px_launch_stage_time_ns(l, 0) == -1);
+    CHECK(px_launch_set_timing(l, 1) == PX_OK);
+    const PxKernel *k = NULL;
+    PxKernel *kk = NULL;
+    CHECK(px_module_kernel(mods[nmods - 1], NULL, &kk) == PX_OK);
+    k = kk;
+    int n0 = -1, n = -1;
+    px_kernel_correction(k, &n0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(px_launch_run(l) == PX_OK);
+        double t = px_launch_stage_time_ns(l, -1);
+        /* a second read gives the same run's time and teaches nothing more */
+        CHECK(px_launch_stage_time_ns(l, -1) == t);
+        CHECK(di.has_timestamps ? t >= 0 : t == -1);
+    }
+    px_kernel_correction(k, &n);
+    int want = di.has_timestamps ? 2 : 0; /* run 1 after the re-record is cold */
+    CHECK_MSG(n - n0 == want, "%d samples learned, want %d", n - n0, want);
+    /* two runs nobody reads, then one read: one sample */
+    CHECK(px_launch_run(l) == PX_OK && px_launch_run(l) == PX_OK);
+    px_kernel_correction(k, &n0);
+    CHECK(n0 == n);
+    double t = px_launch_stage_time_ns(l, 0);
+    CHECK(di.has_timestamps ? t >= 0 : t == -1);
+    px_kernel_correction(k, &n);
+    CHECK(n - n0 == (di.has_timestamps ? 1 : 0));
+    /* a submitted run that is not waited for has no times yet */
+    CHECK(px_launch_submit(l) == PX_OK);
+    CHECK(px_launch_wait(l) == PX_OK);
+    CHECK(di.has_timestamps ? px_launch_stage_time_ns(l, -1) >= 0 : 1);
+    float *y = readback(l, "y");
+    CHECK(y && y[0] == 0 && y[999] == 0);
+    free(y);
+    px_launch_destroy(l);
+}
+
+/* A kernel with no statements has no SPIR-V module and runs as a no-op;
+ * its output buffer is still created (zero-filled). */
+TEST(empty_kernel)
+{
+    PxLaunch *l = launch("GPU_KERNEL e\nGPU_PARAM o float[N]\nGPU_THREAD_CODE:\nGPU_END\n", NULL);
+    CHECK(l != NULL);
+    if (!l) return;
+    CHECK(px_launch_stage_count(l) == 0);
+    CHECK(px_launch_run(l) == PX_ERR_UNBOUND);
+    CHECK(px_launch_set_size(l, "N", 7, "test") == PX_OK);
+    CHECK_MSG(px_launch_run(l) == PX_OK, "%s", px_last_error(ctx));
+    CHECK(px_launch_run(l) == PX_OK);
+    CHECK(px_launch_submit(l) == PX_OK && px_launch_wait(l) == PX_OK);
+    PxBuffer *b = px_launch_buffer(l, "o");
+    CHECK(b && px_buffer_count(b) == 7);
+    float *o = readback(l, "o");
+    int nz = 0;
+    for (int i = 0; o && i < 7; i++) nz += o[i] != 0;
+    CHECK(o && nz == 0);
+    free(o);
+    PxCost c;
+    CHECK(px_launch_cost(l, -1, &c) == PX_OK && c.dispatches == 0 && c.flops == 0);
+    px_launch_destroy(l);
+}
+
 TEST(buffer_limits_and_contexts)
 {
     PxDeviceInfo di;
@@ -700,6 +777,8 @@ int main(void)
     RUN(parallel_for_bounds);
     RUN(binding_errors);
     RUN(flexible_and_async);
+    RUN(timing_lazy_and_off);
+    RUN(empty_kernel);
     RUN(buffer_limits_and_contexts);
     RUN(compile_errors);
     for (int i = 0; i < nmods; i++) px_module_destroy(mods[i]);

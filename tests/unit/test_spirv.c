@@ -155,11 +155,15 @@ static IrModule *build_for(ScalarType ft) {
     return m;
 }
 
+/* target with subgroup arithmetic (subgroup size 8, as lavapipe) when set */
+static int use_subgroups;
+
 static CgModule *compile(IrModule *m, CgTargetEnv env, int f16, Diags *d) {
     CgOptions o;
     memset(&o, 0, sizeof o);
     cg_target_default(&o.target, env);
     o.target.float16 = f16;
+    if (use_subgroups) o.target.subgroups = 1, o.target.subgroup_size = 8;
     o.opt_level = 2;
     return cg_spirv(A, d, m, &o);
 }
@@ -347,36 +351,53 @@ static const CgLaunch *lib_ok(IrModule *m, int ndisp) {
     return NULL;
 }
 
+/* Every library stage validates for every env, with and without subgroup
+ * arithmetic. Dispatch counts: 32-bit scans have a vec4 and a scalar
+ * variant of their data passes (5), half ones not (3); subgroup softmax
+ * has a vec4 and a scalar variant for float; a 128x128x8x8 float matmul
+ * has the interior fast path and the general one. */
 TEST(test_lib_valid) {
     static const ScalarType ts[] = {TY_FLOAT, TY_INT, TY_UINT, TY_HALF};
-    for (int ti = 0; ti < 4; ti++) {
-        ScalarType t = ts[ti];
-        for (int rop = RED_SUM; rop <= RED_PROD; rop++) {
-            lib_ok(build_lib(IR_STAGE_REDUCE, t, 1, (FeReduceOp)rop, IR_STRAT_REDUCE_TREE, 256, 64), 2);
-            lib_ok(build_lib(IR_STAGE_REDUCE, t, 2, (FeReduceOp)rop, IR_STRAT_REDUCE_ROWS, 64, 0), 1);
+    for (use_subgroups = 0; use_subgroups < 2; use_subgroups++)
+        for (int ti = 0; ti < 4; ti++) {
+            ScalarType t = ts[ti];
+            int nscan = t == TY_HALF ? 3 : 5;
+            for (int rop = RED_SUM; rop <= RED_PROD; rop++) {
+                lib_ok(build_lib(IR_STAGE_REDUCE, t, 1, (FeReduceOp)rop, IR_STRAT_REDUCE_TREE, 256, 64), 2);
+                lib_ok(build_lib(IR_STAGE_REDUCE, t, 2, (FeReduceOp)rop, IR_STRAT_REDUCE_ROWS, 64, 0), 1);
+            }
+            lib_ok(build_lib(IR_STAGE_SCAN, t, 1, RED_SUM, IR_STRAT_SCAN_3PASS, 256, 0), nscan);
+            lib_ok(build_lib(IR_STAGE_SCAN, t, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), nscan);
+            lib_ok(build_lib(IR_STAGE_SCAN, t, 1, RED_SUM, IR_STRAT_SCAN_3PASS, 64, 8), nscan);
+            lib_ok(build_lib(IR_STAGE_TRANSPOSE, t, 2, RED_SUM, IR_STRAT_TRANSPOSE_TILED, 16, 0), 1);
+            if (t == TY_FLOAT || t == TY_HALF) {
+                int nsm = use_subgroups && t == TY_FLOAT ? 2 : 1;
+                lib_ok(build_lib(IR_STAGE_SOFTMAX, t, 2, RED_SUM, IR_STRAT_SOFTMAX_ROW, 64, 0), nsm);
+                lib_ok(build_lib(IR_STAGE_SOFTMAX, t, 1, RED_SUM, IR_STRAT_SOFTMAX_ROW, 64, 0), nsm);
+                lib_ok(build_lib(IR_STAGE_MATMUL, t, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0), 1);
+                IrModule *mm = build_lib(IR_STAGE_MATMUL, t, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0);
+                IrStage *ms = &mm->kernels.v[0]->stages.v[0];
+                ms->sp[0] = 128, ms->sp[1] = 128, ms->sp[2] = 8, ms->sp[3] = 8;
+                lib_ok(mm, t == TY_FLOAT ? 2 : 1);
+            }
         }
-        lib_ok(build_lib(IR_STAGE_SCAN, t, 1, RED_SUM, IR_STRAT_SCAN_3PASS, 256, 0), 3);
-        lib_ok(build_lib(IR_STAGE_SCAN, t, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), 3);
-        lib_ok(build_lib(IR_STAGE_TRANSPOSE, t, 2, RED_SUM, IR_STRAT_TRANSPOSE_TILED, 16, 0), 1);
-        if (t == TY_FLOAT || t == TY_HALF) {
-            lib_ok(build_lib(IR_STAGE_SOFTMAX, t, 2, RED_SUM, IR_STRAT_SOFTMAX_ROW, 64, 0), 1);
-            lib_ok(build_lib(IR_STAGE_SOFTMAX, t, 1, RED_SUM, IR_STRAT_SOFTMAX_ROW, 64, 0), 1);
-            lib_ok(build_lib(IR_STAGE_MATMUL, t, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0), 1);
-        }
-    }
+    use_subgroups = 0;
 }
 
 TEST(test_lib_meta) {
-    /* reduce-tree: partial groups min(ceil(N/256), 64), one final group,
-     * scratch of 64 partials, barrier between the passes */
+    /* reduce-tree: partial groups min(ceil(N/(4*256*16)), 64) (16 vec4 per
+     * invocation), one final group, scratch of one partial per group,
+     * barrier between the passes */
     const CgLaunch *l = lib_ok(build_lib(IR_STAGE_REDUCE, TY_FLOAT, 1, RED_SUM, IR_STRAT_REDUCE_TREE, 256, 64), 2);
     if (l) {
-        int64_t p[1] = {0}, n1[3] = {0, 1000, 0}, n2[3] = {0, 1 << 24, 0};
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], n1, p) == 4);
+        int64_t p[1] = {0}, n1[3] = {0, 1000, 0}, n2[3] = {0, 1 << 24, 0}, n3[3] = {0, 100000, 0};
+        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], n1, p) == 1);
+        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], n3, p) == 7);
         CHECK(ir_size_eval(l->dispatches.v[0].groups[0], n2, p) == 64);
         CHECK(ir_size_eval(l->dispatches.v[1].groups[0], n2, p) == 1);
         CHECK(!l->dispatches.v[0].barrier_before && l->dispatches.v[1].barrier_before);
         CHECK(l->scratch.n == 1 && ir_size_eval(l->scratch.v[0].bytes, n2, p) == 256);
+        CHECK(ir_size_eval(l->scratch.v[0].bytes, n3, p) == 28);
         CHECK(l->bindings.n == 3 && l->bindings.v[2].kind == CG_BIND_SCRATCH);
         CHECK(l->bindings.v[0].readonly && !l->bindings.v[1].readonly && !l->bindings.v[2].readonly);
     }
@@ -388,14 +409,45 @@ TEST(test_lib_meta) {
         CHECK(d->local[0] == 16 && d->local[1] == 16);
         CHECK(ir_size_eval(d->groups[0], sz, p) == 16 && ir_size_eval(d->groups[1], sz, p) == 2);
     }
-    /* scan 3-pass of a 2-D M x N: nb = min(ceil(N/128), 128) chunks per row */
-    l = lib_ok(build_lib(IR_STAGE_SCAN, TY_INT, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), 3);
+    /* matmul 128x128x8, 8x8 per invocation: the fast path runs only when
+     * M, N are multiples of 128 and K of 8; else the general one */
+    IrModule *mm = build_lib(IR_STAGE_MATMUL, TY_FLOAT, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0);
+    IrStage *ms = &mm->kernels.v[0]->stages.v[0];
+    ms->sp[0] = 128, ms->sp[1] = 128, ms->sp[2] = 8, ms->sp[3] = 8;
+    l = lib_ok(mm, 2);
     if (l) {
-        int64_t p[1] = {0}, sz[3] = {70000, 1000, 0};
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], sz, p) == 8);
+        int64_t p[1] = {0}, fit[3] = {256, 384, 64}, odd[3] = {100, 1000, 7}, oddk[3] = {256, 384, 60};
+        const CgDispatch *f = &l->dispatches.v[0], *g = &l->dispatches.v[1];
+        CHECK(!strcmp(f->entry, "lib__s0_tiles128") && !strcmp(g->entry, "lib__s0_tiles"));
+        CHECK(!f->barrier_before && !g->barrier_before);
+        CHECK(ir_size_eval(f->groups[0], fit, p) == 3 && ir_size_eval(f->groups[1], fit, p) == 2);
+        CHECK(ir_size_eval(g->groups[0], fit, p) == 0);
+        CHECK(ir_size_eval(f->groups[0], odd, p) == 0 && ir_size_eval(g->groups[0], odd, p) == 8);
+        CHECK(ir_size_eval(g->groups[1], odd, p) == 1);
+        CHECK(ir_size_eval(f->groups[0], oddk, p) == 0 && ir_size_eval(g->groups[0], oddk, p) == 3);
+    }
+    /* scan of a 2-D M x N, G = 128, 16 per invocation: blocks of 2048,
+     * chunks = blocks while at most 2048; rows of a multiple of 4 use the
+     * vec4 variants (dispatches 0 and 3), others the scalar ones (1, 4) */
+    l = lib_ok(build_lib(IR_STAGE_SCAN, TY_INT, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), 5);
+    if (l) {
+        int64_t p[1] = {0}, sz[3] = {70000, 10000, 0}, so[3] = {3, 10001, 0};
+        int64_t big[3] = {1, 2048LL * 2048 * 3 + 1, 0};
+        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], sz, p) == 5);
+        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], sz, p) == 0);
+        CHECK(ir_size_eval(l->dispatches.v[3].groups[0], sz, p) == 5);
+        CHECK(ir_size_eval(l->dispatches.v[4].groups[0], sz, p) == 0);
         CHECK(ir_size_eval(l->dispatches.v[0].groups[1], sz, p) == 65535);
-        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], sz, p) == 1);
-        CHECK(ir_size_eval(l->scratch.v[0].bytes, sz, p) == 70000LL * 8 * 4);
+        CHECK(ir_size_eval(l->dispatches.v[2].groups[0], sz, p) == 1);
+        CHECK(ir_size_eval(l->scratch.v[0].bytes, sz, p) == 70000LL * 5 * 4);
+        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], so, p) == 0);
+        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], so, p) == 5);
+        CHECK(ir_size_eval(l->dispatches.v[4].groups[0], so, p) == 5);
+        /* 6145 blocks: 4 per chunk, 1537 chunks (<= 2048) */
+        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], big, p) == 1537);
+        CHECK(!l->dispatches.v[0].barrier_before && !l->dispatches.v[1].barrier_before);
+        CHECK(l->dispatches.v[2].barrier_before && l->dispatches.v[3].barrier_before);
+        CHECK(!l->dispatches.v[4].barrier_before);
     }
 }
 
