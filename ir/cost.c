@@ -1290,12 +1290,16 @@ int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *
         double tl = lo->seconds - overhead_s(vl.v[IR_COST_DISPATCHES], p);
         double th = hi->seconds - overhead_s(vh.v[IR_COST_DISPATCHES], p);
         if (!(rh > rl) || !(rl >= 0)) continue;
-        double slow = (th - tl) / (rh - rl);
-        /* a noisy small run can tilt the line below zero: then the large
-         * run alone decides and there is no fixed part */
-        if (!(slow > 0)) slow = th > 0 ? th / rh : 1;
+        double slow = (th - tl) / (rh - rl), fixed;
+        if (slow > 0) {
+            fixed = tl - slow * rl;
+        } else {
+            /* a noisy small run can tilt the line below zero: then the
+             * large run alone decides and there is no fixed part */
+            slow = th > 0 ? th / rh : 1;
+            fixed = 0;
+        }
         if (slow < 1e-3) slow = 1e-3;
-        double fixed = tl - slow * rl;
         p->lib_slowdown[c] = slow;
         p->lib_fixed_s[c] = fixed > 0 ? fixed : 0;
         set++;

@@ -151,7 +151,7 @@ run "fill iota + size, --repeat, --json" \
     "$T/sym.px" --fill x=ones --fill y=ones --size N=5 --arg n=1
 # the --json schema of docs/RUNTIME.md: keys in order, their types, and
 # values known here (sizes, buffer summary from NumPy, vm, repeat, flops)
-"$PXRUN" $E/saxpy.px --arg a=2 --arg x="$T/x1000.npy" --fill y=iota --json --vm 7 --repeat 2 > "$T/js.json" 2>/dev/null
+"$PXRUN" $E/saxpy.px --arg a=2 --arg x="$T/x1000.npy" --fill y=iota --json --vm 7 --repeat 2 --backend vulkan > "$T/js.json" 2>/dev/null
 "$PXRUN" $E/saxpy.px --arg a=2 --arg x="$T/x1000.npy" --fill y=iota --json --backend cpu > "$T/jc.json" 2>/dev/null
 cat > "$T/schema.py" <<'EOF'
 import json, numpy as np

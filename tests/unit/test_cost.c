@@ -732,6 +732,113 @@ TEST(calibration_fit)
     }
 }
 
+/* Prediction uses the stages as they run: a fused stage reads x once, where
+ * the source statements read it once each. */
+TEST(cost_run_stages)
+{
+    IrKernel *src = kernel("rs");
+    int x = buffer(src, "x", TY_FLOAT, "N", NULL), y = buffer(src, "y", TY_FLOAT, "N", NULL),
+        z = buffer(src, "z", TY_FLOAT, "N", NULL);
+    IrBuilder b;
+    int i;
+    IrSize *hi = ir_size_sym(A, 0);
+    for (int s = 0; s < 2; s++) {
+        IrStage *st = grid(src, PRIM_COPY, 1, NULL, &hi, &b, &i);
+        st->elementwise = 1;
+        store(&b, s ? z : y, 1, &i, load(&b, x, 1, &i));
+    }
+    IrKernel *opt = kernel("rs");
+    buffer(opt, "x", TY_FLOAT, "N", NULL);
+    buffer(opt, "y", TY_FLOAT, "N", NULL);
+    buffer(opt, "z", TY_FLOAT, "N", NULL);
+    IrStage *st = grid(opt, PRIM_COPY, 1, NULL, &hi, &b, &i);
+    st->elementwise = 1;
+    st->strategy = IR_STRAT_ELEMWISE;
+    int v = load(&b, x, 1, &i);
+    store(&b, y, 1, &i, v);
+    store(&b, z, 1, &i, load(&b, x, 1, &i));
+    IrKernelCost *c = ir_cost_kernel(A, src, opt);
+    CHECK_STR(f(c, -1, IR_COST_BYTES_READ), "8*N"); /* the printed figures: per statement */
+    CHECK(c->run.n == 1);
+    int64_t n = 1000;
+    IrCostValues rv, sv;
+    CHECK(ir_cost_run_values(c, 0, &n, NULL, NULL, NULL, &rv));
+    CHECK(rv.v[IR_COST_BYTES_READ] == 4000 && rv.v[IR_COST_BYTES_WRITTEN] == 8000);
+    CHECK(rv.v[IR_COST_DISPATCHES] == 1 && rv.lib == IR_LIB_NONE);
+    CHECK(!ir_cost_run_values(c, 1, &n, NULL, NULL, NULL, &rv));
+    CHECK(ir_cost_values(c, 0, &n, NULL, NULL, NULL, &sv) && sv.v[IR_COST_BYTES_READ] == 4000);
+    /* without opt there is nothing run-time to predict from */
+    CHECK(ir_cost_kernel(A, src, NULL)->run.n == 0);
+}
+
+/* The library terms: the line through two sizes, by hand. */
+TEST(calibration_fit_library)
+{
+    IrDeviceProfile p;
+    ir_profile_default(&p);
+    const double disp = 2e-5, bw = 1e9, fl = 1e10;
+    IrCalibSample s[5];
+    memset(s, 0, sizeof s);
+    s[0].what = IR_CALIB_DISPATCH;
+    s[0].cost.v[IR_COST_DISPATCHES] = 1;
+    s[0].seconds = disp;
+    s[1].what = IR_CALIB_BANDWIDTH;
+    s[1].cost.v[IR_COST_BYTES_READ] = 2e8;
+    s[1].cost.v[IR_COST_DISPATCHES] = 1;
+    s[1].seconds = 2e8 / bw + disp;
+    s[2].what = IR_CALIB_FLOPS;
+    s[2].cost.v[IR_COST_FLOPS] = 1e10;
+    s[2].cost.v[IR_COST_DISPATCHES] = 1;
+    s[2].seconds = 1e10 / fl + disp;
+    /* scan of rows: 3 ms fixed, 5x the roofline, one dispatch */
+    const IrCalibKernel *ck = &ir_calib_kernels[IR_CALIB_SCAN_ROWS];
+    CHECK(ck->lib == IR_LIB_SCAN_ROWS && ck->small > 0 && ck->small < ck->size);
+    for (int k = 3; k < 5; k++) {
+        s[k].what = IR_CALIB_SCAN_ROWS;
+        s[k].size = k == 3 ? ck->small : ck->size;
+        double bytes = k == 3 ? 1e4 : 1e8;
+        s[k].cost.v[IR_COST_BYTES_READ] = bytes;
+        s[k].cost.v[IR_COST_FLOPS] = bytes / 4; /* under the memory bound */
+        s[k].cost.v[IR_COST_DISPATCHES] = 1;
+        s[k].seconds = 3e-3 + 5 * bytes / bw + disp;
+    }
+    CHECK(ir_profile_fit(&p, "dev", s, 5) == 4);
+    CHECK(fabs(p.lib_slowdown[IR_LIB_SCAN_ROWS] - 5) < 1e-9);
+    CHECK(fabs(p.lib_fixed_s[IR_LIB_SCAN_ROWS] - 3e-3) < 1e-12);
+    CHECK(p.lib_slowdown[IR_LIB_MATMUL] == 1 && p.lib_fixed_s[IR_LIB_MATMUL] == 0); /* not measured */
+    /* the prediction of a scan-of-rows stage uses them */
+    IrCostValues v = {{0, 0, 1e6, 0, 1}, IR_LIB_SCAN_ROWS};
+    CHECK(fabs(ir_predict_stage_s(&v, &p) - (5 * 1e6 / bw + 3e-3 + disp)) < 1e-12);
+    v.lib = IR_LIB_NONE;
+    CHECK(fabs(ir_predict_stage_s(&v, &p) - (1e6 / bw + disp)) < 1e-12);
+    /* a small run slower than the large one (noise): no fixed part */
+    s[3].seconds = 1.0;
+    CHECK(ir_profile_fit(&p, "dev", s, 5) == 4);
+    CHECK(p.lib_fixed_s[IR_LIB_SCAN_ROWS] == 0 && p.lib_slowdown[IR_LIB_SCAN_ROWS] > 0);
+
+    /* saved and loaded with the rest; bad figures refuse the file */
+    char dir[] = "/tmp/px_test_lib_XXXXXX", path[256];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/x.profile", dir);
+    p.lib_slowdown[IR_LIB_MATMUL] = 12.5;
+    p.lib_fixed_s[IR_LIB_MATMUL] = 4e-4;
+    IrDeviceProfile q;
+    CHECK(ir_profile_save(&p, path) == 0 && ir_profile_load(&q, path) == 0);
+    CHECK(q.lib_slowdown[IR_LIB_MATMUL] == 12.5 && q.lib_fixed_s[IR_LIB_MATMUL] == 4e-4);
+    CHECK(q.lib_slowdown[IR_LIB_SCAN_ROWS] == p.lib_slowdown[IR_LIB_SCAN_ROWS]);
+    const char *base = "bytes_per_s 1e9\nflops_per_s 1\nintops_per_s 1\ndispatch_s 0\nbarrier_s 0\n";
+    char text[512];
+    snprintf(text, sizeof text, "%sslowdown_matmul 0\n", base);
+    CHECK(ir_profile_parse(&q, text) == -1);
+    snprintf(text, sizeof text, "%sfixed_s_scan -1\n", base);
+    CHECK(ir_profile_parse(&q, text) == -1);
+    snprintf(text, sizeof text, "%sslowdown_future_class 3\n", base); /* newer file: skipped */
+    CHECK(ir_profile_parse(&q, text) == 0 && q.lib_slowdown[IR_LIB_MATMUL] == 1);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 /* The runtime's side (px.h): the profile a context loads, prediction before a
  * run, and the per-kernel correction learned from measured runs. The
  * expected factor is recomputed here from the measured times by the rule of
@@ -849,6 +956,8 @@ int main(void)
     RUN(profile_files);
     RUN(prediction);
     RUN(calibration_fit);
+    RUN(cost_run_stages);
+    RUN(calibration_fit_library);
     RUN(runtime_prediction_correction);
     fe_arena_free(A);
     return TEST_DONE();
