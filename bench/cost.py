@@ -34,7 +34,7 @@ CASES = [
 
 MODES = [
     ("default", "pred_default_ns", "default profile, before calibration; nothing fitted"),
-    ("calibrated", "pred_calibrated_ns", "profile from `pxrun --calibrate` (its own micro-kernels)"),
+    ("calibrated", "pred_calibrated_ns", "profile from `pxrun --calibrate` (its micro-kernels, at other sizes)"),
     ("corrected", "pred_corrected_ns",
      "calibrated x online correction learned at the previous size of the same kernel"),
 ]
@@ -151,8 +151,11 @@ def write_doc(doc, head, prof, table, goal, seconds):
         "timestamps, median of the runs after a cold run). Three predictions per point:",
         "",
         "- *default*: the default profile, before any calibration.",
-        "- *calibrated*: the profile `pxrun --calibrate` measured with its own micro-kernels (none of",
-        "  the benchmarked kernels) in a temporary cache directory, just before the sweep.",
+        "- *calibrated*: the profile `pxrun --calibrate` measured with its own micro-kernels, in a",
+        "  temporary cache directory, just before the sweep: streaming, ALU and overhead kernels, and",
+        "  one single-statement kernel per library class (REDUCE, SCAN, SOFTMAX, TRANSPOSE, MATMUL) at",
+        "  two sizes that are never points of the sweep. The 1-D `cumsum` is such a statement itself;",
+        "  every other kernel here combines statements or is thread code the calibration never ran.",
         "- *corrected*: the calibrated prediction times the kernel's online correction, which the",
         "  runtime learned from the measured runs at the *previous* size of the sweep only (reset before",
         "  each point; the first point learns from a warm-up at the second). No prediction is fitted on",

@@ -241,6 +241,43 @@ static uint32_t group_reduce(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarTyp
     return r;
 }
 
+/* Reduction of each invocation's v over a group of G (a power of two)
+ * whose result only invocation 0 needs: emits the reduction, then opens
+ * `if (LocalInvocationId.x == 0)` and returns the result computed inside
+ * it; the caller emits its use and closes *f with sb_if_end. Unlike
+ * group_reduce, the other invocations do not fold the subgroup slots
+ * (on lavapipe that fold, run by every subgroup, costs as much as the
+ * whole vec4 grid-stride loop of a sum) and there is no trailing barrier:
+ * a caller that reuses sh afterwards (a loop over rows) needs one after
+ * sb_if_end. */
+static uint32_t group_reduce_in0(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarType t,
+                                 uint32_t v, SbIf *f) {
+    uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
+    if (s->t->subgroups) {
+        uint32_t r = sb_group_op(s, sg_opcode(op, t), ty, SpvGroupOperationReduce, v);
+        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId);
+        SbIf g = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0)), 0);
+        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), r);
+        sb_if_end(s, &g);
+        sb_barrier(s);
+        *f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, l, sb_const_u(s, 0)), 0);
+        return fold_subgroup_slots(s, sh, op, t, NULL);
+    }
+    sh_store(s, sh, ty, l, v);
+    sb_barrier(s);
+    for (int h = G / 2; h > 0; h /= 2) {
+        SbIf g = sb_if_begin(s, sb_ult(s, l, sb_const_u(s, (uint32_t)h)), 0);
+        uint32_t x = sh_load(s, sh, ty, l);
+        uint32_t y = sh_load(s, sh, ty, sb_uadd(s, l, sb_const_u(s, (uint32_t)h)));
+        sh_store(s, sh, ty, l, red_combine(s, op, t, x, y));
+        sb_if_end(s, &g);
+        /* the last level's result is read by invocation 0, which wrote it */
+        if (h > 1) sb_barrier(s);
+    }
+    *f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, l, sb_const_u(s, 0)), 0);
+    return sh_load(s, sh, ty, sb_const_u(s, 0));
+}
+
 /* acc = fold over elements [start, end) with stride `stride` of binding b */
 static uint32_t strided_fold(Sb *s, int b, ScalarType et, FeReduceOp op, uint32_t start,
                              uint32_t end, uint32_t stride) {
@@ -300,8 +337,8 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
         } else {
             v = strided_fold(s, bin, et, st->rop, start, n, stride);
         }
-        uint32_t r = group_reduce(s, sh, G, st->rop, at, v);
-        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+        SbIf f;
+        uint32_t r = group_reduce_in0(s, sh, G, st->rop, at, v, &f);
         sb_buf_store(s, scr, wgid(s, 0), r);
         sb_if_end(s, &f);
         const char *e1 = sb_entry_name(s, si, "partial");
@@ -318,8 +355,7 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
         SbFor fl = sb_for_begin(s, lid(s, 0), cnt, sb_const_u(s, (uint32_t)G));
         sb_store(s, acc, red_combine(s, st->rop, at, sb_load(s, aty, acc), sb_buf_load(s, scr, fl.iv)));
         sb_for_end(s, &fl);
-        r = group_reduce(s, sh, G, st->rop, at, sb_load(s, aty, acc));
-        f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+        r = group_reduce_in0(s, sh, G, st->rop, at, sb_load(s, aty, acc), &f);
         sb_buf_store(s, bout, sb_const_u(s, 0), from_acc(s, et, r));
         sb_if_end(s, &f);
         const char *e2 = sb_entry_name(s, si, "final");
@@ -335,10 +371,11 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
     uint32_t base = sb_umul(s, rf.iv, C);
     uint32_t v = strided_fold(s, bin, et, st->rop, sb_uadd(s, base, lid(s, 0)), sb_uadd(s, base, C),
                               sb_const_u(s, (uint32_t)G));
-    uint32_t r = group_reduce(s, sh, G, st->rop, at, v);
-    SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+    SbIf f;
+    uint32_t r = group_reduce_in0(s, sh, G, st->rop, at, v, &f);
     sb_buf_store(s, bout, rf.iv, from_acc(s, et, r));
     sb_if_end(s, &f);
+    sb_barrier(s); /* the next row reuses sh */
     sb_for_end(s, &rf);
     const char *e = sb_entry_name(s, si, "rows");
     sb_fn_end_entry(s, e, local);
@@ -617,10 +654,11 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         }
         sb_store(s, acc, v);
         sb_for_end(s, &kf);
-        uint32_t r = group_reduce(s, sh, G, RED_SUM, at, sb_load(s, aty, acc));
-        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lid(s, 0), sb_const_u(s, 0)), 0);
+        SbIf f;
+        uint32_t r = group_reduce_in0(s, sh, G, RED_SUM, at, sb_load(s, aty, acc), &f);
         sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b), r);
         sb_if_end(s, &f);
+        sb_barrier(s); /* the next row reuses sh */
         sb_for_end(s, &rf);
         const char *e = sb_entry_name(s, si, v4 ? "reduce4" : "reduce");
         sb_fn_end_entry(s, e, local);

@@ -18,7 +18,7 @@ mkdir -p "$F/corpus" || exit 2
 $CLANG -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I"$B/gen" \
     -Wno-unused-function -Wno-sign-compare \
-    tests/fuzz/fuzz_frontend.c frontend/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
+    tests/fuzz/fuzz_frontend.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
     -o "$F/fuzz_frontend" || { echo "fuzz: cannot build the target"; exit 2; }
 for s in tests/golden/*.px examples/*.px tests/fuzz/seeds/*.px; do
     [ -f "$s" ] && cp "$s" "$F/corpus/seed_$(basename "$s")"
