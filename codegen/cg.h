@@ -64,7 +64,7 @@
  *              "type":"float"} ] },
  *        "dispatches": [ {"entry":"sum__s0_partial", "stage":0,
  *             "local_size":[256,1,1], "groups":["min(ceildiv(N, 4096), 1024)","1","1"],
- *             "barrier_before":false} ] } ] }
+ *             "barrier_before":false, "loop_iters": "..."} ] } ] }
  * Formulas are ir_size_str text (size symbols and params by name).
  */
 #ifndef PX_CG_H
@@ -135,6 +135,12 @@ typedef struct CgDispatch {
     int local[3];      /* LocalSize */
     IrSize *groups[3]; /* group counts; never above CgTarget.max_groups */
     int barrier_before;
+    /* Upper bound on the loop back-edges one invocation executes, all
+     * loops of the entry point together (grid-stride, library and user
+     * `for` loops; loops.c states the counting model). Drivers with a
+     * per-invocation loop budget (lavapipe: 65535) refuse a launch above
+     * it (runtime/limits.c). Every dispatch has one. */
+    IrSize *loop_iters;
 } CgDispatch;
 
 typedef struct CgLaunch {
@@ -154,6 +160,32 @@ typedef struct CgModule {
     size_t nwords;
     FE_VEC(CgLaunch) kernels; /* one per IrModule kernel, same order */
 } CgModule;
+
+/* ===== loops.c: loop back-edge bounds (CgDispatch.loop_iters) ===== */
+
+/* A loop entered once, running `trips` iterations whose body costs `body`
+ * (NULL: nothing): trips * (1 + body) + 1 (the leaving pass counts too). */
+IrSize *cg_loops_for(Arena *a, IrSize *trips, IrSize *body);
+/* Iterations of a grid-stride loop over [0, extent) whose stride is
+ * groups * per_group: ceildiv(extent, groups * per_group) at most. */
+IrSize *cg_loops_strided(Arena *a, IrSize *extent, IrSize *groups, int per_group);
+/* x + y where either may be NULL (nothing). */
+IrSize *cg_loops_sum(Arena *a, IrSize *x, IrSize *y);
+/* The loop of a group reduction/scan of `group` invocations: with subgroup
+ * arithmetic, a fold over the NumSubgroups slots; else none (unrolled). */
+IrSize *cg_loops_group_fold(Arena *a, const CgTarget *t, int group);
+/* Back-edges of one run of a grid-stage body block: its FOR loops by their
+ * trip formulas, nested loops multiplied, sequential ones and both arms of
+ * an IF added. */
+IrSize *cg_loops_block(Arena *a, const IrKernel *k, const IrBlock *b);
+/* Sets loop_iters of the dispatches [first, n) of l that stage `stage`
+ * (a grid stage) added, from their group counts and local sizes. */
+void cg_loops_grid_stage(Arena *a, const IrKernel *k, int stage, CgLaunch *l, int first);
+/* Sets loop_iters of the last dispatch of l (the one just added). */
+void cg_dispatch_set_loops(CgLaunch *l, IrSize *iters);
+/* A loop_iters value at bound sizes and params (as ir_size_eval), without
+ * wrapping: saturates at INT64_MAX; negative or NULL gives 0. */
+int64_t cg_loops_eval(const IrSize *s, const int64_t *syms, const int64_t *params);
 
 /* ===== spirv.c: the backend ===== */
 

@@ -100,7 +100,10 @@ static void print_launch(FILE *out, const CgLaunch *l) {
             if (c) fprintf(out, ", ");
             json_size(out, k, d->groups[c]);
         }
-        fprintf(out, "], \"barrier_before\": %s}", d->barrier_before ? "true" : "false");
+        fprintf(out, "], \"barrier_before\": %s, \"loop_iters\": ", d->barrier_before ? "true" : "false");
+        if (d->loop_iters) json_size(out, k, d->loop_iters);
+        else fprintf(out, "null");
+        fputc('}', out);
     }
     fprintf(out, "%s]\n    }", l->dispatches.n ? "\n      " : "");
 }

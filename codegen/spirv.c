@@ -624,14 +624,14 @@ const char *sb_entry_name(Sb *s, int stage, const char *pass) {
 void sb_add_dispatch(Sb *s, const char *entry, int stage, const int local[3], IrSize *gx,
                      IrSize *gy, IrSize *gz) {
     CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz},
-                    s->launch->dispatches.n > 0};
+                    s->launch->dispatches.n > 0, NULL};
     FE_PUSH(s->a, s->launch->dispatches, d);
 }
 
 void sb_add_dispatch_alt(Sb *s, const char *entry, int stage, const int local[3], IrSize *gx,
                          IrSize *gy, IrSize *gz) {
     FE_ASSERT(s->launch->dispatches.n > 0);
-    CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz}, 0};
+    CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz}, 0, NULL};
     FE_PUSH(s->a, s->launch->dispatches, d);
 }
 
@@ -725,8 +725,15 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
 
     for (int i = 0; i < k->stages.n; i++) {
         s->cur_stage = i;
-        if (k->stages.v[i].kind == IR_STAGE_GRID) cg_spirv_grid_stage(s, i);
-        else cg_spirv_lib_stage(s, i);
+        int first = l->dispatches.n;
+        if (k->stages.v[i].kind == IR_STAGE_GRID) {
+            cg_spirv_grid_stage(s, i);
+            cg_loops_grid_stage(s->a, k, i, l, first); /* loop budget (loops.c) */
+        } else {
+            cg_spirv_lib_stage(s, i);
+        }
+        for (int j = first; j < l->dispatches.n; j++)
+            if (!l->dispatches.v[j].loop_iters) fe_die("spirv: dispatch %s has no loop bound", l->dispatches.v[j].entry);
     }
 
     for (int b = 0; b < l->bindings.n; b++) {

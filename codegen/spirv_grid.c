@@ -337,6 +337,147 @@ static void bind_index(Gx *g, const IrStage *st, int d, uint32_t t) {
     g->val[st->body->args.v[d]] = v;
 }
 
+/* ---- vec4 variant of rank-1 elementwise stages ----
+ *
+ * A rank-1 elementwise stage over [0, N) whose body is straight-line code
+ * and touches memory only at the iteration index (LOAD/STORE of rank-1
+ * buffers of 32-bit elements indexed by the body's argument) can run four
+ * consecutive iterations at once: one 16-byte load or store per access
+ * through the binding's vec4 view, the rest of the body emitted once per
+ * lane. Per instruction all four lanes are emitted together, so for each
+ * element the accesses keep their order (a store then a load of the same
+ * buffer still reads the stored value): element e is only ever touched by
+ * iteration e. The variant runs when N and the extent of every checked
+ * buffer are multiples of 4 (then a 4-run is all in or all out of range);
+ * else the scalar variant runs (group-count factor sel / 1 - sel). */
+
+static int is32(ScalarType t) { return t == TY_FLOAT || t == TY_INT || t == TY_UINT; }
+
+static int elem4_ok(const IrKernel *k, const IrStage *st) {
+    int64_t lo;
+    if (st->rank != 1 || !ir_size_is_const(st->lo[0], &lo) || lo != 0) return 0;
+    int arg = st->body->args.v[0], mem = 0;
+    for (int i = 0; i < st->body->ins.n; i++) {
+        const IrInst *in = ir_inst((IrKernel *)k, st->body->ins.v[i]);
+        switch (in->op) {
+        case IR_IF: case IR_FOR: case IR_RESULT: case IR_BARG: return 0;
+        case IR_YIELD:
+            if (in->a.n) return 0;
+            break;
+        case IR_LOAD: case IR_STORE: {
+            const IrParam *p = &k->params.v[in->param];
+            if (p->rank != 1 || !is32(p->type) || in->a.v[0] != arg) return 0;
+            mem = 1;
+            break;
+        }
+        default: break;
+        }
+    }
+    return mem;
+}
+
+/* 1 when x % 4 == 0, else 0 */
+static IrSize *div4(Arena *a, IrSize *x) {
+    return ir_size_bin(a, SZ_SUB, ir_size_const(a, 1),
+                       ir_size_bin(a, SZ_MIN, ir_size_bin(a, SZ_REM, x, ir_size_const(a, 4)),
+                                   ir_size_const(a, 1)));
+}
+
+/* Host factor: 1 when the vec4 variant may run (see above), else 0. */
+static IrSize *elem4_sel(Sb *s, const IrStage *st) {
+    const IrKernel *k = s->k;
+    IrSize *sel = div4(s->a, extent_host(s->a, st, 0));
+    for (int i = 0; i < st->body->ins.n; i++) {
+        const IrInst *in = ir_inst((IrKernel *)k, st->body->ins.v[i]);
+        if ((in->op == IR_LOAD || in->op == IR_STORE) && !(in->flags & IR_F_INBOUNDS))
+            sel = ir_size_bin(s->a, SZ_MUL, sel, div4(s->a, k->params.v[in->param].dims[0]));
+    }
+    return sel;
+}
+
+static void elemwise4_entry(Gx *g, int stage, IrSize *sel) {
+    Sb *s = g->s;
+    const IrKernel *k = g->k;
+    const IrStage *st = &k->stages.v[stage];
+    int L = st->sp[0] > 0 && st->sp[0] <= 1024 ? st->sp[0] : 256;
+    int items = st->sp[1] > 0 ? st->sp[1] : 4; /* vec4s per invocation */
+    int local[3] = {L, 1, 1};
+    sb_fn_begin(s);
+    uint32_t n4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, extent_dev(s, st, 0), sb_const_u(s, 2));
+    uint32_t start = sb_builtin_x(s, SpvBuiltInGlobalInvocationId, 0);
+    uint32_t stride = sb_umul(s, sb_builtin_x(s, SpvBuiltInNumWorkgroups, 0),
+                              sb_const_u(s, (uint32_t)L));
+    SbFor f = sb_for_begin(s, start, n4, stride);
+    uint32_t i4 = f.iv, base = SB_OP(s, SpvOpShiftLeftLogical, s->t_u32, i4, sb_const_u(s, 2));
+    uint32_t *lane[4], *scalar = g->val;
+    char *uni = fe_alloc(s->a, (size_t)k->insts.n + 1); /* zero: the index, loads */
+    /* the lanes' index values, only when the body computes with the index
+     * (accesses use i4 directly) */
+    int arg = st->body->args.v[0], idx_used = 0;
+    for (int i = 0; i < st->body->ins.n; i++) {
+        const IrInst *in = ir_inst((IrKernel *)k, st->body->ins.v[i]);
+        int first = in->op == IR_LOAD || in->op == IR_STORE; /* a.v[0] is the access index */
+        for (int j = first; j < in->a.n; j++) idx_used |= in->a.v[j] == arg;
+    }
+    for (int c = 0; c < 4; c++) {
+        lane[c] = fe_alloc(s->a, sizeof(uint32_t) * (size_t)(k->insts.n + 1));
+        g->val = lane[c];
+        if (idx_used) bind_index(g, st, 0, sb_uadd(s, base, sb_const_u(s, (uint32_t)c)));
+    }
+    for (int i = 0; i < st->body->ins.n; i++) {
+        int id = st->body->ins.v[i];
+        const IrInst *in = ir_inst((IrKernel *)k, id);
+        if (in->op != IR_LOAD && in->op != IR_STORE) {
+            /* a value computed from params, sizes and constants only is
+             * the same in every lane: emitted once */
+            int u = 1;
+            for (int j = 0; j < in->a.n; j++) u &= uni[in->a.v[j]];
+            uni[id] = (char)u;
+            for (int c = 0; c < (u ? 1 : 4); c++) {
+                g->val = lane[c];
+                gen_inst(g, id, NULL);
+            }
+            for (int c = 1; u && c < 4; c++) lane[c][id] = lane[0][id];
+            continue;
+        }
+        int bd = sb_param_binding(s, in->param);
+        uint32_t et = s->buf_elem[bd], vt = sb_vec4(s, et);
+        /* 4*i4 < dim: the whole run is in range (dim % 4 == 0, see sel) */
+        uint32_t cond = in->flags & IR_F_INBOUNDS ? 0 : sb_ult(s, base, sb_dim(s, in->param, 0));
+        if (in->op == IR_LOAD) {
+            uint32_t v;
+            if (!cond) {
+                v = sb_buf4_load(s, bd, i4);
+            } else {
+                uint32_t z = sb_const_typed(s, in->type, 0, 0), tmp = sb_var(s, vt);
+                sb_store(s, tmp, SB_OP(s, SpvOpCompositeConstruct, vt, z, z, z, z));
+                SbIf fi = sb_if_begin(s, cond, 0);
+                sb_store(s, tmp, sb_buf4_load(s, bd, i4));
+                sb_if_end(s, &fi);
+                v = sb_load(s, vt, tmp);
+            }
+            for (int c = 0; c < 4; c++)
+                lane[c][id] = SB_OP(s, SpvOpCompositeExtract, et, v, (uint32_t)c);
+        } else {
+            int vi = in->a.v[1];
+            uint32_t v = SB_OP(s, SpvOpCompositeConstruct, vt, lane[0][vi], lane[1][vi],
+                               lane[2][vi], lane[3][vi]);
+            if (!cond) sb_buf4_store(s, bd, i4, v);
+            else {
+                SbIf fi = sb_if_begin(s, cond, 0);
+                sb_buf4_store(s, bd, i4, v);
+                sb_if_end(s, &fi);
+            }
+        }
+    }
+    g->val = scalar;
+    sb_for_end(s, &f);
+    const char *name = sb_entry_name(s, stage, "map4");
+    sb_fn_end_entry(s, name, local);
+    IrSize *gx = ir_size_bin(s->a, SZ_MUL, groups_host(s, extent_host(s->a, st, 0), 4 * L * items), sel);
+    sb_add_dispatch(s, name, stage, local, gx, ir_size_const(s->a, 1), ir_size_const(s->a, 1));
+}
+
 void cg_spirv_grid_stage(Sb *s, int stage) {
     const IrKernel *k = s->k;
     const IrStage *st = &k->stages.v[stage];
@@ -358,8 +499,8 @@ void cg_spirv_grid_stage(Sb *s, int stage) {
     }
     int local[3] = {1, 1, 1};
     IrSize *gr[3];
-    sb_fn_begin(s);
     if (st->strategy == IR_STRAT_GRID) {
+        sb_fn_begin(s);
         static const int defaults[3][3] = {{256, 1, 1}, {16, 16, 1}, {8, 8, 4}};
         for (int c = 0; c < 3; c++) {
             int v = st->sp[c] > 0 ? st->sp[c] : defaults[st->rank - 1][c];
@@ -384,6 +525,11 @@ void cg_spirv_grid_stage(Sb *s, int stage) {
             gr[c] = c < st->rank ? groups_host(s, extent_host(s->a, st, st->rank - 1 - c), local[c])
                                  : ir_size_const(s->a, 1);
     } else {
+        int v4 = elem4_ok(k, st);
+        IrSize *sel = v4 ? elem4_sel(s, st) : NULL;
+        if (v4) elemwise4_entry(&g, stage, sel);
+        /* scalar: the only variant, or the alternative when sel is 0 */
+        sb_fn_begin(s);
         int L = st->sp[0] > 0 && st->sp[0] <= 1024 ? st->sp[0] : 256;
         int items = st->sp[1] > 0 ? st->sp[1] : 4;
         local[0] = L;
@@ -414,8 +560,18 @@ void cg_spirv_grid_stage(Sb *s, int stage) {
         sb_for_end(s, &f);
         gr[0] = groups_host(s, total_h, L * items);
         gr[1] = gr[2] = ir_size_const(s->a, 1);
+        const char *name = sb_entry_name(s, stage, "map");
+        sb_fn_end_entry(s, name, local);
+        if (v4) {
+            gr[0] = ir_size_bin(s->a, SZ_MUL, gr[0],
+                                ir_size_bin(s->a, SZ_SUB, ir_size_const(s->a, 1), sel));
+            sb_add_dispatch_alt(s, name, stage, local, gr[0], gr[1], gr[2]);
+        } else {
+            sb_add_dispatch(s, name, stage, local, gr[0], gr[1], gr[2]);
+        }
+        return;
     }
-    const char *name = sb_entry_name(s, stage, st->strategy == IR_STRAT_GRID ? "grid" : "map");
+    const char *name = sb_entry_name(s, stage, "grid");
     sb_fn_end_entry(s, name, local);
     sb_add_dispatch(s, name, stage, local, gr[0], gr[1], gr[2]);
 }

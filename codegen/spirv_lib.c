@@ -344,6 +344,10 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
         const char *e1 = sb_entry_name(s, si, "partial");
         sb_fn_end_entry(s, e1, local);
         sb_add_dispatch(s, e1, si, local, ng, hconst(s, 1), hconst(s, 1));
+        /* loop budget (loops.c): the grid-stride fold, the slot fold */
+        cg_dispatch_set_loops(s->launch, cg_loops_sum(s->a, cg_loops_for(s->a, cg_loops_strided(
+            s->a, et != TY_HALF ? ir_size_bin(s->a, SZ_DIV, N, hconst(s, 4)) : N, ng, G), NULL),
+            cg_loops_group_fold(s->a, s->t, G)));
         /* pass 2: one group folds the partials (their count recomputed) */
         sb_fn_begin(s);
         sh = sb_shared(s, aty, (uint32_t)G, "red");
@@ -361,6 +365,8 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
         const char *e2 = sb_entry_name(s, si, "final");
         sb_fn_end_entry(s, e2, local);
         sb_add_dispatch(s, e2, si, local, hconst(s, 1), hconst(s, 1), hconst(s, 1));
+        cg_dispatch_set_loops(s->launch, cg_loops_sum(s->a, cg_loops_for(s->a, hceil(s, ng, G), NULL),
+                                                      cg_loops_group_fold(s->a, s->t, G)));
         return;
     }
     /* rows: one group per row */
@@ -380,6 +386,11 @@ static void lower_reduce(Sb *s, int si, const IrStage *st) {
     const char *e = sb_entry_name(s, si, "rows");
     sb_fn_end_entry(s, e, local);
     sb_add_dispatch(s, e, si, local, cap(s, rows_host(s, in)), hconst(s, 1), hconst(s, 1));
+    /* loop budget: rows x (the column fold + the slot fold) */
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
+        cg_loops_strided(s->a, rows_host(s, in), cap(s, rows_host(s, in)), 1),
+        cg_loops_sum(s->a, cg_loops_for(s->a, hceil(s, cols_host(s, in), G), NULL),
+                     cg_loops_group_fold(s->a, s->t, G))));
 }
 
 /* ---- SOFTMAX ---- */
@@ -459,6 +470,12 @@ static void softmax_subgroup(Sb *s, int si, const IrStage *st, int G, int v4) {
     if (et == TY_FLOAT) gx = ir_size_bin(s->a, SZ_MUL, gx, variant_sel(s, cols_host(s, in), v4));
     if (v4 || et != TY_FLOAT) sb_add_dispatch(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
     else sb_add_dispatch_alt(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
+    /* loop budget: rows (G / sgs per group) x two lane loops over the
+     * columns (stride: the subgroup size; unknown: 1) */
+    IrSize *cols = v4 ? ir_size_bin(s->a, SZ_DIV, cols_host(s, in), hconst(s, 4)) : cols_host(s, in);
+    IrSize *lanes = cg_loops_for(s->a, hceil(s, cols, s->t->subgroup_size > 0 ? sgs : 1), NULL);
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
+        cg_loops_strided(s->a, rows_host(s, in), gx, G / sgs), cg_loops_sum(s->a, lanes, lanes)));
 }
 
 static void lower_softmax(Sb *s, int si, const IrStage *st) {
@@ -498,6 +515,12 @@ static void lower_softmax(Sb *s, int si, const IrStage *st) {
     const char *e = sb_entry_name(s, si, "rows");
     sb_fn_end_entry(s, e, local);
     sb_add_dispatch(s, e, si, local, cap(s, rows_host(s, in)), hconst(s, 1), hconst(s, 1));
+    /* loop budget: rows x (three column loops + two group reductions) */
+    IrSize *col = cg_loops_for(s->a, hceil(s, cols_host(s, in), G), NULL);
+    IrSize *red = cg_loops_group_fold(s->a, s->t, G);
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
+        cg_loops_strided(s->a, rows_host(s, in), cap(s, rows_host(s, in)), 1),
+        cg_loops_sum(s->a, cg_loops_sum(s->a, ir_size_bin(s->a, SZ_MUL, col, hconst(s, 3)), red), red)));
 }
 
 /* ---- SCAN ---- */
@@ -506,8 +529,10 @@ static void lower_softmax(Sb *s, int si, const IrStage *st) {
  * invocation's v, through sh (G entries of t): *excl gets this
  * invocation's prefix, *total the group's sum, in every invocation. With
  * subgroup arithmetic: a subgroup exclusive scan and reduce, one slot per
- * subgroup, one barrier; else a shared-memory Hillis-Steele scan (2 log2 G
- * barriers). Ends with a barrier so sh can be reused at once. */
+ * subgroup, two barriers (sh has G + 1 entries: the last one passes the
+ * total); else a shared-memory Hillis-Steele scan (2 log2 G barriers).
+ * Ends with a barrier, or (subgroups) with only reads of sh[G] after the
+ * last one, so a next call may reuse sh at once. */
 static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, uint32_t *excl,
                          uint32_t *total) {
     uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
@@ -520,9 +545,23 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
         sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), red);
         sb_if_end(s, &f);
         sb_barrier(s);
-        *excl = ex;
-        *total = fold_subgroup_slots(s, sh, RED_SUM, t, excl);
+        /* the slots of the earlier subgroups only (not all NumSubgroups
+         * slots in every invocation, with a select per slot) */
+        uint32_t bef = sb_var(s, ty);
+        sb_store(s, bef, ex);
+        SbFor f2 = sb_for_begin(s, sb_const_u(s, 0), sb_builtin_sg(s, SpvBuiltInSubgroupId),
+                                sb_const_u(s, 1));
+        sb_store(s, bef, red_combine(s, RED_SUM, t, sb_load(s, ty, bef), sh_load(s, sh, ty, f2.iv)));
+        sb_for_end(s, &f2);
+        *excl = sb_load(s, ty, bef);
+        /* the last invocation's inclusive prefix is the total: it passes it
+         * on in sh[G], which no slot uses */
+        uint32_t gl = sb_const_u(s, (uint32_t)G);
+        f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, l, sb_const_u(s, (uint32_t)G - 1)), 0);
+        sh_store(s, sh, ty, gl, red_combine(s, RED_SUM, t, *excl, v));
+        sb_if_end(s, &f);
         sb_barrier(s);
+        *total = sh_load(s, sh, ty, gl);
         return;
     }
     sh_store(s, sh, ty, l, v);
@@ -549,34 +588,35 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
 
 /* Loads E (a multiple of 4) consecutive elements of binding b from `flat`
  * on into x[] (element type), zero at and beyond `lim` (a flat index
- * bound). v4: flat and lim are multiples of 4 (the variant for rows of a
- * multiple of 4 elements), so each 4-run is all in or all out: one
- * guarded vec4 load per run; else one guarded scalar load per element. */
+ * bound, lim > 0: the end of a non-empty row). v4: flat and lim are
+ * multiples of 4 (the variant for rows of a multiple of 4 elements), so
+ * each 4-run is all in or all out: one vec4 load per run; else one scalar
+ * load per element. No branches: an out-of-range access loads the row's
+ * last element or vec4 instead (the index is clamped, so no load leaves
+ * the buffer) and a select gives zero (a branch costs both sides on a SIMD
+ * driver such as lavapipe). */
 static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim, int v4,
                      uint32_t *x) {
-    uint32_t ety = s->buf_elem[b];
+    uint32_t ety = s->buf_elem[b], zero = sb_const_typed(s, et, 0, 0);
     if (v4) {
-        uint32_t vt = sb_vec4(s, ety);
-        uint32_t zero = SB_OP(s, SpvOpCompositeConstruct, vt, sb_const_typed(s, et, 0, 0),
-                              sb_const_typed(s, et, 0, 0), sb_const_typed(s, et, 0, 0),
-                              sb_const_typed(s, et, 0, 0));
         uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
+        uint32_t last = SB_OP(s, SpvOpISub, s->t_u32,
+                              SB_OP(s, SpvOpShiftRightLogical, s->t_u32, lim, sb_const_u(s, 2)),
+                              sb_const_u(s, 1));
         for (int k = 0; k < E / 4; k++) {
             uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)(4 * k)));
-            uint32_t tmp = sb_var(s, vt);
-            sb_store(s, tmp, zero);
-            SbIf f = sb_if_begin(s, sb_ult(s, i, lim), 0);
-            sb_store(s, tmp, sb_buf4_load(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k))));
-            sb_if_end(s, &f);
-            uint32_t v = sb_load(s, vt, tmp);
+            uint32_t in = sb_ult(s, i, lim);
+            uint32_t v = sb_buf4_load(s, b, sb_umin(s, sb_uadd(s, q, sb_const_u(s, (uint32_t)k)), last));
             for (int c = 0; c < 4; c++)
-                x[4 * k + c] = SB_OP(s, SpvOpCompositeExtract, ety, v, (uint32_t)c);
+                x[4 * k + c] = SB_OP(s, SpvOpSelect, ety, in,
+                                     SB_OP(s, SpvOpCompositeExtract, ety, v, (uint32_t)c), zero);
         }
         return;
     }
+    uint32_t last = SB_OP(s, SpvOpISub, s->t_u32, lim, sb_const_u(s, 1));
     for (int j = 0; j < E; j++) {
         uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)j));
-        x[j] = guarded_load(s, b, i, sb_ult(s, i, lim), ety, sb_const_typed(s, et, 0, 0));
+        x[j] = SB_OP(s, SpvOpSelect, ety, sb_ult(s, i, lim), sb_buf_load(s, b, sb_umin(s, i, last)), zero);
     }
 }
 
@@ -665,12 +705,15 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
         if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        /* loop budget: rows x (bpc blocks + the slot fold) */
+        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
+            cg_loops_sum(s->a, cg_loops_for(s->a, bpch, NULL), cg_loops_group_fold(s->a, s->t, G))));
     }
     /* pass 2: exclusive scan of each row's nch <= B chunk sums in place;
      * invocation t owns sums t*E .. t*E+E-1 */
     {
         sb_fn_begin(s);
-        uint32_t sh = sb_shared(s, aty, (uint32_t)G, "scan");
+        uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
         SCAN_SHAPE();
         SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
         uint32_t rb = sb_umul(s, rf.iv, nch);
@@ -696,13 +739,15 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         const char *e = sb_entry_name(s, si, "partials");
         sb_fn_end_entry(s, e, local);
         sb_add_dispatch(s, e, si, local, hconst(s, 1), cap(s, Rh), hconst(s, 1));
+        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
+                                                      cg_loops_group_fold(s->a, s->t, G)));
     }
     /* pass 3: each chunk's blocks in order from the chunk's prefix;
      * invocation t scans elements t*E .. t*E+E-1 of a block serially, the
      * group scans the invocations' totals; variants as in pass 1 */
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
-        uint32_t sh = sb_shared(s, aty, (uint32_t)G, "scan");
+        uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
         SCAN_SHAPE();
         SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
         uint32_t b = wgid(s, 0), base = sb_umul(s, rf.iv, C), rowend = sb_uadd(s, base, C);
@@ -731,6 +776,9 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
         if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        /* loop budget: rows x bpc blocks x the group scan's slot fold */
+        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
+            cg_loops_for(s->a, bpch, cg_loops_group_fold(s->a, s->t, G))));
     }
 #undef SCAN_SHAPE
 }
@@ -769,6 +817,11 @@ static void lower_transpose(Sb *s, int si, const IrStage *st) {
     sb_fn_end_entry(s, e, local);
     sb_add_dispatch(s, e, si, local, cap(s, hceil(s, cols_host(s, in), T)),
                     cap(s, hceil(s, rows_host(s, in), T)), hconst(s, 1));
+    /* loop budget: row tiles x column tiles */
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
+        cg_loops_strided(s->a, rows_host(s, in), cap(s, hceil(s, rows_host(s, in), T)), T),
+        cg_loops_for(s->a, cg_loops_strided(s->a, cols_host(s, in), cap(s, hceil(s, cols_host(s, in), T)), T),
+                     NULL)));
 }
 
 /* ---- MATMUL ---- */
@@ -862,6 +915,11 @@ static void matmul_fast(Sb *s, int si, const IrStage *st, IrSize *sel) {
     const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
     sb_add_dispatch(s, e, si, local, ir_size_bin(s->a, SZ_MUL, cap(s, hceil(s, B->dims[1], 128)), sel),
                     cap(s, hceil(s, A->dims[0], 128)), hconst(s, 1));
+    /* loop budget: row tiles x column tiles x K slices of 8 */
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
+        cg_loops_strided(s->a, A->dims[0], cap(s, hceil(s, A->dims[0], 128)), 128),
+        cg_loops_for(s->a, cg_loops_strided(s->a, B->dims[1], cap(s, hceil(s, B->dims[1], 128)), 128),
+                     cg_loops_for(s->a, hceil(s, A->dims[1], 8), NULL))));
 }
 
 static void lower_matmul(Sb *s, int si, const IrStage *st) {
@@ -965,6 +1023,10 @@ static void lower_matmul(Sb *s, int si, const IrStage *st) {
     if (fast) sb_add_dispatch_alt(s, e, si, local, ir_size_bin(s->a, SZ_MUL, gx,
                                   ir_size_bin(s->a, SZ_SUB, hconst(s, 1), fast)), gy, hconst(s, 1));
     else sb_add_dispatch(s, e, si, local, gx, gy, hconst(s, 1));
+    /* loop budget: row tiles x column tiles x K slices of TK */
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, A->dims[0], gy, TM),
+        cg_loops_for(s->a, cg_loops_strided(s->a, B->dims[1], gx, TN),
+                     cg_loops_for(s->a, hceil(s, A->dims[1], TK), NULL))));
 }
 
 void cg_spirv_lib_stage(Sb *s, int stage) {

@@ -230,6 +230,9 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
     cg_target_default(&c->target, CG_ENV_VULKAN_1_1);
     c->target.float16 = c->dev.info.has_half;
     c->target.subgroups = (c->dev.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) != 0;
+    /* PX_NO_SUBGROUPS (any value): compile the shared-memory fallbacks, as
+     * for a device without subgroup arithmetic (tests run both paths) */
+    if (getenv("PX_NO_SUBGROUPS")) c->target.subgroups = 0;
     c->target.subgroup_size = (int)c->dev.info.subgroup_size;
     c->target.shared_bytes = (int)lim->maxComputeSharedMemorySize;
     uint32_t mg = lim->maxComputeWorkGroupCount[0];
@@ -1118,6 +1121,15 @@ static PxResult record(PxLaunch *l)
     if (nb > 16) return rt_fail(&c->log, PX_ERR_UNSUPPORTED, "kernel %s uses %d buffers (at most 16)", k->ir->name, nb);
     uint32_t maxg[3] = {c->dev.props.limits.maxComputeWorkGroupCount[0], c->dev.props.limits.maxComputeWorkGroupCount[1],
                         c->dev.props.limits.maxComputeWorkGroupCount[2]};
+    /* driver loop budgets (limits.c): refuse before a wrong answer */
+    RtLimits lim;
+    rt_limits_device(&c->dev, &lim);
+    for (int i = 0; i < cl->dispatches.n; i++) {
+        const CgDispatch *cd = &cl->dispatches.v[i];
+        int runs = 1; /* a dispatch with no groups is skipped */
+        for (int d = 0; d < 3; d++) runs &= ir_size_eval(cd->groups[d], l->symv, l->paramv) > 0;
+        if (runs && (r = rt_limits_check(&c->log, &lim, k->ir, cd, l->symv, l->paramv))) return r;
+    }
     const uint32_t *words = k->m->cg->words;
     size_t nwords = k->m->cg->nwords;
     for (int i = 0; i < cl->dispatches.n; i++) {

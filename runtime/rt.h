@@ -185,6 +185,25 @@ void *rt_cpu_alloc(size_t bytes);
 int rt_cpu_buffer_create(RtBuffer *b, size_t bytes);
 void rt_cpu_buffer_destroy(RtBuffer *b);
 
+/* ===== limits.c: driver limits Vulkan does not report ===== */
+
+struct CgDispatch;
+struct IrKernel;
+typedef struct RtLimits {
+    int64_t max_loop_iters;      /* loop back-edges per invocation; 0: no limit */
+    const char *driver;          /* the table entry's name, for messages; NULL */
+} RtLimits;
+/* The limits of a device by deviceName (substring match; NULL: none) and
+ * driverID (when has_driver_id); unknown drivers get no limits. */
+void rt_limits_for(const char *device_name, int has_driver_id, VkDriverId driver_id, RtLimits *out);
+/* The same for an open device (no limits for a CPU-backend one). */
+void rt_limits_device(const RtDevice *d, RtLimits *out);
+/* PX_OK when dispatch cd of kernel k stays within lim at the bound sizes
+ * and params (ir_size_eval's arrays); else PX_ERR_UNSUPPORTED with a
+ * message naming the kernel, stage, source position and the numbers. */
+PxResult rt_limits_check(RtLog *log, const RtLimits *lim, const struct IrKernel *k,
+                         const struct CgDispatch *cd, const int64_t *syms, const int64_t *params);
+
 /* ===== calibrate.c: pxrun --calibrate (owner: cost analysis) ===== */
 
 /* Runs ir_calib_kernels on ctx's device `runs` times each (median time

@@ -23,7 +23,7 @@ for t in "$B"/tests/test_*; do
     [ -x "$t" ] || continue
     run_suite "$(basename "$t")" "$t"
 done
-for s in tests/golden.sh tests/spirv-val.sh tests/cli.sh tests/runtime.sh tests/cpu-vs-vulkan.sh; do
+for s in tests/golden.sh tests/spirv-val.sh tests/cli.sh tests/runtime.sh tests/cpu-vs-vulkan.sh tests/loop-limit.sh; do
     [ -f "$s" ] && run_suite "$(basename "$s" .sh)" sh "$s" "$B"
 done
 # the runtime suite again on the CPU backend (PX_BACKEND: px_config_default)

@@ -479,7 +479,12 @@ int main(int argc, char **argv)
         if (px_kernel_jit_ms(k) >= 0) fprintf(f, "  \"jit_ms\": %.3f,\n", px_kernel_jit_ms(k));
         if (o.vm >= 0) fprintf(f, "  \"vm\": %d,\n", o.vm);
         else fprintf(f, "  \"vm\": null,\n");
-        fprintf(f, "  \"repeat\": %d,\n  \"sizes\": {", o.repeat);
+        fprintf(f, "  \"repeat\": %d,\n", o.repeat);
+        PxProfile pp;
+        px_context_profile(ctx, &pp);
+        fprintf(f, "  \"profile\": {\"calibrated\": %s, \"source\": \"", pp.calibrated ? "true" : "false");
+        for (const char *q = pp.source; *q; q++) fprintf(f, *q == '"' || *q == '\\' ? "\\%c" : "%c", *q);
+        fprintf(f, "\"},\n  \"correction\": %.6g,\n  \"sizes\": {", px_kernel_correction(k, NULL));
         for (int i = 0, first = 1; i < px_kernel_size_count(k); i++) {
             int64_t v;
             if (px_launch_size(l, px_kernel_size_name(k, i), &v)) continue;

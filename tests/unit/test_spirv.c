@@ -215,21 +215,31 @@ TEST(test_saxpy_meta) {
     CHECK(l->push.n == 2 && l->push_size == 8);
     CHECK(l->push.v[0].kind == CG_PUSH_PARAM && l->push.v[0].index == 0 && l->push.v[0].offset == 0);
     CHECK(l->push.v[1].kind == CG_PUSH_SYM && l->push.v[1].index == 0 && l->push.v[1].offset == 4);
-    CHECK(l->dispatches.n == 1 && !l->dispatches.v[0].barrier_before);
-    CHECK(l->dispatches.v[0].local[0] == 256);
-    /* 1024 items / (256 threads * 4 per thread) = 1 group; 16M: 16384;
-     * 2^30: capped at 65535 (grid-stride covers the rest); 0: none */
+    /* two variants: vec4 (map4) when N % 4 == 0, else scalar (map); never both */
+    CHECK(l->dispatches.n == 2 && !l->dispatches.v[0].barrier_before &&
+          !l->dispatches.v[1].barrier_before);
+    CHECK(l->dispatches.v[0].local[0] == 256 && l->dispatches.v[1].local[0] == 256);
+    /* vec4: N / (256 threads * 4 vec4 * 4) per group: 1024 -> 1, 16M ->
+     * 4096, 2^30 -> capped at 65535; 1025 (not a multiple of 4) -> 0.
+     * scalar: 256 * 4 per group, only when N % 4 != 0: 1025 -> 2,
+     * 1027 -> 2, 4097 -> 5; multiples of 4 -> 0 */
     int64_t params[3] = {0, 0, 0};
     int64_t n1[1] = {1024}, n2[1] = {16 << 20}, n3[1] = {1 << 30}, n0[1] = {0}, n5[1] = {1025};
-    const CgDispatch *dd = &l->dispatches.v[0];
-    CHECK(groups(dd, 0, n1, params) == 1);
-    CHECK(groups(dd, 0, n5, params) == 2);
-    CHECK(groups(dd, 0, n2, params) == 16384);
-    CHECK(groups(dd, 0, n3, params) == 65535);
-    CHECK(groups(dd, 0, n0, params) == 0);
-    CHECK(groups(dd, 1, n2, params) == 1 && groups(dd, 2, n2, params) == 1);
+    int64_t n7[1] = {1027}, n9[1] = {4097}, n4[1] = {4};
+    const CgDispatch *dv = &l->dispatches.v[0], *dd = &l->dispatches.v[1];
+    CHECK(groups(dv, 0, n1, params) == 1 && groups(dd, 0, n1, params) == 0);
+    CHECK(groups(dv, 0, n4, params) == 1 && groups(dd, 0, n4, params) == 0);
+    CHECK(groups(dv, 0, n5, params) == 0 && groups(dd, 0, n5, params) == 2);
+    CHECK(groups(dv, 0, n7, params) == 0 && groups(dd, 0, n7, params) == 2);
+    CHECK(groups(dv, 0, n9, params) == 0 && groups(dd, 0, n9, params) == 5);
+    CHECK(groups(dv, 0, n2, params) == 4096 && groups(dd, 0, n2, params) == 0);
+    CHECK(groups(dv, 0, n3, params) == 65535 && groups(dd, 0, n3, params) == 0);
+    CHECK(groups(dv, 0, n0, params) == 0 && groups(dd, 0, n0, params) == 0);
+    CHECK(groups(dv, 1, n2, params) == 1 && groups(dv, 2, n2, params) == 1);
+    CHECK(groups(dd, 1, n5, params) == 1 && groups(dd, 2, n5, params) == 1);
     char *js = meta_text(cm);
     CHECK(strstr(js, "\"entry\": \"saxpy__s0_map\"") != NULL);
+    CHECK(strstr(js, "\"entry\": \"saxpy__s0_map4\"") != NULL);
     CHECK(strstr(js, "\"readonly\": true") != NULL);
     CHECK(strstr(js, "{\"offset\": 4, \"kind\": \"sym\", \"index\": 0, \"name\": \"N\", \"type\": \"uint\"}") != NULL);
 }
