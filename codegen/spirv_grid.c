@@ -7,7 +7,9 @@
  *  - elementwise strategy: the space is linearised (row-major) and walked
  *    by a 1-D grid-stride loop; local size sp[0] (default 256), group count
  *    min(ceildiv(total, sp[0]*sp[1]), max_groups) so each invocation handles
- *    about sp[1] (default 4) points.
+ *    about sp[1] (default 4) points. Rank-1 bodies that access memory only
+ *    at the index also get a vec4 variant (entry "map4", sp[1] vec4s per
+ *    invocation; see elem4_ok), run instead when N % 4 == 0.
  *  - grid strategy: index dimension rank-1 (the innermost, contiguous one)
  *    maps to x, rank-2 to y, rank-3 to z; local size sp[0], sp[1], sp[2]
  *    for x, y, z; one grid-stride loop per dimension, group counts

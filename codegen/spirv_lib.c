@@ -48,7 +48,10 @@
  *               bounds checks), run instead when M, N % 128 == 0, K % 8 == 0.
  * Group reductions and scans use one subgroup operation and one slot per
  * subgroup in shared memory (one barrier) when CgTarget.subgroups, else a
- * shared-memory tree / Hillis-Steele scan.
+ * shared-memory tree / Hillis-Steele scan. A reduction whose result only
+ * one invocation stores folds the slots in that invocation only
+ * (group_reduce_in0); a scan folds only the slots of earlier subgroups.
+ * The scans' guarded loads clamp the index and select zero (no branch).
  */
 #include "spirv_int.h"
 

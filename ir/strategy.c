@@ -7,7 +7,10 @@
  *
  * The table (backends read sp[] as documented at IR_STRATEGIES; tune the
  * numbers here, per target, not in the backends):
- *   grid, elementwise       elementwise(256 threads/group, 4 items/thread)
+ *   grid, elementwise       elementwise(256 threads/group, 4 items/thread;
+ *                           an item is a vec4 in the vec4 variant of rank-1
+ *                           bodies, run when N % 4 == 0: 4 vec4 per thread,
+ *                           as in the GLSL twin)
  *   grid, PARALLEL_FOR      grid(group size per dim): rank 1 64; rank 2
  *                           16x16; rank 3 8x8x4
  *   matmul                  matmul-tiled(TM 128, TN 128, TK 8, 8x8 per thread);
