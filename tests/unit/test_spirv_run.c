@@ -17,6 +17,8 @@
 static PxContext *ctx;
 static PxModule *mods[64];
 static int nmods;
+static PxLaunch *launches[64]; /* destroyed with the modules, at the end of a pass */
+static int nlaunches;
 static const char *mode = "";
 
 static PxLaunch *launch(const char *src, const char *kernel)
@@ -33,6 +35,7 @@ static PxLaunch *launch(const char *src, const char *kernel)
     PxKernel *k;
     PxLaunch *l;
     if (px_module_kernel(m, kernel, &k) || px_launch_create(k, &l)) return NULL;
+    launches[nlaunches++] = l;
     return l;
 }
 
@@ -391,6 +394,8 @@ int main(void)
         px_device_info(ctx, &info);
         if (info.has_half) RUN(softmax_scan_half);
         else printf("[%s] no half support: softmax_scan_half skipped\n", mode);
+        for (int i = 0; i < nlaunches; i++) px_launch_destroy(launches[i]);
+        nlaunches = 0;
         for (int i = 0; i < nmods; i++) px_module_destroy(mods[i]);
         nmods = 0;
         px_context_destroy(ctx);
