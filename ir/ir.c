@@ -168,3 +168,31 @@ int ir_for(IrBuilder *b, int lo, int hi, IrSize *trip, int ncarried, const int *
 }
 
 void ir_yield(IrBuilder *b, int n, const int *vals) { ir_emit(b, IR_YIELD, TY_VOID, n, vals); }
+
+int ir_sym_add(IrKernel *k, Arena *a, const char *name, int implicit, Loc loc)
+{
+    IrSym s = {name, implicit, loc};
+    FE_PUSH(a, k->syms, s);
+    return k->syms.n - 1;
+}
+
+int ir_param_add(IrKernel *k, Arena *a, const IrParam *p)
+{
+    FE_PUSH(a, k->params, *p);
+    return k->params.n - 1;
+}
+
+int ir_scalar_add(IrKernel *k, Arena *a, const char *name, ScalarType t, Loc loc)
+{
+    IrParam p = {.name = name, .type = t, .loc = loc};
+    return ir_param_add(k, a, &p);
+}
+
+int ir_buffer_add(IrKernel *k, Arena *a, const char *name, ScalarType elem, int rank,
+                  IrSize *const *dims, int flags, Loc loc)
+{
+    FE_ASSERT(rank >= 1 && rank <= 4);
+    IrParam p = {.name = name, .is_buffer = 1, .type = elem, .rank = rank, .flags = flags, .loc = loc};
+    for (int i = 0; i < rank; i++) p.dims[i] = dims[i];
+    return ir_param_add(k, a, &p);
+}

@@ -262,6 +262,12 @@ static inline IrInst *ir_inst(IrKernel *k, int id) { return &k->insts.v[id]; }
 IrModule *ir_module_new(Arena *a, const char *file);
 IrKernel *ir_kernel_new(IrModule *m, const char *name, Loc loc);
 IrStage *ir_stage_add(IrKernel *k, Arena *a, IrStageKind kind, FePrim prim, Loc loc);
+/* Append a size symbol or a parameter to k; each returns its index. */
+int ir_sym_add(IrKernel *k, Arena *a, const char *name, int implicit, Loc loc);
+int ir_param_add(IrKernel *k, Arena *a, const IrParam *p);
+int ir_scalar_add(IrKernel *k, Arena *a, const char *name, ScalarType t, Loc loc);
+int ir_buffer_add(IrKernel *k, Arena *a, const char *name, ScalarType elem, int rank,
+                  IrSize *const *dims, int flags, Loc loc);
 
 /* ===== lower.c: checked AST -> IR ===== */
 

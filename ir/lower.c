@@ -39,9 +39,7 @@ static int sym_by_name(Lower *L, const char *name, int implicit, Loc loc)
 {
     for (int i = 0; i < L->k->syms.n; i++)
         if (strcmp(L->k->syms.v[i].name, name) == 0) return i;
-    IrSym s = {name, implicit, loc};
-    FE_PUSH(L->a, L->k->syms, s);
-    return L->k->syms.n - 1;
+    return ir_sym_add(L->k, L->a, name, implicit, loc);
 }
 
 static IrSize *extent_size(Lower *L, int e)
@@ -719,7 +717,7 @@ static void lower_kernel(Lower *L, Kernel *ka)
                 p.dims[d] = z;
             }
         }
-        FE_PUSH(L->a, k->params, p);
+        ir_param_add(k, L->a, &p);
     }
     for (int i = 0; i < ka->body.n; i++) {
         const Stmt *st = ka->body.v[i];

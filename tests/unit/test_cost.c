@@ -27,37 +27,24 @@ static int sym(IrKernel *k, const char *name)
 {
     for (int i = 0; i < k->syms.n; i++)
         if (!strcmp(k->syms.v[i].name, name)) return i;
-    IrSym s = {name, 0, L0};
-    FE_PUSH(A, k->syms, s);
-    return k->syms.n - 1;
+    return ir_sym_add(k, A, name, 0, L0);
 }
 
 /* A buffer with dims given as "N", "M", or numbers; NULL ends the list. */
 static int buffer(IrKernel *k, const char *name, ScalarType t, const char *d0, const char *d1)
 {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.is_buffer = 1;
-    p.type = t;
     const char *ds[2] = {d0, d1};
-    for (int i = 0; i < 2 && ds[i]; i++) {
-        if (ds[i][0] >= '0' && ds[i][0] <= '9') p.dims[i] = ir_size_const(A, atoll(ds[i]));
-        else p.dims[i] = ir_size_sym(A, sym(k, ds[i]));
-        p.rank = i + 1;
-    }
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    IrSize *dims[2];
+    int rank = 0;
+    for (; rank < 2 && ds[rank]; rank++)
+        dims[rank] = ds[rank][0] >= '0' && ds[rank][0] <= '9' ? ir_size_const(A, atoll(ds[rank]))
+                                                              : ir_size_sym(A, sym(k, ds[rank]));
+    return ir_buffer_add(k, A, name, t, rank, dims, 0, L0);
 }
 
 static int scalar(IrKernel *k, const char *name, ScalarType t)
 {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.type = t;
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    return ir_scalar_add(k, A, name, t, L0);
 }
 
 /* A grid stage over lo..hi per dimension; returns the builder positioned

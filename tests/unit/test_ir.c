@@ -34,33 +34,17 @@ static Loc L(int line, int col) { Loc l = {line, col, 1, 0}; return l; }
 
 static int add_sym(IrKernel *k, const char *name)
 {
-    IrSym s = {name, 0, L(1, 1)};
-    FE_PUSH(A, k->syms, s);
-    return k->syms.n - 1;
+    return ir_sym_add(k, A, name, 0, L(1, 1));
 }
 
 static int add_scalar(IrKernel *k, const char *name, ScalarType t)
 {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.type = t;
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    return ir_scalar_add(k, A, name, t, L(1, 1));
 }
 
 static int add_buffer(IrKernel *k, const char *name, ScalarType t, int rank, IrSize **dims, int flags)
 {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.type = t;
-    p.is_buffer = 1;
-    p.rank = rank;
-    for (int i = 0; i < rank; i++) p.dims[i] = dims[i];
-    p.flags = flags;
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    return ir_buffer_add(k, A, name, t, rank, dims, flags, L(1, 1));
 }
 
 /* Verifier outcome in a child: 0 accepted, else the exit status. */

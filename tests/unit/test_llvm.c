@@ -16,34 +16,18 @@ static Loc L0;
 
 static int add_sym(IrKernel *k, const char *name)
 {
-    IrSym s = {name, 0, L0};
-    FE_PUSH(A, k->syms, s);
-    return k->syms.n - 1;
+    return ir_sym_add(k, A, name, 0, L0);
 }
 
 static int add_buf(IrKernel *k, const char *name, ScalarType t, int rank, IrSize *d0, IrSize *d1)
 {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.is_buffer = 1;
-    p.type = t;
-    p.rank = rank;
-    p.dims[0] = d0;
-    p.dims[1] = d1;
-    p.flags = IR_P_READ | IR_P_WRITTEN;
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    IrSize *dims[2] = {d0, d1};
+    return ir_buffer_add(k, A, name, t, rank, dims, IR_P_READ | IR_P_WRITTEN, L0);
 }
 
 static int add_scalar(IrKernel *k, const char *name, ScalarType t)
 {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.type = t;
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    return ir_scalar_add(k, A, name, t, L0);
 }
 
 static IrSize *S(int sym) { return ir_size_sym(A, sym); }

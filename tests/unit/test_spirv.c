@@ -15,32 +15,15 @@ static Arena *A;
 static Loc L(int line, int col) { Loc l = {line, col, 1, 0}; return l; }
 
 static int add_sym(IrKernel *k, const char *name) {
-    IrSym s = {name, 0, L(1, 1)};
-    FE_PUSH(A, k->syms, s);
-    return k->syms.n - 1;
+    return ir_sym_add(k, A, name, 0, L(1, 1));
 }
 
 static int add_scalar(IrKernel *k, const char *name, ScalarType t) {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.type = t;
-    p.loc = L(2, 11);
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    return ir_scalar_add(k, A, name, t, L(2, 11));
 }
 
 static int add_buffer(IrKernel *k, const char *name, ScalarType t, int rank, IrSize **dims) {
-    IrParam p;
-    memset(&p, 0, sizeof p);
-    p.name = name;
-    p.type = t;
-    p.is_buffer = 1;
-    p.rank = rank;
-    p.loc = L(3, 11);
-    for (int i = 0; i < rank; i++) p.dims[i] = dims[i];
-    FE_PUSH(A, k->params, p);
-    return k->params.n - 1;
+    return ir_buffer_add(k, A, name, t, rank, dims, 0, L(3, 11));
 }
 
 static int emitp(IrBuilder *b, IrOp op, ScalarType t, int param, int n, const int *args) {
