@@ -668,6 +668,22 @@ struct PxLaunch {
     double pred_ns;             /* uncorrected whole-kernel prediction; < 0: not known */
 };
 
+/* The host arrays of a launch and the launch itself (l may be NULL or
+ * partly allocated). Device objects are released by px_launch_destroy. */
+static void launch_free(PxLaunch *l)
+{
+    if (!l) return;
+    free(l->p);
+    free(l->s);
+    free(l->symv);
+    free(l->paramv);
+    free(l->scratch);
+    free(l->scratch_size);
+    free(l->disp);
+    free(l->stage_ns);
+    free(l);
+}
+
 PxResult px_launch_create(PxKernel *k, PxLaunch **out)
 {
     if (out) *out = NULL;
@@ -688,17 +704,7 @@ PxResult px_launch_create(PxKernel *k, PxLaunch **out)
     }
     if (!l || !l->p || !l->s || !l->symv || !l->paramv || !l->scratch || !l->scratch_size || !l->disp ||
         !l->stage_ns) {
-        if (l) {
-            free(l->p);
-            free(l->s);
-            free(l->symv);
-            free(l->paramv);
-            free(l->scratch);
-            free(l->scratch_size);
-            free(l->disp);
-            free(l->stage_ns);
-        }
-        free(l);
+        launch_free(l);
         return rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     l->k = k;
@@ -721,15 +727,7 @@ void px_launch_destroy(PxLaunch *l)
     rt_program_destroy(&c->dev, &l->prog);
     for (int i = 0; i < l->k->ir->params.n; i++) px_buffer_destroy(l->p[i].own);
     for (int i = 0; i < l->k->cl->scratch.n; i++) rt_buffer_destroy(&c->dev, &l->scratch[i]);
-    free(l->p);
-    free(l->s);
-    free(l->symv);
-    free(l->paramv);
-    free(l->scratch);
-    free(l->scratch_size);
-    free(l->disp);
-    free(l->stage_ns);
-    free(l);
+    launch_free(l);
 }
 
 static int find_param(const PxLaunch *l, const char *name)

@@ -6,49 +6,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "px.h"
+#include "pxtest.h"
 #include "test.h"
 
-static PxContext *ctx;
-static PxModule *mods[256];
-static int nmods;
 
 static PxLaunch *launch(const char *src, const char *kernel)
 {
-    PxModule *m;
-    char *diags;
-    PxResult r = px_module_compile(ctx, src, strlen(src), "test.px", &m, &diags);
-    if (r) {
-        fprintf(stderr, "compile failed: %s\n%s", px_last_error(ctx), diags ? diags : "");
-        px_free(diags);
-        return NULL;
-    }
-    px_free(diags);
-    mods[nmods++] = m;
-    PxKernel *k;
-    PxLaunch *l;
-    if (px_module_kernel(m, kernel, &k) || px_launch_create(k, &l)) return NULL;
-    return l;
-}
-
-static PxBuffer *buf(PxDtype t, int rank, const int64_t *shape, const void *data)
-{
-    PxBuffer *b;
-    if (px_buffer_create(ctx, t, rank, shape, &b)) return NULL;
-    if (data && px_buffer_write(b, data, px_buffer_bytes(b))) return NULL;
-    return b;
-}
-
-static void *readback(PxLaunch *l, const char *name)
-{
-    PxBuffer *b = px_launch_buffer(l, name);
-    if (!b) return NULL;
-    void *d = malloc(px_buffer_bytes(b) + 4);
-    if (px_buffer_read(b, d, px_buffer_bytes(b))) {
-        free(d);
-        return NULL;
-    }
-    return d;
+    return compile_launch(src, kernel, "test.px");
 }
 
 static int close_to(double got, double want, double rel)
