@@ -528,32 +528,40 @@ void sb_buf_store(Sb *s, int b, uint32_t flat, uint32_t val) {
     sb_store(s, sb_buf_ptr(s, b, flat), val);
 }
 
+/* A storage-buffer variable `struct { elem data[]; }` at descriptor set 0,
+ * binding b: the Block struct is its own per binding, so NonWritable can be
+ * decided per binding once all stages are lowered; the runtime array of a
+ * given element type is shared, and its ArrayStride decorated once. */
+static uint32_t sb_block_var(Sb *s, uint32_t elem, uint32_t stride, int b, uint32_t *st_out) {
+    int fresh = 1;
+    for (int i = 0; i < s->cache.n; i++) {
+        SbKey *k = &s->cache.v[i];
+        if (k->n == 2 && s->keywords.v[k->off] == SpvOpTypeRuntimeArray &&
+            s->keywords.v[k->off + 1] == elem)
+            fresh = 0;
+    }
+    uint32_t rta = SB_TYPE(s, SpvOpTypeRuntimeArray, elem);
+    if (fresh) sb_decorate(s, rta, SpvDecorationArrayStride, 1, stride);
+    uint32_t st = sb_id(s);
+    SB_INS(s, &s->globals, SpvOpTypeStruct, st, rta);
+    sb_decorate(s, st, SpvDecorationBlock, 0, 0);
+    sb_member_decorate(s, st, 0, SpvDecorationOffset, 1, 0);
+    uint32_t var = sb_id(s);
+    SB_INS(s, &s->globals, SpvOpVariable, sb_ptr(s, SpvStorageClassStorageBuffer, st), var,
+           SpvStorageClassStorageBuffer);
+    sb_decorate(s, var, SpvDecorationDescriptorSet, 1, 0);
+    sb_decorate(s, var, SpvDecorationBinding, 1, (uint32_t)b);
+    *st_out = st;
+    return var;
+}
+
 /* The vec4 view of binding b, made on first use (see Sb.buf_var4). */
 static uint32_t sb_buf4_var(Sb *s, int b) {
     if (!s->buf_var4[b]) {
         uint32_t v4 = sb_vec4(s, s->buf_elem[b]);
         FE_ASSERT(s->buf_elem[b] != s->t_f16);
         /* one runtime array per vector type; its ArrayStride once */
-        int fresh = 1;
-        for (int i = 0; i < s->cache.n; i++) {
-            SbKey *k = &s->cache.v[i];
-            if (k->n == 2 && s->keywords.v[k->off] == SpvOpTypeRuntimeArray &&
-                s->keywords.v[k->off + 1] == v4)
-                fresh = 0;
-        }
-        uint32_t rta = SB_TYPE(s, SpvOpTypeRuntimeArray, v4);
-        if (fresh) sb_decorate(s, rta, SpvDecorationArrayStride, 1, 16);
-        uint32_t st = sb_id(s);
-        SB_INS(s, &s->globals, SpvOpTypeStruct, st, rta);
-        sb_decorate(s, st, SpvDecorationBlock, 0, 0);
-        sb_member_decorate(s, st, 0, SpvDecorationOffset, 1, 0);
-        uint32_t var = sb_id(s);
-        SB_INS(s, &s->globals, SpvOpVariable, sb_ptr(s, SpvStorageClassStorageBuffer, st), var,
-               SpvStorageClassStorageBuffer);
-        sb_decorate(s, var, SpvDecorationDescriptorSet, 1, 0);
-        sb_decorate(s, var, SpvDecorationBinding, 1, (uint32_t)b);
-        s->buf_var4[b] = var;
-        s->buf_struct4[b] = st;
+        s->buf_var4[b] = sb_block_var(s, v4, 16, b, &s->buf_struct4[b]);
     }
     sb_use_global(s, s->buf_var4[b]);
     return s->buf_var4[b];
@@ -574,36 +582,16 @@ void sb_buf4_store(Sb *s, int b, uint32_t i4, uint32_t val) {
     sb_store(s, p, val);
 }
 
-/* A storage-buffer binding: struct { T data[]; } with its own Block struct
- * so NonWritable can be decided per binding once all stages are lowered. */
+/* The scalar view of binding b (see sb_block_var). */
 static void sb_make_binding(Sb *s, int b, ScalarType elem, const char *name) {
     FE_ASSERT(b < s->max_bindings);
     uint32_t et = sb_scalar(s, elem);
     if (elem == TY_HALF) s->used_f16_storage = 1;
     uint32_t stride = elem == TY_HALF ? 2 : 4;
-    /* One runtime array per element type; its ArrayStride once. */
-    int fresh = 1;
-    for (int i = 0; i < s->cache.n; i++) {
-        SbKey *k = &s->cache.v[i];
-        if (k->n == 2 && s->keywords.v[k->off] == SpvOpTypeRuntimeArray &&
-            s->keywords.v[k->off + 1] == et)
-            fresh = 0;
-    }
-    uint32_t rta = SB_TYPE(s, SpvOpTypeRuntimeArray, et);
-    if (fresh) sb_decorate(s, rta, SpvDecorationArrayStride, 1, stride);
-    uint32_t st = sb_id(s);
-    SB_INS(s, &s->globals, SpvOpTypeStruct, st, rta);
-    sb_decorate(s, st, SpvDecorationBlock, 0, 0);
-    sb_member_decorate(s, st, 0, SpvDecorationOffset, 1, 0);
-    uint32_t var = sb_id(s);
-    SB_INS(s, &s->globals, SpvOpVariable, sb_ptr(s, SpvStorageClassStorageBuffer, st), var,
-           SpvStorageClassStorageBuffer);
-    sb_decorate(s, var, SpvDecorationDescriptorSet, 1, 0);
-    sb_decorate(s, var, SpvDecorationBinding, 1, (uint32_t)b);
+    uint32_t var = sb_block_var(s, et, stride, b, &s->buf_struct[b]);
     if (name) sb_name(s, var, name);
     s->buf_var[b] = var;
     s->buf_elem[b] = et;
-    s->buf_struct[b] = st;
 }
 
 int sb_add_scratch(Sb *s, IrSize *bytes, ScalarType elem) {

@@ -211,12 +211,15 @@ static uint32_t fold_subgroup_slots(Sb *s, uint32_t sh, FeReduceOp op, ScalarTyp
     return sb_load(s, ty, acc);
 }
 
-/* Reduction of each invocation's v over a group of G (a power of two)
- * through shared array sh (G entries); returns the result, valid in every
- * invocation. With subgroup arithmetic: one subgroup reduce, one slot per
- * subgroup, one barrier; else a shared-memory tree. Ends with a barrier so
- * sh can be reused at once. */
-static uint32_t group_reduce(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarType t, uint32_t v) {
+/* First phase of a reduction of each invocation's v over a group of G (a
+ * power of two) through shared array sh (G entries). With subgroup
+ * arithmetic: one subgroup reduce, each subgroup's result in
+ * sh[SubgroupId], one barrier; the caller folds the slots. Else a
+ * shared-memory tree leaving the result in sh[0]; the barrier after its
+ * last level only when last_barrier (invocation 0 wrote sh[0], so it alone
+ * may read it without one). Returns LocalInvocationId.x as loaded. */
+static uint32_t group_reduce_partial(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarType t,
+                                 uint32_t v, int last_barrier) {
     uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
     if (s->t->subgroups) {
         uint32_t r = sb_group_op(s, sg_opcode(op, t), ty, SpvGroupOperationReduce, v);
@@ -225,9 +228,7 @@ static uint32_t group_reduce(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarTyp
         sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), r);
         sb_if_end(s, &f);
         sb_barrier(s);
-        uint32_t res = fold_subgroup_slots(s, sh, op, t, NULL);
-        sb_barrier(s);
-        return res;
+        return l;
     }
     sh_store(s, sh, ty, l, v);
     sb_barrier(s);
@@ -237,48 +238,40 @@ static uint32_t group_reduce(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarTyp
         uint32_t y = sh_load(s, sh, ty, sb_uadd(s, l, sb_const_u(s, (uint32_t)h)));
         sh_store(s, sh, ty, l, red_combine(s, op, t, x, y));
         sb_if_end(s, &f);
-        sb_barrier(s);
+        if (h > 1 || last_barrier) sb_barrier(s);
     }
-    uint32_t r = sh_load(s, sh, ty, sb_const_u(s, 0));
+    return l;
+}
+
+/* The group's result after group_reduce_partial, in the calling invocations. */
+static uint32_t group_reduce_result(Sb *s, uint32_t sh, FeReduceOp op, ScalarType t) {
+    if (s->t->subgroups) return fold_subgroup_slots(s, sh, op, t, NULL);
+    return sh_load(s, sh, sb_scalar(s, t), sb_const_u(s, 0));
+}
+
+/* Reduction of each invocation's v over a group of G through sh; returns
+ * the result, valid in every invocation. Ends with a barrier so sh can be
+ * reused at once. */
+static uint32_t group_reduce(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarType t, uint32_t v) {
+    group_reduce_partial(s, sh, G, op, t, v, 1);
+    uint32_t r = group_reduce_result(s, sh, op, t);
     sb_barrier(s);
     return r;
 }
 
-/* Reduction of each invocation's v over a group of G (a power of two)
- * whose result only invocation 0 needs: emits the reduction, then opens
- * `if (LocalInvocationId.x == 0)` and returns the result computed inside
- * it; the caller emits its use and closes *f with sb_if_end. Unlike
- * group_reduce, the other invocations do not fold the subgroup slots
- * (on lavapipe that fold, run by every subgroup, costs as much as the
- * whole vec4 grid-stride loop of a sum) and there is no trailing barrier:
- * a caller that reuses sh afterwards (a loop over rows) needs one after
- * sb_if_end. */
+/* The same reduction when only invocation 0 needs the result: emits the
+ * reduction, then opens `if (LocalInvocationId.x == 0)` and returns the
+ * result computed inside it; the caller emits its use and closes *f with
+ * sb_if_end. Unlike group_reduce, the other invocations do not fold the
+ * subgroup slots (on lavapipe that fold, run by every subgroup, costs as
+ * much as the whole vec4 grid-stride loop of a sum) and there is no
+ * trailing barrier: a caller that reuses sh afterwards (a loop over rows)
+ * needs one after sb_if_end. */
 static uint32_t group_reduce_in0(Sb *s, uint32_t sh, int G, FeReduceOp op, ScalarType t,
                                  uint32_t v, SbIf *f) {
-    uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
-    if (s->t->subgroups) {
-        uint32_t r = sb_group_op(s, sg_opcode(op, t), ty, SpvGroupOperationReduce, v);
-        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId);
-        SbIf g = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0)), 0);
-        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), r);
-        sb_if_end(s, &g);
-        sb_barrier(s);
-        *f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, l, sb_const_u(s, 0)), 0);
-        return fold_subgroup_slots(s, sh, op, t, NULL);
-    }
-    sh_store(s, sh, ty, l, v);
-    sb_barrier(s);
-    for (int h = G / 2; h > 0; h /= 2) {
-        SbIf g = sb_if_begin(s, sb_ult(s, l, sb_const_u(s, (uint32_t)h)), 0);
-        uint32_t x = sh_load(s, sh, ty, l);
-        uint32_t y = sh_load(s, sh, ty, sb_uadd(s, l, sb_const_u(s, (uint32_t)h)));
-        sh_store(s, sh, ty, l, red_combine(s, op, t, x, y));
-        sb_if_end(s, &g);
-        /* the last level's result is read by invocation 0, which wrote it */
-        if (h > 1) sb_barrier(s);
-    }
+    uint32_t l = group_reduce_partial(s, sh, G, op, t, v, 0);
     *f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, l, sb_const_u(s, 0)), 0);
-    return sh_load(s, sh, ty, sb_const_u(s, 0));
+    return group_reduce_result(s, sh, op, t);
 }
 
 /* acc = fold over elements [start, end) with stride `stride` of binding b */
