@@ -126,9 +126,10 @@ def report(points_file, out_json, seconds, doc=None):
             k, f, len(pts), sz(pts[0]), sz(pts[-1]), fmt_ns(pts[0]["measured_ns"]), fmt_ns(pts[-1]["measured_ns"]),
             s["default"]["median_ape"], s["calibrated"]["median_ape"], s["corrected"]["median_ape"]))
     pr = head["profile"]
-    prof = ("calibrated profile: %.3g GB/s, %.3g Gflop/s, %.3g Gintop/s, dispatch %.1f us, barrier %.1f us" %
-            (pr["bytes_per_s"] / 1e9, pr["flops_per_s"] / 1e9, pr["intops_per_s"] / 1e9, pr["dispatch_s"] * 1e6,
-             pr["barrier_s"] * 1e6))
+    prof = ("calibrated profile: %.3g GB/s, %.3g Gflop/s, %.3g Gintop/s, %.3g G accesses/s, %.3g G checks/s, "
+            "dispatch %.1f us, barrier %.1f us" %
+            (pr["bytes_per_s"] / 1e9, pr["flops_per_s"] / 1e9, pr["intops_per_s"] / 1e9, pr["accesses_per_s"] / 1e9,
+             pr["checked_per_s"] / 1e9, pr["dispatch_s"] * 1e6, pr["barrier_s"] * 1e6))
     table = "\n".join(lines)
     print("device: %s\n%s\n\n%s\n\ngoal (calibrated: median APE <= 25 %%, Spearman >= 0.9): %s; %d s" %
           (head["device"], prof, table, "met" if goal else "MISSED", seconds))

@@ -8,7 +8,7 @@
 #   sh bench/cost.sh BUILDDIR [--no-doc]
 #
 # Environment: COST_RUNS (measured runs per point after a cold one, default
-# 5). Writes BUILDDIR/bench-cost.json (every point, every figure) and, unless
+# 5), COST_SETTLE (seconds of idle before calibrating, default 15). Writes BUILDDIR/bench-cost.json (every point, every figure) and, unless
 # --no-doc, the "Cost model accuracy" section of docs/PERFORMANCE.md; prints
 # the table. Calibration goes to a temporary cache directory, never the
 # user's. Exit status 1 when something fails to build or run; missed accuracy
@@ -34,6 +34,13 @@ gcc $CFLAGS -I. -Iinclude bench/cost_driver.c "$B/libpx.a" "$B/libpxc.a" \
     $($LLVM_CONFIG --system-libs 2>/dev/null) -lstdc++ -lm -lpthread -ldl \
     -o "$D/cost_driver" || { echo "bench-cost: cannot build cost_driver"; exit 1; }
 
+# The build just above kept both vCPUs busy, and for some seconds after such
+# load the host places them so that lavapipe runs up to 2x faster than it
+# will during the sweep (measured right after a build: 10.8 GB/s; 10 s
+# later: 6.0 GB/s). Calibrating then would measure another machine than the
+# one the sweep runs on, so the machine settles first.
+echo "== settling ${COST_SETTLE:-15} s after the build"
+sleep "${COST_SETTLE:-15}"
 echo "== calibrating (pxrun --calibrate, XDG_CACHE_HOME=$D/calibrated)"
 XDG_CACHE_HOME="$PWD/$D/calibrated" "$B/pxrun" --calibrate --repeat 9 --backend vulkan \
     || { echo "bench-cost: calibration failed"; exit 1; }

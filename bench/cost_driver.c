@@ -114,8 +114,9 @@ int main(int argc, char **argv)
     PxDeviceInfo di;
     px_device_info(cc, &di);
     printf("{\"device\": \"%s\", \"profile\": {\"bytes_per_s\": %g, \"flops_per_s\": %g, \"intops_per_s\": %g, "
-           "\"dispatch_s\": %g, \"barrier_s\": %g}}\n",
-           di.name, pc.bytes_per_s, pc.flops_per_s, pc.intops_per_s, pc.dispatch_s, pc.barrier_s);
+           "\"accesses_per_s\": %g, \"checked_per_s\": %g, \"dispatch_s\": %g, \"barrier_s\": %g}}\n",
+           di.name, pc.bytes_per_s, pc.flops_per_s, pc.intops_per_s, pc.accesses_per_s, pc.checked_per_s,
+           pc.dispatch_s, pc.barrier_s);
     fflush(stdout);
 
     char line[4096];
@@ -172,8 +173,9 @@ int main(int argc, char **argv)
             double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
             printf("{\"file\": \"%s\", \"kernel\": \"%s\", \"sizes\": {", f[0], px_kernel_name(kc));
             for (int j = 0; j < pts[i].n; j++) printf("%s\"%s\": %lld", j ? ", " : "", pts[i].sym[j], pts[i].val[j]);
-            printf("}, \"flops\": %.17g, \"intops\": %.17g, \"bytes\": %.17g, \"dispatches\": %d, ", cost.flops,
-                   cost.int_ops, cost.bytes_read + cost.bytes_written, cost.dispatches);
+            printf("}, \"flops\": %.17g, \"intops\": %.17g, \"bytes\": %.17g, \"accesses\": %.17g, "
+                   "\"checked\": %.17g, \"dispatches\": %d, ", cost.flops, cost.int_ops,
+                   cost.bytes_read + cost.bytes_written, cost.accesses, cost.checked_accesses, cost.dispatches);
             printf("\"pred_default_ns\": %.17g, \"pred_calibrated_ns\": %.17g, \"pred_corrected_ns\": %.17g, "
                    "\"correction\": %.17g, \"correction_samples\": %d, \"measured_ns\": %.17g, \"runs_ns\": [",
                    pred_default, pred_cal, pred_corr, factor, learned, med);

@@ -141,6 +141,10 @@ typedef struct CgDispatch {
      * per-invocation loop budget (lavapipe: 65535) refuse a launch above
      * it (runtime/limits.c). Every dispatch has one. */
     IrSize *loop_iters;
+    /* Elements one buffer access of this entry point moves: 4 in the vec4
+     * variant of an elementwise stage, else 1 (0 reads as 1). The cost
+     * prediction counts accesses as the device executes them. */
+    int vec_width;
 } CgDispatch;
 
 typedef struct CgLaunch {

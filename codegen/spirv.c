@@ -612,14 +612,14 @@ const char *sb_entry_name(Sb *s, int stage, const char *pass) {
 void sb_add_dispatch(Sb *s, const char *entry, int stage, const int local[3], IrSize *gx,
                      IrSize *gy, IrSize *gz) {
     CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz},
-                    s->launch->dispatches.n > 0, NULL};
+                    s->launch->dispatches.n > 0, NULL, 0};
     FE_PUSH(s->a, s->launch->dispatches, d);
 }
 
 void sb_add_dispatch_alt(Sb *s, const char *entry, int stage, const int local[3], IrSize *gx,
                          IrSize *gy, IrSize *gz) {
     FE_ASSERT(s->launch->dispatches.n > 0);
-    CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz}, 0, NULL};
+    CgDispatch d = {entry, stage, {local[0], local[1], local[2]}, {gx, gy, gz}, 0, NULL, 0};
     FE_PUSH(s->a, s->launch->dispatches, d);
 }
 

@@ -478,6 +478,7 @@ static void elemwise4_entry(Gx *g, int stage, IrSize *sel) {
     sb_fn_end_entry(s, name, local);
     IrSize *gx = ir_size_bin(s->a, SZ_MUL, groups_host(s, extent_host(s->a, st, 0), 4 * L * items), sel);
     sb_add_dispatch(s, name, stage, local, gx, ir_size_const(s->a, 1), ir_size_const(s->a, 1));
+    s->launch->dispatches.v[s->launch->dispatches.n - 1].vec_width = 4;
 }
 
 void cg_spirv_grid_stage(Sb *s, int stage) {

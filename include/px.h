@@ -204,7 +204,10 @@ typedef struct PxCost {
     double flops;              /* floating-point operations */
     double int_ops;            /* integer operations */
     double bytes_read, bytes_written;
+    double accesses;           /* element loads and stores executed */
+    double checked_accesses;   /* of those, the ones with a bounds check */
     int dispatches;            /* device dispatches this lowers to */
+    double groups;             /* workgroups those launch (Vulkan; CPU: -1) */
     double predicted_ns;
 } PxCost;
 
@@ -295,6 +298,8 @@ PxResult px_launch_cost(PxLaunch *l, int i, PxCost *cost);
 typedef struct PxProfile {
     double bytes_per_s;        /* memory bandwidth */
     double flops_per_s, intops_per_s;
+    double accesses_per_s;     /* element loads and stores */
+    double checked_per_s;      /* the extra work of a bounds check */
     double dispatch_s;         /* fixed cost per dispatch */
     double barrier_s;          /* fixed cost per barrier between dispatches */
     int calibrated;            /* 0: the default profile */

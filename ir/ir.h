@@ -385,6 +385,8 @@ int ir_poly_eval(const IrAtoms *at, const IrPoly *p, const int64_t *syms,
     X(IR_COST_INTOPS, "intops")               /* int/uint/bool operations */  \
     X(IR_COST_BYTES_READ, "bytes_read")       /* distinct elements read x size */ \
     X(IR_COST_BYTES_WRITTEN, "bytes_written") /* distinct elements written x size */ \
+    X(IR_COST_ACCESSES, "accesses")           /* element loads and stores executed */ \
+    X(IR_COST_CHECKED, "checked")             /* of those, the bounds-checked ones */ \
     X(IR_COST_DISPATCHES, "dispatches")       /* device dispatches */
 typedef enum {
 #define X(e, s) e,
@@ -443,7 +445,8 @@ typedef struct IrKernelCost {
  * strategy ir_pass_strategy picks by default for its kind and rank). */
 int ir_stage_dispatches(const IrKernel *k, const IrStage *st);
 /* Analyses `src`, the kernel as lowered (before ir_optimize, so counts do
- * not depend on -O). `opt`, when not NULL, is the same kernel after
+ * not depend on -O) and marked by ir_pass_bounds (without it every access
+ * counts as checked). `opt`, when not NULL, is the same kernel after
  * ir_optimize: the kernel's dispatches are then those of its stages after
  * fusion; the per-stage figures always describe src's stages (one per
  * source statement). */
@@ -472,6 +475,10 @@ FeClass ir_cost_class(Arena *a, const IrKernelCost *c, const char **reason);
 typedef struct IrCostValues {
     double v[IR_COST_N];   /* indexed by IrCostMetric */
     IrLibClass lib;        /* of the stage (ir_cost_values); NONE for a kernel */
+    /* Workgroups the stage's dispatches launch: not a formula of the
+     * analysis but of the code generated for a device, so its caller (the
+     * runtime, from launch metadata) fills it; 0 when unknown. */
+    double groups;
 } IrCostValues;
 /* syms[]/params[] as for ir_size_eval; *_set NULL: all bound. Returns 0
  * when some symbol it needs is unbound (out is then untouched). */
@@ -497,10 +504,14 @@ typedef struct IrDeviceProfile {
     double bytes_per_s;    /* buffer memory bandwidth */
     double flops_per_s;    /* float operations */
     double intops_per_s;   /* integer operations */
+    double accesses_per_s; /* element loads and stores (any address) */
+    double checked_per_s;  /* bounds checks, on top of their accesses */
     double dispatch_s;     /* fixed cost of one dispatch */
     double barrier_s;      /* fixed cost of one barrier between dispatches */
+    double group_s;        /* per workgroup of thread code and maps */
     /* Per library class (IR_LIB_NONE: 1 and 0): its roofline work takes
-     * slowdown times as long, plus fixed_s per stage. */
+     * slowdown times as long, plus fixed_s per stage (library strategies
+     * size their groups themselves, so the fixed part covers them). */
     double lib_slowdown[IR_LIB_N];
     double lib_fixed_s[IR_LIB_N];
     int calibrated;        /* 0: the conservative default */
@@ -520,9 +531,11 @@ int ir_profile_save(const IrDeviceProfile *p, const char *path);
 int ir_profile_load(IrDeviceProfile *p, const char *path);
 int ir_profile_parse(IrDeviceProfile *p, const char *text);
 
-/* Roofline bound of one stage: max(flops/flop rate + intops/int rate,
- * bytes/bandwidth) * lib_slowdown + lib_fixed_s (of the stage's library
- * class) + dispatches * dispatch_s + (dispatches-1) * barrier_s. */
+/* Roofline bound of one stage: max(flops/flop rate + intops/int rate +
+ * accesses/access rate + checked/check rate, bytes/bandwidth) *
+ * lib_slowdown + lib_fixed_s (of the stage's library class), plus
+ * groups * group_s for thread code and maps (IR_LIB_NONE), plus
+ * dispatches * dispatch_s + (dispatches-1) * barrier_s. */
 double ir_predict_stage_s(const IrCostValues *v, const IrDeviceProfile *p);
 /* A kernel: the roofline work of each stage (stages[0..n), or the total
  * when stages is NULL) plus the overheads of total's dispatches, which
@@ -550,6 +563,9 @@ void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s
     X(IR_CALIB_BANDWIDTH, "bandwidth") /* a large copy: bytes/s */           \
     X(IR_CALIB_FLOPS, "flops")         /* fma chains: float ops/s */         \
     X(IR_CALIB_INTOPS, "intops")       /* integer chains: int ops/s */       \
+    X(IR_CALIB_ACCESS, "access")       /* loads from a cached table */       \
+    X(IR_CALIB_CHECKED, "checked")     /* the same loads, bounds-checked */  \
+    X(IR_CALIB_GROUPS, "groups")       /* many small workgroups */           \
     X(IR_CALIB_REDUCE, "reduce")       /* the library classes: each at a */  \
     X(IR_CALIB_REDUCE_ROWS, "reduce_rows") /* small and a large size */     \
     X(IR_CALIB_SCAN, "scan")                                                 \
@@ -578,7 +594,7 @@ extern const IrCalibKernel ir_calib_kernels[IR_CALIB_N];
 typedef struct IrCalibSample {
     IrCalibMeasure what;
     int64_t size;          /* the size run (library classes: small or large) */
-    IrCostValues cost;
+    IrCostValues cost;     /* .groups: the workgroups it launched */
     double seconds;
 } IrCalibSample;
 /* Fits a profile to samples (any order; missing measures keep the default

@@ -66,6 +66,9 @@ static PxResult sample(CalRun *c, IrCalibSample *out)
     out->cost.v[IR_COST_INTOPS] = cost.int_ops;
     out->cost.v[IR_COST_BYTES_READ] = cost.bytes_read;
     out->cost.v[IR_COST_BYTES_WRITTEN] = cost.bytes_written;
+    out->cost.v[IR_COST_ACCESSES] = cost.accesses;
+    out->cost.v[IR_COST_CHECKED] = cost.checked_accesses;
+    out->cost.groups = cost.groups > 0 ? cost.groups : 0;
     out->cost.v[IR_COST_DISPATCHES] = cost.dispatches;
     out->cost.lib = IR_LIB_NONE; /* the fit wants the plain roofline */
     return PX_OK;
@@ -118,6 +121,8 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
     out->bytes_per_s = p.bytes_per_s;
     out->flops_per_s = p.flops_per_s;
     out->intops_per_s = p.intops_per_s;
+    out->accesses_per_s = p.accesses_per_s;
+    out->checked_per_s = p.checked_per_s;
     out->dispatch_s = p.dispatch_s;
     out->barrier_s = p.barrier_s;
     out->calibrated = p.calibrated;

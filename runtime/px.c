@@ -324,6 +324,7 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
     IrModule *ms = NULL, *mo = NULL;
     CgModule *cg = NULL;
     if (!d.nerrors && p) ms = ir_lower(a, &d, p, NULL);
+    if (ms) ir_pass_bounds(ms); /* marks only: what ir_cost_kernel's `checked` counts */
     if (!d.nerrors && ms) mo = ir_lower(a, &d, p, NULL);
     if (!d.nerrors && mo) {
         IrOptions io = {
@@ -1302,10 +1303,44 @@ double px_launch_stage_time_ns(const PxLaunch *cl, int i)
     return i < l->k->ir->stages.n ? l->stage_ns[i] : -1;
 }
 
+/* Workgroups the dispatches of stage `stage` (of the optimised kernel)
+ * launch at l's sizes, and *width the elements one access moves in the
+ * variant that runs (codegen's vec_width); no groups on the CPU. */
+static double stage_groups(const PxLaunch *l, int stage, int *width)
+{
+    const PxKernel *k = l->k;
+    double g = 0;
+    *width = 1;
+    if (k->m->cpu) return 0;
+    for (int i = 0; i < k->cl->dispatches.n; i++) {
+        const CgDispatch *cd = &k->cl->dispatches.v[i];
+        if (cd->stage != stage) continue;
+        double n = 1;
+        for (int d = 0; d < 3; d++) {
+            int64_t x = ir_size_eval(cd->groups[d], l->symv, l->paramv);
+            n *= x > 0 ? (double)x : 0;
+        }
+        if (n > 0 && cd->vec_width > 1) *width = cd->vec_width;
+        g += n;
+    }
+    return g;
+}
+
+/* v as the device runs stage `stage`: its workgroups, and accesses counted
+ * as executed (a vec4 access is one). */
+static void as_run(const PxLaunch *l, int stage, IrCostValues *v)
+{
+    int w;
+    v->groups = stage_groups(l, stage, &w);
+    v->v[IR_COST_ACCESSES] /= w;
+    v->v[IR_COST_CHECKED] /= w;
+}
+
 PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
 {
     if (!l || !cost) return PX_ERR_INVALID;
     cost->flops = cost->int_ops = cost->bytes_read = cost->bytes_written = cost->predicted_ns = -1;
+    cost->accesses = cost->checked_accesses = cost->groups = -1;
     cost->dispatches = -1;
     PxKernel *k = l->k;
     if (!k->cost) return rt_fail(&l->c->log, PX_ERR_UNSUPPORTED, "no cost figures for %s", k->ir->name);
@@ -1316,7 +1351,7 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
     if (stage >= k->ir->stages.n) return PX_ERR_INVALID;
     /* Cost figures describe source statements (the kernel before fusion); a
      * stage that runs several fused statements sums theirs. */
-    IrCostValues sum = {{0}, IR_LIB_NONE};
+    IrCostValues sum = {{0}, IR_LIB_NONE, 0};
     int found = 0;
     if (stage < 0) {
         if (!ir_cost_values(k->cost, -1, l->symv, NULL, l->paramv, NULL, &sum)) return PX_ERR_UNBOUND;
@@ -1328,9 +1363,12 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
         IrCostValues *sv = calloc((size_t)nst + 1, sizeof *sv);
         if (!sv) return PX_ERR_OUT_OF_MEMORY;
         int ok = 1;
-        for (int i = 0; i < nst && ok; i++)
+        for (int i = 0; i < nst && ok; i++) {
             ok = run ? ir_cost_run_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &sv[i])
                      : ir_cost_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &sv[i]);
+            if (ok && run) as_run(l, i, &sv[i]);
+            if (ok && run) sum.groups += sv[i].groups;
+        }
         if (ok) cost->predicted_ns = ir_predict_kernel_s(&sum, sv, nst, &l->c->profile) * 1e9;
         free(sv);
     } else {
@@ -1352,7 +1390,10 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
             for (int i = 0; i < k->cl->dispatches.n; i++) nd += k->cl->dispatches.v[i].stage == stage;
             if (k->m->cpu) nd = k->m->cpu->kernels.v[k->index].stages.v[stage].steps.n; /* CPU steps */
             sum.v[IR_COST_DISPATCHES] = nd;
-            cost->predicted_ns = ir_predict_stage_s(&sum, &l->c->profile) * 1e9;
+            IrCostValues r = sum;
+            as_run(l, stage, &r);
+            sum.groups = r.groups;
+            cost->predicted_ns = ir_predict_stage_s(&r, &l->c->profile) * 1e9;
         }
     }
     if (!found) return PX_OK;
@@ -1360,6 +1401,9 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
     cost->int_ops = sum.v[IR_COST_INTOPS];
     cost->bytes_read = sum.v[IR_COST_BYTES_READ];
     cost->bytes_written = sum.v[IR_COST_BYTES_WRITTEN];
+    cost->accesses = sum.v[IR_COST_ACCESSES];
+    cost->checked_accesses = sum.v[IR_COST_CHECKED];
+    cost->groups = k->m->cpu ? -1 : sum.groups;
     cost->dispatches = (int)sum.v[IR_COST_DISPATCHES];
     return PX_OK;
 }
@@ -1373,6 +1417,8 @@ void px_context_profile(const PxContext *c, PxProfile *out)
     out->bytes_per_s = c->profile.bytes_per_s;
     out->flops_per_s = c->profile.flops_per_s;
     out->intops_per_s = c->profile.intops_per_s;
+    out->accesses_per_s = c->profile.accesses_per_s;
+    out->checked_per_s = c->profile.checked_per_s;
     out->dispatch_s = c->profile.dispatch_s;
     out->barrier_s = c->profile.barrier_s;
     out->calibrated = c->profile.calibrated;

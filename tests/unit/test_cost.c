@@ -559,8 +559,10 @@ TEST(print_text_json)
     CHECK(strstr(t, "  stage 0: PARALLEL_FOR at ") != NULL);
     char *j = capture(ir_cost_print_json, &c, 1, &bind);
     CHECK(strstr(j, "\"flops\": \"2*M*K*N\"") != NULL);
+    /* 2 loads per trip, M*N*K trips, and M*N stores: 56 accesses; the kernel
+     * has not been through ir_pass_bounds, so every one counts as checked */
     CHECK(strstr(j, "\"values\": {\"flops\": 48, \"intops\": 0, \"bytes_read\": 72, \"bytes_written\": 32, "
-                    "\"dispatches\": 1}") != NULL);
+                    "\"accesses\": 56, \"checked\": 56, \"dispatches\": 1}") != NULL);
     CHECK(strstr(j, "\"class\": \"BATCH\"") != NULL);
     /* values appear only when every symbol is bound */
     IrCostBind part = {names, vals, 2};
@@ -602,6 +604,9 @@ TEST(profile_files)
     p.bytes_per_s = 12.5e9;
     p.flops_per_s = 3e11;
     p.intops_per_s = 1.5e11;
+    p.accesses_per_s = 2.5e10;
+    p.checked_per_s = 5e10;
+    p.group_s = 3e-7;
     p.dispatch_s = 7e-6;
     p.barrier_s = 1.25e-6;
     p.calibrated = 1;
@@ -609,16 +614,22 @@ TEST(profile_files)
     memset(&q, 0, sizeof q);
     CHECK(ir_profile_load(&q, path) == 0);
     CHECK(q.bytes_per_s == 12.5e9 && q.flops_per_s == 3e11 && q.intops_per_s == 1.5e11);
+    CHECK(q.accesses_per_s == 2.5e10 && q.checked_per_s == 5e10 && q.group_s == 3e-7);
     CHECK(q.dispatch_s == 7e-6 && q.barrier_s == 1.25e-6 && q.calibrated == 1);
     CHECK_STR(q.device, "llvmpipe (LLVM 15.0.6, 256 bits)");
     /* refused: missing figures, negative rates, garbage; q untouched */
     CHECK(ir_profile_parse(&q, "bytes_per_s 1e9\n") == -1);
-    CHECK(ir_profile_parse(&q, "bytes_per_s -1\nflops_per_s 1\nintops_per_s 1\ndispatch_s 0\nbarrier_s 0\n") == -1);
-    CHECK(ir_profile_parse(&q, "bytes_per_s nan\nflops_per_s 1\nintops_per_s 1\ndispatch_s 0\nbarrier_s 0\n") ==
+#define RATES "accesses_per_s 1\nchecked_per_s 1\ngroup_s 0\n"
+    CHECK(ir_profile_parse(&q, "bytes_per_s -1\nflops_per_s 1\nintops_per_s 1\n" RATES "dispatch_s 0\nbarrier_s 0\n") ==
           -1);
+    CHECK(ir_profile_parse(&q, "bytes_per_s nan\nflops_per_s 1\nintops_per_s 1\n" RATES "dispatch_s 0\nbarrier_s 0\n") ==
+          -1);
+    /* a profile from before the access figures (version 1) is refused, so
+     * that a stale calibration is not mixed with default rates */
+    CHECK(ir_profile_parse(&q, "bytes_per_s 1\nflops_per_s 1\nintops_per_s 1\ndispatch_s 0\nbarrier_s 0\n") == -1);
     CHECK(ir_profile_parse(&q, "\x01\x02 garbage\n\n") == -1);
     CHECK(q.bytes_per_s == 12.5e9);
-    CHECK(ir_profile_parse(&q, "# c\nbytes_per_s 1e9\nflops_per_s 2e9\nintops_per_s 3e9\ndispatch_s 0\n"
+    CHECK(ir_profile_parse(&q, "# c\nbytes_per_s 1e9\nflops_per_s 2e9\nintops_per_s 3e9\n" RATES "dispatch_s 0\n"
                                "barrier_s 0\nfuture_key 5\n") == 0);
     CHECK(q.bytes_per_s == 1e9 && q.intops_per_s == 3e9 && q.dispatch_s == 0);
     CHECK(ir_profile_load(&q, "/nonexistent/px.profile") == -1);
@@ -643,16 +654,29 @@ TEST(prediction)
     p.intops_per_s = 1e9;
     p.dispatch_s = 1e-5;
     p.barrier_s = 2e-6;
-    IrCostValues mem = {{1e6, 0, 8e6, 4e6, 1}, IR_LIB_NONE};   /* 12 MB at 1 GB/s: 12 ms; ops 0.5 ms */
-    IrCostValues ops = {{4e9, 1e9, 8e3, 4e3, 2}, IR_LIB_NONE}; /* 2 s + 1 s of ops */
+    p.accesses_per_s = 1e12; /* 1e6 accesses: 1 us, under the memory bound */
+    IrCostValues mem = {{1e6, 0, 8e6, 4e6, 1e6, 0, 1}, IR_LIB_NONE, 0}; /* 12 MB at 1 GB/s: 12 ms; ops 0.5 ms */
+    IrCostValues ops = {{4e9, 1e9, 8e3, 4e3, 0, 0, 2}, IR_LIB_NONE, 0}; /* 2 s + 1 s of ops */
     CHECK(fabs(ir_predict_stage_s(&mem, &p) - (0.012 + 1e-5)) < 1e-12);
     CHECK(fabs(ir_predict_stage_s(&ops, &p) - (3.0 + 2e-5 + 2e-6)) < 1e-9);
     IrCostValues st[2] = {mem, ops};
-    IrCostValues tot = {{5e9 + 1e6, 1e9, 8e6 + 8e3, 4e6 + 4e3, 3}, IR_LIB_NONE};
+    IrCostValues tot = {{5e9 + 1e6, 1e9, 8e6 + 8e3, 4e6 + 4e3, 1e6, 0, 3}, IR_LIB_NONE, 0};
     double want = 0.012 + 3.0 + 3 * 1e-5 + 2 * 2e-6;
     CHECK(fabs(ir_predict_kernel_s(&tot, st, 2, &p) - want) < 1e-9);
     /* without stages: the roofline of the total */
-    CHECK(fabs(ir_predict_kernel_s(&tot, NULL, 0, &p) - ((5e9 + 1e6) / 2e9 + 1.0 + 3e-5 + 4e-6)) < 1e-9);
+    CHECK(fabs(ir_predict_kernel_s(&tot, NULL, 0, &p) - ((5e9 + 1e6) / 2e9 + 1.0 + 1e-6 + 3e-5 + 4e-6)) < 1e-9);
+    /* accesses and checks add to the operations; workgroups add after the
+     * bound, per group of the stage's class */
+    p.accesses_per_s = 1e9;
+    p.checked_per_s = 2e9;
+    p.group_s = 1e-6;
+    IrCostValues acc = {{0, 0, 4e3, 4e3, 2e6, 1e6, 1}, IR_LIB_NONE, 100};
+    CHECK(fabs(ir_predict_stage_s(&acc, &p) - (2e-3 + 0.5e-3 + 100 * 1e-6 + 1e-5)) < 1e-12);
+    acc.groups = 0; /* unknown: no term */
+    CHECK(fabs(ir_predict_stage_s(&acc, &p) - (2.5e-3 + 1e-5)) < 1e-12);
+    acc.groups = 100; /* library stages: their fixed part covers their groups */
+    acc.lib = IR_LIB_REDUCE;
+    CHECK(fabs(ir_predict_stage_s(&acc, &p) - (2.5e-3 + 1e-5)) < 1e-12);
 
     IrCorrection c;
     ir_correction_init(&c);
@@ -717,6 +741,65 @@ TEST(calibration_fit)
         CHECK(ir_calib_kernels[i].source && strstr(ir_calib_kernels[i].source, ir_calib_kernels[i].name));
         CHECK(ir_calib_kernels[i].size >= 1);
     }
+}
+
+/* The access, check and group figures from kernels that mix every term,
+ * as the real micro-kernels do: the fit recovers a known profile. */
+TEST(calibration_fit_accesses)
+{
+    IrDeviceProfile truth;
+    ir_profile_default(&truth);
+    truth.dispatch_s = 3e-5;
+    truth.barrier_s = 0;
+    truth.flops_per_s = 2e10;
+    truth.intops_per_s = 1e10;
+    truth.accesses_per_s = 5e8;
+    truth.checked_per_s = 2e9;
+    truth.group_s = 2e-7;
+    truth.bytes_per_s = 6e9;
+    /* what, flops, intops, accesses, checked, bytes, groups */
+    const double k[][7] = {
+        {IR_CALIB_FLOPS, 1e9, 2e6, 1e6, 0, 8e6, 4096},
+        {IR_CALIB_INTOPS, 0, 1e9, 1e6, 0, 8e6, 4096},
+        {IR_CALIB_ACCESS, 1.2e7, 0, 1.25e7, 0, 8e5, 750},
+        {IR_CALIB_CHECKED, 1.2e7, 0, 1.27e7, 1.2e7, 8e5, 750},
+        {IR_CALIB_GROUPS, 0, 0, 8e5, 0, 3e6, 12288},
+        {IR_CALIB_BANDWIDTH, 3e6, 0, 2.4e6, 0, 3.6e7, 768},
+    };
+    IrCalibSample s[8];
+    memset(s, 0, sizeof s);
+    s[0].what = IR_CALIB_DISPATCH;
+    s[0].cost.v[IR_COST_DISPATCHES] = 1;
+    s[0].seconds = truth.dispatch_s;
+    for (int i = 0; i < 6; i++) {
+        IrCalibSample *x = &s[i + 1];
+        x->what = (IrCalibMeasure)k[i][0];
+        x->cost.v[IR_COST_FLOPS] = k[i][1];
+        x->cost.v[IR_COST_INTOPS] = k[i][2];
+        x->cost.v[IR_COST_ACCESSES] = k[i][3];
+        x->cost.v[IR_COST_CHECKED] = k[i][4];
+        x->cost.v[IR_COST_BYTES_READ] = k[i][5];
+        x->cost.v[IR_COST_DISPATCHES] = 1;
+        x->cost.groups = k[i][6];
+        x->cost.lib = IR_LIB_NONE;
+        double ops = k[i][1] / truth.flops_per_s + k[i][2] / truth.intops_per_s + k[i][3] / truth.accesses_per_s +
+                     k[i][4] / truth.checked_per_s;
+        /* the bandwidth map is memory-bound by construction */
+        double t = x->what == IR_CALIB_BANDWIDTH ? k[i][5] / truth.bytes_per_s : ops;
+        x->seconds = t + k[i][6] * truth.group_s + truth.dispatch_s;
+    }
+    IrDeviceProfile p;
+    ir_profile_default(&p);
+    CHECK(ir_profile_fit(&p, "dev", s, 7) == 7);
+    CHECK_MSG(fabs(p.accesses_per_s / truth.accesses_per_s - 1) < 1e-3, "accesses %g", p.accesses_per_s);
+    CHECK_MSG(fabs(p.checked_per_s / truth.checked_per_s - 1) < 1e-3, "checks %g", p.checked_per_s);
+    CHECK_MSG(fabs(p.group_s / truth.group_s - 1) < 1e-3, "group %g", p.group_s);
+    CHECK_MSG(fabs(p.flops_per_s / truth.flops_per_s - 1) < 1e-3, "flops %g", p.flops_per_s);
+    CHECK_MSG(fabs(p.intops_per_s / truth.intops_per_s - 1) < 1e-3, "intops %g", p.intops_per_s);
+    CHECK_MSG(fabs(p.bytes_per_s / truth.bytes_per_s - 1) < 1e-3, "bytes %g", p.bytes_per_s);
+    /* checks that cost nothing measurable are free, not negative */
+    s[4].seconds = s[3].seconds * 0.9;
+    CHECK(ir_profile_fit(&p, "dev", s, 7) == 7 && p.checked_per_s >= 1e18);
 }
 
 /* Prediction uses the stages as they run: a fused stage reads x once, where
@@ -787,6 +870,7 @@ TEST(calibration_fit_library)
         s[k].cost.v[IR_COST_BYTES_READ] = bytes;
         s[k].cost.v[IR_COST_FLOPS] = bytes / 4; /* under the memory bound */
         s[k].cost.v[IR_COST_DISPATCHES] = 1;
+        s[k].cost.groups = 64; /* no groups term for library stages */
         s[k].seconds = 3e-3 + 5 * bytes / bw + disp;
     }
     CHECK(ir_profile_fit(&p, "dev", s, 5) == 4);
@@ -794,9 +878,10 @@ TEST(calibration_fit_library)
     CHECK(fabs(p.lib_fixed_s[IR_LIB_SCAN_ROWS] - 3e-3) < 1e-12);
     CHECK(p.lib_slowdown[IR_LIB_MATMUL] == 1 && p.lib_fixed_s[IR_LIB_MATMUL] == 0); /* not measured */
     /* the prediction of a scan-of-rows stage uses them */
-    IrCostValues v = {{0, 0, 1e6, 0, 1}, IR_LIB_SCAN_ROWS};
+    IrCostValues v = {{0, 0, 1e6, 0, 0, 0, 1}, IR_LIB_SCAN_ROWS, 1000};
     CHECK(fabs(ir_predict_stage_s(&v, &p) - (5 * 1e6 / bw + 3e-3 + disp)) < 1e-12);
     v.lib = IR_LIB_NONE;
+    v.groups = 0;
     CHECK(fabs(ir_predict_stage_s(&v, &p) - (1e6 / bw + disp)) < 1e-12);
     /* a small run slower than the large one (noise): no fixed part */
     s[3].seconds = 1.0;
@@ -813,7 +898,7 @@ TEST(calibration_fit_library)
     CHECK(ir_profile_save(&p, path) == 0 && ir_profile_load(&q, path) == 0);
     CHECK(q.lib_slowdown[IR_LIB_MATMUL] == 12.5 && q.lib_fixed_s[IR_LIB_MATMUL] == 4e-4);
     CHECK(q.lib_slowdown[IR_LIB_SCAN_ROWS] == p.lib_slowdown[IR_LIB_SCAN_ROWS]);
-    const char *base = "bytes_per_s 1e9\nflops_per_s 1\nintops_per_s 1\ndispatch_s 0\nbarrier_s 0\n";
+    const char *base = "bytes_per_s 1e9\nflops_per_s 1\nintops_per_s 1\n" RATES "dispatch_s 0\nbarrier_s 0\n";
     char text[512];
     snprintf(text, sizeof text, "%sslowdown_matmul 0\n", base);
     CHECK(ir_profile_parse(&q, text) == -1);
@@ -864,7 +949,9 @@ TEST(runtime_prediction_correction)
     CHECK(px_kernel_correction(k, &n) == 1.0 && n == 0);
     PxCost c;
     CHECK(px_launch_cost(l, -1, &c) == PX_OK);
-    /* 2N flops, 12N bytes, one dispatch, on the default profile by hand */
+    /* 2N flops, 12N bytes, 3N accesses (none checked), one dispatch, on
+     * the default profile by hand: memory-bound */
+    CHECK(c.accesses == 3 * 4096 && c.checked_accesses == 0 && c.dispatches == 1);
     double want = fmax(2 * 4096 / d.flops_per_s, 12 * 4096 / d.bytes_per_s) + d.dispatch_s;
     CHECK(fabs(c.predicted_ns - want * 1e9) < 1e-3);
     double pred;
@@ -911,6 +998,8 @@ out:
         IrDeviceProfile p = d;
         p.bytes_per_s = 3e9;
         p.dispatch_s = 5e-6;
+        p.accesses_per_s = 1e6; /* slow enough to decide the prediction */
+        p.group_s = 1e-6;
         p.calibrated = 1;
         char path[1024];
         CHECK(ir_profile_path(path, sizeof path, di.name) && ir_profile_save(&p, path) == 0);
@@ -918,6 +1007,29 @@ out:
         if (c1) {
             px_context_profile(c1, &pp);
             CHECK(pp.calibrated && !strcmp(pp.source, path) && pp.bytes_per_s == 3e9 && pp.dispatch_s == 5e-6);
+            CHECK(pp.accesses_per_s == 1e6);
+            /* access-bound now; on Vulkan the map runs its vec4 variant
+             * (4096 is a multiple of 4), where one access moves four
+             * elements, and its groups pay group_s each */
+            PxModule *m1 = NULL;
+            PxKernel *k1 = NULL;
+            PxLaunch *l1 = NULL;
+            CHECK(px_module_compile(c1, src, strlen(src), "sx.px", &m1, NULL) == PX_OK);
+            CHECK(m1 && px_module_kernel(m1, NULL, &k1) == PX_OK && px_launch_create(k1, &l1) == PX_OK);
+            if (l1) {
+                CHECK(px_launch_set_size(l1, "N", 4096, "test") == PX_OK && px_launch_set_float(l1, "a", 2.0f) == PX_OK);
+                PxCost c1c;
+                CHECK(px_launch_cost(l1, -1, &c1c) == PX_OK);
+                int gpu = c1c.groups >= 0; /* -1 on the CPU backend */
+                CHECK(!gpu || c1c.groups >= 1);
+                double acc = gpu ? 3 * 4096 / 4.0 : 3 * 4096;
+                double w = fmax(2 * 4096 / p.flops_per_s + acc / 1e6, 12 * 4096 / 3e9) +
+                           (gpu ? c1c.groups * 1e-6 : 0) + 5e-6;
+                CHECK_MSG(fabs(c1c.predicted_ns / (w * 1e9) - 1) < 1e-9, "predicted %g ns, want %g", c1c.predicted_ns,
+                          w * 1e9);
+                px_launch_destroy(l1);
+            }
+            px_module_destroy(m1);
             px_context_destroy(c1);
         }
     }
@@ -930,6 +1042,7 @@ int main(void)
 {
     A = fe_arena_new();
     RUN(poly_canonical);
+    RUN(calibration_fit_accesses);
     RUN(poly_max_dominates_overflow);
     RUN(poly_from_size_and_eval);
     RUN(cost_saxpy);
