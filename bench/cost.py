@@ -2,7 +2,10 @@
 (bench/cost.sh runs it; bench/cost_driver.c measures).
 
     python3 bench/cost.py cases
-    python3 bench/cost.py report POINTS.jsonl OUT.json SECONDS [PERFORMANCE.md]
+    python3 bench/cost.py report POINTS.jsonl OUT.json SECONDS MODE [PERFORMANCE.md]
+
+MODE is how the device was calibrated: "once" before the sweep, or
+"per-kernel", afresh before each kernel's sweep (bench/cost.sh says why).
 
 Errors are absolute percentage errors |predicted - measured| / measured of
 the whole-kernel time; rank correlation is Spearman's rho over all points
@@ -78,15 +81,17 @@ def fmt_ns(ns):
     return "%.0f ns" % ns
 
 
-def report(points_file, out_json, seconds, doc=None):
-    head, points = None, []
+def report(points_file, out_json, seconds, mode, doc=None):
+    head, heads, points = None, [], []
     with open(points_file) as f:
         for line in f:
             d = json.loads(line)
             if "device" in d:
                 head = d
+                heads.append(d)
             else:
                 d["min_ns"] = min(d["runs_ns"])
+                d["profile"] = head["profile"]
                 points.append(d)
     if not head or not points:
         sys.exit("bench-cost: no points measured")
@@ -99,7 +104,8 @@ def report(points_file, out_json, seconds, doc=None):
             kernels.append((f, pts[0]["kernel"], {m: stats(pts, k) for m, k, _ in MODES}))
     goal = summary["calibrated"]["median_ape"] <= 25 and summary["calibrated"]["spearman"] >= 0.9
     with open(out_json, "w") as f:
-        json.dump({"device": head["device"], "profile": head["profile"], "seconds": seconds,
+        json.dump({"device": head["device"], "calibration": mode, "profiles": [h["profile"] for h in heads],
+                   "seconds": seconds,
                    "summary_median_of_runs": summary, "summary_min_of_runs": summary_min,
                    "goal_calibrated_median_ape_le_25_and_spearman_ge_0.9": goal,
                    "kernels": {k: s for _, k, s in kernels}, "points": points}, f, indent=1)
@@ -125,22 +131,26 @@ def report(points_file, out_json, seconds, doc=None):
         lines.append("| %s | %s | %d | %s .. %s | %s .. %s | %.0f %% | %.0f %% | %.0f %% |" % (
             k, f, len(pts), sz(pts[0]), sz(pts[-1]), fmt_ns(pts[0]["measured_ns"]), fmt_ns(pts[-1]["measured_ns"]),
             s["default"]["median_ape"], s["calibrated"]["median_ape"], s["corrected"]["median_ape"]))
-    pr = head["profile"]
-    prof = ("calibrated profile: %.3g GB/s, %.3g Gflop/s, %.3g Gintop/s, %.3g G accesses/s, %.3g G checks/s, "
-            "dispatch %.1f us, barrier %.1f us" %
-            (pr["bytes_per_s"] / 1e9, pr["flops_per_s"] / 1e9, pr["intops_per_s"] / 1e9, pr["accesses_per_s"] / 1e9,
-             pr["checked_per_s"] / 1e9, pr["dispatch_s"] * 1e6, pr["barrier_s"] * 1e6))
+    def rng(key, scale, fmt):
+        v = [h["profile"][key] * scale for h in heads]
+        return (fmt % min(v)) if min(v) == max(v) else (fmt + "-" + fmt) % (min(v), max(v))
+    prof = ("calibrated %s (%d profile%s): %s GB/s, %s Gflop/s, %s Gintop/s, %s G accesses/s, %s G checks/s, "
+            "%s us per workgroup, dispatch %s us, barrier %s us" %
+            ("once" if mode == "once" else "afresh before each kernel", len(heads), "s" if len(heads) > 1 else "",
+             rng("bytes_per_s", 1e-9, "%.3g"), rng("flops_per_s", 1e-9, "%.3g"), rng("intops_per_s", 1e-9, "%.3g"),
+             rng("accesses_per_s", 1e-9, "%.3g"), rng("checked_per_s", 1e-9, "%.3g"), rng("group_s", 1e6, "%.3g"),
+             rng("dispatch_s", 1e6, "%.1f"), rng("barrier_s", 1e6, "%.1f")))
     table = "\n".join(lines)
     print("device: %s\n%s\n\n%s\n\ngoal (calibrated: median APE <= 25 %%, Spearman >= 0.9): %s; %d s" %
           (head["device"], prof, table, "met" if goal else "MISSED", seconds))
     if doc:
-        write_doc(doc, head, prof, table, goal, seconds)
+        write_doc(doc, head, prof, table, goal, seconds, mode)
 
 
 BEGIN, END = "<!-- bench-cost: begin -->", "<!-- bench-cost: end -->"
 
 
-def write_doc(doc, head, prof, table, goal, seconds):
+def write_doc(doc, head, prof, table, goal, seconds, mode):
     text = open(doc).read()
     section = "\n".join([
         BEGIN,
@@ -153,10 +163,17 @@ def write_doc(doc, head, prof, table, goal, seconds):
         "",
         "- *default*: the default profile, before any calibration.",
         "- *calibrated*: the profile `pxrun --calibrate` measured with its own micro-kernels, in a",
-        "  temporary cache directory, just before the sweep: streaming, ALU and overhead kernels, and",
-        "  one single-statement kernel per library class (REDUCE, SCAN, SOFTMAX, TRANSPOSE, MATMUL) at",
-        "  two sizes that are never points of the sweep. The 1-D `cumsum` is such a statement itself;",
+        "  temporary cache directory: streaming, ALU, access, check and overhead kernels, and one",
+        "  single-statement kernel per library class (REDUCE, SCAN, SOFTMAX, TRANSPOSE, MATMUL) at two",
+        "  sizes that are never points of the sweep. The 1-D `cumsum` is such a statement itself;",
         "  every other kernel here combines statements or is thread code the calibration never ran.",
+        "  " + ("Calibrated once, before the sweep." if mode == "once" else
+               "Calibrated afresh right before each kernel's sweep (`COST_CALIBRATE=per-kernel`, the"),
+        "  " + ("" if mode == "once" else
+               "default), because this machine's speed drifts by up to 2x within a minute; the profile"),
+        "  " + ("" if mode == "once" else
+               "figures below give the range over those calibrations. `COST_CALIBRATE=once` shows the"),
+        "  " + ("" if mode == "once" else "drift's share of the error."),
         "- *corrected*: the calibrated prediction times the kernel's online correction, which the",
         "  runtime learned from the measured runs at the *previous* size of the sweep only (reset before",
         "  each point; the first point learns from a warm-up at the second). No prediction is fitted on",
@@ -187,7 +204,7 @@ def write_doc(doc, head, prof, table, goal, seconds):
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "cases":
         cases()
-    elif len(sys.argv) in (5, 6) and sys.argv[1] == "report":
-        report(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] if len(sys.argv) == 6 else None)
+    elif len(sys.argv) in (6, 7) and sys.argv[1] == "report":
+        report(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] if len(sys.argv) == 7 else None)
     else:
         sys.exit(__doc__)

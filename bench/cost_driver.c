@@ -114,9 +114,10 @@ int main(int argc, char **argv)
     PxDeviceInfo di;
     px_device_info(cc, &di);
     printf("{\"device\": \"%s\", \"profile\": {\"bytes_per_s\": %g, \"flops_per_s\": %g, \"intops_per_s\": %g, "
-           "\"accesses_per_s\": %g, \"checked_per_s\": %g, \"dispatch_s\": %g, \"barrier_s\": %g}}\n",
+           "\"accesses_per_s\": %g, \"checked_per_s\": %g, \"group_s\": %g, \"dispatch_s\": %g, "
+           "\"barrier_s\": %g}}\n",
            di.name, pc.bytes_per_s, pc.flops_per_s, pc.intops_per_s, pc.accesses_per_s, pc.checked_per_s,
-           pc.dispatch_s, pc.barrier_s);
+           pc.group_s, pc.dispatch_s, pc.barrier_s);
     fflush(stdout);
 
     char line[4096];

@@ -300,6 +300,7 @@ typedef struct PxProfile {
     double flops_per_s, intops_per_s;
     double accesses_per_s;     /* element loads and stores */
     double checked_per_s;      /* the extra work of a bounds check */
+    double group_s;            /* per workgroup of thread code and maps */
     double dispatch_s;         /* fixed cost per dispatch */
     double barrier_s;          /* fixed cost per barrier between dispatches */
     int calibrated;            /* 0: the default profile */

@@ -123,6 +123,7 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
     out->intops_per_s = p.intops_per_s;
     out->accesses_per_s = p.accesses_per_s;
     out->checked_per_s = p.checked_per_s;
+    out->group_s = p.group_s;
     out->dispatch_s = p.dispatch_s;
     out->barrier_s = p.barrier_s;
     out->calibrated = p.calibrated;

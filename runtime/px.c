@@ -1419,6 +1419,7 @@ void px_context_profile(const PxContext *c, PxProfile *out)
     out->intops_per_s = c->profile.intops_per_s;
     out->accesses_per_s = c->profile.accesses_per_s;
     out->checked_per_s = c->profile.checked_per_s;
+    out->group_s = c->profile.group_s;
     out->dispatch_s = c->profile.dispatch_s;
     out->barrier_s = c->profile.barrier_s;
     out->calibrated = c->profile.calibrated;

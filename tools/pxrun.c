@@ -313,6 +313,7 @@ static int calibrate(PxContext *ctx, const Opts *o)
     printf("int ops        %10.3f Gop/s\n", p.intops_per_s * 1e-9);
     printf("accesses       %10.3f G/s\n", p.accesses_per_s * 1e-9);
     printf("checks         %10.3f G/s\n", p.checked_per_s * 1e-9);
+    printf("workgroup      %10.3f us\n", p.group_s * 1e6);
     printf("dispatch       %10.3f us\n", p.dispatch_s * 1e6);
     printf("barrier        %10.3f us\n", p.barrier_s * 1e6);
     printf("saved to %s\n", p.source);
