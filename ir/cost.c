@@ -393,38 +393,42 @@ static void dependences(CostCx *cx)
     }
 }
 
-/* Operation counts of a block: flops, intops, accesses, checked. */
-typedef struct Ops {
-    IrPoly *f, *i, *acc, *chk;
-} Ops;
+/* The metrics count_block counts per execution (the rest are footprints
+ * and dispatches, per stage). */
+static const IrCostMetric counted[] = {IR_COST_FLOPS, IR_COST_INTOPS, IR_COST_ACCESSES, IR_COST_CHECKED};
+#define NCOUNTED (int)(sizeof counted / sizeof counted[0])
 
-static Ops count_block(CostCx *cx, const IrBlock *b)
+/* The counted metrics of one execution of block b (others left NULL). */
+static IrCost count_block(CostCx *cx, const IrBlock *b)
 {
     Arena *a = cx->a;
-    Ops r = {ir_poly_const(a, 0), ir_poly_const(a, 0), ir_poly_const(a, 0), ir_poly_const(a, 0)};
-    int64_t cf = 0, ci = 0, cacc = 0, cchk = 0; /* straight-line counts, added at the end */
+    IrCost r;
+    int64_t line[IR_COST_N] = {0}; /* straight-line counts, added at the end */
+    memset(&r, 0, sizeof r);
+    for (int m = 0; m < NCOUNTED; m++) r.m[counted[m]] = ir_poly_const(a, 0);
     if (!b) return r;
     for (int n = 0; n < b->ins.n; n++) {
         int id = b->ins.v[n];
         const IrInst *in = cinst(cx, id);
         if (in->op == IR_IF) {
-            Ops t = count_block(cx, in->body), e = count_block(cx, in->els);
-            r.f = ir_poly_add(a, r.f, ir_poly_max(a, t.f, e.f));
-            r.i = ir_poly_add(a, r.i, ir_poly_max(a, t.i, e.i));
-            r.acc = ir_poly_add(a, r.acc, ir_poly_max(a, t.acc, e.acc));
-            r.chk = ir_poly_add(a, r.chk, ir_poly_max(a, t.chk, e.chk));
+            IrCost t = count_block(cx, in->body), e = count_block(cx, in->els);
+            for (int m = 0; m < NCOUNTED; m++) {
+                IrCostMetric c = counted[m];
+                r.m[c] = ir_poly_add(a, r.m[c], ir_poly_max(a, t.m[c], e.m[c]));
+            }
         } else if (in->op == IR_FOR) {
-            Ops body = count_block(cx, in->body);
+            IrCost body = count_block(cx, in->body);
             IrPoly *trip = cx->range.v[cx->var[id]];
-            r.f = ir_poly_add(a, r.f, ir_poly_mul(a, trip, body.f));
-            r.i = ir_poly_add(a, r.i, ir_poly_mul(a, trip, body.i));
-            r.acc = ir_poly_add(a, r.acc, ir_poly_mul(a, trip, body.acc));
-            r.chk = ir_poly_add(a, r.chk, ir_poly_mul(a, trip, body.chk));
+            for (int m = 0; m < NCOUNTED; m++) {
+                IrCostMetric c = counted[m];
+                r.m[c] = ir_poly_add(a, r.m[c], ir_poly_mul(a, trip, body.m[c]));
+            }
         } else if (in->op == IR_LOAD || in->op == IR_STORE) {
-            /* a dead load is never executed by a backend worth the name */
+            /* stores are live; a dead load is never executed by a backend
+             * worth the name */
             if (cx->live[id]) {
-                cacc++;
-                cchk += !(in->flags & IR_F_INBOUNDS);
+                line[IR_COST_ACCESSES]++;
+                line[IR_COST_CHECKED] += !(in->flags & IR_F_INBOUNDS);
             }
         } else if (cx->live[id] && !cx->isconst[id] && op_cost[in->op].weight) {
             int w = op_cost[in->op].weight;
@@ -432,14 +436,11 @@ static Ops count_block(CostCx *cx, const IrBlock *b)
             ScalarType t = in->type;
             if (op_cost[in->op].domain == DOM_OPERAND && in->a.n && in->a.v[0] >= 0)
                 t = cinst(cx, in->a.v[0])->type;
-            if (is_float(t)) cf += w;
-            else ci += w;
+            line[is_float(t) ? IR_COST_FLOPS : IR_COST_INTOPS] += w;
         }
     }
-    r.f = ir_poly_add(a, r.f, ir_poly_const(a, cf));
-    r.i = ir_poly_add(a, r.i, ir_poly_const(a, ci));
-    r.acc = ir_poly_add(a, r.acc, ir_poly_const(a, cacc));
-    r.chk = ir_poly_add(a, r.chk, ir_poly_const(a, cchk));
+    for (int m = 0; m < NCOUNTED; m++)
+        r.m[counted[m]] = ir_poly_add(a, r.m[counted[m]], ir_poly_const(a, line[counted[m]]));
     return r;
 }
 
@@ -543,11 +544,8 @@ static void grid_stage_cost(CostCx *cx, IrCost *c)
     constness(cx);
     dependences(cx);
 
-    Ops ops = count_block(cx, st->body);
-    c->m[IR_COST_FLOPS] = ir_poly_mul(a, invocations, ops.f);
-    c->m[IR_COST_INTOPS] = ir_poly_mul(a, invocations, ops.i);
-    c->m[IR_COST_ACCESSES] = ir_poly_mul(a, invocations, ops.acc);
-    c->m[IR_COST_CHECKED] = ir_poly_mul(a, invocations, ops.chk);
+    IrCost ops = count_block(cx, st->body);
+    for (int m = 0; m < NCOUNTED; m++) c->m[counted[m]] = ir_poly_mul(a, invocations, ops.m[counted[m]]);
     c->m[IR_COST_BYTES_READ] = ir_poly_const(a, 0);
     c->m[IR_COST_BYTES_WRITTEN] = ir_poly_const(a, 0);
     for (int p = 0; p < cx->k->params.n; p++) {
