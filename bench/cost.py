@@ -132,7 +132,8 @@ def report(points_file, out_json, seconds, mode, doc=None):
             k, f, len(pts), sz(pts[0]), sz(pts[-1]), fmt_ns(pts[0]["measured_ns"]), fmt_ns(pts[-1]["measured_ns"]),
             s["default"]["median_ape"], s["calibrated"]["median_ape"], s["corrected"]["median_ape"]))
     def rng(key, scale, fmt):
-        v = [h["profile"][key] * scale for h in heads]
+        # a check the fit found free has an unbounded rate (ir_profile_fit)
+        v = [h["profile"][key] * scale if h["profile"][key] < 1e17 else float("inf") for h in heads]
         return (fmt % min(v)) if min(v) == max(v) else (fmt + "-" + fmt) % (min(v), max(v))
     prof = ("calibrated %s (%d profile%s): %s GB/s, %s Gflop/s, %s Gintop/s, %s G accesses/s, %s G checks/s, "
             "%s us per workgroup, dispatch %s us, barrier %s us" %
