@@ -135,9 +135,10 @@ def report(points_file, out_json, seconds, mode, doc=None):
         # a check the fit found free has an unbounded rate (ir_profile_fit)
         v = [h["profile"][key] * scale if h["profile"][key] < 1e17 else float("inf") for h in heads]
         return (fmt % min(v)) if min(v) == max(v) else (fmt + "-" + fmt) % (min(v), max(v))
+    nprof = len({json.dumps(h["profile"], sort_keys=True) for h in heads})  # each kernel's, or one
     prof = ("calibrated %s (%d profile%s): %s GB/s, %s Gflop/s, %s Gintop/s, %s G accesses/s, %s G checks/s, "
             "%s us per workgroup, dispatch %s us, barrier %s us" %
-            ("once" if mode == "once" else "afresh before each kernel", len(heads), "s" if len(heads) > 1 else "",
+            ("once" if mode == "once" else "afresh before each kernel", nprof, "s" if nprof > 1 else "",
              rng("bytes_per_s", 1e-9, "%.3g"), rng("flops_per_s", 1e-9, "%.3g"), rng("intops_per_s", 1e-9, "%.3g"),
              rng("accesses_per_s", 1e-9, "%.3g"), rng("checked_per_s", 1e-9, "%.3g"), rng("group_s", 1e6, "%.3g"),
              rng("dispatch_s", 1e6, "%.1f"), rng("barrier_s", 1e6, "%.1f")))
@@ -160,7 +161,11 @@ def write_doc(doc, head, prof, table, goal, seconds, mode):
         "`make bench-cost` (`bench/cost.sh`, `bench/cost_driver.c`, `bench/cost.py`) runs 12 kernels of",
         "`examples/` and `tests/golden/` at a sweep of sizes (1K to 4M elements, matmul 32 to 512) through",
         "px.h and compares the predicted whole-kernel time (docs/COST.md) with the measured one (GPU",
-        "timestamps, median of the runs after a cold run). Three predictions per point:",
+        "timestamps, median of the runs after a cold run). The runs are taken in rounds across a",
+        "kernel's sweep, one untimed and one timed run of every point per round, as `pxrun --calibrate`",
+        "times its micro-kernels: this machine's speed changes by up to 2x from one second to the next,",
+        "and rounds spread each point's runs over the sweep rather than giving one point a fast second",
+        "and the next a slow one. Three predictions per point:",
         "",
         "- *default*: the default profile, before any calibration.",
         "- *calibrated*: the profile `pxrun --calibrate` measured with its own micro-kernels, in a",
@@ -176,9 +181,9 @@ def write_doc(doc, head, prof, table, goal, seconds, mode):
                "figures below give the range over those calibrations. `COST_CALIBRATE=once` shows the"),
         "  " + ("" if mode == "once" else "drift's share of the error."),
         "- *corrected*: the calibrated prediction times the kernel's online correction, which the",
-        "  runtime learned from the measured runs at the *previous* size of the sweep only (reset before",
-        "  each point; the first point learns from a warm-up at the second). No prediction is fitted on",
-        "  the point it predicts.",
+        "  runtime learned from the runs at the *previous* size of the sweep only (each point runs its own",
+        "  compiled copy of the kernel, whose correction learns from that point alone; the first point",
+        "  takes the second's). No prediction is fitted on the point it predicts.",
         "",
         "APE is |predicted - measured| / measured; Spearman is the rank correlation of predicted and",
         "measured time over all points. Goal after calibration: median APE <= 25 %, Spearman >= 0.9.",

@@ -7,8 +7,8 @@
 #
 #   sh bench/cost.sh BUILDDIR [--no-doc]
 #
-# Environment: COST_RUNS (measured runs per point after a cold one, default
-# 5), COST_SETTLE (seconds of idle before calibrating, default 15),
+# Environment: COST_RUNS (measured runs per point after a cold one, taken
+# in rounds across each kernel's sweep: bench/cost_driver.c; default 5), COST_SETTLE (seconds of idle before calibrating, default 15),
 # COST_CALIBRATE (per-kernel, the default, or once: see below). Writes BUILDDIR/bench-cost.json (every point, every figure) and, unless
 # --no-doc, the "Cost model accuracy" section of docs/PERFORMANCE.md; prints
 # the table. Calibration goes to a temporary cache directory, never the

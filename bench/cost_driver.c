@@ -18,13 +18,20 @@
  * - default: the default profile; nothing fitted.
  * - calibrated: the profile from the calibration micro-kernels, which are
  *   none of these kernels.
- * - corrected: the calibrated prediction times the kernel's online
- *   correction, which the runtime learned from RUNS measured runs of the
- *   same kernel at the PREVIOUS point of the sweep only (the correction is
- *   reset before each point runs; for the first point, from a warm-up at
- *   the second point). It never saw a run of the point it predicts.
+ * - corrected: the calibrated prediction times an online correction that
+ *   the runtime learned from the runs of the same kernel at the PREVIOUS
+ *   point of the sweep only (for the first point, at the second). Each
+ *   point runs its own compiled copy of the module, and a kernel's
+ *   correction learns only from its own runs (docs/COST.md), so no
+ *   prediction ever saw a run of the point it predicts.
  * Measured: the median GPU time (timestamps) of RUNS runs after one cold
- * run, which neither counts nor teaches the correction. */
+ * run. The runs are taken in rounds across the sweep, one untimed and one
+ * timed run of every point per round, in the order the sweep lists them:
+ * this machine's speed changes by up to 2x from one second to the next,
+ * and rounds spread each point's runs over the whole sweep instead of
+ * giving one point a fast second and the next a slow one. The untimed run
+ * puts lavapipe's workers and the caches in the point's own state.
+ * `pxrun --calibrate` measures its micro-kernels the same way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,17 +93,6 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* One cold run, then runs measured ones; t[] gets their times (ns). */
-static void measure(PxLaunch *l, int runs, double *t, PxContext *c)
-{
-    if (px_launch_run(l)) die("px_launch_run", c);
-    for (int i = 0; i < runs; i++) {
-        if (px_launch_run(l)) die("px_launch_run", c);
-        t[i] = px_launch_stage_time_ns(l, -1);
-        if (!(t[i] > 0)) die("no timestamps", c);
-    }
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -121,7 +117,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     char line[4096];
-    double *t = malloc(sizeof *t * (size_t)runs);
+    double *t = malloc(sizeof *t * (size_t)runs * MAXPTS);
     if (!t) die("out of memory", NULL);
     while (fgets(line, sizeof line, stdin)) {
         line[strcspn(line, "\n")] = 0;
@@ -145,48 +141,60 @@ int main(int argc, char **argv)
             }
         }
         if (np < 2) die("a case needs two points at least", NULL);
-        PxModule *md, *mc;
-        PxKernel *kd, *kc;
-        if (px_module_compile_file(cd, f[0], &md, NULL)) die(f[0], cd);
-        if (px_module_compile_file(cc, f[0], &mc, NULL)) die(f[0], cc);
+        /* one module per point in the calibrated context, so that each
+         * kernel's correction learns from that point's runs alone */
+        PxModule *md, *mc[MAXPTS];
+        PxKernel *kd, *kc[MAXPTS];
+        PxLaunch *l[MAXPTS];
         const char *kn = f[1][0] ? f[1] : NULL;
-        if (px_module_kernel(md, kn, &kd) || px_module_kernel(mc, kn, &kc)) die("px_module_kernel", cc);
-
-        /* the first point's correction comes from a warm-up at the second */
-        PxLaunch *w = launch(kc, &pts[1], f[2], cc);
-        measure(w, runs, t, cc);
-        px_launch_destroy(w);
+        if (px_module_compile_file(cd, f[0], &md, NULL)) die(f[0], cd);
+        if (px_module_kernel(md, kn, &kd)) die("px_module_kernel", cd);
+        for (int i = 0; i < np; i++) {
+            if (px_module_compile_file(cc, f[0], &mc[i], NULL)) die(f[0], cc);
+            if (px_module_kernel(mc[i], kn, &kc[i])) die("px_module_kernel", cc);
+            l[i] = launch(kc[i], &pts[i], f[2], cc);
+            if (px_launch_run(l[i])) die("px_launch_run", cc); /* cold: counts nowhere */
+        }
+        for (int r = 0; r < runs; r++)
+            for (int i = 0; i < np; i++) {
+                if (px_launch_run(l[i]) || px_launch_run(l[i])) die("px_launch_run", cc);
+                double ns = px_launch_stage_time_ns(l[i], -1);
+                if (!(ns > 0)) die("no timestamps", cc);
+                t[i * runs + r] = ns;
+            }
         for (int i = 0; i < np; i++) {
             PxLaunch *ld = launch(kd, &pts[i], f[2], cd);
             PxCost cost;
             if (px_launch_cost(ld, -1, &cost)) die("px_launch_cost", cd);
             double pred_default = cost.predicted_ns;
             px_launch_destroy(ld);
-            PxLaunch *l = launch(kc, &pts[i], f[2], cc);
-            if (px_launch_cost(l, -1, &cost)) die("px_launch_cost", cc);
-            double pred_cal = cost.predicted_ns, pred_corr;
+            if (px_launch_cost(l[i], -1, &cost)) die("px_launch_cost", cc);
+            /* what px_launch_predict_ns gives for this point with the
+             * correction of the previous point's kernel */
             int learned;
-            double factor = px_kernel_correction(kc, &learned);
-            if (px_launch_predict_ns(l, -1, &pred_corr)) die("px_launch_predict_ns", cc);
-            px_kernel_correction_reset(kc);
-            measure(l, runs, t, cc);
-            qsort(t, (size_t)runs, sizeof *t, cmp_double);
-            double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
-            printf("{\"file\": \"%s\", \"kernel\": \"%s\", \"sizes\": {", f[0], px_kernel_name(kc));
+            double factor = px_kernel_correction(kc[i ? i - 1 : 1], &learned);
+            double pred_cal = cost.predicted_ns, pred_corr = pred_cal * factor;
+            double *ti = &t[i * runs];
+            qsort(ti, (size_t)runs, sizeof *ti, cmp_double);
+            double med = runs % 2 ? ti[runs / 2] : 0.5 * (ti[runs / 2 - 1] + ti[runs / 2]);
+            printf("{\"file\": \"%s\", \"kernel\": \"%s\", \"sizes\": {", f[0], px_kernel_name(kc[i]));
             for (int j = 0; j < pts[i].n; j++) printf("%s\"%s\": %lld", j ? ", " : "", pts[i].sym[j], pts[i].val[j]);
             printf("}, \"flops\": %.17g, \"intops\": %.17g, \"bytes\": %.17g, \"accesses\": %.17g, "
-                   "\"checked\": %.17g, \"dispatches\": %d, ", cost.flops, cost.int_ops,
-                   cost.bytes_read + cost.bytes_written, cost.accesses, cost.checked_accesses, cost.dispatches);
+                   "\"checked\": %.17g, \"uniform\": %.17g, \"dispatches\": %d, ", cost.flops, cost.int_ops,
+                   cost.bytes_read + cost.bytes_written, cost.accesses, cost.checked_accesses,
+                   cost.uniform_accesses, cost.dispatches);
             printf("\"pred_default_ns\": %.17g, \"pred_calibrated_ns\": %.17g, \"pred_corrected_ns\": %.17g, "
                    "\"correction\": %.17g, \"correction_samples\": %d, \"measured_ns\": %.17g, \"runs_ns\": [",
                    pred_default, pred_cal, pred_corr, factor, learned, med);
-            for (int j = 0; j < runs; j++) printf("%s%.17g", j ? ", " : "", t[j]);
+            for (int j = 0; j < runs; j++) printf("%s%.17g", j ? ", " : "", ti[j]);
             printf("]}\n");
-            fflush(stdout);
-            px_launch_destroy(l);
+        }
+        fflush(stdout);
+        for (int i = 0; i < np; i++) {
+            px_launch_destroy(l[i]);
+            px_module_destroy(mc[i]);
         }
         px_module_destroy(md);
-        px_module_destroy(mc);
     }
     free(t);
     px_context_destroy(cd);

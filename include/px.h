@@ -206,6 +206,8 @@ typedef struct PxCost {
     double bytes_read, bytes_written;
     double accesses;           /* element loads and stores executed */
     double checked_accesses;   /* of those, the ones with a bounds check */
+    double uniform_accesses;   /* of those, loads at one address for every
+                                  invocation (one load per subgroup) */
     int dispatches;            /* device dispatches this lowers to */
     double groups;             /* workgroups those launch (Vulkan; CPU: -1) */
     double predicted_ns;

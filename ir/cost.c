@@ -393,9 +393,26 @@ static void dependences(CostCx *cx)
     }
 }
 
+/* Whether access `in` has the same index in every invocation: no index
+ * depends on a grid dimension (variables 0..rank-1), directly or through
+ * a loaded value. A SIMD or SIMT device then loads it once for a whole
+ * subgroup instead of lane by lane. */
+static int uniform_index(const CostCx *cx, const IrInst *in)
+{
+    const IrParam *p = &cx->k->params.v[in->param];
+    for (int j = 0; j < p->rank && j < in->a.n; j++) {
+        if (in->a.v[j] < 0) continue;
+        const uint64_t *d = cx->deps + (size_t)in->a.v[j] * (size_t)cx->words;
+        for (int v = 0; v < cx->st->rank; v++)
+            if (d[v / 64] >> (v % 64) & 1) return 0;
+    }
+    return 1;
+}
+
 /* The metrics count_block counts per execution (the rest are footprints
  * and dispatches, per stage). */
-static const IrCostMetric counted[] = {IR_COST_FLOPS, IR_COST_INTOPS, IR_COST_ACCESSES, IR_COST_CHECKED};
+static const IrCostMetric counted[] = {IR_COST_FLOPS, IR_COST_INTOPS, IR_COST_ACCESSES, IR_COST_CHECKED,
+                                        IR_COST_UNIFORM};
 #define NCOUNTED (int)(sizeof counted / sizeof counted[0])
 
 /* The counted metrics of one execution of block b (others left NULL). */
@@ -429,6 +446,7 @@ static IrCost count_block(CostCx *cx, const IrBlock *b)
             if (cx->live[id]) {
                 line[IR_COST_ACCESSES]++;
                 line[IR_COST_CHECKED] += !(in->flags & IR_F_INBOUNDS);
+                line[IR_COST_UNIFORM] += in->op == IR_LOAD && uniform_index(cx, in);
             }
         } else if (cx->live[id] && !cx->isconst[id] && op_cost[in->op].weight) {
             int w = op_cost[in->op].weight;
@@ -624,6 +642,7 @@ static void library_stage_cost(CostCx *cx, IrCost *c)
      * slowdown, docs/COST.md). */
     c->m[IR_COST_ACCESSES] = ir_poly_add(a, rd, wr);
     c->m[IR_COST_CHECKED] = ir_poly_const(a, 0);
+    c->m[IR_COST_UNIFORM] = ir_poly_const(a, 0);
 }
 
 /* ---- kernels and class ---------------------------------------------------- */
@@ -979,7 +998,7 @@ void ir_profile_default(IrDeviceProfile *p)
     p->dispatch_s = 50e-6;     /* lavapipe-class launch overhead */
     p->barrier_s = 10e-6;
     p->group_s = 0;
-    for (int i = 0; i < IR_LIB_N; i++) p->lib_slowdown[i] = 1, p->lib_fixed_s[i] = 0;
+    for (int i = 0; i < IR_LIB_N; i++) p->lib_slowdown[i] = 1, p->lib_fixed_s[i] = p->lib_group_s[i] = 0;
     p->calibrated = 0;
 }
 
@@ -1038,8 +1057,9 @@ int ir_profile_save(const IrDeviceProfile *p, const char *path)
     fprintf(f, "dispatch_s %.17g\nbarrier_s %.17g\ncalibrated %d\n", p->dispatch_s, p->barrier_s, p->calibrated);
     fprintf(f, "group_s %.17g\n", p->group_s);
     for (int i = 1; i < IR_LIB_N; i++)
-        fprintf(f, "slowdown_%s %.17g\nfixed_s_%s %.17g\n", ir_lib_class_names[i], p->lib_slowdown[i],
-                ir_lib_class_names[i], p->lib_fixed_s[i]);
+        fprintf(f, "slowdown_%s %.17g\nfixed_s_%s %.17g\ngroup_s_%s %.17g\n", ir_lib_class_names[i],
+                p->lib_slowdown[i], ir_lib_class_names[i], p->lib_fixed_s[i], ir_lib_class_names[i],
+                p->lib_group_s[i]);
     int bad = ferror(f);
     if (fclose(f) || bad || rename(tmp, path)) {
         remove(tmp);
@@ -1078,15 +1098,18 @@ int ir_profile_parse(IrDeviceProfile *p, const char *text)
                     snprintf(q.device, sizeof q.device, "%s", val);
                 } else if (!strcmp(line, "calibrated") && num) {
                     q.calibrated = x != 0;
-                } else if (!strncmp(line, "slowdown_", 9) || !strncmp(line, "fixed_s_", 8)) {
-                    /* optional; unknown classes are skipped so that newer
+                } else if (!strncmp(line, "slowdown_", 9) || !strncmp(line, "fixed_s_", 8) ||
+                           !strncmp(line, "group_s_", 8)) {
+                    /* optional (files from before the per-group figure have
+                     * none: 0); unknown classes are skipped so that newer
                      * files still load */
                     int slow = line[0] == 's';
                     const char *cls = line + (slow ? 9 : 8);
+                    double *fig = slow ? q.lib_slowdown : line[0] == 'f' ? q.lib_fixed_s : q.lib_group_s;
                     for (int i = 1; i < IR_LIB_N; i++)
                         if (!strcmp(cls, ir_lib_class_names[i])) {
                             if (!num || (slow ? x <= 0 : x < 0)) return -1;
-                            *(slow ? &q.lib_slowdown[i] : &q.lib_fixed_s[i]) = x;
+                            fig[i] = x;
                         }
                 } else {
                     for (int i = 0; i < 8; i++)
@@ -1127,8 +1150,9 @@ static double roofline_s(const IrCostValues *v, const IrDeviceProfile *p)
                  v->v[IR_COST_ACCESSES] / p->accesses_per_s + v->v[IR_COST_CHECKED] / p->checked_per_s;
     double mem = (v->v[IR_COST_BYTES_READ] + v->v[IR_COST_BYTES_WRITTEN]) / p->bytes_per_s;
     IrLibClass c = (unsigned)v->lib < IR_LIB_N ? v->lib : IR_LIB_NONE;
-    double groups = c == IR_LIB_NONE && v->groups > 0 ? v->groups : 0;
-    return (ops > mem ? ops : mem) * p->lib_slowdown[c] + p->lib_fixed_s[c] + groups * p->group_s;
+    double groups = v->groups > 0 ? v->groups : 0;
+    double per_group = c == IR_LIB_NONE ? p->group_s : p->lib_group_s[c];
+    return (ops > mem ? ops : mem) * p->lib_slowdown[c] + p->lib_fixed_s[c] + groups * per_group;
 }
 
 static double overhead_s(double dispatches, const IrDeviceProfile *p)
@@ -1186,7 +1210,13 @@ void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s
 #define CAL_LIB(what, cls, name, params, stmt, big, little)                   \
     [what] = {what, name,                                                     \
               "GPU_KERNEL " name "\n" params "GPU_THREAD_CODE:\n    " stmt "\nGPU_END\n", \
-              "N", big, little, cls}
+              "N", big, little, cls, NULL, 0, 0}
+/* A row class: 64 rows of N at both sizes, and 384 rows of the small size
+ * (the benchmark sweeps powers of two and of four rows, never 384). */
+#define CAL_ROWS(what, cls, name, params, stmt, big, little)                  \
+    [what] = {what, name,                                                     \
+              "GPU_KERNEL " name "\n" params "GPU_THREAD_CODE:\n    " stmt "\nGPU_END\n", \
+              "N", big, little, cls, "R", 64, 384}
 
 const IrCalibKernel ir_calib_kernels[IR_CALIB_N] = {
     [IR_CALIB_DISPATCH] = {IR_CALIB_DISPATCH, "px_cal_dispatch",
@@ -1315,14 +1345,14 @@ const IrCalibKernel ir_calib_kernels[IR_CALIB_N] = {
                          "N", 3 << 18},
     CAL_LIB(IR_CALIB_REDUCE, IR_LIB_REDUCE, "px_cal_reduce", "GPU_PARAM x float[N]\nGPU_PARAM s float[1]\n",
             "PARALLEL_REDUCE SUM x -> s", 1 << 21, 1 << 9),
-    CAL_LIB(IR_CALIB_REDUCE_ROWS, IR_LIB_REDUCE_ROWS, "px_cal_reduce_rows",
-            "GPU_PARAM x float[64][N]\nGPU_PARAM r float[64]\n", "PARALLEL_REDUCE SUM x -> r", 1 << 15, 8),
+    CAL_ROWS(IR_CALIB_REDUCE_ROWS, IR_LIB_REDUCE_ROWS, "px_cal_reduce_rows",
+             "GPU_PARAM x float[R][N]\nGPU_PARAM r float[R]\n", "PARALLEL_REDUCE SUM x -> r", 1 << 15, 8),
     CAL_LIB(IR_CALIB_SCAN, IR_LIB_SCAN, "px_cal_scan", "GPU_PARAM x float[N]\nGPU_PARAM y float[N]\n",
             "PARALLEL_SCAN SUM x -> y", 1 << 19, 1 << 9),
-    CAL_LIB(IR_CALIB_SCAN_ROWS, IR_LIB_SCAN_ROWS, "px_cal_scan_rows",
-            "GPU_PARAM x float[64][N]\nGPU_PARAM y float[64][N]\n", "PARALLEL_SCAN SUM x -> y", 1 << 13, 8),
-    CAL_LIB(IR_CALIB_SOFTMAX, IR_LIB_SOFTMAX, "px_cal_softmax",
-            "GPU_PARAM x float[64][N]\nGPU_PARAM y float[64][N]\n", "PARALLEL_SOFTMAX x -> y", 1 << 13, 8),
+    CAL_ROWS(IR_CALIB_SCAN_ROWS, IR_LIB_SCAN_ROWS, "px_cal_scan_rows",
+             "GPU_PARAM x float[R][N]\nGPU_PARAM y float[R][N]\n", "PARALLEL_SCAN SUM x -> y", 1 << 13, 8),
+    CAL_ROWS(IR_CALIB_SOFTMAX, IR_LIB_SOFTMAX, "px_cal_softmax",
+             "GPU_PARAM x float[R][N]\nGPU_PARAM y float[R][N]\n", "PARALLEL_SOFTMAX x -> y", 1 << 13, 8),
     CAL_LIB(IR_CALIB_TRANSPOSE, IR_LIB_TRANSPOSE, "px_cal_transpose",
             "GPU_PARAM x float[N][N]\nGPU_PARAM t float[N][N]\n", "PARALLEL_TRANSPOSE x -> t", 768, 16),
     CAL_LIB(IR_CALIB_MATMUL, IR_LIB_MATMUL, "px_cal_matmul",
@@ -1342,16 +1372,76 @@ static double unexplained_s(const IrCalibSample *b, const IrDeviceProfile *p, Ir
     return b->seconds - overhead_s(v.v[IR_COST_DISPATCHES], p) - roofline_s(&v, p);
 }
 
+/* Time of sample b less its dispatch overheads, and its roofline work on
+ * the figures fitted so far (no groups term: that is fitted here). */
+static double lib_point(const IrCalibSample *b, const IrDeviceProfile *p, double *roof)
+{
+    IrCostValues v = b->cost;
+    v.lib = IR_LIB_NONE;
+    v.groups = 0;
+    *roof = roofline_s(&v, p);
+    return b->seconds - overhead_s(v.v[IR_COST_DISPATCHES], p);
+}
+
+/* Library class c from its samples: t = fixed + slowdown * roofline, plus
+ * groups * group_s when the many-rows sample `wd` is there. Each figure
+ * comes from the pair of samples that differ in it: the per-group cost
+ * from lo and wd (the same short rows, 6x as many), the fixed part from
+ * lo, the slowdown from hi (long rows), and round again, since each
+ * sample has a little of every term. (Solving the three equations at once
+ * lets hi's extra column blocks, cheaper groups than a scan's per-row
+ * ones, take the per-group figure and drive the slowdown below zero.) A
+ * figure that noise drives below zero is clamped. Without wd, the line
+ * through lo and hi; a noisy small run that tilts it below zero leaves
+ * the large run alone to decide, with no fixed part. Returns 0 when
+ * nothing could be fitted. */
+static int fit_library(IrDeviceProfile *p, IrLibClass c, const IrCalibSample *lo, const IrCalibSample *hi,
+                       const IrCalibSample *wd)
+{
+    double rl, rh, rw = 0;
+    double tl = lib_point(lo, p, &rl), th = lib_point(hi, p, &rh), tw = wd ? lib_point(wd, p, &rw) : 0;
+    if (!(rh > rl) || !(rl >= 0)) return 0;
+    double gl = lo->cost.groups, gh = hi->cost.groups, gw = wd ? wd->cost.groups : 0;
+    double slow, fixed, group = 0;
+    if (wd && gw > gl) {
+        slow = 0;
+        for (int round = 0; round < 3; round++) {
+            group = (tw - tl - slow * (rw - rl)) / (gw - gl);
+            if (!(group > 0)) group = 0;
+            fixed = tl - group * gl - slow * rl;
+            if (!(fixed > 0)) fixed = 0;
+            slow = (th - fixed - group * gh) / rh;
+            if (!(slow > 1e-3)) slow = 1e-3;
+        }
+    } else {
+        slow = (th - tl) / (rh - rl);
+        if (slow > 0) {
+            fixed = tl - slow * rl;
+        } else {
+            slow = th > 0 ? th / rh : 1;
+            fixed = 0;
+        }
+        if (slow < 1e-3) slow = 1e-3;
+    }
+    p->lib_slowdown[c] = slow;
+    p->lib_fixed_s[c] = fixed > 0 ? fixed : 0;
+    p->lib_group_s[c] = group;
+    return 1;
+}
+
 int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *s, int n)
 {
     /* Best (shortest) time per measure; overheads first, since every other
      * figure is what remains after them. */
-    const IrCalibSample *best[IR_CALIB_N] = {0}, *small[IR_CALIB_N] = {0};
+    const IrCalibSample *best[IR_CALIB_N] = {0}, *small[IR_CALIB_N] = {0}, *wide[IR_CALIB_N] = {0};
     for (int i = 0; i < n; i++) {
         if ((unsigned)s[i].what >= IR_CALIB_N || !(s[i].seconds > 0) || !isfinite(s[i].seconds)) continue;
         const IrCalibKernel *ck = &ir_calib_kernels[s[i].what];
-        /* library classes: best at the small size and best at the large */
-        const IrCalibSample **slot = ck->small && s[i].size == ck->small ? &small[s[i].what] : &best[s[i].what];
+        /* library classes: best at the small size and best at the large;
+         * row classes also at many rows */
+        const IrCalibSample **slot = ck->many_rows && s[i].rows == ck->many_rows ? &wide[s[i].what]
+                                     : ck->small && s[i].size == ck->small     ? &small[s[i].what]
+                                                                               : &best[s[i].what];
         if (!*slot || s[i].seconds < (*slot)->seconds) *slot = &s[i];
     }
     snprintf(p->device, sizeof p->device, "%s", device ? device : "default");
@@ -1414,32 +1504,9 @@ int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *
             set++;
         }
     }
-    /* Each library class from its two sizes, on the figures just fitted:
-     * t = fixed + slowdown * roofline + overheads, a line through both. */
     for (int w = 0; w < IR_CALIB_N; w++) {
         IrLibClass c = ir_calib_kernels[w].lib;
-        const IrCalibSample *lo = small[w], *hi = best[w];
-        if (c == IR_LIB_NONE || !lo || !hi) continue;
-        IrCostValues vl = lo->cost, vh = hi->cost;
-        vl.lib = vh.lib = IR_LIB_NONE;
-        vl.groups = vh.groups = 0; /* library stages: no groups term */
-        double rl = roofline_s(&vl, p), rh = roofline_s(&vh, p);
-        double tl = lo->seconds - overhead_s(vl.v[IR_COST_DISPATCHES], p);
-        double th = hi->seconds - overhead_s(vh.v[IR_COST_DISPATCHES], p);
-        if (!(rh > rl) || !(rl >= 0)) continue;
-        double slow = (th - tl) / (rh - rl), fixed;
-        if (slow > 0) {
-            fixed = tl - slow * rl;
-        } else {
-            /* a noisy small run can tilt the line below zero: then the
-             * large run alone decides and there is no fixed part */
-            slow = th > 0 ? th / rh : 1;
-            fixed = 0;
-        }
-        if (slow < 1e-3) slow = 1e-3;
-        p->lib_slowdown[c] = slow;
-        p->lib_fixed_s[c] = fixed > 0 ? fixed : 0;
-        set++;
+        if (c != IR_LIB_NONE && small[w] && best[w] && fit_library(p, c, small[w], best[w], wide[w])) set++;
     }
     p->calibrated = set > 0;
     return set;

@@ -387,6 +387,7 @@ int ir_poly_eval(const IrAtoms *at, const IrPoly *p, const int64_t *syms,
     X(IR_COST_BYTES_WRITTEN, "bytes_written") /* distinct elements written x size */ \
     X(IR_COST_ACCESSES, "accesses")           /* element loads and stores executed */ \
     X(IR_COST_CHECKED, "checked")             /* of those, the bounds-checked ones */ \
+    X(IR_COST_UNIFORM, "uniform")             /* of those, loads at one address for all invocations */ \
     X(IR_COST_DISPATCHES, "dispatches")       /* device dispatches */
 typedef enum {
 #define X(e, s) e,
@@ -509,11 +510,14 @@ typedef struct IrDeviceProfile {
     double dispatch_s;     /* fixed cost of one dispatch */
     double barrier_s;      /* fixed cost of one barrier between dispatches */
     double group_s;        /* per workgroup of thread code and maps */
-    /* Per library class (IR_LIB_NONE: 1 and 0): its roofline work takes
-     * slowdown times as long, plus fixed_s per stage (library strategies
-     * size their groups themselves, so the fixed part covers them). */
+    /* Per library class (IR_LIB_NONE: 1, 0 and 0): its roofline work takes
+     * slowdown times as long, plus fixed_s per stage and group_s per
+     * workgroup its dispatches launch. Only the row classes measure a
+     * group figure: a scan of rows runs one group per row and pass, and
+     * its cost grows with the rows even when they are short. */
     double lib_slowdown[IR_LIB_N];
     double lib_fixed_s[IR_LIB_N];
+    double lib_group_s[IR_LIB_N];
     int calibrated;        /* 0: the conservative default */
 } IrDeviceProfile;
 
@@ -534,7 +538,8 @@ int ir_profile_parse(IrDeviceProfile *p, const char *text);
 /* Roofline bound of one stage: max(flops/flop rate + intops/int rate +
  * accesses/access rate + checked/check rate, bytes/bandwidth) *
  * lib_slowdown + lib_fixed_s (of the stage's library class), plus
- * groups * group_s for thread code and maps (IR_LIB_NONE), plus
+ * groups * group_s (thread code and maps) or groups * lib_group_s (a
+ * library class), plus
  * dispatches * dispatch_s + (dispatches-1) * barrier_s. */
 double ir_predict_stage_s(const IrCostValues *v, const IrDeviceProfile *p);
 /* A kernel: the roofline work of each stage (stages[0..n), or the total
@@ -587,6 +592,11 @@ typedef struct IrCalibKernel {
     int64_t size;          /* the value to bind it to */
     int64_t small;         /* library classes: a second, small size; else 0 */
     IrLibClass lib;        /* the library class it measures, or NONE */
+    /* Row classes: the row symbol, bound to `rows` at both sizes above, and
+     * a third run of `many_rows` rows at the small size, which tells the
+     * per-workgroup cost from the per-stage one; else NULL, 0, 0. */
+    const char *rows_sym;
+    int64_t rows, many_rows;
 } IrCalibKernel;
 extern const IrCalibKernel ir_calib_kernels[IR_CALIB_N];
 /* A timed run of ir_calib_kernels[what]: its cost values (ir_cost_values
@@ -594,6 +604,7 @@ extern const IrCalibKernel ir_calib_kernels[IR_CALIB_N];
 typedef struct IrCalibSample {
     IrCalibMeasure what;
     int64_t size;          /* the size run (library classes: small or large) */
+    int64_t rows;          /* row classes: the rows run; else 0 */
     IrCostValues cost;     /* .groups: the workgroups it launched */
     double seconds;
 } IrCalibSample;

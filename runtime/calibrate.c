@@ -22,6 +22,7 @@
 typedef struct CalRun {
     const IrCalibKernel *ck;
     int64_t size;
+    int64_t rows;          /* row classes: the rows bound; else 0 */
     PxModule *m;
     PxLaunch *l;
     double *t;             /* measured ns of each round */
@@ -42,6 +43,7 @@ static PxResult setup(PxContext *ctx, CalRun *c, int runs)
     if (r == PX_OK) r = px_module_kernel(c->m, ck->name, &k);
     if (r == PX_OK) r = px_launch_create(k, &c->l);
     if (r == PX_OK) r = px_launch_set_size(c->l, ck->sym, c->size, "calibration");
+    if (r == PX_OK && ck->rows_sym) r = px_launch_set_size(c->l, ck->rows_sym, c->rows, "calibration");
     if (r == PX_OK && !(c->t = malloc(sizeof *c->t * (size_t)runs))) r = PX_ERR_OUT_OF_MEMORY;
     /* the cold run pays pipeline creation and first-touch costs */
     if (r == PX_OK) r = px_launch_run(c->l);
@@ -61,6 +63,7 @@ static PxResult sample(CalRun *c, IrCalibSample *out)
     memset(out, 0, sizeof *out);
     out->what = c->ck->what;
     out->size = c->size;
+    out->rows = c->rows;
     out->seconds = med * 1e-9;
     out->cost.v[IR_COST_FLOPS] = cost.flops;
     out->cost.v[IR_COST_INTOPS] = cost.int_ops;
@@ -68,6 +71,7 @@ static PxResult sample(CalRun *c, IrCalibSample *out)
     out->cost.v[IR_COST_BYTES_WRITTEN] = cost.bytes_written;
     out->cost.v[IR_COST_ACCESSES] = cost.accesses;
     out->cost.v[IR_COST_CHECKED] = cost.checked_accesses;
+    out->cost.v[IR_COST_UNIFORM] = cost.uniform_accesses;
     out->cost.groups = cost.groups > 0 ? cost.groups : 0;
     out->cost.v[IR_COST_DISPATCHES] = cost.dispatches;
     out->cost.lib = IR_LIB_NONE; /* the fit wants the plain roofline */
@@ -79,13 +83,14 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
     if (!ctx || !out || runs < 1) return PX_ERR_INVALID;
     PxDeviceInfo di;
     px_device_info(ctx, &di);
-    CalRun c[2 * IR_CALIB_N];
+    CalRun c[3 * IR_CALIB_N];
     int n = 0;
     memset(c, 0, sizeof c);
     for (int i = 0; i < IR_CALIB_N; i++) {
         const IrCalibKernel *ck = &ir_calib_kernels[i];
-        if (ck->small) c[n].ck = ck, c[n++].size = ck->small;
-        c[n].ck = ck, c[n++].size = ck->size;
+        if (ck->small) c[n].ck = ck, c[n].rows = ck->rows, c[n++].size = ck->small;
+        c[n].ck = ck, c[n].rows = ck->rows, c[n++].size = ck->size;
+        if (ck->many_rows) c[n].ck = ck, c[n].rows = ck->many_rows, c[n++].size = ck->small;
     }
     PxResult r = PX_OK;
     for (int i = 0; i < n && r == PX_OK; i++) r = setup(ctx, &c[i], runs);
@@ -99,7 +104,7 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
             double ns = r == PX_OK ? px_launch_stage_time_ns(c[i].l, -1) : -1;
             if (ns > 0) c[i].t[c[i].nt++] = ns;
         }
-    IrCalibSample s[2 * IR_CALIB_N];
+    IrCalibSample s[3 * IR_CALIB_N];
     int ns = 0;
     for (int i = 0; i < n && r == PX_OK; i++) {
         PxResult q = sample(&c[i], &s[ns]);

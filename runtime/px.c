@@ -1327,11 +1327,12 @@ static double stage_groups(const PxLaunch *l, int stage, int *width)
 }
 
 /* v as the device runs stage `stage`: its workgroups, and accesses counted
- * as executed (a vec4 access is one). */
+ * as executed: a uniform load once per subgroup, a vec4 access as one. */
 static void as_run(const PxLaunch *l, int stage, IrCostValues *v)
 {
-    int w;
+    int w, sg = l->c->target.subgroup_size;
     v->groups = stage_groups(l, stage, &w);
+    if (sg > 1 && !l->k->m->cpu) v->v[IR_COST_ACCESSES] -= v->v[IR_COST_UNIFORM] * (1 - 1.0 / sg);
     v->v[IR_COST_ACCESSES] /= w;
     v->v[IR_COST_CHECKED] /= w;
 }
@@ -1340,7 +1341,7 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
 {
     if (!l || !cost) return PX_ERR_INVALID;
     cost->flops = cost->int_ops = cost->bytes_read = cost->bytes_written = cost->predicted_ns = -1;
-    cost->accesses = cost->checked_accesses = cost->groups = -1;
+    cost->accesses = cost->checked_accesses = cost->uniform_accesses = cost->groups = -1;
     cost->dispatches = -1;
     PxKernel *k = l->k;
     if (!k->cost) return rt_fail(&l->c->log, PX_ERR_UNSUPPORTED, "no cost figures for %s", k->ir->name);
@@ -1403,6 +1404,7 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
     cost->bytes_written = sum.v[IR_COST_BYTES_WRITTEN];
     cost->accesses = sum.v[IR_COST_ACCESSES];
     cost->checked_accesses = sum.v[IR_COST_CHECKED];
+    cost->uniform_accesses = sum.v[IR_COST_UNIFORM];
     cost->groups = k->m->cpu ? -1 : sum.groups;
     cost->dispatches = (int)sum.v[IR_COST_DISPATCHES];
     return PX_OK;

@@ -339,6 +339,40 @@ TEST(cost_for_matmul)
     CHECK(v.v[IR_COST_BYTES_READ] == 4 * (3 * 5 + 5 * 7));
 }
 
+/* o[i] = sum over k of A[i][k] * v[k] + v[ix[i]]: v[k] is at one address
+ * for every invocation (uniform); A[i][k] depends on i, and v[ix[i]]
+ * depends on i through the loaded ix[i], so neither is. */
+TEST(cost_uniform)
+{
+    IrKernel *k = kernel("mv");
+    int A_ = buffer(k, "A", TY_FLOAT, "M", "K"), v_ = buffer(k, "v", TY_FLOAT, "K", NULL);
+    int ix_ = buffer(k, "ix", TY_UINT, "M", NULL), o_ = buffer(k, "o", TY_FLOAT, "M", NULL);
+    IrBuilder b;
+    int iv[1];
+    IrSize *hi[1] = {ir_size_sym(A, 0)};
+    grid(k, PRIM_FOR, 1, NULL, hi, &b, iv);
+    int zero = ir_const_float(&b, TY_FLOAT, 0.0);
+    int lo = ir_const_int(&b, TY_UINT, 0), kh = size_val(&b, 1);
+    int kv, acc, res;
+    ScalarType ft = TY_FLOAT;
+    IrSize *trip = ir_size_bin(A, SZ_MAX, ir_size_sym(A, 1), ir_size_const(A, 0));
+    int fo = ir_for(&b, lo, kh, trip, 1, &zero, &ft, &kv, &acc, &res);
+    IrBlock *outer = b.blk;
+    b.blk = ir_inst(k, fo)->body;
+    int ia[2] = {iv[0], kv};
+    int prod = bin(&b, IR_MUL, TY_FLOAT, load(&b, A_, 2, ia), load(&b, v_, 1, &kv));
+    int gx = load(&b, v_, 1, (int[]){load(&b, ix_, 1, iv)});
+    int nacc = bin(&b, IR_ADD, TY_FLOAT, acc, bin(&b, IR_ADD, TY_FLOAT, prod, gx));
+    ir_yield(&b, 1, &nacc);
+    b.blk = outer;
+    store(&b, o_, 1, iv, res);
+    IrKernelCost *c = ir_cost_kernel(A, k, NULL);
+    CHECK_STR(f(c, -1, IR_COST_ACCESSES), "4*M*K + M");
+    CHECK_STR(f(c, -1, IR_COST_UNIFORM), "M*K");
+    /* the matmul's B[k][j] depends on j: not uniform */
+    CHECK_STR(f(ir_cost_kernel(A, for_matmul(), NULL), -1, IR_COST_UNIFORM), "0");
+}
+
 /* if (x > 0) { x*x*x*x } else { -x }, dead code, constant expressions,
  * int ops, builtins. */
 TEST(cost_branches_dead_const)
@@ -562,7 +596,7 @@ TEST(print_text_json)
     /* 2 loads per trip, M*N*K trips, and M*N stores: 56 accesses; the kernel
      * has not been through ir_pass_bounds, so every one counts as checked */
     CHECK(strstr(j, "\"values\": {\"flops\": 48, \"intops\": 0, \"bytes_read\": 72, \"bytes_written\": 32, "
-                    "\"accesses\": 56, \"checked\": 56, \"dispatches\": 1}") != NULL);
+                    "\"accesses\": 56, \"checked\": 56, \"uniform\": 0, \"dispatches\": 1}") != NULL);
     CHECK(strstr(j, "\"class\": \"BATCH\"") != NULL);
     /* values appear only when every symbol is bound */
     IrCostBind part = {names, vals, 2};
@@ -655,23 +689,50 @@ TEST(prediction)
     p.dispatch_s = 1e-5;
     p.barrier_s = 2e-6;
     p.accesses_per_s = 1e12; /* 1e6 accesses: 1 us, under the memory bound */
-    IrCostValues mem = {{1e6, 0, 8e6, 4e6, 1e6, 0, 1}, IR_LIB_NONE, 0}; /* 12 MB at 1 GB/s: 12 ms; ops 0.5 ms */
-    IrCostValues ops = {{4e9, 1e9, 8e3, 4e3, 0, 0, 2}, IR_LIB_NONE, 0}; /* 2 s + 1 s of ops */
+    IrCostValues mem = {{[IR_COST_FLOPS] = 1e6,
+                         [IR_COST_BYTES_READ] = 8e6,
+                         [IR_COST_BYTES_WRITTEN] = 4e6,
+                         [IR_COST_ACCESSES] = 1e6,
+                         [IR_COST_DISPATCHES] = 1},
+                        IR_LIB_NONE,
+                        0}; /* 12 MB at 1 GB/s: 12 ms; ops 0.5 ms */
+    IrCostValues ops = {{[IR_COST_FLOPS] = 4e9,
+                         [IR_COST_INTOPS] = 1e9,
+                         [IR_COST_BYTES_READ] = 8e3,
+                         [IR_COST_BYTES_WRITTEN] = 4e3,
+                         [IR_COST_DISPATCHES] = 2},
+                        IR_LIB_NONE,
+                        0}; /* 2 s + 1 s of ops */
     CHECK(fabs(ir_predict_stage_s(&mem, &p) - (0.012 + 1e-5)) < 1e-12);
     CHECK(fabs(ir_predict_stage_s(&ops, &p) - (3.0 + 2e-5 + 2e-6)) < 1e-9);
     IrCostValues st[2] = {mem, ops};
-    IrCostValues tot = {{5e9 + 1e6, 1e9, 8e6 + 8e3, 4e6 + 4e3, 1e6, 0, 3}, IR_LIB_NONE, 0};
+    IrCostValues tot = {{[IR_COST_FLOPS] = 5e9 + 1e6,
+                         [IR_COST_INTOPS] = 1e9,
+                         [IR_COST_BYTES_READ] = 8e6 + 8e3,
+                         [IR_COST_BYTES_WRITTEN] = 4e6 + 4e3,
+                         [IR_COST_ACCESSES] = 1e6,
+                         [IR_COST_DISPATCHES] = 3},
+                        IR_LIB_NONE,
+                        0};
     double want = 0.012 + 3.0 + 3 * 1e-5 + 2 * 2e-6;
     CHECK(fabs(ir_predict_kernel_s(&tot, st, 2, &p) - want) < 1e-9);
     /* without stages: the roofline of the total */
-    CHECK(fabs(ir_predict_kernel_s(&tot, NULL, 0, &p) - ((5e9 + 1e6) / 2e9 + 1.0 + 1e-6 + 3e-5 + 4e-6)) < 1e-9);
+    CHECK(fabs(ir_predict_kernel_s(&tot, NULL, 0, &p) -
+               ((5e9 + 1e6) / 2e9 + 1.0 + 1e-6 + 3e-5 + 4e-6)) < 1e-9);
     /* accesses and checks add to the operations; workgroups add after the
      * bound, per group of the stage's class */
     p.accesses_per_s = 1e9;
     p.checked_per_s = 2e9;
     p.group_s = 1e-6;
-    IrCostValues acc = {{0, 0, 4e3, 4e3, 2e6, 1e6, 1}, IR_LIB_NONE, 100};
-    CHECK(fabs(ir_predict_stage_s(&acc, &p) - (2e-3 + 0.5e-3 + 100 * 1e-6 + 1e-5)) < 1e-12);
+    IrCostValues acc = {{[IR_COST_BYTES_READ] = 4e3,
+                         [IR_COST_BYTES_WRITTEN] = 4e3,
+                         [IR_COST_ACCESSES] = 2e6,
+                         [IR_COST_CHECKED] = 1e6,
+                         [IR_COST_DISPATCHES] = 1},
+                        IR_LIB_NONE,
+                        100};
+    CHECK(fabs(ir_predict_stage_s(&acc, &p) -
+               (2e-3 + 0.5e-3 + 100 * 1e-6 + 1e-5)) < 1e-12);
     acc.groups = 0; /* unknown: no term */
     CHECK(fabs(ir_predict_stage_s(&acc, &p) - (2.5e-3 + 1e-5)) < 1e-12);
     acc.groups = 100; /* library stages: their fixed part covers their groups */
@@ -876,10 +937,14 @@ TEST(calibration_fit_library)
     CHECK(ir_profile_fit(&p, "dev", s, 5) == 4);
     CHECK(fabs(p.lib_slowdown[IR_LIB_SCAN_ROWS] - 5) < 1e-9);
     CHECK(fabs(p.lib_fixed_s[IR_LIB_SCAN_ROWS] - 3e-3) < 1e-12);
-    CHECK(p.lib_slowdown[IR_LIB_MATMUL] == 1 && p.lib_fixed_s[IR_LIB_MATMUL] == 0); /* not measured */
+    CHECK(p.lib_slowdown[IR_LIB_MATMUL] == 1 &&
+          p.lib_fixed_s[IR_LIB_MATMUL] == 0); /* not measured */
     /* the prediction of a scan-of-rows stage uses them */
-    IrCostValues v = {{0, 0, 1e6, 0, 0, 0, 1}, IR_LIB_SCAN_ROWS, 1000};
-    CHECK(fabs(ir_predict_stage_s(&v, &p) - (5 * 1e6 / bw + 3e-3 + disp)) < 1e-12);
+    IrCostValues v = {{[IR_COST_BYTES_READ] = 1e6, [IR_COST_DISPATCHES] = 1},
+                      IR_LIB_SCAN_ROWS,
+                      1000};
+    CHECK(fabs(ir_predict_stage_s(&v, &p) - (5 * 1e6 / bw + 3e-3 + disp)) <
+          1e-12);
     v.lib = IR_LIB_NONE;
     v.groups = 0;
     CHECK(fabs(ir_predict_stage_s(&v, &p) - (1e6 / bw + disp)) < 1e-12);
@@ -887,6 +952,51 @@ TEST(calibration_fit_library)
     s[3].seconds = 1.0;
     CHECK(ir_profile_fit(&p, "dev", s, 5) == 4);
     CHECK(p.lib_fixed_s[IR_LIB_SCAN_ROWS] == 0 && p.lib_slowdown[IR_LIB_SCAN_ROWS] > 0);
+    CHECK(p.lib_group_s[IR_LIB_SCAN_ROWS] == 0); /* no many-rows sample: no group figure */
+
+    /* With the many-rows sample, the per-group cost too: a scan of rows of
+     * 1 ms fixed, 20 us per group and 2x the roofline, whose long rows
+     * launch extra, cheaper groups that the fit must not mistake for the
+     * per-group figure (hi: 320 groups at 1 us beyond its 64 rows' 192) */
+    CHECK(ck->rows_sym && ck->many_rows > ck->rows && ck->rows > 0);
+    IrCalibSample r[6];
+    memcpy(r, s, 3 * sizeof *s);
+    const double rows_g[3] = {192, 192, 1152}, extra_g[3] = {0, 128, 0}, rbytes[3] = {1e4, 1e8, 6e4};
+    for (int k = 0; k < 3; k++) {
+        IrCalibSample *x = &r[3 + k];
+        memset(x, 0, sizeof *x);
+        x->what = IR_CALIB_SCAN_ROWS;
+        x->size = k == 1 ? ck->size : ck->small;
+        x->rows = k == 2 ? ck->many_rows : ck->rows;
+        x->cost.v[IR_COST_BYTES_READ] = rbytes[k];
+        x->cost.v[IR_COST_DISPATCHES] = 1;
+        x->cost.groups = rows_g[k] + extra_g[k];
+        x->seconds = 1e-3 + 20e-6 * rows_g[k] + 1e-6 * extra_g[k] + 2 * rbytes[k] / bw + disp;
+    }
+    ir_profile_default(&p);
+    CHECK(ir_profile_fit(&p, "dev", r, 6) == 4);
+    /* the extra groups are charged at the per-group figure, so the fit
+     * lands near, not on, the figures; what matters is that it predicts
+     * a square shape (1024 rows of short rows) close to the truth */
+    CHECK(p.lib_group_s[IR_LIB_SCAN_ROWS] > 15e-6 &&
+          p.lib_group_s[IR_LIB_SCAN_ROWS] < 25e-6);
+    CHECK(p.lib_slowdown[IR_LIB_SCAN_ROWS] > 0 &&
+          p.lib_fixed_s[IR_LIB_SCAN_ROWS] >= 0);
+    IrCostValues sq = {{[IR_COST_BYTES_READ] = 4e6, [IR_COST_DISPATCHES] = 1},
+                       IR_LIB_SCAN_ROWS,
+                       3 * 1024};
+    double truth = 1e-3 + 20e-6 * 3 * 1024 + 2 * 4e6 / bw + disp;
+    CHECK(fabs(ir_predict_stage_s(&sq, &p) - truth) < 0.05 * truth);
+    /* exact when every group costs the same */
+    for (int k = 0; k < 3; k++) {
+        IrCalibSample *x = &r[3 + k];
+        x->seconds = 1e-3 + 20e-6 * x->cost.groups + 2 * rbytes[k] / bw + disp;
+    }
+    ir_profile_default(&p);
+    CHECK(ir_profile_fit(&p, "dev", r, 6) == 4);
+    CHECK(fabs(p.lib_group_s[IR_LIB_SCAN_ROWS] - 20e-6) < 1e-9);
+    CHECK(fabs(p.lib_fixed_s[IR_LIB_SCAN_ROWS] - 1e-3) < 1e-9);
+    CHECK(fabs(p.lib_slowdown[IR_LIB_SCAN_ROWS] - 2) < 1e-6);
 
     /* saved and loaded with the rest; bad figures refuse the file */
     char dir[] = "/tmp/px_test_lib_XXXXXX", path[256];
@@ -894,9 +1004,11 @@ TEST(calibration_fit_library)
     snprintf(path, sizeof path, "%s/x.profile", dir);
     p.lib_slowdown[IR_LIB_MATMUL] = 12.5;
     p.lib_fixed_s[IR_LIB_MATMUL] = 4e-4;
+    p.lib_group_s[IR_LIB_SOFTMAX] = 3e-6;
     IrDeviceProfile q;
     CHECK(ir_profile_save(&p, path) == 0 && ir_profile_load(&q, path) == 0);
     CHECK(q.lib_slowdown[IR_LIB_MATMUL] == 12.5 && q.lib_fixed_s[IR_LIB_MATMUL] == 4e-4);
+    CHECK(q.lib_group_s[IR_LIB_SOFTMAX] == 3e-6 && q.lib_group_s[IR_LIB_SCAN_ROWS] == p.lib_group_s[IR_LIB_SCAN_ROWS]);
     CHECK(q.lib_slowdown[IR_LIB_SCAN_ROWS] == p.lib_slowdown[IR_LIB_SCAN_ROWS]);
     const char *base = "bytes_per_s 1e9\nflops_per_s 1\nintops_per_s 1\n" RATES "dispatch_s 0\nbarrier_s 0\n";
     char text[512];
@@ -904,6 +1016,11 @@ TEST(calibration_fit_library)
     CHECK(ir_profile_parse(&q, text) == -1);
     snprintf(text, sizeof text, "%sfixed_s_scan -1\n", base);
     CHECK(ir_profile_parse(&q, text) == -1);
+    snprintf(text, sizeof text, "%sgroup_s_softmax -1\n", base);
+    CHECK(ir_profile_parse(&q, text) == -1);
+    snprintf(text, sizeof text, "%sgroup_s_softmax 2e-6\n", base); /* optional: 0 when absent */
+    CHECK(ir_profile_parse(&q, text) == 0 && q.lib_group_s[IR_LIB_SOFTMAX] == 2e-6 &&
+          q.lib_group_s[IR_LIB_SCAN_ROWS] == 0);
     snprintf(text, sizeof text, "%sslowdown_future_class 3\n", base); /* newer file: skipped */
     CHECK(ir_profile_parse(&q, text) == 0 && q.lib_slowdown[IR_LIB_MATMUL] == 1);
     char cmd[300];
@@ -951,7 +1068,7 @@ TEST(runtime_prediction_correction)
     CHECK(px_launch_cost(l, -1, &c) == PX_OK);
     /* 2N flops, 12N bytes, 3N accesses (none checked), one dispatch, on
      * the default profile by hand: memory-bound */
-    CHECK(c.accesses == 3 * 4096 && c.checked_accesses == 0 && c.dispatches == 1);
+    CHECK(c.accesses == 3 * 4096 && c.checked_accesses == 0 && c.uniform_accesses == 0 && c.dispatches == 1);
     double want = fmax(2 * 4096 / d.flops_per_s, 12 * 4096 / d.bytes_per_s) + d.dispatch_s;
     CHECK(fabs(c.predicted_ns - want * 1e9) < 1e-3);
     double pred;
@@ -983,6 +1100,38 @@ TEST(runtime_prediction_correction)
     }
     px_kernel_correction_reset(k);
     CHECK(px_kernel_correction(k, &n) == 1.0 && n == 0);
+
+    /* a mat-vec's v[k] is uniform: the device loads it once per subgroup,
+     * so the prediction charges 1/subgroup of it (default profile: the
+     * ops side decides) */
+    {
+        const char *mv = "GPU_KERNEL mv\nGPU_PARAM A float[M][K]\nGPU_PARAM v float[K]\nGPU_PARAM o float[M]\n"
+                         "GPU_THREAD_CODE:\n    PARALLEL_FOR i IN 0..M {\n        var acc = 0.0\n"
+                         "        for k IN 0..K {\n            acc += A[i][k] * v[k]\n        }\n"
+                         "        o[i] = acc\n    }\nGPU_END\n";
+        PxModule *m2 = NULL;
+        PxKernel *k2 = NULL;
+        PxLaunch *l2 = NULL;
+        CHECK(px_module_compile(ctx, mv, strlen(mv), "mv.px", &m2, NULL) == PX_OK);
+        CHECK(m2 && px_module_kernel(m2, NULL, &k2) == PX_OK);
+        CHECK(k2 && px_launch_create(k2, &l2) == PX_OK);
+        if (l2) {
+            CHECK(px_launch_set_size(l2, "M", 256, "test") == PX_OK && px_launch_set_size(l2, "K", 64, "test") == PX_OK);
+            PxCost cm;
+            PxDeviceInfo di;
+            px_device_info(ctx, &di);
+            CHECK(px_launch_cost(l2, -1, &cm) == PX_OK);
+            CHECK(cm.accesses == 2 * 256 * 64 + 256 && cm.uniform_accesses == 256 * 64 && cm.checked_accesses == 0);
+            double sg = di.subgroup_size > 1 ? di.subgroup_size : 1;
+            double acc = cm.accesses - cm.uniform_accesses * (1 - 1 / sg);
+            double ops = cm.flops / d.flops_per_s + cm.int_ops / d.intops_per_s + acc / d.accesses_per_s;
+            double mem = (cm.bytes_read + cm.bytes_written) / d.bytes_per_s;
+            double w = fmax(ops, mem) + cm.groups * d.group_s + d.dispatch_s;
+            CHECK_MSG(fabs(cm.predicted_ns - w * 1e9) < 1e-3, "predicted %g ns, want %g", cm.predicted_ns, w * 1e9);
+        }
+        px_launch_destroy(l2);
+        px_module_destroy(m2);
+    }
 out:
     px_launch_destroy(l);
     px_module_destroy(m);
@@ -1058,6 +1207,7 @@ int main(void)
     RUN(calibration_fit);
     RUN(cost_run_stages);
     RUN(calibration_fit_library);
+    RUN(cost_uniform);
     RUN(runtime_prediction_correction);
     fe_arena_free(A);
     return TEST_DONE();
