@@ -19,13 +19,11 @@ static void json_str(FILE *out, const char *s) {
 }
 
 static void json_size(FILE *out, const IrKernel *k, const IrSize *z) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ir_size_print(f, k, z);
-    fclose(f);
-    json_str(out, buf ? buf : "");
-    free(buf);
+    FeStrOut o;
+    ir_size_print(fe_strout_open(&o), k, z);
+    char *text = fe_strout_take(&o);
+    json_str(out, text);
+    free(text);
 }
 
 static const char *version_text(CgTargetEnv env) {

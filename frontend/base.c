@@ -84,6 +84,29 @@ char *fe_sprintf(Arena *a, const char *fmt, ...)
     return p;
 }
 
+FILE *fe_strout_open(FeStrOut *o)
+{
+    o->buf = NULL;
+    o->len = 0;
+    o->f = open_memstream(&o->buf, &o->len);
+    if (!o->f) fe_die("out of memory");
+    return o->f;
+}
+
+char *fe_strout_take(FeStrOut *o)
+{
+    if (fclose(o->f) || !o->buf) fe_die("out of memory");
+    return o->buf;
+}
+
+char *fe_strout_arena(FeStrOut *o, Arena *a)
+{
+    char *buf = fe_strout_take(o);
+    char *r = fe_strndup(a, buf, o->len);
+    free(buf);
+    return r;
+}
+
 void fe_die(const char *fmt, ...)
 {
     va_list ap;

@@ -35,6 +35,18 @@ char *fe_strndup(Arena *a, const char *s, size_t n);
 char *fe_strdup(Arena *a, const char *s);
 char *fe_sprintf(Arena *a, const char *fmt, ...) FE_PRINTF(2, 3);
 
+/* A FILE that writes into memory, for printers whose text is wanted as a
+ * string: open, print into the FILE, then take the text, closing it. Out of
+ * memory is fatal (fe_die), so the FILE is never NULL. */
+typedef struct FeStrOut {
+    char *buf;
+    size_t len;
+    FILE *f;
+} FeStrOut;
+FILE *fe_strout_open(FeStrOut *o);
+char *fe_strout_take(FeStrOut *o);            /* malloc'd: the caller frees it */
+char *fe_strout_arena(FeStrOut *o, Arena *a); /* copied into a */
+
 /* Growable array in an arena: `FE_VEC(Expr *) args;` then FE_PUSH(arena, args, e).
  * Growth copies into a fresh arena block; the old block is left to the arena. */
 #define FE_VEC(T) struct { T *v; int n, cap; }

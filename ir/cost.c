@@ -12,7 +12,7 @@
  *  - bytes are distinct-element footprints (see access_footprint);
  *  - accesses count every live LOAD and STORE executed, like operations,
  *    and checked those without IR_F_INBOUNDS: the analysed kernel has been
- *    through ir_pass_bounds (ir_cost_module), which only sets flags. */
+ *    through ir_pass_bounds (ir_cost_lowered), which only sets flags. */
 #include "ir.h"
 
 #include <errno.h>
@@ -702,16 +702,22 @@ IrKernelCost **ir_cost_module(Arena *a, const char *file, const char *src, size_
     fe_diags_init(&d, a, file, src, len);
     IrOptions o0 = {.opt_level = 0};
     IrModule *m = ir_compile_source(a, &d, file, src, len, only_kernel, &o0);
-    if (!m || d.nerrors || m->kernels.n != opt->kernels.n) return NULL;
+    if (!m || d.nerrors) return NULL;
+    return ir_cost_lowered(a, m, opt);
+}
+
+IrKernelCost **ir_cost_lowered(Arena *a, IrModule *src, const IrModule *opt)
+{
+    if (opt && src->kernels.n != opt->kernels.n) return NULL;
+    for (int i = 0; opt && i < src->kernels.n; i++)
+        if (strcmp(src->kernels.v[i]->name, opt->kernels.v[i]->name)) return NULL;
     /* an analysis, not a rewrite: it only marks the accesses and divisions
      * it proves safe, which `checked` counts (the figures stay those of
      * the kernel as lowered) */
-    ir_pass_bounds(m);
-    IrKernelCost **cs = fe_alloc(a, (size_t)(m->kernels.n + 1) * sizeof *cs);
-    for (int i = 0; i < m->kernels.n; i++) {
-        if (strcmp(m->kernels.v[i]->name, opt->kernels.v[i]->name)) return NULL;
-        cs[i] = ir_cost_kernel(a, m->kernels.v[i], opt->kernels.v[i]);
-    }
+    ir_pass_bounds(src);
+    IrKernelCost **cs = fe_alloc(a, (size_t)(src->kernels.n + 1) * sizeof *cs);
+    for (int i = 0; i < src->kernels.n; i++)
+        cs[i] = ir_cost_kernel(a, src->kernels.v[i], opt ? opt->kernels.v[i] : NULL);
     return cs;
 }
 

@@ -465,6 +465,11 @@ typedef struct IrCostBind {
  * opt->kernels.n entries; NULL when the source no longer compiles. */
 IrKernelCost **ir_cost_module(Arena *a, const char *file, const char *src, size_t len,
                               const char *only_kernel, const IrModule *opt);
+/* The same for a module the caller lowered at -O0 itself (`src`, which it
+ * marks with ir_pass_bounds first) and its optimised twin `opt` (or NULL).
+ * The array has src->kernels.n entries; NULL when the two modules' kernels
+ * differ. */
+IrKernelCost **ir_cost_lowered(Arena *a, IrModule *src, const IrModule *opt);
 /* The first bound name that is neither a size symbol nor an int/uint
  * scalar param of any of the kernels, or NULL. */
 const char *ir_cost_bind_unused(IrKernelCost *const *cs, int n, const IrCostBind *bind);

@@ -348,15 +348,9 @@ void ir_poly_print(FILE *out, const IrAtoms *at, const IrPoly *p)
 
 char *ir_poly_str(Arena *a, const IrAtoms *at, const IrPoly *p)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) fe_die("out of memory");
-    ir_poly_print(f, at, p);
-    fclose(f);
-    char *r = fe_strndup(a, buf, len);
-    free(buf);
-    return r;
+    FeStrOut o;
+    ir_poly_print(fe_strout_open(&o), at, p);
+    return fe_strout_arena(&o, a);
 }
 
 /* Whether every symbol and param the formula reads is bound. */

@@ -188,13 +188,7 @@ void ir_size_print(FILE *out, const IrKernel *k, const IrSize *s)
 
 char *ir_size_str(Arena *a, const IrKernel *k, const IrSize *s)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) fe_die("out of memory");
-    ir_size_print(f, k, s);
-    fclose(f);
-    char *r = fe_strndup(a, buf, len);
-    free(buf);
-    return r;
+    FeStrOut o;
+    ir_size_print(fe_strout_open(&o), k, s);
+    return fe_strout_arena(&o, a);
 }

@@ -324,7 +324,6 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
     IrModule *ms = NULL, *mo = NULL;
     CgModule *cg = NULL;
     if (!d.nerrors && p) ms = ir_lower(a, &d, p, NULL);
-    if (ms) ir_pass_bounds(ms); /* marks only: what ir_cost_kernel's `checked` counts */
     if (!d.nerrors && ms) mo = ir_lower(a, &d, p, NULL);
     if (!d.nerrors && mo) {
         IrOptions io = {
@@ -389,6 +388,7 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
         }
     }
     m->nk = mo->kernels.n;
+    IrKernelCost **costs = ir_cost_lowered(a, ms, mo);
     m->k = fe_alloc(a, sizeof *m->k * (size_t)(m->nk ? m->nk : 1));
     for (int i = 0; i < m->nk; i++) {
         PxKernel *k = &m->k[i];
@@ -397,7 +397,7 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
         k->ir = mo->kernels.v[i];
         k->src = ms->kernels.v[i];
         k->cl = &cg->kernels.v[i];
-        k->cost = ir_cost_kernel(a, k->src, k->ir);
+        k->cost = costs ? costs[i] : NULL;
         ir_correction_init(&k->corr);
         k->pipes = fe_alloc(a, sizeof *k->pipes * (size_t)(k->cl->dispatches.n + 1));
         k->dimtext = fe_alloc(a, sizeof *k->dimtext * (size_t)(4 * k->ir->params.n + 1));

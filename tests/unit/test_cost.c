@@ -293,23 +293,32 @@ TEST(cost_library_stages)
 }
 
 /* C[i][j] = sum_k A[i][k] * B[k][j] as a PARALLEL_FOR with a carried acc. */
+/* Opens `for k IN 0..K` (symbol 1) carrying a float sum from 0 inside the
+ * grid body b is at: b is left in the loop body, *kv the trip variable,
+ * *acc the carried sum; *res its value after the loop, *outer the block to
+ * go back to once the body has yielded. */
+static void sum_loop(IrBuilder *b, IrKernel *k, int *kv, int *acc, int *res, IrBlock **outer)
+{
+    int zero = ir_const_float(b, TY_FLOAT, 0.0);
+    int lo = ir_const_int(b, TY_UINT, 0), kh = size_val(b, 1);
+    ScalarType ft = TY_FLOAT;
+    IrSize *trip = ir_size_bin(A, SZ_MAX, ir_size_sym(A, 1), ir_size_const(A, 0));
+    int fo = ir_for(b, lo, kh, trip, 1, &zero, &ft, kv, acc, res);
+    *outer = b->blk;
+    b->blk = ir_inst(k, fo)->body;
+}
+
 static IrKernel *for_matmul(void)
 {
     IrKernel *k = kernel("mm");
     int A_ = buffer(k, "A", TY_FLOAT, "M", "K"), B_ = buffer(k, "B", TY_FLOAT, "K", "N");
     int C_ = buffer(k, "C", TY_FLOAT, "M", "N");
     IrBuilder b;
-    int iv[2];
+    int iv[2], kv, acc, res;
     IrSize *hi[2] = {ir_size_sym(A, 0), ir_size_sym(A, 2)};
     grid(k, PRIM_FOR, 2, NULL, hi, &b, iv);
-    int zero = ir_const_float(&b, TY_FLOAT, 0.0);
-    int lo = ir_const_int(&b, TY_UINT, 0), kh = size_val(&b, 1);
-    int kv, acc, res;
-    ScalarType ft = TY_FLOAT;
-    IrSize *trip = ir_size_bin(A, SZ_MAX, ir_size_sym(A, 1), ir_size_const(A, 0));
-    int fo = ir_for(&b, lo, kh, trip, 1, &zero, &ft, &kv, &acc, &res);
-    IrBlock *outer = b.blk;
-    b.blk = ir_inst(k, fo)->body;
+    IrBlock *outer;
+    sum_loop(&b, k, &kv, &acc, &res, &outer);
     int ia[2] = {iv[0], kv}, ib[2] = {kv, iv[1]};
     int prod = bin(&b, IR_MUL, TY_FLOAT, load(&b, A_, 2, ia), load(&b, B_, 2, ib));
     int nacc = bin(&b, IR_ADD, TY_FLOAT, acc, prod);
@@ -348,17 +357,11 @@ TEST(cost_uniform)
     int A_ = buffer(k, "A", TY_FLOAT, "M", "K"), v_ = buffer(k, "v", TY_FLOAT, "K", NULL);
     int ix_ = buffer(k, "ix", TY_UINT, "M", NULL), o_ = buffer(k, "o", TY_FLOAT, "M", NULL);
     IrBuilder b;
-    int iv[1];
+    int iv[1], kv, acc, res;
     IrSize *hi[1] = {ir_size_sym(A, 0)};
     grid(k, PRIM_FOR, 1, NULL, hi, &b, iv);
-    int zero = ir_const_float(&b, TY_FLOAT, 0.0);
-    int lo = ir_const_int(&b, TY_UINT, 0), kh = size_val(&b, 1);
-    int kv, acc, res;
-    ScalarType ft = TY_FLOAT;
-    IrSize *trip = ir_size_bin(A, SZ_MAX, ir_size_sym(A, 1), ir_size_const(A, 0));
-    int fo = ir_for(&b, lo, kh, trip, 1, &zero, &ft, &kv, &acc, &res);
-    IrBlock *outer = b.blk;
-    b.blk = ir_inst(k, fo)->body;
+    IrBlock *outer;
+    sum_loop(&b, k, &kv, &acc, &res, &outer);
     int ia[2] = {iv[0], kv};
     int prod = bin(&b, IR_MUL, TY_FLOAT, load(&b, A_, 2, ia), load(&b, v_, 1, &kv));
     int gx = load(&b, v_, 1, (int[]){load(&b, ix_, 1, iv)});
@@ -757,6 +760,18 @@ TEST(prediction)
     CHECK(fabs(ir_correction_apply(&c, 2.0) - 6.0) < 1e-5);
 }
 
+/* A calibration sample of one dispatch doing `work` of metric m. */
+static IrCalibSample one_dispatch(IrCalibMeasure what, IrCostMetric m, double work, double seconds)
+{
+    IrCalibSample x;
+    memset(&x, 0, sizeof x);
+    x.what = what;
+    x.cost.v[m] = work;
+    x.cost.v[IR_COST_DISPATCHES] = 1;
+    x.seconds = seconds;
+    return x;
+}
+
 TEST(calibration_fit)
 {
     /* synthetic device; the times follow the roofline model by hand */
@@ -771,18 +786,10 @@ TEST(calibration_fit)
     s[2].what = IR_CALIB_BARRIER;
     s[2].cost.v[IR_COST_DISPATCHES] = 2;
     s[2].seconds = 2 * disp + bar;
-    s[3].what = IR_CALIB_BANDWIDTH;
-    s[3].cost.v[IR_COST_BYTES_READ] = s[3].cost.v[IR_COST_BYTES_WRITTEN] = 64e6;
-    s[3].cost.v[IR_COST_DISPATCHES] = 1;
-    s[3].seconds = 128e6 / bw + disp;
-    s[4].what = IR_CALIB_FLOPS;
-    s[4].cost.v[IR_COST_FLOPS] = 1e9;
-    s[4].cost.v[IR_COST_DISPATCHES] = 1;
-    s[4].seconds = 1e9 / fl + disp;
-    s[5].what = IR_CALIB_INTOPS;
-    s[5].cost.v[IR_COST_INTOPS] = 1e9;
-    s[5].cost.v[IR_COST_DISPATCHES] = 1;
-    s[5].seconds = 1e9 / io + disp;
+    s[3] = one_dispatch(IR_CALIB_BANDWIDTH, IR_COST_BYTES_READ, 64e6, 128e6 / bw + disp);
+    s[3].cost.v[IR_COST_BYTES_WRITTEN] = 64e6;
+    s[4] = one_dispatch(IR_CALIB_FLOPS, IR_COST_FLOPS, 1e9, 1e9 / fl + disp);
+    s[5] = one_dispatch(IR_CALIB_INTOPS, IR_COST_INTOPS, 1e9, 1e9 / io + disp);
     IrDeviceProfile p;
     ir_profile_default(&p);
     CHECK(ir_profile_fit(&p, "dev", s, 6) == 5);
@@ -913,14 +920,8 @@ TEST(calibration_fit_library)
     s[0].what = IR_CALIB_DISPATCH;
     s[0].cost.v[IR_COST_DISPATCHES] = 1;
     s[0].seconds = disp;
-    s[1].what = IR_CALIB_BANDWIDTH;
-    s[1].cost.v[IR_COST_BYTES_READ] = 2e8;
-    s[1].cost.v[IR_COST_DISPATCHES] = 1;
-    s[1].seconds = 2e8 / bw + disp;
-    s[2].what = IR_CALIB_FLOPS;
-    s[2].cost.v[IR_COST_FLOPS] = 1e10;
-    s[2].cost.v[IR_COST_DISPATCHES] = 1;
-    s[2].seconds = 1e10 / fl + disp;
+    s[1] = one_dispatch(IR_CALIB_BANDWIDTH, IR_COST_BYTES_READ, 2e8, 2e8 / bw + disp);
+    s[2] = one_dispatch(IR_CALIB_FLOPS, IR_COST_FLOPS, 1e10, 1e10 / fl + disp);
     /* scan of rows: 3 ms fixed, 5x the roofline, one dispatch */
     const IrCalibKernel *ck = &ir_calib_kernels[IR_CALIB_SCAN_ROWS];
     CHECK(ck->lib == IR_LIB_SCAN_ROWS && ck->small > 0 && ck->small < ck->size);
@@ -1028,6 +1029,17 @@ TEST(calibration_fit_library)
     CHECK(system(cmd) == 0);
 }
 
+/* A launch of the one kernel of `src`, compiled in ctx (*m and *k set as
+ * far as they got); NULL when a step fails, which is a failed check. */
+static PxLaunch *compiled_launch(PxContext *ctx, const char *src, PxModule **m, PxKernel **k)
+{
+    PxLaunch *l = NULL;
+    CHECK(px_module_compile(ctx, src, strlen(src), "test.px", m, NULL) == PX_OK);
+    CHECK(*m && px_module_kernel(*m, NULL, k) == PX_OK);
+    CHECK(*k && px_launch_create(*k, &l) == PX_OK);
+    return l;
+}
+
 /* The runtime's side (px.h): the profile a context loads, prediction before a
  * run, and the per-kernel correction learned from measured runs. The
  * expected factor is recomputed here from the measured times by the rule of
@@ -1055,10 +1067,7 @@ TEST(runtime_prediction_correction)
                       "GPU_THREAD_CODE:\n    PARALLEL_MAP x y -> y : a * x + y\nGPU_END\n";
     PxModule *m = NULL;
     PxKernel *k = NULL;
-    PxLaunch *l = NULL;
-    CHECK(px_module_compile(ctx, src, strlen(src), "sx.px", &m, NULL) == PX_OK);
-    CHECK(m && px_module_kernel(m, NULL, &k) == PX_OK);
-    CHECK(k && px_launch_create(k, &l) == PX_OK);
+    PxLaunch *l = compiled_launch(ctx, src, &m, &k);
     if (!l) goto out;
     CHECK(px_launch_set_size(l, "N", 4096, "test") == PX_OK);
     CHECK(px_launch_set_float(l, "a", 2.0f) == PX_OK);
@@ -1111,10 +1120,7 @@ TEST(runtime_prediction_correction)
                          "        o[i] = acc\n    }\nGPU_END\n";
         PxModule *m2 = NULL;
         PxKernel *k2 = NULL;
-        PxLaunch *l2 = NULL;
-        CHECK(px_module_compile(ctx, mv, strlen(mv), "mv.px", &m2, NULL) == PX_OK);
-        CHECK(m2 && px_module_kernel(m2, NULL, &k2) == PX_OK);
-        CHECK(k2 && px_launch_create(k2, &l2) == PX_OK);
+        PxLaunch *l2 = compiled_launch(ctx, mv, &m2, &k2);
         if (l2) {
             CHECK(px_launch_set_size(l2, "M", 256, "test") == PX_OK && px_launch_set_size(l2, "K", 64, "test") == PX_OK);
             PxCost cm;
