@@ -1,6 +1,7 @@
 /* calibrate.c — measures a device for the roofline prediction (docs/COST.md,
  * "Calibration"): runs each micro-kernel of ir_calib_kernels (library
- * classes at two sizes) through the public embedding API, and fits and
+ * classes at two sizes, row classes also at many rows) through the public
+ * embedding API, and fits and
  * saves the profile. Pure client of px.h plus the cost library; it changes
  * nothing in the context (the next context loads the file).
  *
