@@ -48,8 +48,7 @@ const char *const fe_prim_names[PRIM_COUNT] = {
 #undef X
 };
 
-/* Operands before the arrow, per primitive (-1: one or more). */
-static const int prim_arity[PRIM_COUNT] = {
+const int fe_prim_arity[PRIM_COUNT] = {
 #define X(e, s, n) n,
     FE_PRIMS(X)
 #undef X
@@ -490,13 +489,12 @@ Stmt *fe_stmt_let(FeBuild *b, Loc kwloc, Loc nameloc, const char *name, Expr *e,
     return s;
 }
 
-Stmt *fe_stmt_assign(FeBuild *b, Expr *target, Loc oploc, FeOp op, Expr *e)
+Stmt *fe_stmt_assign(FeBuild *b, Expr *target, FeOp op, Expr *e)
 {
     Stmt *s = stmt_new(b, ST_ASSIGN, target->loc);
     s->target = expr_limit(b, target);
     s->op = op;
     s->a = expr_limit(b, e);
-    s->nameloc = oploc;
     return s;
 }
 
@@ -543,7 +541,7 @@ Stmt *fe_stmt_operand(FeBuild *b, Stmt *s, Loc loc, const char *name)
 Stmt *fe_stmt_output(FeBuild *b, Stmt *s, Loc loc, const char *name, Expr *e)
 {
     const char *pn = fe_prim_names[s->prim];
-    int want = prim_arity[s->prim];
+    int want = fe_prim_arity[s->prim];
     s->out.name = name;
     s->out.loc = loc;
     if (want < 0 && s->in.n == 0) {

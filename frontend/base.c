@@ -70,17 +70,24 @@ char *fe_strndup(Arena *a, const char *s, size_t n)
 
 char *fe_strdup(Arena *a, const char *s) { return fe_strndup(a, s, strlen(s)); }
 
+char *fe_vsprintf(Arena *a, const char *fmt, va_list ap)
+{
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    if (n < 0) n = 0; /* an encoding error: keep an empty message */
+    char *p = fe_alloc(a, (size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    return p;
+}
+
 char *fe_sprintf(Arena *a, const char *fmt, ...)
 {
-    va_list ap, aq;
+    va_list ap;
     va_start(ap, fmt);
-    va_copy(aq, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    if (n < 0) n = 0; /* an encoding error: keep an empty message */
+    char *p = fe_vsprintf(a, fmt, ap);
     va_end(ap);
-    char *p = fe_alloc(a, (size_t)n + 1);
-    vsnprintf(p, (size_t)n + 1, fmt, aq);
-    va_end(aq);
     return p;
 }
 

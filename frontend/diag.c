@@ -16,21 +16,20 @@ void fe_diags_init(Diags *d, Arena *a, const char *file, const char *src, size_t
     d->srclen = len;
 }
 
-void fe_diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap)
+static void diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap) FE_PRINTF(4, 0);
+static void diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap)
 {
     if (lv == DIAG_WARNING && d->werror) lv = DIAG_ERROR;
     int max = d->max_errors > 0 ? d->max_errors : 50;
+    if (lv == DIAG_NOTE && d->dropping) return; /* it belongs to a dropped error */
     if (lv == DIAG_ERROR && d->nerrors >= max) {
         d->too_many = 1;
+        d->dropping = 1;
         return;
     }
-    va_list aq;
-    va_copy(aq, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    if (n < 0) n = 0; /* an encoding error: keep an empty message */
-    char *msg = fe_alloc(d->arena, (size_t)n + 1);
-    vsnprintf(msg, (size_t)n + 1, fmt, aq);
-    va_end(aq);
+    if (lv != DIAG_NOTE) d->dropping = 0;
+    char *msg = fe_vsprintf(d->arena, fmt, ap);
+    int n = (int)strlen(msg);
     /* A message quoting a 100,000-character identifier stays readable: keep
      * its head and tail. Cut on UTF-8 character boundaries. */
     if (n > MSG_MAX) {
@@ -50,7 +49,7 @@ void fe_diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap)
     {                                                       \
         va_list ap;                                         \
         va_start(ap, fmt);                                  \
-        fe_diag_v(d, level, loc, fmt, ap);                  \
+        diag_v(d, level, loc, fmt, ap);                     \
         va_end(ap);                                         \
     }
 DIAG_FN(fe_error, DIAG_ERROR)
@@ -64,7 +63,7 @@ Loc fe_loc_span(Loc a, Loc b)
     return a;
 }
 
-/* A growable string for rendering. */
+/* A growable string for a source line and its caret line. */
 typedef struct Buf {
     char *p;
     size_t n, cap;
@@ -85,30 +84,16 @@ static void buf_put(Buf *b, const char *s, size_t n)
     b->p[b->n] = 0;
 }
 
-static void buf_printf(Buf *b, const char *fmt, ...) FE_PRINTF(2, 3);
-static void buf_printf(Buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    buf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* Lines longer than this are shown as a window around the column. */
 enum { WINDOW = 100 };
 
-static void render_one(const Diags *d, const Diag *g, Buf *b)
+static void render_one(const Diags *d, const Diag *g, FILE *out)
 {
     static const char *const lvname[] = {"error", "warning", "note"};
     if (g->loc.line > 0)
-        buf_printf(b, "%s:%d:%d: %s: ", d->file, g->loc.line, g->loc.col, lvname[g->level]);
+        fprintf(out, "%s:%d:%d: %s: %s\n", d->file, g->loc.line, g->loc.col, lvname[g->level], g->msg);
     else
-        buf_printf(b, "%s: %s: ", d->file, lvname[g->level]);
-    buf_put(b, g->msg, strlen(g->msg));
-    buf_put(b, "\n", 1);
+        fprintf(out, "%s: %s: %s\n", d->file, lvname[g->level], g->msg);
     if (g->loc.line <= 0 || !d->src || (size_t)g->loc.off > d->srclen) return;
 
     /* Find the line around off; off points at the located character. */
@@ -150,36 +135,25 @@ static void render_one(const Diags *d, const Diag *g, Buf *b)
         buf_put(&mark, "^", 1);
     }
     if (end - start > 0 && c > last) buf_put(&src, "...", 3);
-    buf_put(b, src.p, src.n);
-    buf_put(b, "\n", 1);
+    fwrite(src.p, 1, src.n, out);
+    fputc('\n', out);
     /* trim trailing spaces of the mark line */
     while (mark.n > 0 && mark.p[mark.n - 1] == ' ') mark.n--;
-    buf_put(b, mark.p, mark.n);
-    buf_put(b, "\n", 1);
+    fwrite(mark.p, 1, mark.n, out);
+    fputc('\n', out);
     free(src.p);
     free(mark.p);
 }
 
-static Buf render(const Diags *d)
-{
-    Buf b = {0};
-    buf_put(&b, "", 0);
-    for (int i = 0; i < d->v.n; i++) render_one(d, &d->v.v[i], &b);
-    if (d->too_many) buf_printf(&b, "%s: note: too many errors; stopped reporting\n", d->file);
-    return b;
-}
-
 void fe_diags_print(const Diags *d, FILE *out)
 {
-    Buf b = render(d);
-    fputs(b.p, out);
-    free(b.p);
+    for (int i = 0; i < d->v.n; i++) render_one(d, &d->v.v[i], out);
+    if (d->too_many) fprintf(out, "%s: note: too many errors; stopped reporting\n", d->file);
 }
 
 char *fe_diags_render(const Diags *d, Arena *a)
 {
-    Buf b = render(d);
-    char *s = fe_strndup(a, b.p, b.n);
-    free(b.p);
-    return s;
+    FeStrOut o;
+    fe_diags_print(d, fe_strout_open(&o));
+    return fe_strout_arena(&o, a);
 }

@@ -34,6 +34,7 @@ void *fe_alloc(Arena *a, size_t n);         /* zeroed, 16-byte aligned; never NU
 char *fe_strndup(Arena *a, const char *s, size_t n);
 char *fe_strdup(Arena *a, const char *s);
 char *fe_sprintf(Arena *a, const char *fmt, ...) FE_PRINTF(2, 3);
+char *fe_vsprintf(Arena *a, const char *fmt, va_list ap) FE_PRINTF(2, 0); /* uses up ap, as vsnprintf */
 
 /* A FILE that writes into memory, for printers whose text is wanted as a
  * string: open, print into the FILE, then take the text, closing it. Out of
@@ -91,8 +92,9 @@ typedef struct Diag {
 
 /* Collects diagnostics for one source text; compilation goes on after an
  * error so one run reports several. werror turns warnings into errors as
- * they are reported. After max_errors errors, further ones are dropped and
- * `too_many` is set (the parser then stops early). */
+ * they are reported. After max_errors errors, further ones are dropped,
+ * with the notes that follow them, and `too_many` is set (the parser then
+ * stops early). */
 typedef struct Diags {
     Arena *arena;
     const char *file;   /* name printed in front of every message */
@@ -103,13 +105,13 @@ typedef struct Diags {
     int werror;
     int max_errors;     /* 0: default (50) */
     int too_many;
+    int dropping;       /* the last error was dropped: so are its notes */
 } Diags;
 
 void fe_diags_init(Diags *d, Arena *a, const char *file, const char *src, size_t len);
 void fe_error(Diags *d, Loc loc, const char *fmt, ...) FE_PRINTF(3, 4);
 void fe_warning(Diags *d, Loc loc, const char *fmt, ...) FE_PRINTF(3, 4);
 void fe_note(Diags *d, Loc loc, const char *fmt, ...) FE_PRINTF(3, 4);
-void fe_diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap);
 /* `file:line:col: error: msg`, the source line, a caret with ~~~ under the
  * rest of the range. Long lines are shown as a window around the column. */
 void fe_diags_print(const Diags *d, FILE *out);
@@ -201,6 +203,7 @@ typedef enum {
     PRIM_COUNT
 } FePrim;
 extern const char *const fe_prim_names[PRIM_COUNT];
+extern const int fe_prim_arity[PRIM_COUNT]; /* operands before the arrow; -1: one or more */
 
 #define FE_REDUCE_OPS(X) \
     X(RED_SUM, "SUM") X(RED_MIN, "MIN") X(RED_MAX, "MAX") X(RED_PROD, "PROD")
@@ -314,7 +317,7 @@ struct Stmt {
     Loc loc;            /* the statement's first token (or keyword) */
     /* thread code */
     const char *name;   /* let/var */
-    Loc nameloc;
+    Loc nameloc;        /* let/var: the name */
     Expr *target;
     FeOp op;
     Expr *a;
@@ -407,7 +410,7 @@ void fe_range_word(FeBuild *b, Loc loc, const char *word); /* a lower-case `in`;
 StmtList *fe_block_new(FeBuild *b);
 StmtList *fe_block_add(FeBuild *b, StmtList *l, Stmt *s);
 Stmt *fe_stmt_let(FeBuild *b, Loc kwloc, Loc nameloc, const char *name, Expr *e, int is_var);
-Stmt *fe_stmt_assign(FeBuild *b, Expr *target, Loc oploc, FeOp op, Expr *e);
+Stmt *fe_stmt_assign(FeBuild *b, Expr *target, FeOp op, Expr *e);
 /* if cond { then } [else { els } | else elif] */
 Stmt *fe_stmt_if(FeBuild *b, Loc kwloc, Expr *cond, StmtList *then, StmtList *els, Stmt *elif);
 Stmt *fe_stmt_for(FeBuild *b, Loc kwloc, Range *r, StmtList *body);

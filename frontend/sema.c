@@ -29,12 +29,6 @@
 
 /* ===== names ===== */
 
-/* Operand count before the arrow, per primitive (-1: one or more). */
-static const int prim_nin[PRIM_COUNT] = {
-#define X(e, s, n) n,
-    FE_PRIMS(X)
-#undef X
-};
 static const char *const sym_kind_desc[] = {
     [SYM_SCALAR] = "scalar parameter",
     [SYM_BUFFER] = "buffer",
@@ -53,19 +47,21 @@ static const char *const sym_kind_desc[] = {
 typedef enum {
     T_UNTYPED_INT = 16, /* unsuffixed integer literal (or an expression of them) */
     T_UNTYPED_FLOAT,    /* unsuffixed float literal (...) */
+    T_UNTYPED_BITS,     /* untyped integers under ~ & | ^ << >>: int or uint only */
     T_ERR,              /* already reported */
 } TyExtra;
 typedef int Ty;
 
-static int is_untyped(Ty t) { return t == T_UNTYPED_INT || t == T_UNTYPED_FLOAT; }
+static int is_untyped(Ty t) { return t == T_UNTYPED_INT || t == T_UNTYPED_FLOAT || t == T_UNTYPED_BITS; }
 static int is_numeric(Ty t) { return t == TY_INT || t == TY_UINT || t == TY_FLOAT || t == TY_HALF || is_untyped(t); }
-static int is_integer(Ty t) { return t == TY_INT || t == TY_UINT || t == T_UNTYPED_INT; }
+static int is_integer(Ty t) { return t == TY_INT || t == TY_UINT || t == T_UNTYPED_INT || t == T_UNTYPED_BITS; }
 static int is_floating(Ty t) { return t == TY_FLOAT || t == TY_HALF || t == T_UNTYPED_FLOAT; }
 
 static const char *tydesc(Ty t)
 {
     if (t == T_UNTYPED_INT) return "an integer literal";
     if (t == T_UNTYPED_FLOAT) return "a float literal";
+    if (t == T_UNTYPED_BITS) return "an integer expression";
     return fe_type_name((ScalarType)t);
 }
 
@@ -171,6 +167,17 @@ static const char *src_text(Sema *S, Loc l)
 static const char *conv_hint(Sema *S, ScalarType to, Expr *e)
 {
     const char *t = e ? src_text(S, e->loc) : NULL;
+    /* `float(a + b)` for the operand `(a + b)`: the call has parentheses */
+    size_t n = t ? strlen(t) : 0;
+    if (n >= 2 && t[0] == '(' && t[n - 1] == ')') {
+        int depth = 0;
+        size_t i = 0;
+        for (; i < n; i++) {
+            depth += t[i] == '(' ? 1 : t[i] == ')' ? -1 : 0;
+            if (depth == 0) break;
+        }
+        if (i == n - 1) t = fe_strndup(S->arena, t + 1, n - 2);
+    }
     return fe_sprintf(S->arena, "%s(%s)", fe_type_name(to), t ? t : "...");
 }
 
@@ -255,9 +262,16 @@ static void resolve(Sema *S, Expr *e, ScalarType t)
         if (e->op == OP_NEG && e->a && (e->a->kind == EX_INT || e->a->kind == EX_FLOAT) && e->a->type == TY_VOID) {
             e->a->type = t;
             lit_range(S, e->a, e->loc, t, 1);
-        } else resolve(S, e->a, t);
+        } else {
+            FE_ASSERT(e->op != OP_BNOT || t == TY_INT || t == TY_UINT);
+            resolve(S, e->a, t);
+        }
         break;
     case EX_BINARY:
+        /* integer-only operators are T_UNTYPED_BITS, which never becomes
+         * float or half (untyped_fits) */
+        FE_ASSERT(t == TY_INT || t == TY_UINT ||
+                  (e->op != OP_BAND && e->op != OP_BOR && e->op != OP_BXOR && e->op != OP_SHL && e->op != OP_SHR));
         resolve(S, e->a, t);
         if (e->op != OP_SHL && e->op != OP_SHR) resolve(S, e->b, t);
         break;
@@ -276,7 +290,7 @@ static void resolve(Sema *S, Expr *e, ScalarType t)
 /* An untyped value with no context: int or float. */
 static Ty finish(Sema *S, Expr *e, Ty t)
 {
-    if (t == T_UNTYPED_INT) { resolve(S, e, TY_INT); return TY_INT; }
+    if (t == T_UNTYPED_INT || t == T_UNTYPED_BITS) { resolve(S, e, TY_INT); return TY_INT; }
     if (t == T_UNTYPED_FLOAT) { resolve(S, e, TY_FLOAT); return TY_FLOAT; }
     return t;
 }
@@ -285,7 +299,17 @@ static Ty finish(Sema *S, Expr *e, Ty t)
 static int untyped_fits(Ty u, Ty t)
 {
     if (u == T_UNTYPED_INT) return t == TY_INT || t == TY_UINT || t == TY_FLOAT || t == TY_HALF;
+    if (u == T_UNTYPED_BITS) return t == TY_INT || t == TY_UINT;
     return t == TY_FLOAT || t == TY_HALF;
+}
+
+/* `integer expression '1 << n'` for an untyped integer-only expression,
+ * `float literal '0.5'` for a float one (`'...'` when the text is unknown). */
+static const char *untyped_text(Sema *S, Expr *e, Ty u)
+{
+    const char *t = src_text(S, e->loc);
+    const char *what = u == T_UNTYPED_BITS ? "integer expression" : "float literal";
+    return fe_sprintf(S->arena, "%s '%s'", what, t ? t : "...");
 }
 
 /* The common type of two operands of `what` (an operator or builtin name),
@@ -294,7 +318,17 @@ static Ty unify2(Sema *S, Loc loc, const char *what, Expr *x, Ty tx, Expr *y, Ty
 {
     if (tx == T_ERR || ty == T_ERR) return T_ERR;
     if (tx == ty) return tx;
-    if (is_untyped(tx) && is_untyped(ty)) return T_UNTYPED_FLOAT;
+    if (is_untyped(tx) && is_untyped(ty)) {
+        if (tx == T_UNTYPED_FLOAT || ty == T_UNTYPED_FLOAT) {
+            if (tx != T_UNTYPED_BITS && ty != T_UNTYPED_BITS) return T_UNTYPED_FLOAT;
+            /* `(1 << 2) * 0.5`: the integer-only side cannot become float */
+            Expr *be = tx == T_UNTYPED_BITS ? x : y, *fe = tx == T_UNTYPED_BITS ? y : x;
+            fe_error(S->d, loc, "cannot mix %s and %s in '%s': write %s", untyped_text(S, be, T_UNTYPED_BITS),
+                     untyped_text(S, fe, T_UNTYPED_FLOAT), what, conv_hint(S, TY_FLOAT, be));
+            return T_ERR;
+        }
+        return T_UNTYPED_BITS; /* one side is an integer literal, the other integer-only */
+    }
     if (is_untyped(tx) || is_untyped(ty)) {
         Expr *ue = is_untyped(tx) ? x : y, *te = is_untyped(tx) ? y : x;
         Ty u = is_untyped(tx) ? tx : ty, t = is_untyped(tx) ? ty : tx;
@@ -302,12 +336,14 @@ static Ty unify2(Sema *S, Loc loc, const char *what, Expr *x, Ty tx, Expr *y, Ty
             resolve(S, ue, (ScalarType)t);
             return t;
         }
-        const char *ut = src_text(S, ue->loc);
         if (t == TY_BOOL)
             fe_error(S->d, loc, "cannot mix 'bool' and %s in '%s'", tydesc(u), what);
+        else if (u == T_UNTYPED_BITS) /* float or half: convert the integer side */
+            fe_error(S->d, loc, "cannot mix '%s' and %s in '%s': write %s", fe_type_name((ScalarType)t),
+                     untyped_text(S, ue, u), what, conv_hint(S, (ScalarType)t, ue));
         else
-            fe_error(S->d, loc, "cannot mix '%s' and float literal '%s' in '%s': write %s", fe_type_name((ScalarType)t),
-                     ut ? ut : "...", what, conv_hint(S, TY_FLOAT, te));
+            fe_error(S->d, loc, "cannot mix '%s' and %s in '%s': write %s", fe_type_name((ScalarType)t),
+                     untyped_text(S, ue, u), what, conv_hint(S, TY_FLOAT, te));
         return T_ERR;
     }
     if (tx == TY_BOOL || ty == TY_BOOL)
@@ -328,7 +364,10 @@ static int coerce(Sema *S, Expr *e, Ty t, ScalarType want, const char *what)
         resolve(S, e, want);
         return 1;
     }
-    if (is_untyped(t) || t == TY_BOOL || want == TY_BOOL)
+    if (t == T_UNTYPED_BITS && (want == TY_FLOAT || want == TY_HALF))
+        fe_error(S->d, e->loc, "%s: expected '%s', got %s: write %s", what, fe_type_name(want), tyq(S, t),
+                 conv_hint(S, want, e));
+    else if (is_untyped(t) || t == TY_BOOL || want == TY_BOOL)
         fe_error(S->d, e->loc, "%s: expected '%s', got %s", what, fe_type_name(want), tyq(S, t));
     else
         fe_error(S->d, e->loc, "%s: expected '%s', got '%s': write %s", what, fe_type_name(want), tydesc(t),
@@ -376,8 +415,6 @@ static const char *type_text(Sema *S, const TypeSpec *t)
 
 static int is_declared_shape(Sym *b) { return b->param && !b->param->type.unranked; }
 
-static const char *prim_or_ctx(Sema *S) { return fe_prim_names[S->prim]; }
-
 /* Put a and b in one shape group (elementwise statement); reports a rank
  * conflict at loc. */
 static void same_shape(Sema *S, Sym *a, Sym *b, Loc loc)
@@ -388,10 +425,10 @@ static void same_shape(Sema *S, Sym *a, Sym *b, Loc loc)
     if (ga->rank >= 0 && gb->rank >= 0 && ga->rank != gb->rank) {
         if (is_declared_shape(a) && is_declared_shape(b))
             fe_error(S->d, loc, "%s: '%s' is %s but '%s' is %s; operands of an elementwise primitive need one shape",
-                     prim_or_ctx(S), b->name, type_text(S, &b->param->type), a->name, type_text(S, &a->param->type));
+                     fe_prim_names[S->prim], b->name, type_text(S, &b->param->type), a->name, type_text(S, &a->param->type));
         else
             fe_error(S->d, loc, "%s: '%s' is %d-D but '%s' is %d-D (%s; %s); operands of an elementwise primitive need one shape",
-                     prim_or_ctx(S), b->name, gb->rank, a->name, ga->rank, gb->why, ga->why);
+                     fe_prim_names[S->prim], b->name, gb->rank, a->name, ga->rank, gb->why, ga->why);
         return;
     }
     /* the root keeps a known rank */
@@ -405,7 +442,7 @@ static void need_rank(Sema *S, Sym *b, int r, Loc loc, const char *role)
     const char *why = fe_sprintf(S->arena, "'%s' is %s at line %d", b->name, role, loc.line);
     if (!demand_rank(S, b, r, why)) {
         BufInfo *g = broot(S, b);
-        fe_error(S->d, loc, "%s: '%s' must be %d-D but it is %d-D (%s)", prim_or_ctx(S), b->name, r, g->rank, g->why);
+        fe_error(S->d, loc, "%s: '%s' must be %d-D but it is %d-D (%s)", fe_prim_names[S->prim], b->name, r, g->rank, g->why);
     }
 }
 
@@ -571,6 +608,9 @@ static Ty check_call(Sema *S, Scope *sc, Expr *e)
         if (c == T_UNTYPED_INT || c == T_UNTYPED_FLOAT) {
             for (int i = 0; i < e->args.n; i++) resolve(S, a[i], TY_FLOAT);
             c = TY_FLOAT;
+        } else if (c == T_UNTYPED_BITS) { /* integer-only: it is an int, reported below */
+            for (int i = 0; i < e->args.n; i++) finish(S, a[i], c);
+            c = TY_INT;
         }
         ok = is_floating(c);
         need = "float or half arguments";
@@ -612,7 +652,7 @@ static Ty check_unary(Sema *S, Scope *sc, Expr *e)
             fe_error(S->d, e->oploc, "'~' needs an int or uint operand, not %s", tyq(S, t));
             return T_ERR;
         }
-        return set_type(e, t);
+        return set_type(e, is_untyped(t) ? T_UNTYPED_BITS : t);
     default: fe_unreachable();
     }
 }
@@ -660,7 +700,7 @@ static Ty check_binary(Sema *S, Scope *sc, Expr *e)
         if (!is_integer(ta)) { op_reject(S, e, ta); return T_ERR; }
         if (!is_integer(tb)) { op_reject(S, e, tb); return T_ERR; }
         finish(S, e->b, tb);
-        return set_type(e, ta);
+        return set_type(e, is_untyped(ta) ? T_UNTYPED_BITS : ta);
     }
     Ty t = unify2(S, e->oploc, on, e->a, ta, e->b, tb);
     if (t == T_ERR) return T_ERR;
@@ -670,6 +710,9 @@ static Ty check_binary(Sema *S, Scope *sc, Expr *e)
         /* both sides untyped: they default, the result is a bool */
         if (is_untyped(t)) { finish(S, e->a, t); finish(S, e->b, t); }
         return set_type(e, TY_BOOL);
+    case OP_BAND: case OP_BOR: case OP_BXOR:
+        /* an untyped result may become int or uint, never float or half */
+        return set_type(e, is_untyped(t) ? T_UNTYPED_BITS : t);
     default: return set_type(e, t);
     }
 }
@@ -993,7 +1036,7 @@ static void check_parallel(Sema *S, Stmt *st)
 {
     S->prim = st->prim;
     const char *pn = fe_prim_names[st->prim];
-    int nin = prim_nin[st->prim];
+    int nin = fe_prim_arity[st->prim];
     /* the parser guarantees the operand counts (fe.h, FeBuild) */
     if ((nin >= 0 && st->in.n != nin) || (nin < 0 && st->in.n < 1))
         fe_die("sema: %s with %d inputs", pn, st->in.n);

@@ -350,6 +350,8 @@ int fe_yylex(FE_YYSTYPE *lv, Loc *ll, FeParser *P)
             return emit(P, TK_INT, ll);
         }
         flt [hf]? {
+            /* `h` makes a half; `f` is accepted and ignored: the literal
+             * stays untyped (DECISIONS.md, Lexical) */
             char suf = P->cur[-1];
             const char *e = (suf == 'h' || suf == 'f') ? P->cur - 1 : P->cur;
             int ok;

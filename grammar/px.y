@@ -63,8 +63,6 @@ struct FeParser {
 
 void fe_lexer_init(FeParser *P, Arena *a, Diags *d);
 int fe_yylex(FE_YYSTYPE *lv, Loc *ll, FeParser *P);
-/* The text of a token kind for messages: `'→'`, `newline`, ... */
-const char *fe_token_desc(int kind);
 }
 
 %code {
@@ -211,8 +209,8 @@ stmts:
 tstmt:
       LET IDENT '=' expr        { $$ = fe_stmt_let(B, @1, @2, $2, $4, 0); }
     | VAR IDENT '=' expr        { $$ = fe_stmt_let(B, @1, @2, $2, $4, 1); }
-    | lvalue '=' expr           { $$ = fe_stmt_assign(B, $1, @2, OP_ASSIGN, $3); }
-    | lvalue OPASSIGN expr      { $$ = fe_stmt_assign(B, $1, @2, (FeOp)$2, $3); }
+    | lvalue '=' expr           { $$ = fe_stmt_assign(B, $1, OP_ASSIGN, $3); }
+    | lvalue OPASSIGN expr      { $$ = fe_stmt_assign(B, $1, (FeOp)$2, $3); }
     | if_stmt
     | FOR range block           { $$ = fe_stmt_for(B, @1, $2, $3); }
     ;
@@ -275,11 +273,6 @@ expr:
     ;
 
 %%
-
-const char *fe_token_desc(int kind)
-{
-    return yysymbol_name(YYTRANSLATE(kind));
-}
 
 /* `unexpected X`: the lookahead as the user wrote it. */
 static const char *describe_lookahead(FeParser *P, yysymbol_kind_t sym)

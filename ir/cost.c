@@ -655,7 +655,6 @@ static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const Ir
     sc.kind = st->kind;
     sc.prim = st->prims.n ? st->prims.v[0] : PRIM_FOR;
     if (st->locs.n) sc.loc = st->locs.v[0];
-    sc.strategy = st->strategy;
     sc.lib = lib_class(k, st);
     CostCx cx;
     memset(&cx, 0, sizeof cx);
@@ -821,14 +820,13 @@ FeClass ir_cost_class(Arena *a, const IrKernelCost *c, const char **reason)
     return CLASS_THROUGHPUT;
 }
 
-int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
-                   const unsigned char *syms_set, const int64_t *params,
-                   const unsigned char *params_set, IrCostValues *out)
+/* The figures of `cost` (a stage of class lib) at the bound values; no
+ * groups (the runtime supplies those from launch metadata). */
+static int cost_eval(const IrKernelCost *c, const IrCost *cost, IrLibClass lib, const int64_t *syms,
+                     const unsigned char *syms_set, const int64_t *params, const unsigned char *params_set,
+                     IrCostValues *out)
 {
-    if (stage < -1 || stage >= c->stages.n) return 0;
-    const IrCost *cost = stage < 0 ? &c->total : &c->stages.v[stage].c;
-    IrCostValues v;
-    v.lib = stage < 0 ? IR_LIB_NONE : c->stages.v[stage].lib;
+    IrCostValues v = {.lib = lib, .groups = 0};
     for (int m = 0; m < IR_COST_N; m++) {
         long double x;
         if (!ir_poly_eval(&c->atoms, cost->m[m], syms, syms_set, params, params_set, &x)) return 0;
@@ -838,20 +836,23 @@ int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
     return 1;
 }
 
+int ir_cost_values(const IrKernelCost *c, int stage, const int64_t *syms,
+                   const unsigned char *syms_set, const int64_t *params,
+                   const unsigned char *params_set, IrCostValues *out)
+{
+    if (stage < -1 || stage >= c->stages.n) return 0;
+    if (stage < 0) return cost_eval(c, &c->total, IR_LIB_NONE, syms, syms_set, params, params_set, out);
+    const IrStageCost *sc = &c->stages.v[stage];
+    return cost_eval(c, &sc->c, sc->lib, syms, syms_set, params, params_set, out);
+}
+
 int ir_cost_run_values(const IrKernelCost *c, int stage, const int64_t *syms,
                        const unsigned char *syms_set, const int64_t *params,
                        const unsigned char *params_set, IrCostValues *out)
 {
     if (stage < 0 || stage >= c->run.n) return 0;
-    IrCostValues v;
-    v.lib = c->run.v[stage].lib;
-    for (int m = 0; m < IR_COST_N; m++) {
-        long double x;
-        if (!ir_poly_eval(&c->atoms, c->run.v[stage].c.m[m], syms, syms_set, params, params_set, &x)) return 0;
-        v.v[m] = (double)x;
-    }
-    *out = v;
-    return 1;
+    const IrStageCost *sc = &c->run.v[stage];
+    return cost_eval(c, &sc->c, sc->lib, syms, syms_set, params, params_set, out);
 }
 
 /* ---- printing -------------------------------------------------------------- */
@@ -1079,7 +1080,7 @@ int ir_profile_parse(IrDeviceProfile *p, const char *text)
     IrDeviceProfile q;
     ir_profile_default(&q);
     q.calibrated = 0;
-    /* seen bits: the five figures must all be present */
+    /* seen bits: all eight figures (rates and overheads) must be present */
     int seen = 0;
     const char *s = text;
     while (*s) {

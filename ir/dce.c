@@ -134,8 +134,14 @@ static void trim_results(Dce *d, int op, IrBlock *b, int at)
     int n = 0;
     for (int r = 0; r < nres; r++) {
         int rid = b->ins.v[at + 1 + r];
-        if (keep[r]) I(d, rid)->imm.i = n++;
-        else d->live[rid] = 0; /* dropped with the slot, even if a dead use named it */
+        if (keep[r]) {
+            /* a FOR keeps a slot its body needs even when nothing after
+             * the loop reads the result; the RESULT stays with its slot */
+            I(d, rid)->imm.i = n++;
+            d->live[rid] = 1;
+        } else {
+            d->live[rid] = 0; /* dropped with the slot, even if a dead use named it */
+        }
     }
     in->nres = n;
 }

@@ -426,7 +426,6 @@ typedef struct IrStageCost {
     IrStageKind kind;
     FePrim prim;           /* the source statement */
     Loc loc;
-    IrStrategy strategy;   /* of the analysed IR (none before ir_optimize) */
 } IrStageCost;
 
 typedef struct IrKernelCost {

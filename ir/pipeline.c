@@ -46,12 +46,7 @@ IrModule *ir_compile_source(Arena *a, Diags *d, const char *file, const char *sr
     Program *p = fe_parse(a, d);
     if (!p || d->nerrors) return NULL;
     fe_check(a, d, p);
-    if (d->nerrors) return NULL;
-    if (p->kernels.n == 0) {
-        Loc none = {0, 0, 0, 0};
-        fe_error(d, none, "no kernel in this file (a kernel starts with GPU_KERNEL name)");
-        return NULL;
-    }
+    if (d->nerrors) return NULL; /* a file without a kernel is the parser's error */
     IrModule *m = ir_lower(a, d, p, only_kernel);
     if (!m || d->nerrors) return NULL;
     ir_optimize(m, o);

@@ -20,8 +20,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-static const char *const ty_names[] = {"void", "bool", "int", "uint", "float", "half"};
-
 typedef struct Printer {
     FILE *out;
     const IrKernel *k;
@@ -93,7 +91,7 @@ static void print_result_types(Printer *p, const IrInst *in, const IrBlock *b, i
         const IrInst *r = &p->k->insts.v[b->ins.v[j]];
         if (r->op != IR_RESULT) break;
         fputs(n ? ", " : " -> ", p->out);
-        fputs(ty_names[r->type], p->out);
+        fputs(fe_type_name(r->type), p->out);
     }
 }
 
@@ -223,7 +221,7 @@ static void print_inst(Printer *p, const IrBlock *b, int at, int depth)
         }
         break;
     }
-    fprintf(o, " : %s\n", ty_names[in->type]);
+    fprintf(o, " : %s\n", fe_type_name(in->type));
 }
 
 static void print_block(Printer *p, const IrBlock *b, int depth)
@@ -290,7 +288,7 @@ static void print_stage(Printer *p, int si)
         def(p, a);
         if (i) fputs(", ", o);
         val(p, a);
-        fprintf(o, ": %s", ty_names[k->insts.v[a].type]);
+        fprintf(o, ": %s", fe_type_name(k->insts.v[a].type));
     }
     fputs("):\n", o);
     print_block(p, s->body, 3);
@@ -303,7 +301,7 @@ void ir_print_kernel(FILE *out, const IrKernel *k)
     fputc('\n', out);
     for (int i = 0; i < k->params.n; i++) {
         const IrParam *pa = &k->params.v[i];
-        fprintf(out, "  param %s: %s", pa->name, ty_names[pa->type]);
+        fprintf(out, "  param %s: %s", pa->name, fe_type_name(pa->type));
         if (pa->is_buffer) {
             for (int d = 0; d < pa->rank; d++) {
                 fputc('[', out);

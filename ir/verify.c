@@ -31,11 +31,6 @@ FE_PRINTF(3, 4) FE_NORETURN static void fail(Verifier *v, int id, const char *fm
            v->k->name, v->stage, id, msg);
 }
 
-static const char *tyname(ScalarType t)
-{
-    static const char *const n[] = {"void", "bool", "int", "uint", "float", "half"};
-    return (unsigned)t < 6 ? n[t] : "?";
-}
 
 static const IrInst *inst(Verifier *v, int id) { return &v->k->insts.v[id]; }
 
@@ -71,6 +66,15 @@ static const IrParam *buffer(Verifier *v, int id, int p)
 static void block(Verifier *v, const IrBlock *b, int parent, int nyield, const ScalarType *yt);
 
 /* The RESULTs after IF/FOR `id` at ins[at]; returns their types in rt. */
+/* Room for the result types of IF/FOR `id`: as many as it has (a kernel
+ * may carry any number of vars through a branch or loop). */
+static ScalarType *result_types(Verifier *v, int id, int n)
+{
+    ScalarType *rt = malloc(sizeof *rt * (size_t)(n + 1));
+    if (!rt) fail(v, id, "out of memory");
+    return rt;
+}
+
 static void results(Verifier *v, const IrBlock *b, int at, int id, ScalarType *rt)
 {
     int nres = inst(v, id)->nres;
@@ -104,7 +108,7 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
     case IR_SIZE:
         nargs(v, id, 0);
         if (in->param < 0 || in->param >= v->k->syms.n) fail(v, id, "size symbol %d does not exist", in->param);
-        if (t != TY_UINT) fail(v, id, "size symbol read as %s, not uint", tyname(t));
+        if (t != TY_UINT) fail(v, id, "size symbol read as %s, not uint", fe_type_name(t));
         break;
     case IR_BARG: fail(v, id, "block argument placed in a block's instruction list");
     case IR_RESULT:
@@ -132,7 +136,7 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
     case IR_ADD: case IR_SUB: case IR_MUL: case IR_DIV: case IR_REM:
         nargs(v, id, 2);
         if (!is_num(t) || opnd(v, id, 0) != t || opnd(v, id, 1) != t)
-            fail(v, id, "%s needs two numeric operands of its type %s", ir_op_names[in->op], tyname(t));
+            fail(v, id, "%s needs two numeric operands of its type %s", ir_op_names[in->op], fe_type_name(t));
         break;
     case IR_AND: case IR_OR: case IR_XOR:
         nargs(v, id, 2);
@@ -166,7 +170,7 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
         int first = in->param == BI_SELECT ? 1 : 0;
         if (in->param == BI_SELECT && opnd(v, id, 0) != TY_BOOL) fail(v, id, "select needs bool");
         for (int i = first; i < in->a.n; i++)
-            if (opnd(v, id, i) != t) fail(v, id, "call %s operand %d is not %s", fe_builtin_names[in->param], i, tyname(t));
+            if (opnd(v, id, i) != t) fail(v, id, "call %s operand %d is not %s", fe_builtin_names[in->param], i, fe_type_name(t));
         break;
     }
     case IR_LOAD: {
@@ -174,7 +178,7 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
         nargs(v, id, p->rank);
         for (int i = 0; i < p->rank; i++)
             if (!is_int(opnd(v, id, i))) fail(v, id, "index %d is not int/uint", i);
-        if (t != p->type) fail(v, id, "load of %s as %s", tyname(p->type), tyname(t));
+        if (t != p->type) fail(v, id, "load of %s as %s", fe_type_name(p->type), fe_type_name(t));
         break;
     }
     case IR_STORE: {
@@ -190,11 +194,12 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
         nargs(v, id, 1);
         if (opnd(v, id, 0) != TY_BOOL) fail(v, id, "if condition is not bool");
         if (!in->body || !in->els) fail(v, id, "if without both blocks");
-        ScalarType rt[64];
-        if (in->nres < 0 || in->nres > 64) fail(v, id, "bad result count %d", in->nres);
+        if (in->nres < 0) fail(v, id, "bad result count %d", in->nres);
+        ScalarType *rt = result_types(v, id, in->nres);
         results(v, b, at, id, rt);
         block(v, in->body, id, in->nres, rt);
         block(v, in->els, id, in->nres, rt);
+        free(rt);
         break;
     }
     case IR_FOR: {
@@ -202,8 +207,8 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
         ScalarType it = opnd(v, id, 0);
         if (!is_int(it) || opnd(v, id, 1) != it) fail(v, id, "for bounds are not one int/uint type");
         int nc = in->a.n - 2;
-        if (in->nres != nc || nc > 64) fail(v, id, "for has %d carried values but %d results", nc, in->nres);
-        ScalarType rt[64];
+        if (in->nres != nc) fail(v, id, "for has %d carried values but %d results", nc, in->nres);
+        ScalarType *rt = result_types(v, id, nc);
         results(v, b, at, id, rt);
         if (!in->body || in->els) fail(v, id, "for needs exactly a body");
         if (in->body->args.n != nc + 1) fail(v, id, "for body has %d args, needs %d", in->body->args.n, nc + 1);
@@ -213,6 +218,7 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
             if (inst(v, in->body->args.v[1 + i])->type != rt[i]) fail(v, id, "carried arg %d type", i);
         }
         block(v, in->body, id, nc, rt);
+        free(rt);
         break;
     }
     case IR_YIELD:
@@ -283,7 +289,7 @@ static void verify_kernel(const IrKernel *k, const char *pass)
     if (!v.visible || !v.placed) fe_die("out of memory");
     for (int i = 0; i < k->params.n; i++) {
         const IrParam *p = &k->params.v[i];
-        if (p->type == TY_VOID || p->type == TY_BOOL) fail(&v, -1, "param %s has type %s", p->name, tyname(p->type));
+        if (p->type == TY_VOID || p->type == TY_BOOL) fail(&v, -1, "param %s has type %s", p->name, fe_type_name(p->type));
         if (!p->is_buffer) continue;
         if (p->rank < 1 || p->rank > 4) fail(&v, -1, "buffer %s has rank %d", p->name, p->rank);
         for (int d = 0; d < p->rank; d++) {
