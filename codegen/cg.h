@@ -208,8 +208,9 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o);
 /* In-process SPIRV-Tools validation for env. Returns 1 when valid; else 0
  * and *msg (arena text) says why. */
 int cg_spirv_validate(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env, char **msg);
-/* SPIRV-Tools disassembly (no header comment, friendly names off, stable
- * across runs): the --emit=spvasm text. NULL on failure. */
+/* SPIRV-Tools disassembly with its header comment (version, generator,
+ * bound), friendly names and indentation, stable across runs: the
+ * --emit=spvasm text. NULL on failure. */
 char *cg_spirv_disasm(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env);
 
 /* ===== meta.c: JSON of the launch metadata ===== */

@@ -43,7 +43,7 @@ typedef struct Gen {
     const IrKernel *k;
     Arena *arena;            /* scratch for this generation */
     const char *cpu, *features;
-    LLVMTypeRef i1, i16, i32, i64, f16, f32, f64, ptr, vt, fnty;
+    LLVMTypeRef i1, i32, i64, f16, f32, f64, ptr, vt, fnty;
     LLVMValueRef fn, entry_args, begin, end;
     LLVMBasicBlockRef entry;
     LLVMValueRef *vals;      /* per instruction id */
@@ -1102,7 +1102,6 @@ static void gen_init(Gen *g, LLVMContextRef cx, LLVMModuleRef mod, const HostTar
     g->cpu = h->cpu;
     g->features = h->features;
     g->i1 = LLVMInt1TypeInContext(cx);
-    g->i16 = LLVMInt16TypeInContext(cx);
     g->i32 = LLVMInt32TypeInContext(cx);
     g->i64 = LLVMInt64TypeInContext(cx);
     g->f16 = LLVMHalfTypeInContext(cx);

@@ -382,9 +382,6 @@ void sb_for_end(Sb *s, SbFor *f) {
     sb_loop_end(s, &f->l);
 }
 
-/* Where each function's words start in the funcs section and what it
- * implements: maps a validator position back to a stage. */
-
 void sb_fn_begin(Sb *s) {
     s->fvars.n = 0;
     s->fbody.n = 0;
@@ -405,7 +402,7 @@ void sb_fn_end_entry(Sb *s, const char *name, const int local[3]) {
     /* Before SPIR-V 1.4 the interface lists only Input/Output variables
      * (here: the builtins); from 1.4 on, every global the entry uses. */
     uint32_t pre[2] = {SpvExecutionModelGLCompute, fn};
-    uint32_t post[64];
+    uint32_t *post = fe_alloc(s->a, sizeof *post * (size_t)(s->iface.n ? s->iface.n : 1));
     int np = 0;
     int v14 = cg_spirv_version(s->t->env) >= 0x00010400;
     for (int i = 0; i < s->iface.n; i++) {
@@ -413,7 +410,7 @@ void sb_fn_end_entry(Sb *s, const char *name, const int local[3]) {
         int is_in = g == s->builtin_gid || g == s->builtin_lid || g == s->builtin_wg ||
                     g == s->builtin_nwg || g == s->builtin_sgid || g == s->builtin_nsg ||
                     g == s->builtin_sglid || g == s->builtin_sgsize;
-        if ((v14 || is_in) && np < 64) post[np++] = g;
+        if (v14 || is_in) post[np++] = g;
     }
     sb_ins_str(s, &s->entries, SpvOpEntryPoint, pre, 2, name, post, np);
     SB_INS(s, &s->modes, SpvOpExecutionMode, fn, SpvExecutionModeLocalSize, (uint32_t)local[0],
@@ -449,13 +446,6 @@ uint32_t sb_uadd(Sb *s, uint32_t a, uint32_t b) { return SB_OP(s, SpvOpIAdd, s->
 uint32_t sb_umul(Sb *s, uint32_t a, uint32_t b) { return SB_OP(s, SpvOpIMul, s->t_u32, a, b); }
 uint32_t sb_ult(Sb *s, uint32_t a, uint32_t b) { return SB_OP(s, SpvOpULessThan, s->t_bool, a, b); }
 uint32_t sb_umin(Sb *s, uint32_t a, uint32_t b) { return SB_EXT(s, GLSLstd450UMin, s->t_u32, a, b); }
-
-uint32_t sb_udiv_safe(Sb *s, uint32_t a, uint32_t b) {
-    uint32_t z = SB_OP(s, SpvOpIEqual, s->t_bool, b, sb_const_u(s, 0));
-    uint32_t bb = SB_OP(s, SpvOpSelect, s->t_u32, z, sb_const_u(s, 1), b);
-    uint32_t q = SB_OP(s, SpvOpUDiv, s->t_u32, a, bb);
-    return SB_OP(s, SpvOpSelect, s->t_u32, z, sb_const_u(s, 0), q);
-}
 
 /* Size formulas use the host's signed int64 semantics (ir_size_eval); on
  * the device they are evaluated in 32-bit two's complement with signed
@@ -533,15 +523,10 @@ void sb_buf_store(Sb *s, int b, uint32_t flat, uint32_t val) {
  * decided per binding once all stages are lowered; the runtime array of a
  * given element type is shared, and its ArrayStride decorated once. */
 static uint32_t sb_block_var(Sb *s, uint32_t elem, uint32_t stride, int b, uint32_t *st_out) {
-    int fresh = 1;
-    for (int i = 0; i < s->cache.n; i++) {
-        SbKey *k = &s->cache.v[i];
-        if (k->n == 2 && s->keywords.v[k->off] == SpvOpTypeRuntimeArray &&
-            s->keywords.v[k->off + 1] == elem)
-            fresh = 0;
-    }
+    int ncached = s->cache.n;
     uint32_t rta = SB_TYPE(s, SpvOpTypeRuntimeArray, elem);
-    if (fresh) sb_decorate(s, rta, SpvDecorationArrayStride, 1, stride);
+    /* the cache grew: the type is new, decorate it (once) */
+    if (s->cache.n > ncached) sb_decorate(s, rta, SpvDecorationArrayStride, 1, stride);
     uint32_t st = sb_id(s);
     SB_INS(s, &s->globals, SpvOpTypeStruct, st, rta);
     sb_decorate(s, st, SpvDecorationBlock, 0, 0);
@@ -712,7 +697,6 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
     }
 
     for (int i = 0; i < k->stages.n; i++) {
-        s->cur_stage = i;
         int first = l->dispatches.n;
         if (k->stages.v[i].kind == IR_STAGE_GRID) {
             cg_spirv_grid_stage(s, i);
@@ -736,6 +720,43 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
 
 static void cat(Sb *s, SbWords *dst, const SbWords *src) {
     for (int i = 0; i < src->n; i++) FE_PUSH(s->a, *dst, src->v[i]);
+}
+
+/* SPIRV-Tools' validator on w[0..n) for env. Returns 1 when valid; else 0
+ * with *err the diagnostic's text (arena; NULL when it has none) and, when
+ * pos is given, *pos its position index (see spv_inst_word). */
+static int spv_validate(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env, const char **err,
+                        size_t *pos) {
+    spv_context ctx = spvContextCreate(spv_env(env));
+    spv_validator_options vo = spvValidatorOptionsCreate();
+    spv_const_binary_t bin = {w, n};
+    spv_diagnostic diag = NULL;
+    spv_result_t r = spvValidateWithOptions(ctx, vo, &bin, &diag);
+    if (r != SPV_SUCCESS) {
+        *err = diag && diag->error ? fe_strdup(a, diag->error) : NULL;
+        if (pos) *pos = diag ? diag->position.index : 0;
+    }
+    spvDiagnosticDestroy(diag);
+    spvValidatorOptionsDestroy(vo);
+    spvContextDestroy(ctx);
+    return r == SPV_SUCCESS;
+}
+
+/* Word offset in w[0..n) of the instruction a validator diagnostic names.
+ * Its position index counts instructions, not words: the validator numbers
+ * them 1, 2, ... in module order (ValidationState_t::AddOrderedInstruction)
+ * and gives 0 when no instruction is to blame. Walks the instructions from
+ * word 5 (after the header); each one's word count is the high 16 bits of
+ * its first word. Returns 0 for no instruction or an index out of range. */
+static size_t spv_inst_word(const uint32_t *w, size_t n, size_t index) {
+    if (index == 0) return 0;
+    size_t at = 5;
+    for (size_t i = 1; i < index && at < n; i++) {
+        uint32_t wc = w[at] >> 16;
+        if (wc == 0) return 0; /* malformed: no way on */
+        at += wc;
+    }
+    return at < n ? at : 0;
 }
 
 CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
@@ -806,38 +827,25 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
     cm->nwords = (size_t)out.n;
 
     if (!o->no_validate) {
-        spv_context ctx = spvContextCreate(spv_env(o->target.env));
-        spv_validator_options vo = spvValidatorOptionsCreate();
-        spv_const_binary_t bin = {cm->words, cm->nwords};
-        spv_diagnostic diag = NULL;
-        spv_result_t r = spvValidateWithOptions(ctx, vo, &bin, &diag);
-        if (r != SPV_SUCCESS) {
+        const char *err = NULL;
+        size_t pos = 0;
+        if (!spv_validate(a, cm->words, cm->nwords, o->target.env, &err, &pos)) {
             const char *where = "module-level declarations";
-            size_t pos = diag ? diag->position.index : 0;
-            for (int i = 0; i < s->fnrecs.n; i++)
-                if (pos >= funcs_at + s->fnrecs.v[i].off) where = s->fnrecs.v[i].name;
+            size_t at = spv_inst_word(cm->words, cm->nwords, pos);
+            for (int i = 0; at && i < s->fnrecs.n; i++)
+                if (at >= funcs_at + s->fnrecs.v[i].off) where = s->fnrecs.v[i].name;
             fe_die("SPIR-V validation failed in %s (entry point %s): %s", m->file ? m->file : "?",
-                   where, diag && diag->error ? diag->error : "unknown error");
+                   where, err ? err : "unknown error");
         }
-        spvDiagnosticDestroy(diag);
-        spvValidatorOptionsDestroy(vo);
-        spvContextDestroy(ctx);
     }
     return cm;
 }
 
 int cg_spirv_validate(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env, char **msg) {
-    spv_context ctx = spvContextCreate(spv_env(env));
-    spv_validator_options vo = spvValidatorOptionsCreate();
-    spv_const_binary_t bin = {w, n};
-    spv_diagnostic diag = NULL;
-    spv_result_t r = spvValidateWithOptions(ctx, vo, &bin, &diag);
-    if (r != SPV_SUCCESS && msg)
-        *msg = fe_strdup(a, diag && diag->error ? diag->error : "invalid SPIR-V");
-    spvDiagnosticDestroy(diag);
-    spvValidatorOptionsDestroy(vo);
-    spvContextDestroy(ctx);
-    return r == SPV_SUCCESS;
+    const char *err = NULL;
+    if (spv_validate(a, w, n, env, &err, NULL)) return 1;
+    if (msg) *msg = fe_strdup(a, err ? err : "invalid SPIR-V");
+    return 0;
 }
 
 char *cg_spirv_disasm(Arena *a, const uint32_t *w, size_t n, CgTargetEnv env) {

@@ -66,7 +66,6 @@ typedef struct Sb {
     uint32_t *buf_var4, *buf_struct4;
     int max_bindings;
     int *binding_written;      /* bindings index -> some entry writes it */
-    int cur_stage;             /* for error messages */
     FE_VEC(SbFnRec) fnrecs;
 } Sb;
 
@@ -137,8 +136,9 @@ typedef struct SbFor { SbLoop l; uint32_t var, step, iv; } SbFor;
 SbFor sb_for_begin(Sb *s, uint32_t lo, uint32_t hi, uint32_t step);
 void sb_for_end(Sb *s, SbFor *f);
 
-/* Entry point: begin a void() function, end it and register the entry
- * with its LocalSize and interface. Returns the entry name (arena). */
+/* Entry point: begin a void() function; end it and register it as entry
+ * `name` (the caller's, e.g. from sb_entry_name) with its LocalSize and
+ * interface. */
 void sb_fn_begin(Sb *s);
 void sb_fn_end_entry(Sb *s, const char *name, const int local[3]);
 
@@ -165,7 +165,6 @@ uint32_t sb_umin(Sb *s, uint32_t a, uint32_t b);
 uint32_t sb_uadd(Sb *s, uint32_t a, uint32_t b);
 uint32_t sb_umul(Sb *s, uint32_t a, uint32_t b);
 uint32_t sb_ult(Sb *s, uint32_t a, uint32_t b);
-uint32_t sb_udiv_safe(Sb *s, uint32_t a, uint32_t b); /* a/b, 0 when b == 0 */
 
 /* ---- spirv_grid.c / spirv_lib.c: one stage -> dispatches ---- */
 void cg_spirv_grid_stage(Sb *s, int stage);

@@ -51,7 +51,9 @@
  * shared-memory tree / Hillis-Steele scan. A reduction whose result only
  * one invocation stores folds the slots in that invocation only
  * (group_reduce_in0); a scan folds only the slots of earlier subgroups.
- * The scans' guarded loads clamp the index and select zero (no branch).
+ * The scans' element loads (passes 1 and 3, load_run) clamp the index and
+ * select zero (no branch); pass 2's loads of the chunk sums branch around
+ * the load (guarded_load).
  */
 #include "spirv_int.h"
 

@@ -294,6 +294,63 @@ TEST(test_disasm) {
 }
 
 
+/* 70 buffer params, all read or written by one grid stage: from SPIR-V 1.4
+ * (vulkan1.2, 1.3) the entry point's interface lists every global it uses,
+ * here 70 storage buffers, the push constants and the builtins. Compiled
+ * in a child: an interface cut short fails validation inside cg_spirv,
+ * which exits (internal error). */
+#define MANY_BUFS 70
+static IrModule *build_many_buffers(void) {
+    IrModule *m = ir_module_new(A, "t.px");
+    IrKernel *k = ir_kernel_new(m, "many", L(1, 1));
+    int N = add_sym(k, "N");
+    IrSize *dn[1] = {ir_size_sym(A, N)};
+    int p[MANY_BUFS];
+    for (int j = 0; j < MANY_BUFS; j++)
+        p[j] = add_buffer(k, fe_sprintf(A, "b%d", j), TY_FLOAT, 1, dn);
+    IrStage *s = grid(k, 1, dn, TY_UINT, IR_STRAT_ELEMWISE);
+    s->sp[0] = 64;
+    s->sp[1] = 1;
+    IrBuilder b = {A, k, s->body, L(5, 5)};
+    int i = ir_barg(&b, s->body, TY_UINT);
+    int sum = emitp(&b, IR_LOAD, TY_FLOAT, p[0], 1, &i);
+    for (int j = 1; j < MANY_BUFS - 1; j++)
+        sum = bin(&b, IR_ADD, TY_FLOAT, sum, emitp(&b, IR_LOAD, TY_FLOAT, p[j], 1, &i));
+    int st[2] = {i, sum};
+    emitp(&b, IR_STORE, TY_VOID, p[MANY_BUFS - 1], 2, st);
+    return m;
+}
+
+TEST(test_many_buffers) {
+    for (int env = 0; env <= CG_ENV_VULKAN_1_3; env++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            Diags *d = diags();
+            CgModule *cm = compile(build_many_buffers(), (CgTargetEnv)env, 1, d);
+            if (!cm || d->nerrors) _exit(10);
+            char *msg = NULL;
+            if (!cg_spirv_validate(A, cm->words, cm->nwords, (CgTargetEnv)env, &msg)) _exit(11);
+            if (cm->kernels.v[0].bindings.n != MANY_BUFS) _exit(12);
+            /* the longest entry point interface: from 1.4 the 70 buffers
+             * (or their vec4 views) and the push constants, at least;
+             * before, the builtins only */
+            size_t most = 0;
+            for (size_t at = 5; at < cm->nwords && cm->words[at] >> 16; at += cm->words[at] >> 16) {
+                if ((cm->words[at] & 0xffff) != 15 /* OpEntryPoint */) continue;
+                size_t len = strlen((const char *)&cm->words[at + 3]) / 4 + 1;
+                size_t nif = (cm->words[at] >> 16) - 3 - len;
+                if (nif > most) most = nif;
+            }
+            int v14 = cg_spirv_version((CgTargetEnv)env) >= 0x00010400;
+            _exit((v14 ? most >= MANY_BUFS + 1 : most <= 8) ? 0 : 14);
+        }
+        int st = 0;
+        CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "env %d: child status %d", env, st);
+    }
+}
+
 /* One library stage over fresh params: in (and in2 for matmul) -> out. */
 static IrModule *build_lib(IrStageKind kind, ScalarType et, int rank, FeReduceOp rop, IrStrategy strat,
                            int sp0, int sp1) {
@@ -452,6 +509,7 @@ int main(void) {
     RUN(test_half);
     RUN(test_validator_rejects);
     RUN(test_disasm);
+    RUN(test_many_buffers);
     RUN(test_lib_valid);
     RUN(test_lib_meta);
     int r = TEST_DONE();
