@@ -63,7 +63,7 @@ extern "C" {
     X(PX_ERR_SHAPE, "shape or type mismatch")  /* binding does not fit */     \
     X(PX_ERR_UNBOUND, "unbound parameter")     /* size symbol or scalar unset */ \
     X(PX_ERR_TOO_LARGE, "buffer too large")    /* > device storage-buffer range */ \
-    X(PX_ERR_UNSUPPORTED, "unsupported")       /* e.g. half on a device without it */ \
+    X(PX_ERR_UNSUPPORTED, "unsupported")       /* e.g. past the device loop limit */ \
     X(PX_ERR_IO, "I/O error")                  /* reading a file */           \
     X(PX_ERR_VULKAN, "Vulkan error")           /* any other VkResult */       \
     X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */
@@ -106,7 +106,7 @@ typedef struct PxConfig {
     PxLogFn log;               /* default NULL: messages are dropped */
     void *log_user;
     int opt_level;             /* compiler -O level, default 2 */
-    int timestamps;            /* measure per-stage GPU time, default 1 */
+    int timestamps;            /* launches start timed (px_launch_set_timing), default 1 */
     int backend;               /* PxBackend, default PX_BACKEND_AUTO */
     int cpu_threads;           /* CPU backend threads; 0: PX_CPU_THREADS or the cores */
 } PxConfig;
@@ -220,7 +220,10 @@ typedef struct PxCost {
  * storage-buffer range (the message gives both). */
 PxResult px_buffer_create(PxContext *ctx, PxDtype dtype, int rank, const int64_t *shape,
                           PxBuffer **out);
-void px_buffer_destroy(PxBuffer *b); /* NULL is fine; must not be in a running launch */
+/* NULL is fine. b must not be in a running launch, and a launch it is
+ * bound to must bind another buffer (or NULL) to that param before it
+ * runs again. */
+void px_buffer_destroy(PxBuffer *b);
 PxDtype px_buffer_dtype(const PxBuffer *b);
 int px_buffer_rank(const PxBuffer *b);
 const int64_t *px_buffer_shape(const PxBuffer *b);  /* rank entries */

@@ -45,7 +45,8 @@ static PxResult setup(PxContext *ctx, CalRun *c, int runs)
     if (r == PX_OK) r = px_launch_create(k, &c->l);
     if (r == PX_OK) r = px_launch_set_size(c->l, ck->sym, c->size, "calibration");
     if (r == PX_OK && ck->rows_sym) r = px_launch_set_size(c->l, ck->rows_sym, c->rows, "calibration");
-    if (r == PX_OK && !(c->t = malloc(sizeof *c->t * (size_t)runs))) r = PX_ERR_OUT_OF_MEMORY;
+    if (r == PX_OK && !(c->t = malloc(sizeof *c->t * (size_t)runs)))
+        r = rt_fail(rt_context_log(ctx), PX_ERR_OUT_OF_MEMORY, "out of host memory");
     /* the cold run pays pipeline creation and first-touch costs */
     if (r == PX_OK) r = px_launch_run(c->l);
     return r;
@@ -120,19 +121,13 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
     if (r) return r;
     IrDeviceProfile p;
     ir_profile_default(&p);
-    if (ir_profile_fit(&p, di.name, s, ns) == 0) return PX_ERR_UNSUPPORTED;
+    RtLog *log = rt_context_log(ctx);
+    if (ir_profile_fit(&p, di.name, s, ns) == 0)
+        return rt_fail(log, PX_ERR_UNSUPPORTED, "%s gave no timestamps to measure with", di.name);
     char path[1024];
-    if (!ir_profile_path(path, sizeof path, di.name) || ir_profile_save(&p, path) != 0) return PX_ERR_IO;
-    memset(out, 0, sizeof *out);
-    out->bytes_per_s = p.bytes_per_s;
-    out->flops_per_s = p.flops_per_s;
-    out->intops_per_s = p.intops_per_s;
-    out->accesses_per_s = p.accesses_per_s;
-    out->checked_per_s = p.checked_per_s;
-    out->group_s = p.group_s;
-    out->dispatch_s = p.dispatch_s;
-    out->barrier_s = p.barrier_s;
-    out->calibrated = p.calibrated;
-    snprintf(out->source, sizeof out->source, "%s", path);
+    if (!ir_profile_path(path, sizeof path, di.name))
+        return rt_fail(log, PX_ERR_IO, "no place for the profile: set XDG_CACHE_HOME or HOME");
+    if (ir_profile_save(&p, path) != 0) return rt_fail(log, PX_ERR_IO, "cannot write the profile %s", path);
+    rt_profile_export(&p, path, out);
     return PX_OK;
 }

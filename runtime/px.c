@@ -95,18 +95,6 @@ static char *xstrdup(const char *s)
     return p;
 }
 
-/* hay contains needle, ignoring ASCII case */
-static int ci_contains(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
-        if (i == n) return 1;
-    }
-    return n == 0;
-}
-
 static char *dup_msg2(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 1;
@@ -137,6 +125,8 @@ struct PxContext {
     char profile_src[1024];     /* file the profile came from, or "default" */
     RtCpuPool *cpu;             /* CPU backend (cpu.c): kernels run here when set */
     CgCpuJit *jit;              /* CPU backend: one LLJIT for all modules (llvm.c) */
+    uint64_t buffers_made;      /* PxBuffer ids: a freed buffer's address may come back */
+    int timed;                  /* PxConfig.timestamps: launches start with timing on */
 };
 
 void px_config_default(PxConfig *cfg)
@@ -188,7 +178,7 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
             return r;
         }
     }
-    if (!cfg.timestamps) c->dev.timestamps = 0;
+    c->timed = cfg.timestamps != 0;
     if (use_cpu) {
         /* no Vulkan at all: host-memory buffers, a thread pool, one JIT */
         char *jerr = NULL;
@@ -212,7 +202,7 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
             snprintf(msg, sizeof msg, "device %d requested but the CPU backend has one device (0: %s)",
                      cfg.device_index, c->dev.info.name);
             why = msg;
-        } else if (cfg.device_index < 0 && cfg.device_name && !ci_contains(c->dev.info.name, cfg.device_name)) {
+        } else if (cfg.device_index < 0 && cfg.device_name && !rt_ci_contains(c->dev.info.name, cfg.device_name)) {
             snprintf(msg, sizeof msg, "no device matches '%s' (the CPU backend has one device: %s)",
                      cfg.device_name, c->dev.info.name);
             why = msg;
@@ -317,10 +307,7 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
     fe_diags_init(&d, a, fe_strdup(a, file), text, len);
     Program *p = fe_parse(a, &d);
     if (!d.nerrors && p) fe_check(a, &d, p);
-    if (!d.nerrors && p && p->kernels.n == 0) {
-        Loc none = {0, 0, 0, 0};
-        fe_error(&d, none, "no kernel in this file (a kernel starts with GPU_KERNEL name)");
-    }
+    /* an empty file is an error of the parser's (fe_program_finish) */
     IrModule *ms = NULL, *mo = NULL;
     CgModule *cg = NULL;
     if (!d.nerrors && p) ms = ir_lower(a, &d, p, NULL);
@@ -536,6 +523,7 @@ struct PxBuffer {
     int64_t shape[4];
     int64_t count;
     size_t bytes;
+    uint64_t id;                /* unique in its context */
 };
 
 PxResult px_buffer_create(PxContext *c, PxDtype dtype, int rank, const int64_t *shape, PxBuffer **out)
@@ -569,6 +557,7 @@ PxResult px_buffer_create(PxContext *c, PxDtype dtype, int rank, const int64_t *
         return r;
     }
     b->ctx = c;
+    b->id = ++c->buffers_made;
     b->dtype = dtype;
     b->rank = rank;
     for (int i = 0; i < rank; i++) b->shape[i] = shape[i];
@@ -627,6 +616,7 @@ PxResult px_buffer_read(PxBuffer *b, void *data, size_t bytes)
 
 typedef struct LParam {
     PxBuffer *bound;            /* caller's */
+    uint64_t bound_id;          /* its id: a new buffer at a freed one's address differs */
     PxBuffer *own;              /* created by prepare for an unbound buffer param */
     char origin[160];
     uint32_t bits;              /* scalar value as pushed */
@@ -709,6 +699,7 @@ PxResult px_launch_create(PxKernel *k, PxLaunch **out)
         return rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     l->k = k;
+    l->untimed = !c->timed;
     l->c = c;
     l->total_ns = -1;
     l->pred_ns = -1;
@@ -754,8 +745,10 @@ PxResult px_launch_bind(PxLaunch *l, const char *param, PxBuffer *b, const char 
         return rt_fail(&l->c->log, PX_ERR_INVALID, "%s is a scalar parameter of %s, not a buffer", param,
                        l->k->ir->name);
     LParam *p = &l->p[i];
-    if (p->bound != b) l->prepared = l->recorded = 0;
+    uint64_t id = b ? b->id : 0;
+    if (p->bound != b || p->bound_id != id) l->prepared = l->recorded = 0;
     p->bound = b;
+    p->bound_id = id;
     if (origin) snprintf(p->origin, sizeof p->origin, "%s", origin);
     else snprintf(p->origin, sizeof p->origin, "buffer bound to %s", param);
     return PX_OK;
@@ -1075,6 +1068,9 @@ PxResult px_launch_prepare(PxLaunch *l)
         PxResult r = px_launch_wait(l);
         if (r) return r;
     }
+    /* the last run's times stay readable but teach nothing: the prediction
+     * to learn against is at the sizes being replaced */
+    if (l->unread) l->unread_cold = 1;
     PxResult r = prepare_sizes(l);
     if (!r) r = prepare_buffers(l);
     l->prepared = r == PX_OK;
@@ -1412,20 +1408,27 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
 
 /* ---- prediction, measurement and correction ------------------------------------------- */
 
+void rt_profile_export(const IrDeviceProfile *p, const char *source, PxProfile *out)
+{
+    memset(out, 0, sizeof *out);
+    out->bytes_per_s = p->bytes_per_s;
+    out->flops_per_s = p->flops_per_s;
+    out->intops_per_s = p->intops_per_s;
+    out->accesses_per_s = p->accesses_per_s;
+    out->checked_per_s = p->checked_per_s;
+    out->group_s = p->group_s;
+    out->dispatch_s = p->dispatch_s;
+    out->barrier_s = p->barrier_s;
+    out->calibrated = p->calibrated;
+    snprintf(out->source, sizeof out->source, "%s", source);
+}
+
+RtLog *rt_context_log(PxContext *c) { return &c->log; }
+
 void px_context_profile(const PxContext *c, PxProfile *out)
 {
     memset(out, 0, sizeof *out);
-    if (!c) return;
-    out->bytes_per_s = c->profile.bytes_per_s;
-    out->flops_per_s = c->profile.flops_per_s;
-    out->intops_per_s = c->profile.intops_per_s;
-    out->accesses_per_s = c->profile.accesses_per_s;
-    out->checked_per_s = c->profile.checked_per_s;
-    out->group_s = c->profile.group_s;
-    out->dispatch_s = c->profile.dispatch_s;
-    out->barrier_s = c->profile.barrier_s;
-    out->calibrated = c->profile.calibrated;
-    snprintf(out->source, sizeof out->source, "%s", c->profile_src);
+    if (c) rt_profile_export(&c->profile, c->profile_src, out);
 }
 
 /* A completed run teaches its kernel's correction the ratio of the measured

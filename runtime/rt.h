@@ -35,6 +35,8 @@ void rt_log(RtLog *log, PxLogLevel lv, const char *fmt, ...) __attribute__((form
 /* A VkResult as a px result with a message naming what failed. */
 PxResult rt_vk_fail(RtLog *log, VkResult vr, const char *what);
 const char *rt_vk_result_name(VkResult vr);
+/* hay contains needle, ignoring ASCII case (device names) */
+int rt_ci_contains(const char *hay, const char *needle);
 
 typedef struct RtPipeline RtPipeline;
 
@@ -214,5 +216,11 @@ PxResult rt_limits_check(RtLog *log, const RtLimits *lim, const struct IrKernel 
  * nothing could be measured (a device without timestamps), PX_ERR_IO when
  * the file cannot be written. */
 PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out);
+
+/* px.c, for calibrate.c: the context's log (errors there become
+ * px_last_error), and a profile as px.h shows it. */
+RtLog *rt_context_log(PxContext *ctx);
+struct IrDeviceProfile;
+void rt_profile_export(const struct IrDeviceProfile *p, const char *source, PxProfile *out);
 
 #endif

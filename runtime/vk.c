@@ -32,10 +32,14 @@ void rt_log(RtLog *log, PxLogLevel lv, const char *fmt, ...)
 PxResult rt_fail(RtLog *log, PxResult r, const char *fmt, ...)
 {
     if (!log) return r;
+    /* through a copy: an argument may be log->last itself (a message that
+     * wraps the one a callee left) */
+    char buf[sizeof log->last];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(log->last, sizeof log->last, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(log->last, buf, sizeof buf);
     if (log->fn) log->fn(log->user, PX_LOG_ERROR, log->last);
     return r;
 }
@@ -96,7 +100,7 @@ uint64_t rt_hash(const void *p, size_t n, uint64_t h)
 
 /* ---- device ----------------------------------------------------------------- */
 
-static int ci_contains(const char *hay, const char *needle)
+int rt_ci_contains(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
     for (; *hay; hay++) {
@@ -145,7 +149,7 @@ static int pick_device(RtDevice *d, VkPhysicalDevice *pd, uint32_t n, const RtDe
     if (name) {
         for (uint32_t i = 0; i < n; i++) {
             vkGetPhysicalDeviceProperties(pd[i], &p);
-            if (ci_contains(p.deviceName, name)) return (int)i;
+            if (rt_ci_contains(p.deviceName, name)) return (int)i;
         }
         *r = rt_fail(d->log, PX_ERR_NO_DEVICE, "no Vulkan device matches \"%s\" (%s)", name, how);
         return -1;

@@ -137,6 +137,18 @@ for mode in $("$B/pxcc" --help 2>&1 | sed -n 's/^      \([a-z-]*\)  .*/\1/p'); d
     out=$("$B/pxcc" --emit="$mode" "$EK" -o "$T/ek.$mode" 2>&1); rc=$?
     if [ $rc = 0 ]; then ok "empty kernel: pxcc --emit=$mode"; else bad "empty kernel: pxcc --emit=$mode (exit $rc)" "$out"; fi
 done
+# -o FILE.SUFFIX picks the mode when no --emit is given (pxcc's table)
+for sx in "ll:define " "spvasm:OpEntryPoint" "spv:"; do
+    suf=${sx%%:*}; want=${sx#*:}
+    rm -f "$T/sx.$suf"
+    "$B/pxcc" $E/saxpy.px -o "$T/sx.$suf" 2>/dev/null
+    case $suf in
+    spv) magic=$(od -An -tx4 -N4 "$T/sx.$suf" 2>/dev/null | tr -d ' ')
+         if [ "$magic" = 07230203 ]; then ok "pxcc -o x.$suf writes SPIR-V"; else bad "pxcc -o x.$suf writes SPIR-V" "magic '$magic'"; fi ;;
+    *) if grep -q "$want" "$T/sx.$suf" 2>/dev/null; then ok "pxcc -o x.$suf picks its mode"
+       else bad "pxcc -o x.$suf picks its mode" "no '$want' in $(head -c 200 "$T/sx.$suf" 2>/dev/null)"; fi ;;
+    esac
+done
 if [ -f "$T/ek.spirv" ] && [ ! -s "$T/ek.spirv" ]; then ok "empty kernel: no SPIR-V module"
 else bad "empty kernel: no SPIR-V module (want an empty --emit=spirv)"; fi
 for be in vulkan cpu; do

@@ -134,7 +134,7 @@ static int prepare_spirv(PxccCtx *c, IrModule *m, const char *mode)
  * help text. */
 #define PXCC_EMITS(X)                                                        \
     X("ir", emit_ir, 0, NULL, "the optimised IR as text (the default)") \
-    X("llvm", emit_llvm, 0, ".ll", "the CPU backend's optimised LLVM IR") \
+    X("llvm", emit_llvm, 0, "ll", "the CPU backend's optimised LLVM IR") \
     X("cost", emit_cost, 0, NULL, "cost formulas and workload class (docs/COST.md)") \
     X("cost-json", emit_cost_json, 0, NULL, "the same as JSON") \
     X("spirv", emit_spirv, 1, "spv", "the SPIR-V module for Vulkan (binary)") \

@@ -353,8 +353,9 @@ TEST(matmul_shapes)
     for (int t = 0; t < 5; t++) {
         int64_t M = dims[t][0], K = dims[t][1], N = dims[t][2];
         float *A = malloc(4 * (size_t)(M * K)), *B = malloc(4 * (size_t)(K * N));
-        /* small integers: every product and sum is exact */
-        for (int64_t i = 0; i < M * K; i++) A[i] = (float)((i * 7) % 7) - 3;
+        /* small integers that vary along rows and columns (so a wrong
+         * index shows), and every product and sum is exact */
+        for (int64_t i = 0; i < M * K; i++) A[i] = (float)(i % 7) - 3;
         for (int64_t i = 0; i < K * N; i++) B[i] = (float)((i * 5) % 9) - 4;
         int64_t sa[2] = {M, K}, sb[2] = {K, N};
         PxBuffer *ba = buf(PX_F32, 2, sa, A), *bb = buf(PX_F32, 2, sb, B);
@@ -620,6 +621,95 @@ TEST(timing_lazy_and_off)
     px_launch_destroy(l);
 }
 
+/* Rebinding, re-sizing and context defaults:
+ * - a buffer destroyed while bound and a new one bound in its place re-
+ *   prepare the launch even when the new one lands at the old address;
+ * - a run whose times are read after the sizes changed teaches nothing
+ *   (its prediction was at the old sizes);
+ * - PxConfig.timestamps = 0 starts launches untimed, the device still says
+ *   it has timestamps, and px_launch_set_timing turns them on;
+ * - a message that wraps the callee's (a buffer too large for an unbound
+ *   param) says each part once. */
+TEST(rebind_resize_config)
+{
+    const char *src = "GPU_KERNEL d\nGPU_PARAM x float[N]\nGPU_THREAD_CODE:\n"
+                      "    PARALLEL_MAP x -> y : x * 2.0\nGPU_END\n";
+    PxLaunch *l = launch(src, NULL);
+    CHECK(l != NULL);
+    if (!l) return;
+    float in[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int64_t n4 = 4, n8 = 8;
+    PxBuffer *b4 = buf(PX_F32, 1, &n4, in);
+    CHECK(b4 && px_launch_bind(l, "x", b4, NULL) == PX_OK && px_launch_run(l) == PX_OK);
+    float *y = readback(l, "y");
+    CHECK(y && y[0] == 2 && y[3] == 8);
+    free(y);
+    px_buffer_destroy(b4);
+    PxBuffer *b8 = buf(PX_F32, 1, &n8, in);
+    CHECK(b8 && px_launch_bind(l, "x", b8, NULL) == PX_OK && px_launch_run(l) == PX_OK);
+    y = readback(l, "y");
+    CHECK(y && px_buffer_count(px_launch_buffer(l, "y")) == 8);
+    int bad = 0;
+    for (int i = 0; y && i < 8; i++) bad += y[i] != 2 * in[i];
+    CHECK_MSG(y && bad == 0, "%d of 8 wrong after rebinding (same address: %d)", bad, (void *)b8 == (void *)b4);
+    free(y);
+    px_launch_bind(l, "x", NULL, NULL);
+    px_buffer_destroy(b8);
+
+    PxKernel *k = NULL;
+    CHECK(px_module_kernel(mods[nmods - 1], NULL, &k) == PX_OK);
+    CHECK(px_launch_set_size(l, "N", 1000, "test") == PX_OK);
+    CHECK(px_launch_run(l) == PX_OK && px_launch_run(l) == PX_OK);
+    int n0 = -1, n1 = -1;
+    px_kernel_correction(k, &n0);
+    CHECK(px_launch_set_size(l, "N", 2000, "test") == PX_OK);
+    PxCost c;
+    CHECK(px_launch_cost(l, -1, &c) == PX_OK);
+    px_launch_stage_time_ns(l, -1);
+    px_kernel_correction(k, &n1);
+    CHECK_MSG(n1 == n0, "learned %d samples from a run read after its sizes changed", n1 - n0);
+    px_launch_destroy(l);
+
+    PxDeviceInfo di;
+    px_device_info(ctx, &di);
+    PxConfig cfg;
+    px_config_default(&cfg);
+    cfg.timestamps = 0;
+    PxContext *c2 = NULL;
+    char *err = NULL;
+    CHECK(px_context_create(&cfg, &c2, &err) == PX_OK);
+    px_free(err);
+    if (c2) {
+        PxDeviceInfo d2;
+        px_device_info(c2, &d2);
+        CHECK(d2.has_timestamps == di.has_timestamps);
+        PxModule *m;
+        PxKernel *k2;
+        PxLaunch *l2 = NULL;
+        CHECK(px_module_compile(c2, src, strlen(src), "d.px", &m, NULL) == PX_OK &&
+              px_module_kernel(m, NULL, &k2) == PX_OK && px_launch_create(k2, &l2) == PX_OK);
+        if (l2) {
+            CHECK(px_launch_set_size(l2, "N", 64, "test") == PX_OK && px_launch_run(l2) == PX_OK);
+            CHECK(px_launch_stage_time_ns(l2, -1) == -1);
+            CHECK(px_launch_set_timing(l2, 1) == PX_OK && px_launch_run(l2) == PX_OK);
+            CHECK(d2.has_timestamps ? px_launch_stage_time_ns(l2, -1) >= 0 : 1);
+            /* an unbound buffer too large for the device */
+            int64_t big = (int64_t)(d2.max_storage_buffer_range / 4) + 1;
+            CHECK(px_launch_set_size(l2, "N", big, "test") == PX_OK);
+            CHECK(px_launch_prepare(l2) == PX_ERR_TOO_LARGE);
+            const char *e = px_last_error(c2);
+            char needs[64];
+            snprintf(needs, sizeof needs, "needs %llu bytes", (unsigned long long)big * 4);
+            CHECK_MSG(strstr(e, "buffer x of shape (") == e && !strstr(e + 10, "of shape (") && strstr(e, needs) &&
+                          strstr(e, "storage-buffer range"),
+                      "message: %s", e);
+            px_launch_destroy(l2);
+        }
+        px_module_destroy(m);
+        px_context_destroy(c2);
+    }
+}
+
 /* A kernel with no statements has no SPIR-V module and runs as a no-op;
  * its output buffer is still created (zero-filled). */
 TEST(empty_kernel)
@@ -742,6 +832,7 @@ int main(void)
     RUN(binding_errors);
     RUN(flexible_and_async);
     RUN(timing_lazy_and_off);
+    RUN(rebind_resize_config);
     RUN(empty_kernel);
     RUN(buffer_limits_and_contexts);
     RUN(compile_errors);
