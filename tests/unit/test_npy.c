@@ -1,9 +1,11 @@
 /* test_npy.c — .npy reading and writing: images built byte by byte here
  * (as NumPy lays them out), round trips through files, and every defect
- * that must be a clear error rather than a crash. */
+ * that must be a clear error rather than a crash; the half conversions
+ * against the reference ones of pxtest.h. */
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "pxtest.h"
 #include "runtime/rt.h"
 #include "test.h"
 
@@ -31,16 +33,16 @@ static size_t image(unsigned char *out, int major, const char *dict, const void 
     return pre + hl + nbytes;
 }
 
-static unsigned char buf[1 << 16];
+static unsigned char img[1 << 16];
 static char err[512];
 
 TEST(parse_versions)
 {
     float d[6] = {1, 2, 3, 4, 5, 6};
     for (int v = 1; v <= 3; v++) {
-        size_t n = image(buf, v, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", d, sizeof d);
+        size_t n = image(img, v, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", d, sizeof d);
         RtNpy a;
-        PxResult r = rt_npy_parse("t.npy", buf, n, &a, err, sizeof err);
+        PxResult r = rt_npy_parse("t.npy", img, n, &a, err, sizeof err);
         CHECK_MSG(r == PX_OK, "v%d: %s", v, err);
         if (r) continue;
         CHECK(a.dtype == PX_F32 && a.rank == 2 && a.shape[0] == 2 && a.shape[1] == 3 && a.count == 6);
@@ -63,9 +65,9 @@ TEST(parse_dtypes_and_shapes)
         {"{\"descr\": \"<i4\", \"fortran_order\": False, \"shape\": (4,)}", PX_I32, 1, 4, 16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        size_t n = image(buf, 1, cases[i].dict, d, cases[i].bytes);
+        size_t n = image(img, 1, cases[i].dict, d, cases[i].bytes);
         RtNpy a;
-        PxResult r = rt_npy_parse("t.npy", buf, n, &a, err, sizeof err);
+        PxResult r = rt_npy_parse("t.npy", img, n, &a, err, sizeof err);
         CHECK_MSG(r == PX_OK, "case %zu: %s", i, err);
         if (r) continue;
         CHECK_MSG(a.dtype == cases[i].t && a.rank == cases[i].rank && a.count == cases[i].count,
@@ -93,9 +95,9 @@ TEST(parse_errors)
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576, 1048576), }", 16, "2^40"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        size_t n = image(buf, 1, cases[i].dict, d, cases[i].bytes);
+        size_t n = image(img, 1, cases[i].dict, d, cases[i].bytes);
         RtNpy a;
-        PxResult r = rt_npy_parse("bad.npy", buf, n, &a, err, sizeof err);
+        PxResult r = rt_npy_parse("bad.npy", img, n, &a, err, sizeof err);
         CHECK_MSG(r != PX_OK && strstr(err, cases[i].want) && strstr(err, "bad.npy"),
                   "case %zu: got %d '%s', wanted '%s'", i, r, err, cases[i].want);
         if (!r) rt_npy_free(&a);
@@ -104,15 +106,15 @@ TEST(parse_errors)
     RtNpy a;
     CHECK(rt_npy_parse("m.npy", (const unsigned char *)"hello", 5, &a, err, sizeof err) == PX_ERR_IO &&
           strstr(err, "not a .npy"));
-    size_t n = image(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", d, 16);
-    buf[6] = 4;
-    CHECK(rt_npy_parse("v.npy", buf, n, &a, err, sizeof err) == PX_ERR_UNSUPPORTED && strstr(err, "version 4.0"));
-    n = image(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", d, 16);
-    CHECK(rt_npy_parse("h.npy", buf, 40, &a, err, sizeof err) == PX_ERR_IO && strstr(err, "truncated"));
+    size_t n = image(img, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", d, 16);
+    img[6] = 4;
+    CHECK(rt_npy_parse("v.npy", img, n, &a, err, sizeof err) == PX_ERR_UNSUPPORTED && strstr(err, "version 4.0"));
+    n = image(img, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", d, 16);
+    CHECK(rt_npy_parse("h.npy", img, 40, &a, err, sizeof err) == PX_ERR_IO && strstr(err, "truncated"));
     /* every prefix of a good file fails cleanly */
     int clean = 1;
     for (size_t k = 0; k < n; k++) {
-        PxResult r = rt_npy_parse("p.npy", buf, k, &a, err, sizeof err);
+        PxResult r = rt_npy_parse("p.npy", img, k, &a, err, sizeof err);
         if (r == PX_OK) {
             clean = 0;
             rt_npy_free(&a);
@@ -138,9 +140,9 @@ TEST(file_round_trip)
     rt_npy_free(&a);
     /* the header is 64-byte aligned as NumPy requires */
     FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    size_t n = f ? fread(img, 1, sizeof img, f) : 0;
     if (f) fclose(f);
-    CHECK(n > 30 && (n - 30) % 64 == 0 && buf[n - 31] == '\n');
+    CHECK(n > 30 && (n - 30) % 64 == 0 && img[n - 31] == '\n');
     int64_t s1[1] = {4};
     uint32_t u[4] = {1, 2, 3, 0xffffffffu};
     CHECK(rt_npy_write(path, PX_U32, 1, s1, u, err, sizeof err) == PX_OK);
@@ -151,24 +153,72 @@ TEST(file_round_trip)
     CHECK(rt_npy_read("/nonexistent/x.npy", &a, err, sizeof err) == PX_ERR_NOT_FOUND && strstr(err, "cannot open"));
 }
 
+/* The value a half bit pattern means is the same either way: NaN-ness
+ * for NaNs, else equal (every half is exact as a float and a double). */
+static int same_value(double got, double want)
+{
+    return isnan(want) ? isnan(got) : got == want && signbit(got) == signbit(want);
+}
+static int is_half_nan(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x3ff); }
+
 TEST(half_conversions)
 {
-    /* exact values and rounding, checked against IEEE binary16 bit patterns */
-    CHECK(px_float_to_half(1.0f) == 0x3c00);
-    CHECK(px_float_to_half(-2.0f) == 0xc000);
-    CHECK(px_float_to_half(65504.0f) == 0x7bff);
-    CHECK(px_float_to_half(1e6f) == 0x7c00);
-    CHECK(px_float_to_half(5.9604645e-8f) == 0x0001); /* smallest subnormal */
-    CHECK(px_float_to_half(1.0f + 1.0f / 2048) == 0x3c00); /* tie to even */
-    CHECK(px_float_to_half(1.0f + 3.0f / 2048) == 0x3c02);
-    for (uint32_t h = 0; h < 0x7c00; h++) {
-        float f = px_half_to_float((uint16_t)h);
-        if (px_float_to_half(f) != h) {
-            CHECK_MSG(0, "half 0x%04x does not round-trip", h);
-            break;
+    /* a few fixed IEEE binary16 bit patterns, so the reference itself is
+     * pinned down too */
+    CHECK(px_float_to_half(1.0f) == 0x3c00 && to_half(1.0f) == 0x3c00);
+    CHECK(px_float_to_half(-2.0f) == 0xc000 && to_half(-2.0f) == 0xc000);
+    CHECK(px_float_to_half(65504.0f) == 0x7bff && to_half(65504.0f) == 0x7bff);
+    CHECK(px_float_to_half(5.9604645e-8f) == 0x0001 && to_half(5.9604645e-8f) == 0x0001);
+    CHECK(from_half(0x3555) > 0.333 && from_half(0x3555) < 0.3334);
+
+    /* every half to float, and back from the reference's value (not the
+     * runtime's): exact, NaN to some NaN */
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        double want = from_half((uint16_t)h);
+        float got = px_half_to_float((uint16_t)h);
+        uint16_t back = px_float_to_half((float)want);
+        if (!same_value(got, want) || (is_half_nan((uint16_t)h) ? !is_half_nan(back) : back != h)) {
+            if (!bad++)
+                CHECK_MSG(0, "half 0x%04x: px_half_to_float %.9g, want %.9g; px_float_to_half of it 0x%04x", h,
+                          (double)got, want, back);
         }
     }
-    CHECK(px_half_to_float(0x3555) > 0.333f && px_half_to_float(0x3555) < 0.3334f);
+    CHECK_MSG(bad == 0, "%d half patterns wrong", bad);
+
+    /* floats between halves: ties (to even, both ways), just off a tie,
+     * subnormal halves and their ties, below half the smallest subnormal,
+     * float denormals, the overflow edge (65520 is the tie between 65504
+     * and infinity), infinities and NaNs */
+    const float fs[] = {
+        0.0f, -0.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 1.0f + 5.0f / 2048,
+        nextafterf(1.0f + 1.0f / 2048, 2.0f), nextafterf(1.0f + 3.0f / 2048, 0.0f), -(1.0f + 1.0f / 2048),
+        2049.0f, 2051.0f, 0.1f, 1.0f / 3, 3.14159265f, -1e-3f,
+        ldexpf(1.0f, -24), ldexpf(1.0f, -25), nextafterf(ldexpf(1.0f, -25), 1.0f), ldexpf(3.0f, -25),
+        ldexpf(5.0f, -25), ldexpf(1.0f, -26), ldexpf(1023.5f, -24), ldexpf(1023.0f, -24), ldexpf(2047.0f, -25),
+        ldexpf(1.0f, -14), ldexpf(1.0f, -15), -ldexpf(3.0f, -25), 1e-40f, -1e-45f, 1.17549435e-38f,
+        65504.0f, 65519.0f, 65519.996f, 65520.0f, -65520.0f, 65536.0f, 1e6f, 3.4e38f, -3.4e38f,
+        INFINITY, -INFINITY, NAN, -NAN,
+    };
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) {
+        uint16_t got = px_float_to_half(fs[i]), want = to_half(fs[i]);
+        CHECK_MSG(is_half_nan(want) ? is_half_nan(got) && (got & 0x8000) == (want & 0x8000) : got == want,
+                  "px_float_to_half(%.9g) = 0x%04x, want 0x%04x", (double)fs[i], got, want);
+    }
+
+    /* and a sweep over the float bit patterns (a stride prime to every
+     * power of two, so all low mantissa bits vary) */
+    bad = 0;
+    for (uint64_t x = 0; x < 0x100000000u; x += 4099) {
+        uint32_t u = (uint32_t)x;
+        float f;
+        memcpy(&f, &u, 4);
+        uint16_t got = px_float_to_half(f), want = to_half(f);
+        if (is_half_nan(want) ? !is_half_nan(got) : got != want) {
+            if (!bad++) CHECK_MSG(0, "px_float_to_half(0x%08x) = 0x%04x, want 0x%04x", u, got, want);
+        }
+    }
+    CHECK_MSG(bad == 0, "%d of the swept floats wrong", bad);
 }
 
 int main(void)
