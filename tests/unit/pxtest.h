@@ -14,37 +14,38 @@
 
 #include "px.h"
 
-/* IEEE binary16 <-> float, the test's own reference: to_half rounds to
- * nearest even by integer arithmetic on the float's fields (infinity past
- * the largest half, a quiet NaN of the same sign for a NaN), from_half is
- * the value by the format's definition, with ldexp. */
-static inline uint16_t to_half(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000;
-    int e = (int)((x >> 23) & 0xff) - 127 + 15;
-    uint32_t m = x & 0x7fffff;
-    if (((x >> 23) & 0xff) == 0xff && m) return (uint16_t)(sign | 0x7e00);
-    if (e >= 31) return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
-        if (e < -10) return (uint16_t)sign;
-        m |= 0x800000;
-        int sh = 14 - e;
-        uint32_t h = m >> sh, rem = m & ((1u << sh) - 1), half = 1u << (sh - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = ((uint32_t)e << 10) | (m >> 13), rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
-    return (uint16_t)(sign | h);
-}
+/* IEEE binary16 <-> float, the test's own reference, from the format's
+ * definition rather than from bit manipulation like the runtime's:
+ * from_half is the value a pattern denotes (ldexp); to_half searches the
+ * finite halves for the nearest value, ties to the even pattern, and
+ * gives infinity from 65520 (half an ulp past 65504) on and a quiet NaN
+ * of the same sign for a NaN. */
 static inline double from_half(uint16_t h)
 {
     int e = (h >> 10) & 0x1f;
     double m = h & 0x3ff;
     double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
     return (h & 0x8000) ? -v : v;
+}
+static inline uint16_t to_half(float f)
+{
+    uint16_t sign = signbit(f) ? 0x8000 : 0;
+    if (isnan(f)) return (uint16_t)(sign | 0x7e00);
+    double a = fabs((double)f);
+    if (a >= 65520.0) return (uint16_t)(sign | 0x7c00);
+    /* the largest finite pattern whose value is <= a (values grow with
+     * the pattern), then the nearer of it and the next */
+    int lo = 0, hi = 0x7bff;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (from_half((uint16_t)mid) <= a) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo < 0x7bff) {
+        double below = a - from_half((uint16_t)lo), above = from_half((uint16_t)(lo + 1)) - a;
+        if (above < below || (above == below && (lo & 1))) lo++;
+    }
+    return (uint16_t)(sign | lo);
 }
 
 static PxContext *ctx;
