@@ -28,7 +28,7 @@ LDFLAGS := $(SAN)
 
 # ---- sources ---------------------------------------------------------------
 GEN_C     := $(B)/gen/lex.c $(B)/gen/parse.c
-PXC_SRC   := $(wildcard frontend/*.c ir/*.c codegen/*.c)
+PXC_SRC   := $(wildcard base/*.c frontend/*.c ir/*.c codegen/*.c)
 PX_SRC    := $(wildcard runtime/*.c sched/*.c)
 PXC_OBJ   := $(PXC_SRC:%.c=$(B)/obj/%.o) $(GEN_C:$(B)/gen/%.c=$(B)/obj/gen/%.o)
 PX_OBJ    := $(PX_SRC:%.c=$(B)/obj/%.o)

@@ -202,7 +202,7 @@ typedef struct CgOptions {
 /* Lowers a whole module. User errors (half without float16) go to d and
  * the result is NULL. The binary is validated in-process with SPIRV-Tools
  * before it is returned; a module that fails is an internal error
- * (fe_die, exit 3) naming the kernel and stage. */
+ * (fe_die: it unwinds to the caller's fe_protect) naming the entry point. */
 CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o);
 
 /* In-process SPIRV-Tools validation for env. Returns 1 when valid; else 0
@@ -324,5 +324,54 @@ void cg_cpu_param_values(const IrKernel *k, const uint32_t *scalar, int64_t *out
 
 /* The optimised LLVM IR text (pxcc --emit=llvm); NULL and *err on failure. */
 char *cg_llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err);
+
+/* ===== compile.c: the compile driver =====
+ *
+ * The one pipeline from source text to IR, cost figures and code; pxcc,
+ * the runtime and the tests all call it. */
+
+typedef enum CgEmit {
+    CG_EMIT_IR,            /* stop after ir_optimize (and the cost analysis) */
+    CG_EMIT_SPIRV,         /* + one validated SPIR-V module and launch metadata */
+    CG_EMIT_CPU,           /* + native code in CgCompileOptions.jit */
+    CG_EMIT_LLVM_TEXT,     /* + the optimised LLVM IR as text */
+} CgEmit;
+
+typedef struct CgCompileOptions {
+    const char *file;      /* the name diagnostics print (NULL: "<source>") */
+    const char *only_kernel; /* NULL: every kernel */
+    int opt_level;         /* 0..2: IR passes; LLVM runs cg_llvm_level of it */
+    int werror;            /* warnings are errors */
+    int verify;            /* ir_verify after every pass (debug builds: always) */
+    int cost;              /* run the cost analysis (CgCompiled.src, .cost) */
+    CgEmit emit;
+    CgTarget target;       /* SPIR-V and the strategy choice */
+    CgCpuJit *jit;         /* CG_EMIT_CPU: where the code goes */
+} CgCompileOptions;
+
+typedef struct CgCompiled {
+    Diags diags;           /* warnings and errors of the source */
+    IrModule *src;         /* cost: the kernel as lowered, -O0, marked by bounds */
+    IrModule *opt;         /* after ir_optimize at opt_level: what runs */
+    IrKernelCost **cost;   /* cost: one per kernel of opt, same order */
+    CgModule *spirv;       /* CG_EMIT_SPIRV */
+    CgCpuModule *cpu;      /* CG_EMIT_CPU: the caller's, cg_cpu_destroy */
+    char *llvm_text;       /* CG_EMIT_LLVM_TEXT */
+    FeFail fail;           /* CG_COMPILE_FAILED: what failed */
+} CgCompiled;
+
+typedef enum CgCompileStatus {
+    CG_COMPILE_OK,
+    CG_COMPILE_ERRORS,     /* errors in the source: diags says which */
+    CG_COMPILE_FAILED,     /* internal error or out of memory: fail says which */
+} CgCompileStatus;
+
+/* Compiles src[0..len) (need not be NUL-terminated) into arena a. Never
+ * exits: every failure inside is a status. On CG_COMPILE_FAILED nothing
+ * but a's memory is left behind. */
+CgCompileStatus cg_compile(Arena *a, const char *src, size_t len, const CgCompileOptions *o,
+                           CgCompiled *out);
+/* LLVM's pipeline level for a PX -O level: 0, 1, 3. */
+int cg_llvm_level(int px_opt_level);
 
 #endif

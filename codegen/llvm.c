@@ -1149,14 +1149,42 @@ static void gen_kernel(Gen *g, const IrModule *m, int ki, const char *prefix, Cg
     }
 }
 
-/* Verifies mod (a failure is a backend bug) and runs default<On> on it.
- * NULL, or a malloc'd message. */
+/* Generation of one kernel into g's module, then LLVM's verifier on it (a
+ * failure is a backend bug), under fe_protect: the caller owns LLVM
+ * objects that an unwinding fe_die would lose, so it disposes of them and
+ * rethrows. Returns the failure kind (FE_FAIL_NONE: done). */
+typedef struct GenJob {
+    Gen *g;
+    const IrModule *m;
+    int ki;
+    const char *prefix;
+    CgCpuKernel *ck;
+} GenJob;
+
+static void gen_job(void *ud)
+{
+    GenJob *j = ud;
+    gen_kernel(j->g, j->m, j->ki, j->prefix, j->ck);
+    char *vmsg = NULL;
+    if (LLVMVerifyModule(j->g->mod, LLVMReturnStatusAction, &vmsg)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", vmsg ? vmsg : "?");
+        LLVMDisposeMessage(vmsg);
+        fe_die("llvm: generated module does not verify: %s", msg);
+    }
+    LLVMDisposeMessage(vmsg);
+}
+
+static FeFailKind gen_protected(Gen *g, const IrModule *m, int ki, const char *prefix, CgCpuKernel *ck,
+                                FeFail *f)
+{
+    GenJob j = {g, m, ki, prefix, ck};
+    return fe_protect(gen_job, &j, f);
+}
+
+/* Runs default<On> on a verified module. NULL, or a malloc'd message. */
 static char *optimise(LLVMModuleRef mod, const HostTarget *h, int opt_level)
 {
-    char *vmsg = NULL;
-    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &vmsg))
-        fe_die("llvm: generated module does not verify: %s", vmsg);
-    LLVMDisposeMessage(vmsg);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(po, opt_level >= 2);
     LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
@@ -1177,12 +1205,21 @@ char *cg_llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err)
     LLVMModuleRef mod = new_module(cx, &h, m->file ? m->file : "px");
     Gen g;
     gen_init(&g, cx, mod, &h, A);
-    for (int ki = 0; ki < m->kernels.n; ki++) {
+    FeFail f;
+    FeFailKind fk = FE_FAIL_NONE;
+    for (int ki = 0; ki < m->kernels.n && !fk; ki++) {
         CgCpuKernel ck;
-        gen_kernel(&g, m, ki, fe_sprintf(A, "k%d_%s", ki, m->kernels.v[ki]->name), &ck);
+        fk = gen_protected(&g, m, ki, fe_sprintf(A, "k%d_%s", ki, m->kernels.v[ki]->name), &ck, &f);
     }
     LLVMDisposeBuilder(g.b);
     char *r = NULL;
+    if (fk) {
+        LLVMDisposeModule(mod);
+        fe_arena_free(A);
+        LLVMContextDispose(cx);
+        host_target_free(&h);
+        fe_rethrow(&f);
+    }
     if (!(*err = optimise(mod, &h, opt_level))) {
         char *s = LLVMPrintModuleToString(mod);
         r = fe_strdup(a, s);
@@ -1306,8 +1343,15 @@ CgCpuModule *cg_cpu_compile_in(CgCpuJit *j, const IrModule *m, int opt_level, ch
         Gen g;
         gen_init(&g, cx, mod, &j->host, A);
         CgCpuKernel ck;
-        gen_kernel(&g, m, ki, prefix, &ck);
+        FeFail f;
+        FeFailKind fk = gen_protected(&g, m, ki, prefix, &ck, &f);
         LLVMDisposeBuilder(g.b);
+        if (fk) {
+            LLVMDisposeModule(mod);
+            LLVMOrcDisposeThreadSafeContext(tsc);
+            cg_cpu_destroy(cm);
+            fe_rethrow(&f);
+        }
         double k1 = now_ms();
         char *e = optimise(mod, &j->host, opt_level);
         double k2 = now_ms();

@@ -23,7 +23,11 @@
  * Every fallible function returns a PxResult. PX_OK is 0. After a failure,
  * px_last_error(ctx) gives a message saying what failed and why (the
  * message lives until the next failing call on that context). Messages also
- * go to the caller's log callback; the library never prints by itself.
+ * go to the caller's log callback; the library never prints by itself,
+ * never exits and reads no environment variable but those named here. An
+ * internal compiler error or an allocation failure inside the compiler is
+ * PX_ERR_INTERNAL or PX_ERR_OUT_OF_MEMORY from that call, and the context
+ * stays usable: the next compile and launch work.
  * Vulkan failures are turned into PX_ERR_DEVICE_LOST, PX_ERR_OUT_OF_MEMORY
  * or PX_ERR_VULKAN with the VkResult named; nothing is leaked on any path.
  *
@@ -50,6 +54,17 @@
 extern "C" {
 #endif
 
+/* ---- version ------------------------------------------------------------- */
+
+/* The library's version: MAJOR changes break the API or ABI, MINOR adds to
+ * them, PATCH fixes. px_version() is the version of the library linked,
+ * which may be newer than the header a program was built with. */
+#define PX_VERSION_MAJOR 0
+#define PX_VERSION_MINOR 2
+#define PX_VERSION_PATCH 0
+#define PX_VERSION_STRING "0.2.0"
+const char *px_version(void); /* "0.2.0" */
+
 /* ---- results --------------------------------------------------------- */
 
 #define PX_RESULTS(X)                                                        \
@@ -66,7 +81,8 @@ extern "C" {
     X(PX_ERR_UNSUPPORTED, "unsupported")       /* e.g. past the device loop limit */ \
     X(PX_ERR_IO, "I/O error")                  /* reading a file */           \
     X(PX_ERR_VULKAN, "Vulkan error")           /* any other VkResult */       \
-    X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */
+    X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */ \
+    X(PX_ERR_INTERNAL, "internal error")       /* a bug of PX's: the message says where */
 typedef enum PxResult {
 #define X(e, s) e,
     PX_RESULTS(X)
@@ -109,6 +125,9 @@ typedef struct PxConfig {
     int timestamps;            /* launches start timed (px_launch_set_timing), default 1 */
     int backend;               /* PxBackend, default PX_BACKEND_AUTO */
     int cpu_threads;           /* CPU backend threads; 0: PX_CPU_THREADS or the cores */
+    int no_subgroups;          /* 1: compile the shared-memory fallbacks even where the
+                                  device has subgroup arithmetic; px_config_default
+                                  sets it when PX_NO_SUBGROUPS is set */
 } PxConfig;
 
 /* Where kernels run. AUTO: Vulkan when the instance has a device, else
@@ -312,6 +331,15 @@ typedef struct PxProfile {
     char source[1024];         /* the file it was loaded from, or "default" */
 } PxProfile;
 void px_context_profile(const PxContext *ctx, PxProfile *out);
+
+/* Measures ctx's device for the cost model: runs the calibration
+ * micro-kernels `runs` times each (the median counts), fits a profile and
+ * saves it where the next context for this device loads it
+ * ($XDG_CACHE_HOME/px/<device>.profile); ctx keeps the profile it has.
+ * *out gets the fitted profile, out->source the file. PX_ERR_UNSUPPORTED
+ * when the device gave no times, PX_ERR_IO when the file cannot be
+ * written. Takes a few seconds. */
+PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out);
 
 /* Prediction, callable before running: stage i (-1: whole kernel) at the
  * launch's bound sizes, in ns: the roofline figure of the profile

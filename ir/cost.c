@@ -693,18 +693,6 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
     return kc;
 }
 
-IrKernelCost **ir_cost_module(Arena *a, const char *file, const char *src, size_t len,
-                              const char *only_kernel, const IrModule *opt)
-{
-    /* A private Diags: the caller has reported this source's diagnostics. */
-    Diags d;
-    fe_diags_init(&d, a, file, src, len);
-    IrOptions o0 = {.opt_level = 0};
-    IrModule *m = ir_compile_source(a, &d, file, src, len, only_kernel, &o0);
-    if (!m || d.nerrors) return NULL;
-    return ir_cost_lowered(a, m, opt);
-}
-
 IrKernelCost **ir_cost_lowered(Arena *a, IrModule *src, const IrModule *opt)
 {
     if (opt && src->kernels.n != opt->kernels.n) return NULL;

@@ -38,7 +38,7 @@
 #ifndef PX_IR_H
 #define PX_IR_H
 
-#include "../frontend/fe.h"
+#include "../base/base.h"
 
 /* ===== size.c: integer formulas of size symbols and scalar params ===== */
 
@@ -274,7 +274,8 @@ int ir_buffer_add(IrKernel *k, Arena *a, const char *name, ScalarType elem, int 
 /* Requires fe_check to have succeeded (no errors). Builds one IrKernel per
  * kernel; `only`, when not NULL, selects one kernel by name (NULL result
  * and an error in d when absent). */
-IrModule *ir_lower(Arena *a, Diags *d, Program *p, const char *only);
+struct Program;
+IrModule *ir_lower(Arena *a, Diags *d, struct Program *p, const char *only);
 
 /* ===== print.c: the text form that --emit=ir prints and golden tests diff ===== */
 
@@ -310,13 +311,6 @@ void ir_pass_bounds(IrModule *m);      /* range analysis: sets IR_F_INBOUNDS, IR
 void ir_pass_strategy(IrModule *m, const IrOptions *o);
 /* pipeline.c: the one visible pipeline, NIR_PASS style */
 void ir_optimize(IrModule *m, const IrOptions *o);
-/* Source text to optimised IR: fe_parse, fe_check, ir_lower (only_kernel:
- * NULL for all), ir_optimize (o NULL: -O2). d is initialised here when the
- * caller left it zeroed, else used as it is (set d->werror after
- * fe_diags_init). Returns NULL when any error was reported; warnings stay
- * in d either way. An empty file, or one with no kernel, is an error. */
-IrModule *ir_compile_source(Arena *a, Diags *d, const char *file, const char *src, size_t len,
-                            const char *only_kernel, const IrOptions *o);
 
 /* ===== poly.c: cost polynomials over size symbols and params ===== */
 
@@ -458,13 +452,7 @@ typedef struct IrCostBind {
     int n;
 } IrCostBind;
 
-/* Costs of every kernel of a compiled module `opt` (ir_compile_source at
- * any -O): compiles the same source again at -O0 for the figures, so they
- * do not depend on -O, and takes dispatches from opt. The array has
- * opt->kernels.n entries; NULL when the source no longer compiles. */
-IrKernelCost **ir_cost_module(Arena *a, const char *file, const char *src, size_t len,
-                              const char *only_kernel, const IrModule *opt);
-/* The same for a module the caller lowered at -O0 itself (`src`, which it
+/* Costs of every kernel of a module the caller lowered at -O0 itself (`src`, which it
  * marks with ir_pass_bounds first) and its optimised twin `opt` (or NULL).
  * The array has src->kernels.n entries; NULL when the two modules' kernels
  * differ. */

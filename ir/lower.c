@@ -14,6 +14,7 @@
  * set of such vars is computed from the AST before lowering the construct,
  * the standard construction for structured control flow. */
 #include "ir.h"
+#include "../frontend/fe.h"
 
 typedef struct Binding {
     const Sym *sym;

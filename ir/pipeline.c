@@ -1,6 +1,6 @@
-/* pipeline.c — the one visible optimisation pipeline and the convenience
- * entry point that compiles source text to optimised IR.
+/* pipeline.c — the one visible optimisation pipeline.
  *
+ * The compile driver (codegen/compile.c) is its one caller outside tests.
  * Every pass runs through IR_PASS, which runs the verifier after it when
  * IrOptions.verify is set or the library is a debug build (PX_DEBUG), so a
  * pass that breaks the IR is named at once (NIR_PASS style).
@@ -37,18 +37,4 @@ void ir_optimize(IrModule *m, const IrOptions *o)
     }
     if (o->opt_level >= 1) IR_PASS(m, o, "bounds", ir_pass_bounds(m));
     IR_PASS(m, o, "strategy", ir_pass_strategy(m, o));
-}
-
-IrModule *ir_compile_source(Arena *a, Diags *d, const char *file, const char *src, size_t len,
-                            const char *only_kernel, const IrOptions *o)
-{
-    if (!d->arena) fe_diags_init(d, a, file, src, len);
-    Program *p = fe_parse(a, d);
-    if (!p || d->nerrors) return NULL;
-    fe_check(a, d, p);
-    if (d->nerrors) return NULL; /* a file without a kernel is the parser's error */
-    IrModule *m = ir_lower(a, d, p, only_kernel);
-    if (!m || d->nerrors) return NULL;
-    ir_optimize(m, o);
-    return m;
 }

@@ -318,7 +318,7 @@ void ir_print_kernel(FILE *out, const IrKernel *k)
     for (int i = 0; i < k->syms.n; i++)
         fprintf(out, "  sym %s%s\n", k->syms.v[i].name, k->syms.v[i].implicit ? " implicit" : "");
     Printer p = {out, k, malloc(((size_t)k->insts.n + 1) * sizeof(int)), 0};
-    if (!p.num) fe_die("out of memory");
+    if (!p.num) fe_oom(0);
     for (int si = 0; si < k->stages.n; si++) print_stage(&p, si);
     free(p.num);
 }

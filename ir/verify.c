@@ -18,6 +18,7 @@ typedef struct Verifier {
     int stage;
     unsigned char *visible; /* value id is in scope at this point */
     unsigned char *placed;  /* id already seen in some block */
+    Arena *tmp;             /* the verifier's own memory (verify_kernel frees it) */
 } Verifier;
 
 FE_PRINTF(3, 4) FE_NORETURN static void fail(Verifier *v, int id, const char *fmt, ...)
@@ -70,9 +71,8 @@ static void block(Verifier *v, const IrBlock *b, int parent, int nyield, const S
  * may carry any number of vars through a branch or loop). */
 static ScalarType *result_types(Verifier *v, int id, int n)
 {
-    ScalarType *rt = malloc(sizeof *rt * (size_t)(n + 1));
-    if (!rt) fail(v, id, "out of memory");
-    return rt;
+    (void)id;
+    return fe_alloc(v->tmp, sizeof(ScalarType) * (size_t)(n + 1));
 }
 
 static void results(Verifier *v, const IrBlock *b, int at, int id, ScalarType *rt)
@@ -199,7 +199,6 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
         results(v, b, at, id, rt);
         block(v, in->body, id, in->nres, rt);
         block(v, in->els, id, in->nres, rt);
-        free(rt);
         break;
     }
     case IR_FOR: {
@@ -218,7 +217,6 @@ static void check_inst(Verifier *v, const IrBlock *b, int at)
             if (inst(v, in->body->args.v[1 + i])->type != rt[i]) fail(v, id, "carried arg %d type", i);
         }
         block(v, in->body, id, nc, rt);
-        free(rt);
         break;
     }
     case IR_YIELD:
@@ -283,58 +281,66 @@ static void check_size(Verifier *v, const IrSize *s)
     }
 }
 
-static void verify_kernel(const IrKernel *k, const char *pass)
+static void verify_kernel(void *ud)
 {
-    Verifier v = {k, pass, -1, calloc((size_t)k->insts.n + 1, 1), calloc((size_t)k->insts.n + 1, 1)};
-    if (!v.visible || !v.placed) fe_die("out of memory");
+    Verifier *v = ud;
+    const IrKernel *k = v->k;
+    v->visible = fe_alloc(v->tmp, (size_t)k->insts.n + 1);
+    v->placed = fe_alloc(v->tmp, (size_t)k->insts.n + 1);
+    if (fe_inject_at("verify")) fail(v, -1, "injected failure (fe_inject_failure)");
     for (int i = 0; i < k->params.n; i++) {
         const IrParam *p = &k->params.v[i];
-        if (p->type == TY_VOID || p->type == TY_BOOL) fail(&v, -1, "param %s has type %s", p->name, fe_type_name(p->type));
+        if (p->type == TY_VOID || p->type == TY_BOOL) fail(v, -1, "param %s has type %s", p->name, fe_type_name(p->type));
         if (!p->is_buffer) continue;
-        if (p->rank < 1 || p->rank > 4) fail(&v, -1, "buffer %s has rank %d", p->name, p->rank);
+        if (p->rank < 1 || p->rank > 4) fail(v, -1, "buffer %s has rank %d", p->name, p->rank);
         for (int d = 0; d < p->rank; d++) {
-            check_size(&v, p->dims[d]);
+            check_size(v, p->dims[d]);
             if (p->dims[d]->op != SZ_CONST && p->dims[d]->op != SZ_SYM)
-                fail(&v, -1, "buffer %s extent %d is not a constant or symbol", p->name, d);
+                fail(v, -1, "buffer %s extent %d is not a constant or symbol", p->name, d);
         }
     }
     for (int si = 0; si < k->stages.n; si++) {
         const IrStage *s = &k->stages.v[si];
-        v.stage = si;
-        if (s->prims.n < 1) fail(&v, -1, "stage from no primitive");
+        v->stage = si;
+        if (s->prims.n < 1) fail(v, -1, "stage from no primitive");
         if (s->kind == IR_STAGE_GRID) {
-            if (s->rank < 1 || s->rank > 3) fail(&v, -1, "grid of rank %d", s->rank);
-            if (!s->body || s->body->args.n != s->rank) fail(&v, -1, "grid body needs %d index args", s->rank);
+            if (s->rank < 1 || s->rank > 3) fail(v, -1, "grid of rank %d", s->rank);
+            if (!s->body || s->body->args.n != s->rank) fail(v, -1, "grid body needs %d index args", s->rank);
             for (int d = 0; d < s->rank; d++) {
-                check_size(&v, s->lo[d]);
-                check_size(&v, s->hi[d]);
-                if (!is_int(s->itype[d]) || inst(&v, s->body->args.v[d])->type != s->itype[d])
-                    fail(&v, -1, "index variable %d type", d);
+                check_size(v, s->lo[d]);
+                check_size(v, s->hi[d]);
+                if (!is_int(s->itype[d]) || inst(v, s->body->args.v[d])->type != s->itype[d])
+                    fail(v, -1, "index variable %d type", d);
             }
-            block(&v, s->body, -1, 0, NULL);
+            block(v, s->body, -1, 0, NULL);
             continue;
         }
-        if (s->nin < 1 || s->nin > 2) fail(&v, -1, "library stage with %d inputs", s->nin);
-        const IrParam *out = buffer(&v, -1, s->out);
+        if (s->nin < 1 || s->nin > 2) fail(v, -1, "library stage with %d inputs", s->nin);
+        const IrParam *out = buffer(v, -1, s->out);
         int need_in = s->kind == IR_STAGE_MATMUL ? 2 : 1;
-        if (s->nin != need_in) fail(&v, -1, "%s needs %d inputs", ir_stage_kind_names[s->kind], need_in);
+        if (s->nin != need_in) fail(v, -1, "%s needs %d inputs", ir_stage_kind_names[s->kind], need_in);
         for (int i = 0; i < s->nin; i++) {
-            const IrParam *in = buffer(&v, -1, s->in[i]);
-            if (s->in[i] == s->out) fail(&v, -1, "output %s is also an input", out->name);
+            const IrParam *in = buffer(v, -1, s->in[i]);
+            if (s->in[i] == s->out) fail(v, -1, "output %s is also an input", out->name);
             if ((s->kind == IR_STAGE_MATMUL || s->kind == IR_STAGE_TRANSPOSE) && in->rank != 2)
-                fail(&v, -1, "%s operand %s has rank %d", ir_stage_kind_names[s->kind], in->name, in->rank);
+                fail(v, -1, "%s operand %s has rank %d", ir_stage_kind_names[s->kind], in->name, in->rank);
             if ((s->kind == IR_STAGE_REDUCE || s->kind == IR_STAGE_SCAN || s->kind == IR_STAGE_SOFTMAX) &&
                 in->rank > 2)
-                fail(&v, -1, "%s operand %s has rank %d", ir_stage_kind_names[s->kind], in->name, in->rank);
+                fail(v, -1, "%s operand %s has rank %d", ir_stage_kind_names[s->kind], in->name, in->rank);
         }
         if ((s->kind == IR_STAGE_MATMUL || s->kind == IR_STAGE_TRANSPOSE) && out->rank != 2)
-            fail(&v, -1, "%s output has rank %d", ir_stage_kind_names[s->kind], out->rank);
+            fail(v, -1, "%s output has rank %d", ir_stage_kind_names[s->kind], out->rank);
     }
-    free(v.visible);
-    free(v.placed);
 }
 
 void ir_verify(const IrModule *m, const char *after_pass)
 {
-    for (int i = 0; i < m->kernels.n; i++) verify_kernel(m->kernels.v[i], after_pass ? after_pass : "?");
+    for (int i = 0; i < m->kernels.n; i++) {
+        /* the verifier's memory is its own: freed on every way out */
+        Verifier v = {m->kernels.v[i], after_pass ? after_pass : "?", -1, NULL, NULL, fe_arena_new()};
+        FeFail f;
+        FeFailKind r = fe_protect(verify_kernel, &v, &f);
+        fe_arena_free(v.tmp);
+        if (r) fe_rethrow(&f);
+    }
 }

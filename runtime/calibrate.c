@@ -46,7 +46,7 @@ static PxResult setup(PxContext *ctx, CalRun *c, int runs)
     if (r == PX_OK) r = px_launch_set_size(c->l, ck->sym, c->size, "calibration");
     if (r == PX_OK && ck->rows_sym) r = px_launch_set_size(c->l, ck->rows_sym, c->rows, "calibration");
     if (r == PX_OK && !(c->t = malloc(sizeof *c->t * (size_t)runs)))
-        r = rt_fail(rt_context_log(ctx), PX_ERR_OUT_OF_MEMORY, "out of host memory");
+        r = rt_fail(&ctx->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
     /* the cold run pays pipeline creation and first-touch costs */
     if (r == PX_OK) r = px_launch_run(c->l);
     return r;
@@ -80,7 +80,7 @@ static PxResult sample(CalRun *c, IrCalibSample *out)
     return PX_OK;
 }
 
-PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
+PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out)
 {
     if (!ctx || !out || runs < 1) return PX_ERR_INVALID;
     PxDeviceInfo di;
@@ -121,7 +121,7 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out)
     if (r) return r;
     IrDeviceProfile p;
     ir_profile_default(&p);
-    RtLog *log = rt_context_log(ctx);
+    RtLog *log = &ctx->log;
     if (ir_profile_fit(&p, di.name, s, ns) == 0)
         return rt_fail(log, PX_ERR_UNSUPPORTED, "%s gave no timestamps to measure with", di.name);
     char path[1024];

@@ -1,5 +1,6 @@
-/* cpu.c — the CPU device: a fixed pool of worker threads that runs the
- * steps of JIT-compiled kernels (codegen/llvm.c) slice by slice.
+/* cpu.c — the CPU backend: RtBackendOps over host memory, kernels
+ * JIT-compiled by LLVM (codegen/llvm.c) and a fixed pool of worker threads
+ * that runs their steps slice by slice. Needs no Vulkan driver.
  *
  * Scheduling: a step's domain [0, count) is cut into at most 4 slices per
  * thread and no slice smaller than the step's grain; workers and the
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../codegen/cg.h"
+#include <time.h>
 
 struct RtCpuPool {
     int n;                      /* threads including the caller */
@@ -146,6 +147,18 @@ int rt_cpu_run(RtCpuPool *p, const CgCpuKernel *k, const CgCpuArgs *a, double *s
     return cg_cpu_run(k, a, p ? pool_for : NULL, p, stage_ns);
 }
 
+/* Zero-filled host memory, 64-byte aligned (a cache line and a full
+ * AVX-512 vector); free() it. NULL when out of memory. */
+static void *host_alloc(size_t bytes)
+{
+    /* rounded up so the size is a multiple of the alignment (aligned_alloc's rule) */
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (n < bytes) return NULL;
+    void *p = aligned_alloc(64, n ? n : 64);
+    if (p) memset(p, 0, n ? n : 64);
+    return p;
+}
+
 /* The host CPU's model name from /proc/cpuinfo; "host CPU" when unknown. */
 static void cpu_model(char *out, size_t n)
 {
@@ -166,12 +179,54 @@ static void cpu_model(char *out, size_t n)
     fclose(f);
 }
 
-void rt_cpu_describe(RtDevice *d, int threads)
+/* ---- the backend ------------------------------------------------------------ */
+
+struct RtDev {
+    RtLog *log;
+    RtCpuPool *pool;
+    CgCpuJit *jit;              /* one LLJIT for every module of the device */
+};
+
+struct RtBuf {
+    void *p;                    /* 64-byte aligned, zero-filled */
+    size_t bytes;
+};
+
+struct RtCode {
+    CgCpuModule *cm;            /* owned */
+};
+
+struct RtProg {
+    const CgCpuKernel *k;
+    RtArgs a;                   /* the launch's arrays (rt.h: live until its next prepare) */
+    void **bufs;                /* [param] host base of each buffer */
+    int np;
+    double *stage_ns;           /* wall time of each stage of the last run */
+    double total_ns;
+};
+
+static PxResult cpu_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtCaps *caps)
 {
+    *out = NULL;
+    RtDev *d = calloc(1, sizeof *d);
+    if (!d) return rt_fail(log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
+    d->log = log;
+    char *jerr = NULL;
+    d->pool = rt_cpu_pool_create(cfg->cpu_threads);
+    d->jit = d->pool ? cg_cpu_jit_create(&jerr) : NULL;
+    if (!d->jit) {
+        PxResult r = d->pool ? rt_fail(log, PX_ERR_UNSUPPORTED, "CPU backend: %s", jerr ? jerr : "?")
+                             : rt_fail(log, PX_ERR_OUT_OF_MEMORY, "out of host memory (CPU thread pool)");
+        free(jerr);
+        rt_cpu_pool_destroy(d->pool);
+        free(d);
+        return r;
+    }
+    int threads = rt_cpu_pool_threads(d->pool);
+    memset(caps, 0, sizeof *caps);
+    PxDeviceInfo *i = &caps->info;
     char model[200];
     cpu_model(model, sizeof model);
-    PxDeviceInfo *i = &d->info;
-    memset(i, 0, sizeof *i);
     snprintf(i->name, sizeof i->name, "CPU (LLVM JIT, %d thread%s): %s", threads, threads == 1 ? "" : "s", model);
     i->index = 0;
     i->is_cpu = 1;
@@ -182,40 +237,208 @@ void rt_cpu_describe(RtDevice *d, int threads)
     i->max_storage_buffer_range = UINT32_MAX;
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     i->device_local_bytes = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
-    VkPhysicalDeviceLimits *lim = &d->props.limits;
-    lim->maxStorageBufferRange = UINT32_MAX;
-    /* the SPIR-V launch metadata is still computed (px.c uses its
-     * bindings and scratch lists): describe a generic device to it */
-    lim->maxComputeWorkGroupCount[0] = lim->maxComputeWorkGroupCount[1] = lim->maxComputeWorkGroupCount[2] = 65535;
-    lim->maxComputeSharedMemorySize = 32768;
-    snprintf(d->props.deviceName, sizeof d->props.deviceName, "%s", i->name);
-    d->props.deviceType = VK_PHYSICAL_DEVICE_TYPE_CPU;
+    caps->emit = CG_EMIT_CPU;
+    caps->jit = d->jit;
+    caps->max_buffer_bytes = UINT32_MAX;
+    /* strategies read the target: a generic device without subgroups */
+    cg_target_default(&caps->target, CG_ENV_VULKAN_1_1);
+    caps->target.subgroups = 0;
+    caps->target.subgroup_size = 0;
+    caps->target.shared_bytes = 32768;
+    caps->target.max_groups = 65535;
+    /* the CPU backend has one device, index 0: the host */
+    PxResult r = PX_OK;
+    if (cfg->index > 0)
+        r = rt_fail(log, PX_ERR_NO_DEVICE, "device %d requested but the CPU backend has one device (0: %s)",
+                    cfg->index, i->name);
+    else if (cfg->index < 0 && cfg->name && !rt_ci_contains(i->name, cfg->name))
+        r = rt_fail(log, PX_ERR_NO_DEVICE, "no device matches '%s' (the CPU backend has one device: %s)",
+                    cfg->name, i->name);
+    if (r) {
+        cg_cpu_jit_destroy(d->jit);
+        rt_cpu_pool_destroy(d->pool);
+        free(d);
+        return r;
+    }
+    *out = d;
+    return PX_OK;
 }
 
-void *rt_cpu_alloc(size_t bytes)
+static void cpu_close(RtDev *d)
 {
-    /* 64: a cache line and a full AVX-512 vector; rounded up so the
-     * size is a multiple of the alignment (aligned_alloc's rule) */
-    size_t n = (bytes + 63) & ~(size_t)63;
-    if (n < bytes) return NULL;
-    void *p = aligned_alloc(64, n ? n : 64);
-    if (p) memset(p, 0, n ? n : 64);
-    return p;
+    if (!d) return;
+    rt_cpu_pool_destroy(d->pool);
+    cg_cpu_jit_destroy(d->jit);
+    free(d);
 }
 
-int rt_cpu_buffer_create(RtBuffer *b, size_t bytes)
+/* Runs finish inside submit: nothing is ever left running. */
+static PxResult cpu_idle(RtDev *d)
 {
-    memset(b, 0, sizeof *b);
-    size_t n = bytes < 16 ? 16 : bytes; /* RtBuffer.size is >= 16 */
-    n = (n + 63) & ~(size_t)63;
-    if (n < bytes || !(b->map = rt_cpu_alloc(n))) return -1;
-    b->size = n;
-    b->coherent = 1; /* rt_buffer_zero/read/write then only memset/memcpy */
-    return 0;
+    (void)d;
+    return PX_OK;
 }
 
-void rt_cpu_buffer_destroy(RtBuffer *b)
+static PxResult cpu_buffer_create(RtDev *d, size_t bytes, RtBuf **out)
 {
-    free(b->map);
-    memset(b, 0, sizeof *b);
+    RtBuf *b = calloc(1, sizeof *b);
+    if (b && !(b->p = host_alloc(bytes))) {
+        free(b);
+        b = NULL;
+    }
+    if (!b)
+        return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory for a buffer of %zu bytes", bytes);
+    b->bytes = bytes;
+    *out = b;
+    return PX_OK;
 }
+
+static void cpu_buffer_destroy(RtDev *d, RtBuf *b)
+{
+    (void)d;
+    if (!b) return;
+    free(b->p);
+    free(b);
+}
+
+static PxResult cpu_buffer_write(RtDev *d, RtBuf *b, const void *src, size_t n)
+{
+    (void)d;
+    memcpy(b->p, src, n);
+    return PX_OK;
+}
+
+static PxResult cpu_buffer_read(RtDev *d, RtBuf *b, void *dst, size_t n)
+{
+    (void)d;
+    memcpy(dst, b->p, n);
+    return PX_OK;
+}
+
+static PxResult cpu_buffer_zero(RtDev *d, RtBuf *b)
+{
+    (void)d;
+    memset(b->p, 0, b->bytes);
+    return PX_OK;
+}
+
+static PxResult cpu_code_create(RtDev *d, CgCompiled *c, RtCode **out)
+{
+    *out = NULL;
+    if (!c->cpu) return rt_fail(d->log, PX_ERR_INTERNAL, "no native code to run");
+    RtCode *code = calloc(1, sizeof *code);
+    if (!code) return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
+    code->cm = c->cpu;
+    c->cpu = NULL; /* adopted */
+    rt_log(d->log, PX_LOG_INFO, "px: %s: JIT compiled for the CPU in %.1f ms (%d threads)",
+           c->opt->file ? c->opt->file : "?", code->cm->compile_ms, rt_cpu_pool_threads(d->pool));
+    for (int i = 0; i < code->cm->kernels.n; i++) {
+        const CgCpuKernel *ck = &code->cm->kernels.v[i];
+        rt_log(d->log, PX_LOG_INFO, "px: kernel %s: JIT %.1f ms (LLVM IR %.1f, passes %.1f, native code %.1f)",
+               ck->ir->name, ck->compile_ms, ck->gen_ms, ck->opt_ms, ck->codegen_ms);
+    }
+    *out = code;
+    return PX_OK;
+}
+
+static void cpu_code_destroy(RtDev *d, RtCode *code)
+{
+    (void)d;
+    if (!code) return;
+    cg_cpu_destroy(code->cm);
+    free(code);
+}
+
+static double cpu_code_compile_ms(const RtCode *code, int k) { return code->cm->kernels.v[k].compile_ms; }
+
+static void cpu_stage_shape(const RtCode *code, int k, int stage, const int64_t *syms, const int64_t *params,
+                            RtStageShape *out)
+{
+    (void)syms, (void)params;
+    out->groups = -1; /* slices of a thread pool, not workgroups */
+    out->vec_width = 1;
+    out->dispatches = code->cm->kernels.v[k].stages.v[stage].steps.n;
+}
+
+static void cpu_prog_destroy(RtDev *d, RtProg *p)
+{
+    (void)d;
+    if (!p) return;
+    free(p->bufs);
+    free(p->stage_ns);
+    free(p);
+}
+
+static PxResult cpu_prog_prepare(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg **pp)
+{
+    RtProg *p = *pp;
+    if (!p) {
+        const CgCpuKernel *ck = &code->cm->kernels.v[k];
+        p = calloc(1, sizeof *p);
+        if (p) {
+            p->k = ck;
+            p->np = ck->ir->params.n;
+            p->bufs = calloc((size_t)p->np + 1, sizeof *p->bufs);
+            p->stage_ns = calloc((size_t)ck->ir->stages.n + 1, sizeof *p->stage_ns);
+        }
+        if (!p || !p->bufs || !p->stage_ns) {
+            cpu_prog_destroy(d, p);
+            return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        *pp = p;
+    }
+    p->a = *a;
+    for (int i = 0; i < p->np; i++) p->bufs[i] = a->bufs[i] ? a->bufs[i]->p : NULL;
+    return PX_OK;
+}
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static PxResult cpu_submit(RtDev *d, RtProg *p)
+{
+    CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, NULL};
+    double t0 = now_ns();
+    if (rt_cpu_run(d->pool, p->k, &a, p->stage_ns))
+        return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory (CPU scratch)");
+    p->total_ns = now_ns() - t0;
+    return PX_OK;
+}
+
+static PxResult cpu_wait(RtDev *d, RtProg *p)
+{
+    (void)d, (void)p;
+    return PX_OK;
+}
+
+static void cpu_times(RtDev *d, RtProg *p, int nstages, double *stage_ns, double *total_ns)
+{
+    (void)d;
+    for (int i = 0; i < nstages; i++) stage_ns[i] = p->a.untimed ? -1 : p->stage_ns[i];
+    *total_ns = p->a.untimed ? -1 : p->total_ns;
+}
+
+const RtBackendOps rt_cpu_ops = {
+    .name = "cpu",
+    .open = cpu_open,
+    .close = cpu_close,
+    .idle = cpu_idle,
+    .buffer_create = cpu_buffer_create,
+    .buffer_destroy = cpu_buffer_destroy,
+    .buffer_write = cpu_buffer_write,
+    .buffer_read = cpu_buffer_read,
+    .buffer_zero = cpu_buffer_zero,
+    .code_create = cpu_code_create,
+    .code_destroy = cpu_code_destroy,
+    .code_compile_ms = cpu_code_compile_ms,
+    .stage_shape = cpu_stage_shape,
+    .prog_prepare = cpu_prog_prepare,
+    .prog_destroy = cpu_prog_destroy,
+    .submit = cpu_submit,
+    .wait = cpu_wait,
+    .times = cpu_times,
+};

@@ -8,7 +8,7 @@
  * shader silently computes a wrong answer. Splitting loops cannot help
  * (the budget is shared), so a launch that could exceed it is refused.
  */
-#include "rt.h"
+#include "vk.h"
 
 #include <string.h>
 

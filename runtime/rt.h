@@ -1,12 +1,18 @@
 /*
- * rt.h — internals of the PX runtime (libpx): the Vulkan device layer
- * (vk.c), the embedding API's objects (px.c) and .npy files (npy.c).
- * Not installed; tools and tests in the tree may use it.
+ * rt.h — internals of the PX runtime (libpx): the objects behind the
+ * embedding API (api.c), the launch engine (launch.c), prediction
+ * (predict.c), the table of device operations every backend implements
+ * (vulkan.c over vk.c, cpu.c), .npy files (npy.c) and calibration
+ * (calibrate.c). Not installed; tools and
+ * tests in the tree may use it.
  *
- * Layering: vk.c knows Vulkan and nothing of PX kernels: devices, buffers,
- * compute pipelines from SPIR-V, and "programs" (an ordered list of
- * dispatches recorded into one command buffer with barriers between them).
- * px.c maps compiled kernels (codegen metadata) onto that.
+ * Layering: the API layer (api.c, launch.c, predict.c) never branches on
+ * the backend and makes no Vulkan call: it reaches a device only through
+ * RtBackendOps. What a backend keeps (VkBuffers, pipelines, a thread pool,
+ * JIT code) is opaque here (RtDev, RtBuf, RtCode, RtProg).
+ *
+ * Threads: a context, and everything made from it, is used by one thread
+ * at a time (px.h); backends keep no state between contexts.
  */
 #ifndef PX_RT_H
 #define PX_RT_H
@@ -15,11 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <vulkan/vulkan.h>
-
 #include "px.h"
+#include "codegen/cg.h"
 
-/* ===== vk.c: devices, buffers, pipelines, programs ===== */
+/* ===== api.c: messages ===== */
 
 /* Where messages go: the caller's callback, plus the last error text. */
 typedef struct RtLog {
@@ -32,108 +37,188 @@ typedef struct RtLog {
 PxResult rt_fail(RtLog *log, PxResult r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void rt_log(RtLog *log, PxLogLevel lv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A VkResult as a px result with a message naming what failed. */
-PxResult rt_vk_fail(RtLog *log, VkResult vr, const char *what);
-const char *rt_vk_result_name(VkResult vr);
 /* hay contains needle, ignoring ASCII case (device names) */
 int rt_ci_contains(const char *hay, const char *needle);
-
-typedef struct RtPipeline RtPipeline;
-
-typedef struct RtDevice {
-    RtLog *log;
-    VkInstance instance;
-    VkPhysicalDevice phys;
-    VkDevice dev;
-    VkQueue queue;
-    uint32_t qfamily;
-    VkCommandPool pool;          /* resettable command buffers */
-    VkPipelineCache pcache;
-    VkPhysicalDeviceProperties props;
-    VkPhysicalDeviceMemoryProperties mem;
-    PxDeviceInfo info;
-    int timestamps;              /* usable on the compute queue */
-    uint64_t ts_mask;            /* timestampValidBits mask */
-    uint32_t subgroup_ops;       /* VkSubgroupFeatureFlags usable in compute */
-    /* one-shot transfers (staging copies) */
-    VkCommandBuffer xfer_cmd;
-    VkFence xfer_fence;
-    /* pipelines keyed by SPIR-V hash + entry + layout */
-    RtPipeline **pipes;
-    int npipes, cappipes;
-} RtDevice;
-
-typedef struct RtDeviceConfig {
-    int index;                   /* -1: not given */
-    const char *name;            /* NULL: not given */
-} RtDeviceConfig;
-
-PxResult rt_device_create(RtDevice *d, RtLog *log, const RtDeviceConfig *cfg);
-void rt_device_destroy(RtDevice *d); /* safe on a partly created or zeroed device */
-
-typedef struct RtBuffer {
-    VkBuffer buf;
-    VkDeviceMemory mem;
-    VkDeviceSize size;           /* bytes allocated (>= requested, >= 16) */
-    void *map;                   /* persistently mapped when host-visible */
-    int coherent;
-} RtBuffer;
-
-/* A zero-filled device buffer of at least `bytes` bytes. */
-PxResult rt_buffer_create(RtDevice *d, VkDeviceSize bytes, RtBuffer *b);
-void rt_buffer_destroy(RtDevice *d, RtBuffer *b);
-PxResult rt_buffer_zero(RtDevice *d, RtBuffer *b);
-/* Host copies through the mapping or a staging buffer; the caller ensures
- * the device is not using b. */
-PxResult rt_buffer_write(RtDevice *d, RtBuffer *b, const void *src, size_t bytes);
-PxResult rt_buffer_read(RtDevice *d, RtBuffer *b, void *dst, size_t bytes);
-
-/* A compute pipeline whose layout is one descriptor set of nbindings
- * storage buffers (bindings 0..n-1) and push_bytes of push constants.
- * Cached by the device: the same SPIR-V words, entry and layout give the
- * same pipeline (owned by the device, destroyed with it). */
-PxResult rt_pipeline_get(RtDevice *d, const uint32_t *words, size_t nwords, const char *entry,
-                         int nbindings, uint32_t push_bytes, RtPipeline **out);
 uint64_t rt_hash(const void *p, size_t n, uint64_t h); /* FNV-1a 64; h = 0 to start */
 
-/* One dispatch of a program. */
-typedef struct RtDispatch {
-    RtPipeline *pipe;
-    int nbind;
-    RtBuffer *bind[16];          /* buffer of each binding */
-    const void *push;            /* push_bytes of the pipeline */
-    uint32_t groups[3];
-    int stage;                   /* which stage it belongs to (timing) */
-    int barrier_after;           /* a compute->compute memory barrier follows */
-} RtDispatch;
+/* ===== backend: the table of device operations (vulkan.c, cpu.c) ===== */
 
-/* A recorded command buffer running dispatches in order. Reusable: submit
- * again without re-recording while nothing changed. */
-typedef struct RtProgram {
-    VkCommandBuffer cmd;
-    VkDescriptorPool dpool;
-    VkDescriptorSet *sets;
-    int nsets;
-    VkQueryPool qpool;
-    int nqueries;
-    VkFence fence;
-    int pending;                 /* submitted, not yet waited for */
-    int ndispatch;
-    int *disp_stage;             /* stage of each dispatch */
-    int untimed;                 /* set before recording: write no timestamps
-                                  * (on lavapipe each one costs a rasterizer
-                                  * round trip, more than a tiny dispatch) */
-} RtProgram;
+typedef struct RtDev RtDev;    /* an open device of some backend */
+typedef struct RtBuf RtBuf;    /* a buffer on it */
+typedef struct RtCode RtCode;  /* a compiled module's code for it */
+typedef struct RtProg RtProg;  /* one launch's work, ready to submit again and again */
 
-/* Records the dispatches (a zero group count skips a dispatch). */
-PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int n);
-PxResult rt_program_submit(RtDevice *d, RtProgram *p);
-PxResult rt_program_wait(RtDevice *d, RtProgram *p);
-/* After a wait (and before the next submit): GPU ns of each stage 0..nstages-1 (summed over its
- * dispatches) and the total from first to last timestamp; -1 when there are
- * no timestamps. */
-void rt_program_times(RtDevice *d, RtProgram *p, int nstages, double *stage_ns, double *total_ns);
-void rt_program_destroy(RtDevice *d, RtProgram *p);
+typedef struct RtDeviceConfig {
+    int index;                 /* -1: not given */
+    const char *name;          /* NULL: not given */
+    const char *origin;        /* where index/name came from, for messages */
+    int cpu_threads;           /* CPU backend: 0 for PX_CPU_THREADS or the cores */
+    int no_subgroups;          /* compile the shared-memory fallbacks */
+} RtDeviceConfig;
+
+/* What the layers above need to know of an open device. */
+typedef struct RtCaps {
+    PxDeviceInfo info;         /* as px_device_info shows it */
+    CgEmit emit;               /* the code the compile driver must make */
+    CgTarget target;           /* what it may assume of the device */
+    CgCpuJit *jit;             /* CG_EMIT_CPU: where the code goes */
+    uint64_t max_buffer_bytes; /* one buffer, whole */
+} RtCaps;
+
+/* A launch's arguments in the form every backend takes. Arrays are the
+ * launch's and live until the next prepare of the same program. */
+typedef struct RtArgs {
+    RtBuf *const *bufs;        /* [param]: its buffer; NULL for scalars */
+    const uint32_t *scalars;   /* [param]: bits as pushed (half as float) */
+    const int64_t *syms;       /* [size symbol]: bound value */
+    const int64_t *params;     /* [param]: int/uint values for ir_size_eval */
+    int untimed;               /* measure nothing (px_launch_set_timing) */
+} RtArgs;
+
+/* How a stage of a kernel runs on the device, for the cost model. */
+typedef struct RtStageShape {
+    double groups;             /* workgroups its dispatches launch; -1: no such thing */
+    int vec_width;             /* elements one access moves (vec4: 4), >= 1 */
+    int dispatches;            /* dispatches (CPU: steps) it runs as */
+} RtStageShape;
+
+typedef struct RtBackendOps {
+    const char *name;          /* "vulkan", "cpu": px_context_backend */
+    /* Opens the device cfg picks; PX_ERR_NO_DEVICE when there is none (the
+     * message says why). *caps describes it. */
+    PxResult (*open)(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtCaps *caps);
+    void (*close)(RtDev *d);   /* waits for the device first */
+    /* Waits until nothing submitted on d runs. */
+    PxResult (*idle)(RtDev *d);
+
+    /* Zero-filled, at least `bytes` (>= 1) bytes. */
+    PxResult (*buffer_create)(RtDev *d, size_t bytes, RtBuf **out);
+    void (*buffer_destroy)(RtDev *d, RtBuf *b); /* NULL is fine; b is not in use */
+    /* Host copies of the first `bytes` bytes; nothing submitted uses b. */
+    PxResult (*buffer_write)(RtDev *d, RtBuf *b, const void *src, size_t bytes);
+    PxResult (*buffer_read)(RtDev *d, RtBuf *b, void *dst, size_t bytes);
+    PxResult (*buffer_zero)(RtDev *d, RtBuf *b);
+
+    /* Adopts the code of a compilation made with the caps' emit/target/jit
+     * (the SPIR-V module, or the JIT module, which it then owns). c lives
+     * as long as the code: the module's arena holds it. */
+    PxResult (*code_create)(RtDev *d, CgCompiled *c, RtCode **out);
+    void (*code_destroy)(RtDev *d, RtCode *code); /* NULL is fine */
+    /* Wall ms the backend took to make kernel k's native code; -1: none. */
+    double (*code_compile_ms)(const RtCode *code, int k);
+    void (*stage_shape)(const RtCode *code, int k, int stage, const int64_t *syms,
+                        const int64_t *params, RtStageShape *out);
+
+    /* Makes (or remakes in place, *p not NULL) kernel k's program for the
+     * arguments a: dispatch counts, limits, scratch, recorded work. */
+    PxResult (*prog_prepare)(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg **p);
+    void (*prog_destroy)(RtDev *d, RtProg *p); /* NULL is fine; waits for it */
+    PxResult (*submit)(RtDev *d, RtProg *p);
+    PxResult (*wait)(RtDev *d, RtProg *p);
+    /* After a wait: ns of each stage 0..nstages-1 and of the whole run;
+     * -1 where nothing was measured. */
+    void (*times)(RtDev *d, RtProg *p, int nstages, double *stage_ns, double *total_ns);
+} RtBackendOps;
+
+extern const RtBackendOps rt_vulkan_ops; /* vulkan.c */
+extern const RtBackendOps rt_cpu_ops;    /* cpu.c */
+
+/* ===== api.c, launch.c, predict.c: the objects behind px.h ===== */
+
+struct PxContext {
+    RtLog log;
+    const RtBackendOps *ops;
+    RtDev *dev;
+    RtCaps caps;
+    int opt_level;
+    int inflight;               /* launches submitted and not waited for */
+    IrDeviceProfile profile;
+    char profile_src[1024];     /* file the profile came from, or "default" */
+    uint64_t buffers_made;      /* PxBuffer ids: a freed buffer's address may come back */
+    int timed;                  /* PxConfig.timestamps: launches start with timing on */
+};
+
+struct PxKernel {
+    PxModule *m;
+    int index;
+    const IrKernel *ir;         /* optimised: what runs */
+    const IrKernel *src;        /* as lowered: cost per source statement */
+    IrKernelCost *cost;
+    IrCorrection corr;          /* learned from this kernel's measured runs */
+    char **dimtext;             /* [param*4 + d] */
+    char **stage_names;
+};
+
+struct PxModule {
+    PxContext *ctx;
+    Arena *arena;               /* the compilation and the kernels' tables */
+    CgCompiled cc;
+    RtCode *code;
+    int nk;
+    PxKernel *k;
+};
+
+struct PxBuffer {
+    PxContext *ctx;
+    RtBuf *rb;
+    PxDtype dtype;
+    int rank;
+    int64_t shape[4];
+    int64_t count;
+    size_t bytes;
+    uint64_t id;                /* unique in its context */
+};
+
+typedef struct LParam {
+    PxBuffer *bound;            /* caller's */
+    uint64_t bound_id;          /* its id: a new buffer at a freed one's address differs */
+    PxBuffer *own;              /* created by prepare for an unbound buffer param */
+    char origin[160];
+    uint32_t bits;              /* scalar value as pushed */
+    int set;
+} LParam;
+
+typedef struct LSym {
+    int64_t given;              /* px_launch_set_size */
+    int has_given;
+    char given_origin[160];
+    int64_t val;                /* resolved */
+    int has_val;
+    char origin[200];           /* where val came from, for messages */
+    int flex_rank;              /* a flexible buffer bound it: its data's shape */
+    int64_t flex_shape[4];
+} LSym;
+
+struct PxLaunch {
+    PxKernel *k;
+    PxContext *c;
+    LParam *p;
+    LSym *s;
+    int64_t *symv, *paramv;     /* for ir_size_eval */
+    uint32_t *scalars;          /* [param] bits (RtArgs) */
+    RtBuf **bufs;               /* [param] (RtArgs) */
+    RtProg *prog;
+    int prepared, recorded;     /* recorded: prog matches the bindings */
+    int pending;                /* submitted, not waited for */
+    int ran;
+    double *stage_ns;
+    double total_ns;
+    int nruns;                  /* completed runs since the last (re)record */
+    /* Times are read back lazily: a wait leaves the last run's times on
+     * the device (unread), and px_launch_stage_time_ns or a prediction
+     * reads them and teaches the correction, once. */
+    int unread;                 /* the last run's times are not read yet */
+    int unread_cold;            /* ... and it was the first run after a record */
+    int untimed;                /* px_launch_set_timing(l, 0) */
+    double pred_ns;             /* uncorrected whole-kernel prediction; < 0: not known */
+};
+
+PxDtype rt_dtype_of(ScalarType t);
+/* predict.c: a completed, timed run teaches its kernel's correction */
+void rt_learn(PxLaunch *l);
+/* predict.c: reads the last run's times (once) and learns from them */
+void rt_read_times(PxLaunch *l);
+void rt_profile_export(const IrDeviceProfile *p, const char *source, PxProfile *out);
 
 /* ===== npy.c: NumPy .npy files ===== */
 
@@ -159,10 +244,8 @@ PxResult rt_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *
 void rt_npy_free(RtNpy *n);
 const char *rt_npy_descr(PxDtype t); /* "<f4" ... */
 
-/* ===== cpu.c: the CPU device (JIT-compiled kernels on a thread pool) ===== */
+/* ===== cpu.c: the CPU backend's thread pool ===== */
 
-struct CgCpuKernel;
-struct CgCpuArgs;
 typedef struct RtCpuPool RtCpuPool;
 /* Threads: PX_CPU_THREADS when set (1..1024), else the online cores. */
 int rt_cpu_default_threads(void);
@@ -173,54 +256,6 @@ void rt_cpu_pool_destroy(RtCpuPool *p); /* NULL is fine */
 int rt_cpu_pool_threads(const RtCpuPool *p);
 /* Runs every stage of k in order on the pool (NULL: serially); stage_ns
  * gets each stage's wall time. 0, or -1 when out of memory. */
-int rt_cpu_run(RtCpuPool *p, const struct CgCpuKernel *k, const struct CgCpuArgs *a, double *stage_ns);
-/* Describes the host CPU as the device of a CPU-backend context with no
- * Vulkan device: d->info (name "CPU (LLVM JIT, N threads): <model>",
- * is_cpu) and the few d->props limits px.c reads. Nothing else of d is set. */
-void rt_cpu_describe(RtDevice *d, int threads);
-/* Zero-filled host memory for CPU-backend buffers, 64-byte aligned; free()
- * it. NULL when out of memory. */
-void *rt_cpu_alloc(size_t bytes);
-/* An RtBuffer in host memory (map set, coherent, no Vulkan objects): the
- * rt_buffer_zero/read/write paths work on it without a device. 0, or -1
- * when out of memory. Destroy with rt_cpu_buffer_destroy only. */
-int rt_cpu_buffer_create(RtBuffer *b, size_t bytes);
-void rt_cpu_buffer_destroy(RtBuffer *b);
-
-/* ===== limits.c: driver limits Vulkan does not report ===== */
-
-struct CgDispatch;
-struct IrKernel;
-typedef struct RtLimits {
-    int64_t max_loop_iters;      /* loop back-edges per invocation; 0: no limit */
-    const char *driver;          /* the table entry's name, for messages; NULL */
-} RtLimits;
-/* The limits of a device by deviceName (substring match; NULL: none) and
- * driverID (when has_driver_id); unknown drivers get no limits. */
-void rt_limits_for(const char *device_name, int has_driver_id, VkDriverId driver_id, RtLimits *out);
-/* The same for an open device (no limits for a CPU-backend one). */
-void rt_limits_device(const RtDevice *d, RtLimits *out);
-/* PX_OK when dispatch cd of kernel k stays within lim at the bound sizes
- * and params (ir_size_eval's arrays); else PX_ERR_UNSUPPORTED with a
- * message naming the kernel, stage, source position and the numbers. */
-PxResult rt_limits_check(RtLog *log, const RtLimits *lim, const struct IrKernel *k,
-                         const struct CgDispatch *cd, const int64_t *syms, const int64_t *params);
-
-/* ===== calibrate.c: pxrun --calibrate (owner: cost analysis) ===== */
-
-/* Runs ir_calib_kernels on ctx's device `runs` times each (median time
- * counts), fits a profile (ir_profile_fit) and saves it to the device's
- * profile path (ir_profile_path), which the next context loads; ctx keeps
- * the profile it has. *out gets the profile, out->source the file. On
- * failure the message is px_last_error(ctx); PX_ERR_UNSUPPORTED when
- * nothing could be measured (a device without timestamps), PX_ERR_IO when
- * the file cannot be written. */
-PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out);
-
-/* px.c, for calibrate.c: the context's log (errors there become
- * px_last_error), and a profile as px.h shows it. */
-RtLog *rt_context_log(PxContext *ctx);
-struct IrDeviceProfile;
-void rt_profile_export(const struct IrDeviceProfile *p, const char *source, PxProfile *out);
+int rt_cpu_run(RtCpuPool *p, const CgCpuKernel *k, const CgCpuArgs *a, double *stage_ns);
 
 #endif

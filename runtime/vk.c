@@ -5,7 +5,7 @@
 #if defined(__SANITIZE_ADDRESS__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* dl_iterate_phdr, for pin_drivers */
 #endif
-#include "rt.h"
+#include "vk.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -17,32 +17,6 @@
 #endif
 
 /* ---- messages --------------------------------------------------------------- */
-
-void rt_log(RtLog *log, PxLogLevel lv, const char *fmt, ...)
-{
-    if (!log || !log->fn) return;
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log->fn(log->user, lv, buf);
-}
-
-PxResult rt_fail(RtLog *log, PxResult r, const char *fmt, ...)
-{
-    if (!log) return r;
-    /* through a copy: an argument may be log->last itself (a message that
-     * wraps the one a callee left) */
-    char buf[sizeof log->last];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    memcpy(log->last, buf, sizeof buf);
-    if (log->fn) log->fn(log->user, PX_LOG_ERROR, log->last);
-    return r;
-}
 
 #define RT_VK_RESULTS(X)                                                  \
     X(VK_SUCCESS) X(VK_NOT_READY) X(VK_TIMEOUT) X(VK_INCOMPLETE)           \
@@ -90,53 +64,17 @@ PxResult rt_vk_fail(RtLog *log, VkResult vr, const char *what)
         if (vr_ != VK_SUCCESS) return rt_vk_fail((d)->log, vr_, what); \
     } while (0)
 
-uint64_t rt_hash(const void *p, size_t n, uint64_t h)
-{
-    const unsigned char *s = p;
-    if (!h) h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
-    return h;
-}
-
 /* ---- device ----------------------------------------------------------------- */
 
-int rt_ci_contains(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == n) return 1;
-    }
-    return n == 0;
-}
-
-static int is_number(const char *s)
-{
-    if (!*s) return 0;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s)) return 0;
-    return 1;
-}
-
-/* Picks a physical device index: explicit index, name, PX_DEVICE, else the
- * first GPU, else device 0. -1 with a message when the pick names nothing. */
+/* Picks a physical device index: explicit index, name, else the first
+ * GPU, else device 0. -1 with a message when the pick names nothing. */
 static int pick_device(RtDevice *d, VkPhysicalDevice *pd, uint32_t n, const RtDeviceConfig *cfg,
                        PxResult *r)
 {
     VkPhysicalDeviceProperties p;
     const char *name = cfg ? cfg->name : NULL;
     int index = cfg ? cfg->index : -1;
-    const char *how = "config";
-    if (index < 0 && !name) {
-        const char *env = getenv("PX_DEVICE");
-        if (env && *env) {
-            how = "PX_DEVICE";
-            if (is_number(env)) index = atoi(env);
-            else name = env;
-        }
-    }
+    const char *how = cfg && cfg->origin ? cfg->origin : "config";
     if (index >= 0) {
         if ((uint32_t)index >= n) {
             *r = rt_fail(d->log, PX_ERR_NO_DEVICE,

@@ -4,11 +4,12 @@
  *
  * Exit status: 0 success; 1 the input has errors (diagnostics on stderr,
  * warnings too) or cannot be read; 2 usage error; 3 internal compiler
- * error (fe_die).
+ * error or out of memory (the compile driver's CG_COMPILE_FAILED).
  *
  * Output modes are one table, PXCC_EMITS: to add one, write a function
- * `static int emit_X(PxccCtx *c, IrModule *m, FILE *out)` returning an exit
- * status and add a line to the table. A mode with a suffix is chosen by
+ * `static int emit_X(PxccCtx *c, const CgCompiled *r, FILE *out)` returning
+ * an exit status and add a line to the table, with what it needs the
+ * compile driver to produce. A mode with a suffix is chosen by
  * `-o FILE.suffix` when no --emit is given. Options a mode needs go in
  * PxccCtx and parse_option(). */
 #include "codegen/cg.h"
@@ -31,50 +32,38 @@ typedef struct PxccCtx {
     const char *emit;       /* mode name; NULL until chosen */
     const char *kernel;     /* --kernel NAME */
     int werror;
-    IrOptions opt;
+    int opt_level;
+    int verify;
     CgTargetEnv target_env; /* --target-env (SPIR-V modes) */
-    CgModule *spirv;        /* SPIR-V modes: compiled before the output opens */
     FE_VEC(PxccSize) sizes; /* --size SYM=N (for modes that evaluate costs) */
     Arena *arena;
-    Diags *diags;
 } PxccCtx;
 
-typedef int (*PxccEmitFn)(PxccCtx *c, IrModule *m, FILE *out);
+typedef int (*PxccEmitFn)(PxccCtx *c, const CgCompiled *r, FILE *out);
 
-static int emit_ir(PxccCtx *c, IrModule *m, FILE *out)
+static int emit_ir(PxccCtx *c, const CgCompiled *r, FILE *out)
 {
     (void)c;
-    ir_print_module(out, m);
+    ir_print_module(out, r->opt);
     return 0;
 }
 
-/* The CPU backend's optimised LLVM IR (pxcc -O2 runs LLVM's default<O3>,
- * the level the CPU runtime uses). */
-static int emit_llvm(PxccCtx *c, IrModule *m, FILE *out)
+/* The CPU backend's optimised LLVM IR (at cg_llvm_level of -O: -O2 runs
+ * LLVM's default<O3>, as the CPU runtime does). */
+static int emit_llvm(PxccCtx *c, const CgCompiled *r, FILE *out)
 {
-    char *err = NULL;
-    int lv = c->opt.opt_level >= 2 ? 3 : c->opt.opt_level;
-    char *txt = cg_llvm_emit(c->arena, m, lv, &err);
-    if (!txt) {
-        fprintf(stderr, "pxcc: error: %s\n", err ? err : "LLVM code generation failed");
-        free(err);
-        return 3;
-    }
-    fputs(txt, out);
+    (void)c;
+    fputs(r->llvm_text, out);
     return 0;
 }
 
 /* --emit=cost and cost-json (ir/cost.c, docs/COST.md): formulas of the
  * kernel as lowered, dispatches after this -O level's fusion; values where
  * --size binds every symbol a formula uses. */
-static int emit_cost_as(PxccCtx *c, IrModule *m, FILE *out, int json)
+static int emit_cost_as(PxccCtx *c, const CgCompiled *r, FILE *out, int json)
 {
-    const Diags *d = c->diags;
-    IrKernelCost **cs = ir_cost_module(c->arena, d->file, d->src, d->srclen, c->kernel, m);
-    if (!cs) {
-        fprintf(stderr, "pxcc: error: cost analysis could not recompile the source\n");
-        return 3;
-    }
+    IrKernelCost *const *cs = r->cost;
+    const IrModule *m = r->opt;
     IrCostBind bind = {fe_alloc(c->arena, (size_t)(c->sizes.n + 1) * sizeof(char *)),
                        fe_alloc(c->arena, (size_t)(c->sizes.n + 1) * sizeof(int64_t)), c->sizes.n};
     for (int i = 0; i < c->sizes.n; i++) {
@@ -87,70 +76,59 @@ static int emit_cost_as(PxccCtx *c, IrModule *m, FILE *out, int json)
     else ir_cost_print_text(out, cs, m->kernels.n, &bind);
     return 0;
 }
-static int emit_cost(PxccCtx *c, IrModule *m, FILE *out) { return emit_cost_as(c, m, out, 0); }
-static int emit_cost_json(PxccCtx *c, IrModule *m, FILE *out) { return emit_cost_as(c, m, out, 1); }
+static int emit_cost(PxccCtx *c, const CgCompiled *r, FILE *out) { return emit_cost_as(c, r, out, 0); }
+static int emit_cost_json(PxccCtx *c, const CgCompiled *r, FILE *out) { return emit_cost_as(c, r, out, 1); }
 
-/* SPIR-V modes (codegen/cg.h). The module is built and validated by
- * prepare_spirv() before the output file is opened, so a failure never
+/* SPIR-V modes (codegen/cg.h). The module is built and validated by the
+ * compile driver before the output file is opened, so a failure never
  * leaves a file behind. */
-static int emit_spirv(PxccCtx *c, IrModule *m, FILE *out)
+static int emit_spirv(PxccCtx *c, const CgCompiled *r, FILE *out)
 {
-    (void)m;
-    return fwrite(c->spirv->words, 4, c->spirv->nwords, out) == c->spirv->nwords ? 0 : 1;
+    (void)c;
+    return fwrite(r->spirv->words, 4, r->spirv->nwords, out) == r->spirv->nwords ? 0 : 1;
 }
 
-static int emit_spvasm(PxccCtx *c, IrModule *m, FILE *out)
+static int emit_spvasm(PxccCtx *c, const CgCompiled *r, FILE *out)
 {
-    (void)m;
-    char *txt = cg_spirv_disasm(c->arena, c->spirv->words, c->spirv->nwords, c->target_env);
-    if (!txt) fe_die("SPIR-V disassembly failed");
+    char *txt = cg_spirv_disasm(c->arena, r->spirv->words, r->spirv->nwords, c->target_env);
+    if (!txt) {
+        fprintf(stderr, "pxcc: internal compiler error: SPIR-V disassembly failed\n");
+        return 3;
+    }
     fputs(txt, out);
     return 0;
 }
 
-static int emit_meta(PxccCtx *c, IrModule *m, FILE *out)
+static int emit_meta(PxccCtx *c, const CgCompiled *r, FILE *out)
 {
-    (void)m;
-    cg_meta_print(out, c->spirv);
-    return 0;
-}
-
-static int prepare_spirv(PxccCtx *c, IrModule *m, const char *mode)
-{
-    if (strcmp(mode, "spirv") && strcmp(mode, "spvasm") && strcmp(mode, "meta")) return 0;
-    CgOptions o;
-    memset(&o, 0, sizeof o);
-    cg_target_default(&o.target, c->target_env);
-    o.opt_level = c->opt.opt_level;
-    c->spirv = cg_spirv(c->arena, c->diags, m, &o);
-    if (!c->spirv) {
-        fe_diags_print(c->diags, stderr);
-        return 1;
-    }
+    (void)c;
+    cg_meta_print(out, r->spirv);
     return 0;
 }
 
 /* name, function, binary output, suffix that selects it from -o (or NULL),
- * help text. */
+ * what the compile driver must produce (CgEmit, cost analysis), help text. */
 #define PXCC_EMITS(X)                                                        \
-    X("ir", emit_ir, 0, NULL, "the optimised IR as text (the default)") \
-    X("llvm", emit_llvm, 0, "ll", "the CPU backend's optimised LLVM IR") \
-    X("cost", emit_cost, 0, NULL, "cost formulas and workload class (docs/COST.md)") \
-    X("cost-json", emit_cost_json, 0, NULL, "the same as JSON") \
-    X("spirv", emit_spirv, 1, "spv", "the SPIR-V module for Vulkan (binary)") \
-    X("spvasm", emit_spvasm, 0, "spvasm", "the SPIR-V module as text (SPIRV-Tools)") \
-    X("meta", emit_meta, 0, NULL, "launch metadata as JSON (codegen/cg.h)")
+    X("ir", emit_ir, 0, NULL, CG_EMIT_IR, 0, "the optimised IR as text (the default)") \
+    X("llvm", emit_llvm, 0, "ll", CG_EMIT_LLVM_TEXT, 0, "the CPU backend's optimised LLVM IR") \
+    X("cost", emit_cost, 0, NULL, CG_EMIT_IR, 1, "cost formulas and workload class (docs/COST.md)") \
+    X("cost-json", emit_cost_json, 0, NULL, CG_EMIT_IR, 1, "the same as JSON") \
+    X("spirv", emit_spirv, 1, "spv", CG_EMIT_SPIRV, 0, "the SPIR-V module for Vulkan (binary)") \
+    X("spvasm", emit_spvasm, 0, "spvasm", CG_EMIT_SPIRV, 0, "the SPIR-V module as text (SPIRV-Tools)") \
+    X("meta", emit_meta, 0, NULL, CG_EMIT_SPIRV, 0, "launch metadata as JSON (codegen/cg.h)")
 
 typedef struct PxccEmit {
     const char *name;
     PxccEmitFn fn;
     int binary;
     const char *suffix;
+    CgEmit needs;
+    int cost;
     const char *help;
 } PxccEmit;
 
 static const PxccEmit emits[] = {
-#define X(n, f, b, s, h) {n, f, b, s, h},
+#define X(n, f, b, s, e, k, h) {n, f, b, s, e, k, h},
     PXCC_EMITS(X)
 #undef X
 };
@@ -270,9 +248,9 @@ static int parse_option(PxccCtx *c, int argc, char **argv, int *i)
     }
     if (strncmp(a, "-o", 2) == 0 && a[2]) { c->output = a + 2; return -1; }
     if (strcmp(a, "-Werror") == 0) { c->werror = 1; return -1; }
-    if (strcmp(a, "--verify") == 0) { c->opt.verify = 1; return -1; }
+    if (strcmp(a, "--verify") == 0) { c->verify = 1; return -1; }
     if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '2' && !a[3]) {
-        c->opt.opt_level = a[2] - '0';
+        c->opt_level = a[2] - '0';
         return -1;
     }
     if (strcmp(a, "-") == 0 || a[0] != '-') {
@@ -311,22 +289,32 @@ static int run(PxccCtx *c, int argc, char **argv)
             fprintf(stderr, "pxcc: error: cannot read '%s': %s\n", c->input, strerror(err));
         return 1;
     }
-    const char *name = from_stdin ? "<stdin>" : c->input;
-    Diags d;
-    fe_diags_init(&d, c->arena, name, src, len);
-    d.werror = c->werror;
-    c->diags = &d;
-    IrModule *m = ir_compile_source(c->arena, &d, name, src, len, c->kernel, &c->opt);
-    fe_diags_print(&d, stderr);
+    CgCompileOptions o = {
+        .file = from_stdin ? "<stdin>" : c->input,
+        .only_kernel = c->kernel,
+        .opt_level = c->opt_level,
+        .werror = c->werror,
+        .verify = c->verify,
+        .cost = mode->cost,
+        .emit = mode->needs,
+    };
+    cg_target_default(&o.target, c->target_env);
+    CgCompiled r;
+    CgCompileStatus cs = cg_compile(c->arena, src, len, &o, &r);
+    free(src);
+    if (r.diags.arena) fe_diags_print(&r.diags, stderr);
+    if (cs == CG_COMPILE_FAILED) {
+        fprintf(stderr, "pxcc: %s\n", r.fail.msg);
+        return 3;
+    }
     int status = 1;
-    if (m && !d.nerrors && prepare_spirv(c, m, mode->name)) m = NULL;
-    if (m && !d.nerrors) {
+    if (cs == CG_COMPILE_OK) {
         int to_stdout = !c->output || strcmp(c->output, "-") == 0;
         FILE *out = to_stdout ? stdout : fopen(c->output, mode->binary ? "wb" : "w");
         if (!out) {
             fprintf(stderr, "pxcc: error: cannot write '%s': %s\n", c->output, strerror(errno));
         } else {
-            status = mode->fn(c, m, out);
+            status = mode->fn(c, &r, out);
             if (fflush(out) != 0 || ferror(out)) {
                 fprintf(stderr, "pxcc: error: cannot write '%s': %s\n", to_stdout ? "<stdout>" : c->output,
                         strerror(errno));
@@ -335,7 +323,6 @@ static int run(PxccCtx *c, int argc, char **argv)
             if (!to_stdout) fclose(out);
         }
     }
-    free(src);
     return status;
 }
 
@@ -343,8 +330,12 @@ int main(int argc, char **argv)
 {
     PxccCtx c;
     memset(&c, 0, sizeof c);
-    c.opt.opt_level = 2;
-    c.arena = fe_arena_new();
+    c.opt_level = 2;
+    c.arena = fe_arena_try_new();
+    if (!c.arena) {
+        fputs("pxcc: error: out of memory\n", stderr);
+        return 1;
+    }
     int st = run(&c, argc, argv);
     fe_arena_free(c.arena);
     return st;

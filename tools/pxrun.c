@@ -303,7 +303,7 @@ static int calibrate(PxContext *ctx, const Opts *o)
     px_device_info(ctx, &di);
     PxProfile p;
     fprintf(stderr, "pxrun: calibrating %s ...\n", di.name);
-    PxResult r = rt_calibrate(ctx, o->repeat ? o->repeat : 5, &p);
+    PxResult r = px_calibrate(ctx, o->repeat ? o->repeat : 5, &p);
     if (r) die("calibrating %s: %s", di.name, px_last_error(ctx));
     printf("device %s\n", di.name);
     printf("bandwidth      %10.3f GB/s\n", p.bytes_per_s * 1e-9);

@@ -8,6 +8,7 @@
 
 #include "../../codegen/cg.h"
 #include "../../runtime/rt.h"
+#include "cgtest.h"
 #include "test.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -29,11 +30,8 @@ typedef struct Prog {
 static int prog_compile(Prog *p, const char *src)
 {
     p->a = fe_arena_new();
-    Diags d;
-    memset(&d, 0, sizeof d);
-    p->m = ir_compile_source(p->a, &d, "test.px", src, strlen(src), NULL, NULL);
+    p->m = cgtest_ir(p->a, src, 2, NULL);
     if (!p->m) {
-        fe_diags_print(&d, stderr);
         CHECK_MSG(0, "source does not compile");
         return 0;
     }
@@ -312,11 +310,8 @@ TEST(shared_jit)
     const char *s3 = "GPU_KERNEL k\nGPU_PARAM x float[N]\nGPU_PARAM y float[N]\nGPU_THREAD_CODE:\n"
                      "    PARALLEL_MAP x -> y : x * 3.0\nGPU_END\n";
     Arena *A = fe_arena_new();
-    Diags d2, d3;
-    memset(&d2, 0, sizeof d2);
-    memset(&d3, 0, sizeof d3);
-    IrModule *m2 = ir_compile_source(A, &d2, "a.px", s2, strlen(s2), NULL, NULL);
-    IrModule *m3 = ir_compile_source(A, &d3, "b.px", s3, strlen(s3), NULL, NULL);
+    IrModule *m2 = cgtest_ir(A, s2, 2, NULL);
+    IrModule *m3 = cgtest_ir(A, s3, 2, NULL);
     CHECK(m2 && m3);
     if (!m2 || !m3) {
         fe_arena_free(A);
@@ -360,30 +355,32 @@ TEST(shared_jit)
     fe_arena_free(A);
 }
 
+/* The CPU backend through its operations table: host buffers come zeroed
+ * and copy exactly; the device describes the host. */
 TEST(host_buffers)
 {
-    RtBuffer b;
-    CHECK(rt_cpu_buffer_create(&b, 10) == 0);
-    CHECK(b.map != NULL && b.size >= 16 && b.coherent && ((uintptr_t)b.map & 63) == 0);
-    int zero = 1;
-    for (size_t i = 0; i < b.size; i++) zero &= ((unsigned char *)b.map)[i] == 0;
-    CHECK(zero);
-    /* the Vulkan-side copy and zero paths only touch the mapping */
-    RtDevice dev;
     RtLog log;
-    memset(&dev, 0, sizeof dev);
     memset(&log, 0, sizeof log);
-    dev.log = &log;
-    char src[10] = "abcdefghi", dst[10] = {0};
-    CHECK(rt_buffer_write(&dev, &b, src, 10) == PX_OK);
-    CHECK(rt_buffer_read(&dev, &b, dst, 10) == PX_OK && !memcmp(src, dst, 10));
-    CHECK(rt_buffer_zero(&dev, &b) == PX_OK && ((char *)b.map)[3] == 0);
-    rt_cpu_buffer_destroy(&b);
-    CHECK(b.map == NULL);
-    RtDevice d2;
-    memset(&d2, 0, sizeof d2);
-    rt_cpu_describe(&d2, 3);
-    CHECK(d2.info.is_cpu && strstr(d2.info.name, "CPU (LLVM JIT, 3 threads)") && d2.props.limits.maxStorageBufferRange > 0);
+    RtDeviceConfig cfg = {.index = -1, .cpu_threads = 3};
+    RtDev *d = NULL;
+    RtCaps caps;
+    CHECK(rt_cpu_ops.open(&log, &cfg, &d, &caps) == PX_OK);
+    if (!d) return;
+    CHECK(caps.info.is_cpu && strstr(caps.info.name, "CPU (LLVM JIT, 3 threads)") && caps.max_buffer_bytes > 0);
+    CHECK(caps.emit == CG_EMIT_CPU && caps.jit != NULL && !caps.target.subgroups);
+    RtBuf *b = NULL;
+    CHECK(rt_cpu_ops.buffer_create(d, 10, &b) == PX_OK && b);
+    char src[10] = "abcdefghi", dst[10] = {1}, zero[10] = {0};
+    CHECK(rt_cpu_ops.buffer_read(d, b, dst, 10) == PX_OK && !memcmp(dst, zero, 10));
+    CHECK(rt_cpu_ops.buffer_write(d, b, src, 10) == PX_OK);
+    CHECK(rt_cpu_ops.buffer_read(d, b, dst, 10) == PX_OK && !memcmp(src, dst, 10));
+    CHECK(rt_cpu_ops.buffer_zero(d, b) == PX_OK);
+    CHECK(rt_cpu_ops.buffer_read(d, b, dst, 10) == PX_OK && !memcmp(dst, zero, 10));
+    rt_cpu_ops.buffer_destroy(d, b);
+    cfg.index = 1;
+    RtDev *d2 = NULL;
+    CHECK(rt_cpu_ops.open(&log, &cfg, &d2, &caps) == PX_ERR_NO_DEVICE && !d2 && strstr(log.last, "one device"));
+    rt_cpu_ops.close(d);
 }
 
 /* A rank-1 float sum combines its chunk partials in double: one chunk of

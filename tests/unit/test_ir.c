@@ -4,6 +4,7 @@
  * child, since a verifier failure is fe_die: exit status 3). */
 #include "ir/ir.h"
 #include "tests/unit/test.h"
+#include "tests/unit/cgtest.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -47,19 +48,16 @@ static int add_buffer(IrKernel *k, const char *name, ScalarType t, int rank, IrS
     return ir_buffer_add(k, A, name, t, rank, dims, flags, L(1, 1));
 }
 
-/* Verifier outcome in a child: 0 accepted, else the exit status. */
+static void verify_test(void *m) { ir_verify(m, "test"); }
+
+/* Verifier outcome, in process (a rejection unwinds to fe_protect): 0
+ * accepted, FE_FAIL_INTERNAL rejected with a message naming the pass. */
 static int verify_status(const IrModule *m)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr)) _exit(99);
-        ir_verify(m, "test");
-        _exit(0);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+    FeFail f;
+    FeFailKind k = fe_protect(verify_test, (void *)m, &f);
+    if (k == FE_FAIL_INTERNAL && !strstr(f.msg, "IR verification failed after test")) return 100;
+    return (int)k;
 }
 
 /* saxpy: y = a * x + y over N. */
@@ -207,7 +205,7 @@ TEST(test_for_if)
                      "      store out[%0], %10\n"));
     CHECK(verify_status(m) == 0);
     IrModule *bad = build_for(&k, 1);
-    CHECK(verify_status(bad) == 3);
+    CHECK(verify_status(bad) == FE_FAIL_INTERNAL);
 }
 
 TEST(test_matmul_stage)
@@ -240,11 +238,11 @@ TEST(test_matmul_stage)
     CHECK(verify_status(m) == 0);
     /* output aliasing an input is rejected */
     k->stages.v[0].out = pa;
-    CHECK(verify_status(m) == 3);
+    CHECK(verify_status(m) == FE_FAIL_INTERNAL);
     k->stages.v[0].out = pc;
     /* a 1-D operand of a matmul is rejected */
     k->params.v[pb].rank = 1;
-    CHECK(verify_status(m) == 3);
+    CHECK(verify_status(m) == FE_FAIL_INTERNAL);
 }
 
 TEST(test_verify_rejects)
@@ -256,7 +254,7 @@ TEST(test_verify_rejects)
     int t = body->ins.v[1];
     body->ins.v[1] = body->ins.v[2];
     body->ins.v[2] = t;
-    CHECK(verify_status(m) == 3);
+    CHECK(verify_status(m) == FE_FAIL_INTERNAL);
     body->ins.v[2] = body->ins.v[1];
     body->ins.v[1] = t;
     CHECK(verify_status(m) == 0);
@@ -264,15 +262,15 @@ TEST(test_verify_rejects)
     IrInst *add = ir_inst(k, body->ins.v[4]);
     int saved = add->a.v[1];
     add->a.v[1] = body->args.v[0];
-    CHECK(verify_status(m) == 3);
+    CHECK(verify_status(m) == FE_FAIL_INTERNAL);
     add->a.v[1] = saved;
     /* load with the wrong number of indices */
     FE_PUSH(A, ir_inst(k, body->ins.v[1])->a, body->args.v[0]);
-    CHECK(verify_status(m) == 3);
+    CHECK(verify_status(m) == FE_FAIL_INTERNAL);
     ir_inst(k, body->ins.v[1])->a.n--;
     /* a value placed twice */
     FE_PUSH(A, body->ins, body->ins.v[4]);
-    CHECK(verify_status(m) == 3);
+    CHECK(verify_status(m) == FE_FAIL_INTERNAL);
     body->ins.n--;
     CHECK(verify_status(m) == 0);
 }
@@ -320,13 +318,7 @@ TEST(test_names)
     CHECK(strcmp(ir_strategy_names[IR_STRAT_TRANSPOSE_TILED], "transpose-tiled") == 0);
 }
 
-static IrModule *compile(const char *src, int level)
-{
-    Diags d;
-    memset(&d, 0, sizeof d);
-    IrOptions o = {.opt_level = level, .verify = 1};
-    return ir_compile_source(A, &d, "t.px", src, strlen(src), NULL, &o);
-}
+static IrModule *compile(const char *src, int level) { return cgtest_ir(A, src, level, NULL); }
 
 static int count_op(const IrKernel *k, const IrBlock *b, IrOp op)
 {

@@ -6,8 +6,9 @@
  * plus t times its body); the driver table (runtime/limits.c); and the
  * saturating evaluator. */
 #include "codegen/cg.h"
-#include "runtime/rt.h"
+#include "runtime/vk.h"
 #include "tests/unit/test.h"
+#include "tests/unit/cgtest.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -80,16 +81,12 @@ static const char *SRC =
 /* The module for a target with subgroup arithmetic of 8 lanes (lavapipe)
  * or without any (pxcc's default). */
 static CgModule *compile(int subgroups) {
-    Diags d;
-    memset(&d, 0, sizeof d);
-    IrOptions io = {.opt_level = 2};
-    if (subgroups) io.has_subgroups = 1, io.subgroup_size = 8;
-    IrModule *m = ir_compile_source(A, &d, "t.px", SRC, strlen(SRC), NULL, &io);
-    if (!m) return NULL;
     CgOptions o;
     memset(&o, 0, sizeof o);
     cg_target_default(&o.target, CG_ENV_VULKAN_1_1);
     if (subgroups) o.target.subgroups = 1, o.target.subgroup_size = 8;
+    IrModule *m = cgtest_ir(A, SRC, 2, &o.target);
+    if (!m) return NULL;
     o.opt_level = 2;
     Diags d2;
     memset(&d2, 0, sizeof d2);

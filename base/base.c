@@ -1,7 +1,81 @@
-/* base.c — arena allocation, internal errors, UTF-8 decoding. */
-#include "fe.h"
+/* base.c — arena allocation, protected calls, UTF-8 decoding. */
+#include "base.h"
 
+#include <setjmp.h>
 #include <stdlib.h>
+
+/* ---- protected calls --------------------------------------------------- */
+
+typedef struct Handler {
+    struct Handler *prev;
+    FeFail *fail;
+    jmp_buf jb;
+} Handler;
+
+/* Per thread: the innermost fe_protect and the fault-injection settings. */
+static _Thread_local Handler *top;
+static _Thread_local long alloc_countdown;
+static _Thread_local const char *inject_name;
+
+FeFailKind fe_protect(void (*fn)(void *), void *ud, FeFail *fail)
+{
+    Handler h = {.prev = top, .fail = fail};
+    fail->kind = FE_FAIL_NONE;
+    fail->msg[0] = 0;
+    if (setjmp(h.jb) == 0) {
+        top = &h;
+        fn(ud);
+        top = h.prev;
+        return FE_FAIL_NONE;
+    }
+    /* the thrower already popped h (top = h.prev) before jumping */
+    return fail->kind;
+}
+
+FE_NORETURN static void throw(FeFailKind kind)
+{
+    Handler *h = top;
+    if (!h) abort();
+    h->fail->kind = kind;
+    top = h->prev;
+    longjmp(h->jb, 1);
+}
+
+void fe_die(const char *fmt, ...)
+{
+    if (!top) abort();
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(top->fail->msg, sizeof top->fail->msg, "internal compiler error: ");
+    vsnprintf(top->fail->msg + n, sizeof top->fail->msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    throw(FE_FAIL_INTERNAL);
+}
+
+void fe_oom(size_t bytes)
+{
+    if (!top) abort();
+    if (bytes) snprintf(top->fail->msg, sizeof top->fail->msg, "out of memory (%zu bytes)", bytes);
+    else snprintf(top->fail->msg, sizeof top->fail->msg, "out of memory");
+    throw(FE_FAIL_OOM);
+}
+
+void fe_rethrow(const FeFail *f)
+{
+    if (!top) abort();
+    if (top->fail != f) memcpy(top->fail->msg, f->msg, sizeof f->msg);
+    throw(f->kind == FE_FAIL_OOM ? FE_FAIL_OOM : FE_FAIL_INTERNAL);
+}
+
+void fe_fail_alloc_after(long n) { alloc_countdown = n > 0 ? n : 0; }
+void fe_inject_failure(const char *name) { inject_name = name; }
+
+int fe_inject_at(const char *name) { return inject_name && !strcmp(inject_name, name); }
+
+/* The test countdown (fe_fail_alloc_after): 1 when this allocation fails. */
+static int injected_oom(void) { return alloc_countdown > 0 && --alloc_countdown == 0; }
+
+/* ---- arenas -------------------------------------------------------------- */
 
 /* Chunks are chained; big requests get a chunk of their own so a 100,000
  * character identifier does not waste a default-sized chunk. */
@@ -17,10 +91,12 @@ struct Arena {
 
 enum { CHUNK_SIZE = 64 * 1024 };
 
+Arena *fe_arena_try_new(void) { return injected_oom() ? NULL : calloc(1, sizeof(Arena)); }
+
 Arena *fe_arena_new(void)
 {
-    Arena *a = calloc(1, sizeof *a);
-    if (!a) fe_die("out of memory");
+    Arena *a = fe_arena_try_new();
+    if (!a) fe_oom(sizeof *a);
     return a;
 }
 
@@ -36,12 +112,14 @@ void fe_arena_free(Arena *a)
 
 void *fe_alloc(Arena *a, size_t n)
 {
+    if (n > SIZE_MAX / 2 || injected_oom()) fe_oom(n);
     n = (n + 15) & ~(size_t)15;
     Chunk *c = a->head;
     if (!c || c->size - c->used < n) {
         size_t sz = n > CHUNK_SIZE / 4 ? n : CHUNK_SIZE;
+        if (sz > SIZE_MAX - sizeof(Chunk)) fe_oom(n);
         Chunk *nc = malloc(sizeof *nc + sz);
-        if (!nc) fe_die("out of memory (%zu bytes)", n);
+        if (!nc) fe_oom(n);
         nc->used = 0;
         nc->size = sz;
         if (sz == n && c) { /* keep the current chunk for small requests */
@@ -96,13 +174,16 @@ FILE *fe_strout_open(FeStrOut *o)
     o->buf = NULL;
     o->len = 0;
     o->f = open_memstream(&o->buf, &o->len);
-    if (!o->f) fe_die("out of memory");
+    if (!o->f) fe_oom(0);
     return o->f;
 }
 
 char *fe_strout_take(FeStrOut *o)
 {
-    if (fclose(o->f) || !o->buf) fe_die("out of memory");
+    if (fclose(o->f) || !o->buf) {
+        free(o->buf);
+        fe_oom(o->len);
+    }
     return o->buf;
 }
 
@@ -112,17 +193,6 @@ char *fe_strout_arena(FeStrOut *o, Arena *a)
     char *r = fe_strndup(a, buf, o->len);
     free(buf);
     return r;
-}
-
-void fe_die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("px: internal compiler error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(3);
 }
 
 int fe_utf8_decode(const char *s, size_t n, uint32_t *cp)

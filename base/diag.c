@@ -1,6 +1,6 @@
 /* diag.c — collecting and rendering diagnostics (the one path for all
  * user-facing errors and warnings of the compiler). */
-#include "fe.h"
+#include "base.h"
 
 #include <stdlib.h>
 
@@ -75,7 +75,10 @@ static void buf_put(Buf *b, const char *s, size_t n)
         size_t nc = b->cap ? b->cap * 2 : 256;
         while (nc < b->n + n + 1) nc *= 2;
         char *np = realloc(b->p, nc);
-        if (!np) fe_die("out of memory");
+        if (!np) {
+            free(b->p); /* unwinding: the buffer would be lost */
+            fe_oom(nc);
+        }
         b->p = np;
         b->cap = nc;
     }
