@@ -5,6 +5,9 @@
 # everything generated or built goes to build/.
 
 .DEFAULT_GOAL := all
+# objects are never deleted as intermediates (make would rebuild them, and
+# relink, on every call)
+.SECONDARY:
 B       := build
 CC      := gcc
 LLVM_CONFIG := /usr/lib/llvm-16/bin/llvm-config
@@ -21,14 +24,18 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//; s/-W[^ ]*//g')
 LLVM_LIBS   = $(shell $(LLVM_CONFIG) --ldflags --libs core orcjit native passes analysis target 2>/dev/null) \
               $(shell $(LLVM_CONFIG) --system-libs 2>/dev/null)
-CFLAGS  := $(WARN) $(OPT) $(DEFS) $(SAN) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+CFLAGS  := $(WARN) $(OPT) $(DEFS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
            -MMD -MP -I. -Iinclude -I$(B)/gen
-LDLIBS   = $(PKG_LIBS) $(LLVM_LIBS) -lstdc++ -lm -lpthread -ldl
-LDFLAGS := $(SAN)
+# LLVM is not linked into programs: the LLVM backend is a plugin
+# (libpx-llvm.so.0, codegen/llvm_load.c) that uses the program's copy of
+# the compiler library, so programs export their symbols (-rdynamic) and
+# take every object of the static archives.
+LDLIBS   = $(PKG_LIBS) -lstdc++ -lm -lpthread -ldl
+LDFLAGS := $(SAN) -rdynamic
 
 # ---- sources ---------------------------------------------------------------
 GEN_C     := $(B)/gen/lex.c $(B)/gen/parse.c
-PXC_SRC   := $(wildcard base/*.c frontend/*.c ir/*.c codegen/*.c)
+PXC_SRC   := $(filter-out codegen/llvm.c,$(wildcard base/*.c frontend/*.c ir/*.c codegen/*.c))
 PX_SRC    := $(wildcard runtime/*.c sched/*.c)
 PXC_OBJ   := $(PXC_SRC:%.c=$(B)/obj/%.o) $(GEN_C:$(B)/gen/%.c=$(B)/obj/gen/%.o)
 PX_OBJ    := $(PX_SRC:%.c=$(B)/obj/%.o)
@@ -37,6 +44,12 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 LIBPXC    := $(B)/libpxc.a
 LIBPX     := $(B)/libpx.a
+# the shared library (soname libpx.so.MAJOR) and the LLVM plugin
+PX_MAJOR  := $(shell sed -n 's/^\#define PX_VERSION_MAJOR \([0-9]*\).*/\1/p' include/px.h)
+PX_VER    := $(shell sed -n 's/^\#define PX_VERSION_STRING "\(.*\)"/\1/p' include/px.h)
+SOLIB     := $(B)/libpx.so.$(PX_VER)
+LLVMPLUG  := $(B)/libpx-llvm.so.0
+STATIC_LIBS = -Wl,--whole-archive $(LIBPX) $(LIBPXC) -Wl,--no-whole-archive
 
 # Tests and tools run on lavapipe with the Mesa disk cache off, so the
 # device is fixed and timings are not skewed.
@@ -44,8 +57,8 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan fuzz demo bench bench-cost install clean
-all: $(LIBPXC) $(LIBPX) $(TOOLS) $(UNIT_BIN)
+.PHONY: all deps check test unit golden-test golden asan fuzz demo bench bench-cost bench-startup install clean
+all: $(LIBPXC) $(LIBPX) $(SOLIB) $(LLVMPLUG) $(TOOLS) $(UNIT_BIN)
 
 deps:
 	@sh tools/install-deps.sh
@@ -73,11 +86,19 @@ $(LIBPX): $(PX_OBJ)
 	@rm -f $@
 	ar rcs $@ $^ $(if $(PX_OBJ),,/dev/null 2>/dev/null || true)
 
-$(B)/%: $(B)/obj/tools/%.o $(LIBPX) $(LIBPXC)
-	$(CC) $(LDFLAGS) $< $(LIBPX) $(LIBPXC) $(LDLIBS) -o $@
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBPX) $(LIBPXC)
+$(SOLIB): $(PX_OBJ) $(PXC_OBJ)
+	$(CC) $(SAN) -shared -Wl,-soname,libpx.so.$(PX_MAJOR) $^ $(LDLIBS) -o $@
+	ln -sf $(notdir $@) $(B)/libpx.so.$(PX_MAJOR)
+	ln -sf $(notdir $@) $(B)/libpx.so
+$(LLVMPLUG): $(B)/obj/codegen/llvm.o
+	$(CC) $(SAN) -shared -Wl,-soname,$(notdir $@) $< $(LLVM_LIBS) -o $@
+
+$(B)/%: $(B)/obj/tools/%.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
+	$(CC) $(LDFLAGS) $< $(STATIC_LIBS) $(LDLIBS) -o $@
+# tests live in $(B)/tests: their run path finds the plugin in $(B)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $< $(LIBPX) $(LIBPXC) $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN/..' $< $(STATIC_LIBS) $(LDLIBS) -o $@
 
 # ---- tests -----------------------------------------------------------------
 # tests/run.sh runs every unit test and the golden suite and ends with one
@@ -93,7 +114,8 @@ asan: deps
 	@$(MAKE) --no-print-directory B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-format-truncation" all
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	    UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh build/asan
+	    UBSAN_OPTIONS=print_stacktrace=1 PX_TEST_CFLAGS="-fsanitize=address,undefined" \
+	    sh tests/run.sh build/asan
 
 FUZZ_SECONDS ?= 600
 fuzz: deps
@@ -111,13 +133,20 @@ bench-cost: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
 	@sh bench/cost.sh build/release
 
+bench-startup: deps
+	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
+	@sh bench/startup.sh build/release
+
 PREFIX ?= /usr/local
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBPX) $(LIBPXC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SOLIB) $(LLVMPLUG) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(PREFIX)/lib/libpx.so.$(PX_MAJOR)
+	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(PREFIX)/lib/libpx.so
 	install -m 644 include/px.h $(DESTDIR)$(PREFIX)/include/
-	sed 's|@PREFIX@|$(PREFIX)|' tools/libpx.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libpx.pc
+	sed 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(PX_VER)|' tools/libpx.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libpx.pc
 
 clean:
 	rm -rf build

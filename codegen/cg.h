@@ -325,6 +325,32 @@ void cg_cpu_param_values(const IrKernel *k, const uint32_t *scalar, int64_t *out
 /* The optimised LLVM IR text (pxcc --emit=llvm); NULL and *err on failure. */
 char *cg_llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err);
 
+/* ===== llvm_load.c: the LLVM backend as a plugin =====
+ *
+ * llvm.c is built as its own shared object, libpx-llvm.so.0, loaded on
+ * first use, so a program that never JIT-compiles (pxcc writing SPIR-V, a
+ * Vulkan-only host) never pays for loading libLLVM. The functions above
+ * are llvm_load.c's: they load the plugin (once per process, thread-safe)
+ * and call through its one exported table. When it cannot be loaded they
+ * fail like any LLVM failure: NULL and *err saying why. The plugin is
+ * looked up beside the executable or libpx.so that holds this code, in
+ * ../lib and .. from there, then by the dynamic linker's search path. It uses the
+ * host's copy of the compiler library (executables export it: -rdynamic),
+ * so fe_protect and arenas are shared with its caller. */
+#define CG_LLVM_ABI 1          /* bumped when CgLlvmApi or a type it takes changes */
+#define CG_LLVM_PLUGIN "libpx-llvm.so.0"
+typedef struct CgLlvmApi {
+    int abi;
+    CgCpuJit *(*jit_create)(char **err);
+    void (*jit_destroy)(CgCpuJit *j);
+    CgCpuModule *(*compile_in)(CgCpuJit *j, const IrModule *m, int opt_level, char **err);
+    CgCpuModule *(*compile)(const IrModule *m, int opt_level, char **err);
+    void (*destroy)(CgCpuModule *cm);
+    char *(*emit)(Arena *a, const IrModule *m, int opt_level, char **err);
+} CgLlvmApi;
+/* The plugin's table, or NULL with *err (malloc'd) saying why. */
+const CgLlvmApi *cg_llvm_load(char **err);
+
 /* ===== compile.c: the compile driver =====
  *
  * The one pipeline from source text to IR, cost figures and code; pxcc,

@@ -1195,7 +1195,7 @@ static char *optimise(LLVMModuleRef mod, const HostTarget *h, int opt_level)
     return e ? take_error("llvm passes", e) : NULL;
 }
 
-char *cg_llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err)
+static char *llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err)
 {
     *err = NULL;
     HostTarget h;
@@ -1232,6 +1232,9 @@ char *cg_llvm_emit(Arena *a, const IrModule *m, int opt_level, char **err)
     return r;
 }
 
+static void jit_destroy(CgCpuJit *j);
+static void module_destroy(CgCpuModule *cm);
+
 struct CgCpuJit {
     HostTarget host;
     LLVMOrcLLJITRef jit;
@@ -1241,7 +1244,7 @@ struct CgCpuJit {
     int orphaned;           /* destroy asked while live > 0 */
 };
 
-CgCpuJit *cg_cpu_jit_create(char **err)
+static CgCpuJit *jit_create(char **err)
 {
     *err = NULL;
     CgCpuJit *j = calloc(1, sizeof *j);
@@ -1269,13 +1272,13 @@ CgCpuJit *cg_cpu_jit_create(char **err)
     }
     if (e) {
         *err = take_error("llvm jit", e);
-        cg_cpu_jit_destroy(j);
+        jit_destroy(j);
         return NULL;
     }
     return j;
 }
 
-void cg_cpu_jit_destroy(CgCpuJit *j)
+static void jit_destroy(CgCpuJit *j)
 {
     if (!j) return;
     if (j->live) {
@@ -1319,7 +1322,7 @@ static char *jit_add(CgCpuJit *j, LLVMOrcResourceTrackerRef rt, LLVMOrcThreadSaf
     return NULL;
 }
 
-CgCpuModule *cg_cpu_compile_in(CgCpuJit *j, const IrModule *m, int opt_level, char **err)
+static CgCpuModule *compile_in(CgCpuJit *j, const IrModule *m, int opt_level, char **err)
 {
     *err = NULL;
     double t0 = now_ms();
@@ -1349,7 +1352,7 @@ CgCpuModule *cg_cpu_compile_in(CgCpuJit *j, const IrModule *m, int opt_level, ch
         if (fk) {
             LLVMDisposeModule(mod);
             LLVMOrcDisposeThreadSafeContext(tsc);
-            cg_cpu_destroy(cm);
+            module_destroy(cm);
             fe_rethrow(&f);
         }
         double k1 = now_ms();
@@ -1360,7 +1363,7 @@ CgCpuModule *cg_cpu_compile_in(CgCpuJit *j, const IrModule *m, int opt_level, ch
         LLVMOrcDisposeThreadSafeContext(tsc); /* the module holds its own reference */
         if (e) {
             *err = e;
-            cg_cpu_destroy(cm);
+            module_destroy(cm);
             return NULL;
         }
         double k3 = now_ms();
@@ -1374,17 +1377,17 @@ CgCpuModule *cg_cpu_compile_in(CgCpuJit *j, const IrModule *m, int opt_level, ch
     return cm;
 }
 
-CgCpuModule *cg_cpu_compile(const IrModule *m, int opt_level, char **err)
+static CgCpuModule *compile_own(const IrModule *m, int opt_level, char **err)
 {
-    CgCpuJit *j = cg_cpu_jit_create(err);
+    CgCpuJit *j = jit_create(err);
     if (!j) return NULL;
-    CgCpuModule *cm = cg_cpu_compile_in(j, m, opt_level, err);
-    if (!cm) cg_cpu_jit_destroy(j);
+    CgCpuModule *cm = compile_in(j, m, opt_level, err);
+    if (!cm) jit_destroy(j);
     else cm->owns_jit = 1;
     return cm;
 }
 
-void cg_cpu_destroy(CgCpuModule *cm)
+static void module_destroy(CgCpuModule *cm)
 {
     if (!cm) return;
     CgCpuJit *j = cm->jit;
@@ -1398,47 +1401,16 @@ void cg_cpu_destroy(CgCpuModule *cm)
     }
     int owns = cm->owns_jit;
     fe_arena_free(cm->arena);
-    if (owns || (j && j->orphaned && !j->live)) cg_cpu_jit_destroy(j);
+    if (owns || (j && j->orphaned && !j->live)) jit_destroy(j);
 }
 
-void cg_cpu_param_values(const IrKernel *k, const uint32_t *scalar, int64_t *out)
-{
-    for (int i = 0; i < k->params.n; i++) {
-        const IrParam *p = &k->params.v[i];
-        out[i] = 0;
-        if (p->is_buffer || !scalar) continue;
-        if (p->type == TY_INT) out[i] = (int32_t)scalar[i];
-        else if (p->type == TY_UINT) out[i] = scalar[i];
-    }
-}
-
-int cg_cpu_run(const CgCpuKernel *k, const CgCpuArgs *args, CgCpuParallelFor pf, void *pool, double *stage_ns)
-{
-    const IrKernel *ir = k->ir;
-    int64_t *pv = malloc(sizeof(int64_t) * (size_t)(ir->params.n + 1));
-    if (!pv) return -1;
-    cg_cpu_param_values(ir, args->scalar, pv);
-    CgCpuArgs a = *args;
-    int rc = 0;
-    for (int si = 0; si < k->stages.n && rc == 0; si++) {
-        const CgCpuStage *cs = &k->stages.v[si];
-        double t0 = now_ms();
-        int64_t sb = ir_size_eval(cs->scratch, args->sym, pv);
-        a.scratch = NULL;
-        if (sb > 0) {
-            a.scratch = malloc((size_t)sb);
-            if (!a.scratch) { rc = -1; break; }
-        }
-        for (int j = 0; j < cs->steps.n; j++) {
-            const CgCpuStep *st = &cs->steps.v[j];
-            int64_t n = ir_size_eval(st->count, args->sym, pv);
-            if (n <= 0) continue;
-            if (pf) pf(pool, st, &a, n);
-            else st->fn(&a, 0, n);
-        }
-        free(a.scratch);
-        if (stage_ns) stage_ns[si] = (now_ms() - t0) * 1e6;
-    }
-    free(pv);
-    return rc;
-}
+/* The plugin's one exported symbol (llvm_load.c looks it up). */
+const CgLlvmApi cg_llvm_api = {
+    .abi = CG_LLVM_ABI,
+    .jit_create = jit_create,
+    .jit_destroy = jit_destroy,
+    .compile_in = compile_in,
+    .compile = compile_own,
+    .destroy = module_destroy,
+    .emit = llvm_emit,
+};

@@ -82,6 +82,26 @@ typedef struct RtStageShape {
     int dispatches;            /* dispatches (CPU: steps) it runs as */
 } RtStageShape;
 
+/* Sliced execution, the scheduler's unit of work (docs/SCHEDULER.md). A
+ * prepared program is a sequence of work units, in order: unit i is
+ * dispatch i of the kernel's launch metadata (Vulkan) or step i of its
+ * stages (CPU), with `groups` independent groups (workgroups, or a step's
+ * items) at the prepared sizes; a unit with 0 groups is skipped. The
+ * groups of all units, concatenated in order, form the program's linear
+ * group sequence [0, total). A slice is a half-open range [begin, end) of
+ * it. Running slices that cover [0, total) in order, one after another,
+ * gives results bit-identical to one submit: groups are independent
+ * within a unit (codegen never derives a result from how many groups run
+ * at once), every unit sees all writes of the units before it, and float
+ * reductions keep their fixed partial boundaries. */
+typedef struct RtUnit {
+    int stage;                 /* IrKernel.stages index it belongs to */
+    int64_t groups;            /* independent groups at the prepared sizes */
+} RtUnit;
+typedef struct RtSlice {
+    int64_t begin, end;        /* in the linear group sequence */
+} RtSlice;
+
 typedef struct RtBackendOps {
     const char *name;          /* "vulkan", "cpu": px_context_backend */
     /* Opens the device cfg picks; PX_ERR_NO_DEVICE when there is none (the
@@ -118,6 +138,17 @@ typedef struct RtBackendOps {
     /* After a wait: ns of each stage 0..nstages-1 and of the whole run;
      * -1 where nothing was measured. */
     void (*times)(RtDev *d, RtProg *p, int nstages, double *stage_ns, double *total_ns);
+
+    /* Sliced execution (RtUnit above). The units of a prepared program,
+     * valid until its next prog_prepare; returns how many. */
+    int (*prog_units)(RtDev *d, RtProg *p, const RtUnit **units);
+    /* Submits one slice without waiting; ops->wait waits for it. At most
+     * one submission of a program is in flight. A slice's work sees every
+     * write of the slices submitted before it on the same device. */
+    PxResult (*submit_slice)(RtDev *d, RtProg *p, RtSlice s);
+    /* After the wait for a slice: its device time in ns (first to last
+     * timestamp; wall time on the CPU); -1 when the program is untimed. */
+    double (*slice_ns)(RtDev *d, RtProg *p);
 } RtBackendOps;
 
 extern const RtBackendOps rt_vulkan_ops; /* vulkan.c */
