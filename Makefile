@@ -110,12 +110,13 @@ check: deps
 golden: all
 	@sh tests/golden.sh $(B) --update
 
+ASAN_OPT := -O1 -g -fno-omit-frame-pointer
+ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-format-truncation
 asan: deps
-	@$(MAKE) --no-print-directory B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-format-truncation" all
+	@$(MAKE) --no-print-directory B=build/asan OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" all
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    UBSAN_OPTIONS=print_stacktrace=1 PX_TEST_CFLAGS="-fsanitize=address,undefined" \
-	    sh tests/run.sh build/asan
+	    PX_TEST_OPT="$(ASAN_OPT)" PX_TEST_SAN="$(ASAN_SAN)" sh tests/run.sh build/asan
 
 FUZZ_SECONDS ?= 600
 fuzz: deps

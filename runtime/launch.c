@@ -356,6 +356,30 @@ static PxResult prepare_sizes(PxLaunch *l)
     return PX_OK;
 }
 
+/* The rank and shape of the buffer param i gets when unbound, at the
+ * resolved sizes: a flexible one takes the shape of the data that bound
+ * its symbol, others their declared extents. */
+static int unbound_shape(const PxLaunch *l, int i, int64_t shape[4])
+{
+    const IrParam *p = &l->k->ir->params.v[i];
+    if ((p->flags & IR_P_FLEX) && p->dims[0]->op == SZ_SYM && l->s[p->dims[0]->sym].flex_rank) {
+        const LSym *fs = &l->s[p->dims[0]->sym];
+        memcpy(shape, fs->flex_shape, 4 * sizeof *shape);
+        return fs->flex_rank;
+    }
+    for (int d = 0; d < p->rank; d++) shape[d] = ir_size_eval(p->dims[d], l->symv, l->paramv);
+    return p->rank;
+}
+
+PxResult rt_launch_resolve(PxLaunch *l) { return prepare_sizes(l); }
+
+int rt_launch_unbound_shape(const PxLaunch *l, int param, int64_t shape[4])
+{
+    const IrParam *p = &l->k->ir->params.v[param];
+    if (!p->is_buffer || l->p[param].bound) return -1;
+    return unbound_shape(l, param, shape);
+}
+
 /* Creates (or keeps, when the shape is unchanged) buffers of unbound params. */
 static PxResult prepare_buffers(PxLaunch *l)
 {
@@ -371,17 +395,8 @@ static PxResult prepare_buffers(PxLaunch *l)
             }
             continue;
         }
-        int rank = p->rank;
         int64_t shape[4];
-        const LSym *fs = NULL;
-        if ((p->flags & IR_P_FLEX) && p->dims[0]->op == SZ_SYM && l->s[p->dims[0]->sym].flex_rank)
-            fs = &l->s[p->dims[0]->sym];
-        if (fs) {
-            rank = fs->flex_rank;
-            memcpy(shape, fs->flex_shape, sizeof shape);
-        } else {
-            for (int d = 0; d < rank; d++) shape[d] = ir_size_eval(p->dims[d], l->symv, l->paramv);
-        }
+        int rank = unbound_shape(l, i, shape);
         PxBuffer *o = lp->own;
         int same = o && o->dtype == rt_dtype_of(p->type) && o->rank == rank;
         for (int d = 0; same && d < rank; d++) same = o->shape[d] == shape[d];
@@ -454,6 +469,14 @@ static PxResult record(PxLaunch *l)
     l->recorded = 1;
     l->nruns = 0; /* the next run is cold again (learn) */
     return PX_OK;
+}
+
+PxResult rt_launch_ready(PxLaunch *l)
+{
+    PxResult r;
+    if (l->pending && (r = px_launch_wait(l))) return r;
+    if (!l->prepared && (r = px_launch_prepare(l))) return r;
+    return l->recorded ? PX_OK : record(l);
 }
 
 PxResult px_launch_submit(PxLaunch *l)

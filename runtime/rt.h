@@ -245,6 +245,13 @@ struct PxLaunch {
 };
 
 PxDtype rt_dtype_of(ScalarType t);
+/* launch.c, for the scheduler (sched/): resolve size symbols only (after
+ * it, the shapes unbound params would get are known); that shape of param
+ * i (its rank, or -1 when i is bound or a scalar); prepare and record so
+ * that l->prog is ready for ops->submit_slice. */
+PxResult rt_launch_resolve(PxLaunch *l);
+int rt_launch_unbound_shape(const PxLaunch *l, int param, int64_t shape[4]);
+PxResult rt_launch_ready(PxLaunch *l);
 /* predict.c: a completed, timed run teaches its kernel's correction */
 void rt_learn(PxLaunch *l);
 /* predict.c: reads the last run's times (once) and learns from them */

@@ -6,7 +6,9 @@
 B=${1:-build}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if ! make --no-print-directory -s B="$B" install PREFIX="$tmp/usr" >"$tmp/log" 2>&1; then
+# the same flags the tree was built with (make asan sets them), so nothing relinks
+if ! make --no-print-directory -s B="$B" ${PX_TEST_OPT:+OPT="$PX_TEST_OPT"} ${PX_TEST_SAN:+SAN="$PX_TEST_SAN"} \
+        install PREFIX="$tmp/usr" >"$tmp/log" 2>&1; then
     tail -20 "$tmp/log"; echo "0 passed, 1 failed"; exit 1
 fi
 export PKG_CONFIG_PATH="$tmp/usr/lib/pkgconfig"

@@ -18,10 +18,10 @@ int main(void)
         printf("no context: %s\n0 passed, 1 failed\n", err ? err : "?");
         return 1;
     }
-    PxModule *m;
+    PxModule *m = NULL;
     PxKernel *k;
-    PxLaunch *l;
-    PxBuffer *bx, *by;
+    PxLaunch *l = NULL;
+    PxBuffer *bx = NULL, *by = NULL;
     int64_t shape[1] = {N};
     int ok = !px_module_compile(c, src, sizeof src - 1, "saxpy.px", &m, NULL) && !px_module_kernel(m, NULL, &k) &&
              !px_launch_create(k, &l) && !px_buffer_create(c, PX_F32, 1, shape, &bx) &&
@@ -36,6 +36,10 @@ int main(void)
     int vok = !strcmp(px_version(), ver);
     printf("px %s on %s (%s): %s\n", px_version(), px_context_backend(c), ok ? "ran" : px_last_error(c),
            ok && !bad ? "saxpy correct" : "saxpy WRONG");
+    px_launch_destroy(l);
+    px_module_destroy(m);
+    px_buffer_destroy(bx);
+    px_buffer_destroy(by);
     px_context_destroy(c);
     int pass = (ok && !bad) + vok;
     printf("%d passed, %d failed\n", pass, 2 - pass);
