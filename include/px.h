@@ -82,7 +82,10 @@ const char *px_version(void); /* "0.2.0" */
     X(PX_ERR_IO, "I/O error")                  /* reading a file */           \
     X(PX_ERR_VULKAN, "Vulkan error")           /* any other VkResult */       \
     X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */ \
-    X(PX_ERR_INTERNAL, "internal error")       /* a bug of PX's: the message says where */
+    X(PX_ERR_INTERNAL, "internal error")       /* a bug of PX's: the message says where */ \
+    X(PX_ERR_QUOTA, "memory quota exceeded")   /* pxsched.h: a VM's quota, a device's capacity */ \
+    X(PX_ERR_CANCELLED, "cancelled")           /* pxsched.h: a launch cancelled or its VM destroyed */ \
+    X(PX_ERR_BUSY, "queue full")               /* pxsched.h: too many launches waiting */
 typedef enum PxResult {
 #define X(e, s) e,
     PX_RESULTS(X)

@@ -300,19 +300,15 @@ static void render(void *ud)
     r->text = fe_diags_render(r->d, r->a);
 }
 
-PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char *file,
-                           PxModule **out, char **diags)
+PxResult rt_module_build(PxContext *c, RtLog *log, const char *src, size_t len, const char *file,
+                         PxModule **out, char **diags)
 {
-    if (out) *out = NULL;
-    if (diags) *diags = NULL;
-    if (!c || !src || !out) return c ? rt_fail(&c->log, PX_ERR_INVALID, "px_module_compile: NULL argument") : PX_ERR_INVALID;
-    if (!file) file = "<source>";
     PxModule *m = calloc(1, sizeof *m);
     Arena *a = fe_arena_try_new();
     if (!m || !a) {
         free(m);
         fe_arena_free(a);
-        return rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "%s: out of memory", file);
+        return rt_fail(log, PX_ERR_OUT_OF_MEMORY, "%s: out of memory", file);
     }
     m->ctx = c;
     m->arena = a;
@@ -328,26 +324,19 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
     const Diags *d = &m->cc.diags;
     PxResult r = PX_OK;
     if (st == CG_COMPILE_FAILED) {
-        r = rt_fail(&c->log, m->cc.fail.kind == FE_FAIL_OOM ? PX_ERR_OUT_OF_MEMORY : PX_ERR_INTERNAL,
-                    "%s: %s", file, m->cc.fail.msg);
+        r = rt_fail(log, m->cc.fail.kind == FE_FAIL_OOM ? PX_ERR_OUT_OF_MEMORY : PX_ERR_INTERNAL, "%s: %s", file,
+                    m->cc.fail.msg);
     } else {
         if (diags && (d->nerrors || d->nwarnings)) {
             /* rendering allocates: under protection too */
             Render job = {d, a, NULL};
             FeFail f;
             if (fe_protect(render, &job, &f) || !(*diags = xstrdup(job.text)))
-                r = rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "%s: out of memory for the diagnostics", file);
+                r = rt_fail(log, PX_ERR_OUT_OF_MEMORY, "%s: out of memory for the diagnostics", file);
         }
         if (!r && st == CG_COMPILE_ERRORS)
-            r = rt_fail(&c->log, PX_ERR_COMPILE, "%s: compilation failed with %d error%s", file, d->nerrors,
+            r = rt_fail(log, PX_ERR_COMPILE, "%s: compilation failed with %d error%s", file, d->nerrors,
                         d->nerrors == 1 ? "" : "s");
-    }
-    if (!r) r = c->ops->code_create(c->dev, &m->cc, &m->code);
-    if (!r) {
-        Tables t = {m};
-        FeFail f;
-        if (fe_protect(make_tables, &t, &f))
-            r = rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "%s: %s", file, f.msg);
     }
     if (r) {
         px_module_destroy(m);
@@ -355,6 +344,32 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
     }
     *out = m;
     return PX_OK;
+}
+
+PxResult rt_module_adopt(PxModule *m)
+{
+    PxContext *c = m->ctx;
+    PxResult r = c->ops->code_create(c->dev, &m->cc, &m->code);
+    if (!r) {
+        Tables t = {m};
+        FeFail f;
+        if (fe_protect(make_tables, &t, &f))
+            r = rt_fail(&c->log, PX_ERR_OUT_OF_MEMORY, "%s: %s", m->cc.opt->file ? m->cc.opt->file : "?", f.msg);
+    }
+    return r;
+}
+
+PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char *file,
+                           PxModule **out, char **diags)
+{
+    if (out) *out = NULL;
+    if (diags) *diags = NULL;
+    if (!c || !src || !out) return c ? rt_fail(&c->log, PX_ERR_INVALID, "px_module_compile: NULL argument") : PX_ERR_INVALID;
+    PxModule *m;
+    PxResult r = rt_module_build(c, &c->log, src, len, file ? file : "<source>", &m, diags);
+    if (!r && (r = rt_module_adopt(m))) px_module_destroy(m);
+    if (!r) *out = m;
+    return r;
 }
 
 PxResult px_module_compile_file(PxContext *c, const char *path, PxModule **out, char **diags)

@@ -185,6 +185,13 @@ struct RtDev {
     RtLog *log;
     RtCpuPool *pool;
     CgCpuJit *jit;              /* one LLJIT for every module of the device */
+    /* Submitted programs run in submit order, like a device queue: a
+     * wait runs every program submitted up to the one waited for, idle
+     * runs all. run_mu guards the queue and serialises the runs, so a
+     * thread that waits for a program another thread is running waits
+     * for that run. */
+    pthread_mutex_t run_mu;
+    RtProg *first, *last;       /* submitted, not yet run */
 };
 
 struct RtBuf {
@@ -203,7 +210,13 @@ struct RtProg {
     int np;
     double *stage_ns;           /* wall time of each stage of the last run */
     double total_ns;
+    int pending;                /* in the device's queue (RtDev.first) */
+    RtProg *next;
+    PxResult result;            /* of its last run */
 };
+
+static PxResult cpu_idle(RtDev *d);
+static PxResult cpu_wait(RtDev *d, RtProg *p);
 
 static PxResult cpu_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtCaps *caps)
 {
@@ -222,6 +235,7 @@ static PxResult cpu_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtC
         free(d);
         return r;
     }
+    pthread_mutex_init(&d->run_mu, NULL);
     int threads = rt_cpu_pool_threads(d->pool);
     memset(caps, 0, sizeof *caps);
     PxDeviceInfo *i = &caps->info;
@@ -257,6 +271,7 @@ static PxResult cpu_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtC
     if (r) {
         cg_cpu_jit_destroy(d->jit);
         rt_cpu_pool_destroy(d->pool);
+        pthread_mutex_destroy(&d->run_mu);
         free(d);
         return r;
     }
@@ -267,17 +282,13 @@ static PxResult cpu_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtC
 static void cpu_close(RtDev *d)
 {
     if (!d) return;
+    cpu_idle(d);
+    pthread_mutex_destroy(&d->run_mu);
     rt_cpu_pool_destroy(d->pool);
     cg_cpu_jit_destroy(d->jit);
     free(d);
 }
 
-/* Runs finish inside submit: nothing is ever left running. */
-static PxResult cpu_idle(RtDev *d)
-{
-    (void)d;
-    return PX_OK;
-}
 
 static PxResult cpu_buffer_create(RtDev *d, size_t bytes, RtBuf **out)
 {
@@ -362,8 +373,8 @@ static void cpu_stage_shape(const RtCode *code, int k, int stage, const int64_t 
 
 static void cpu_prog_destroy(RtDev *d, RtProg *p)
 {
-    (void)d;
     if (!p) return;
+    cpu_wait(d, p); /* it leaves the queue */
     free(p->bufs);
     free(p->stage_ns);
     free(p);
@@ -399,19 +410,53 @@ static double now_ns(void)
     return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
+/* Submitting only queues the run; a wait runs it, on the pool with the
+ * waiting thread as one of its workers. So a submitter never computes
+ * (the scheduler submits under a lock and waits outside it), and the work
+ * happens where Vulkan's would: between submit and wait. */
 static PxResult cpu_submit(RtDev *d, RtProg *p)
 {
+    pthread_mutex_lock(&d->run_mu);
+    if (!p->pending) {
+        p->pending = 1;
+        p->next = NULL;
+        if (d->last) d->last->next = p;
+        else d->first = p;
+        d->last = p;
+    }
+    pthread_mutex_unlock(&d->run_mu);
+    return PX_OK;
+}
+
+/* Under run_mu: runs the queue's first program. */
+static void run_first(RtDev *d)
+{
+    RtProg *p = d->first;
+    d->first = p->next;
+    if (!d->first) d->last = NULL;
+    p->pending = 0;
     CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, NULL};
     double t0 = now_ns();
-    if (rt_cpu_run(d->pool, p->k, &a, p->stage_ns))
-        return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory (CPU scratch)");
+    p->result = rt_cpu_run(d->pool, p->k, &a, p->stage_ns)
+                    ? rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory (CPU scratch)")
+                    : PX_OK;
     p->total_ns = now_ns() - t0;
-    return PX_OK;
 }
 
 static PxResult cpu_wait(RtDev *d, RtProg *p)
 {
-    (void)d, (void)p;
+    pthread_mutex_lock(&d->run_mu);
+    while (p->pending) run_first(d);
+    PxResult r = p->result;
+    pthread_mutex_unlock(&d->run_mu);
+    return r;
+}
+
+static PxResult cpu_idle(RtDev *d)
+{
+    pthread_mutex_lock(&d->run_mu);
+    while (d->first) run_first(d);
+    pthread_mutex_unlock(&d->run_mu);
     return PX_OK;
 }
 

@@ -245,6 +245,17 @@ struct PxLaunch {
 };
 
 PxDtype rt_dtype_of(ScalarType t);
+/* api.c: px_module_compile in two halves, for the scheduler. The build is
+ * the compile driver: it reads nothing of c but what never changes (caps,
+ * opt_level) and reports to `log`, so it may run beside other work on c,
+ * except another build when c's backend compiles into a shared JIT
+ * (caps.emit CG_EMIT_CPU). The adoption makes the device's code and the
+ * kernels' tables, under whatever serialises c's use. A failed build
+ * leaves nothing (*out untouched); after a failed adoption the caller
+ * destroys the module (px_module_destroy). */
+PxResult rt_module_build(PxContext *c, RtLog *log, const char *src, size_t len, const char *file,
+                         PxModule **out, char **diags);
+PxResult rt_module_adopt(PxModule *m);
 /* launch.c, for the scheduler (sched/): resolve size symbols only (after
  * it, the shapes unbound params would get are known); that shape of param
  * i (its rank, or -1 when i is bound or a scalar); prepare and record so

@@ -33,7 +33,9 @@ for s in tests/golden.sh tests/spirv-val.sh tests/runtime.sh tests/cpu-vs-vulkan
         total_f=$((total_f + 1))
     fi
 done
-# the runtime suite again on the CPU backend (PX_BACKEND: px_config_default)
+# the runtime suite and the scheduler again on the CPU backend
+# (PX_BACKEND: px_config_default)
 run_suite runtime-cpu env PX_BACKEND=cpu sh tests/runtime.sh "$B"
+run_suite sched-cpu env PX_BACKEND=cpu "$B/tests/test_sched"
 echo "$total_p passed, $total_f failed"
 [ "$total_f" = 0 ]

@@ -1,0 +1,224 @@
+/*
+ * pxsched.h — the PX scheduler: many virtual machines (tenants) share one
+ * or more devices, each with an exact memory quota and a compute share of
+ * its device, with kernels compiled, costed and time-sliced by PX itself.
+ * It is the library a hypervisor process (pxhvd) embeds; see
+ * docs/SCHEDULER.md for the policy and its measured figures, and
+ * ../shared/px-hypervisor.md section 2 for what it promises.
+ *
+ * Objects and ownership
+ * ---------------------
+ *   PxSched    the scheduler over devices 0..n-1, each a PxContext the
+ *              caller created and hands over: from px_sched_create until
+ *              px_sched_destroy only the scheduler touches them (the caller
+ *              destroys them afterwards). One dispatcher thread per device
+ *              owns that device's queue.
+ *   VM         a tenant, named by its id (1..65535). Its modules, buffers
+ *              and tickets are named by ids of its own (1, 2, ...): a VM
+ *              can only name what it owns, never another VM's.
+ *   ticket     one submitted launch; every ticket gets exactly one result
+ *              (px_sched_wait), done or an error saying why.
+ *
+ * Threads
+ * -------
+ * Every function may be called from any thread at once, for any VMs. Calls
+ * for one VM are applied in the order they are made; its launches run and
+ * complete in the order they were submitted. A buffer read or write waits
+ * for that device's running slice (at most about one slice). Compiling
+ * never holds a device: one tenant's large kernel does not stall others.
+ *
+ * Errors
+ * ------
+ * Every fallible call returns a PxResult; px_sched_last_error() is the
+ * calling thread's message for its last failure (thread-local, valid until
+ * that thread's next failing call). Quota refusals are PX_ERR_QUOTA naming
+ * the VM, the bytes asked, in use and the quota. The library never prints
+ * and never exits.
+ */
+#ifndef PX_SCHED_H
+#define PX_SCHED_H
+
+#include "px.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct PxSched PxSched;
+
+typedef enum PxPolicy {
+    PX_POLICY_FAIR,            /* work-conserving: an idle VM's share is lent to the busy
+                                  ones in proportion to their shares and taken back at
+                                  the next slice boundary */
+    PX_POLICY_FIXED,           /* no VM ever gets more than its share */
+} PxPolicy;
+
+#define PX_SCHED_MAX_DEVICES 16
+
+typedef struct PxSchedConfig {
+    PxPolicy policy;           /* default PX_POLICY_FAIR */
+    int slice_us;              /* slice length while a latency-sensitive VM is active;
+                                  default 1000 */
+    int long_slice_us;         /* slice length otherwise; default 8 * slice_us */
+    int ndevices;              /* 1..PX_SCHED_MAX_DEVICES */
+    PxContext *devices[PX_SCHED_MAX_DEVICES];
+    /* Memory each device hands out to quotas, bytes; 0: the device's
+     * device-local heap (PxDeviceInfo.device_local_bytes). */
+    uint64_t capacity[PX_SCHED_MAX_DEVICES];
+    int max_queued;            /* launches queued per VM before PX_ERR_BUSY; default 1024 */
+    PxLogFn log;               /* scheduler events; called from any thread */
+    void *log_user;
+} PxSchedConfig;
+
+void px_sched_config_default(PxSchedConfig *cfg);
+/* On failure *out is NULL and px_sched_last_error() says why. */
+PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out);
+/* Cancels every queued launch (their tickets get PX_ERR_CANCELLED), waits
+ * for the running slices, stops the dispatchers and frees every VM's
+ * modules and buffers. The contexts stay the caller's. NULL is fine. */
+void px_sched_destroy(PxSched *s);
+const char *px_sched_last_error(void);
+/* Changes the policy or slice lengths live; 0 keeps a length. */
+PxResult px_sched_set_policy(PxSched *s, PxPolicy policy, int slice_us, int long_slice_us);
+
+/* ---- VMs ----------------------------------------------------------------- */
+
+typedef struct PxVmConfig {
+    uint32_t id;               /* 1..65535 */
+    char name[64];
+    char profile[8];           /* "Q1".."Q8", or "" when set by mem/share */
+    uint64_t mem_quota;        /* bytes */
+    double share;              /* percent of its device, 0 < share <= 100 */
+    int device;                /* index; -1: the device with the most share free */
+} PxVmConfig;
+
+/* Parses a VM spec of the contract: a profile ("Q2") or a comma-separated
+ * list of profile=Qn, mem=SIZE (K, M, G suffixes: powers of 1024),
+ * share=PCT, device=INDEX, name=TEXT, over what *c already holds.
+ * PX_ERR_INVALID with err (errsz bytes) naming the bad part. */
+PxResult px_vm_spec_parse(const char *spec, PxVmConfig *c, char *err, size_t errsz);
+
+/* Shares on a device sum to at most 100 and quotas to at most its
+ * capacity, else PX_ERR_QUOTA saying what is free there. */
+PxResult px_sched_vm_create(PxSched *s, const PxVmConfig *c);
+/* Changes quota, share or name (not the id or device) live. A quota below
+ * what the VM holds now is refused. */
+PxResult px_sched_vm_set(PxSched *s, const PxVmConfig *c);
+/* Cancels the VM's queued launches, waits for its running slice, frees its
+ * modules and buffers. */
+PxResult px_sched_vm_destroy(PxSched *s, uint32_t vm);
+
+/* ---- a VM's modules and buffers ------------------------------------------ */
+
+/* Compiles on the VM's device. *diags as px_module_compile's (px_free it).
+ * *module gets the module's id in the VM. */
+PxResult px_vm_compile(PxSched *s, uint32_t vm, const char *src, size_t len, const char *file,
+                       uint32_t *module, char **diags);
+PxResult px_vm_module_destroy(PxSched *s, uint32_t vm, uint32_t module);
+
+/* A zero-filled buffer charged to the VM's quota (PX_ERR_QUOTA past it). */
+PxResult px_vm_buffer_create(PxSched *s, uint32_t vm, PxDtype dtype, int rank, const int64_t *shape,
+                             uint32_t *buffer);
+PxResult px_vm_buffer_destroy(PxSched *s, uint32_t vm, uint32_t buffer);
+/* Host copies; bytes must be the buffer's size. They follow every launch
+ * of the VM submitted before them (the call waits for those). */
+PxResult px_vm_buffer_write(PxSched *s, uint32_t vm, uint32_t buffer, const void *data, size_t bytes);
+PxResult px_vm_buffer_read(PxSched *s, uint32_t vm, uint32_t buffer, void *data, size_t bytes);
+/* The buffer's element type, rank and shape (shape: 4 entries). */
+PxResult px_vm_buffer_info(PxSched *s, uint32_t vm, uint32_t buffer, PxDtype *dtype, int *rank,
+                           int64_t *shape);
+
+/* ---- launches -------------------------------------------------------------- */
+
+typedef enum PxArgKind {
+    PX_ARG_BUFFER,             /* buffer: one of the VM's buffer ids */
+    PX_ARG_FLOAT,              /* f (also for half params) */
+    PX_ARG_INT,                /* i */
+    PX_ARG_UINT,               /* i (0..2^32-1) */
+    PX_ARG_SIZE,               /* i: binds the size symbol `name` */
+} PxArgKind;
+
+typedef struct PxArg {
+    const char *name;          /* parameter or size symbol */
+    PxArgKind kind;
+    uint32_t buffer;
+    double f;
+    int64_t i;
+} PxArg;
+
+/* Submits kernel `kernel` (NULL: the module's only one) of a module of the
+ * VM with these arguments, without waiting. Buffer parameters left unbound
+ * get new buffers of the VM (charged to its quota, zero-filled, in the
+ * shape the kernel gives them); their ids come back in the ticket's result.
+ * Arguments are checked here: a bad one is an error of this call and no
+ * ticket is made. PX_ERR_BUSY when the VM already has max_queued launches
+ * waiting. */
+PxResult px_vm_submit(PxSched *s, uint32_t vm, uint32_t module, const char *kernel, const PxArg *args,
+                      int nargs, uint64_t *ticket);
+
+#define PX_MAX_OUTPUTS 16
+typedef struct PxTicketResult {
+    PxResult result;           /* PX_OK, or why it failed (PX_ERR_CANCELLED ...) */
+    char error[512];           /* "" when result is PX_OK */
+    double gpu_ns;             /* device time of its slices */
+    double latency_ns;         /* submit to done, wall clock */
+    double wait_ns;            /* submit to its first slice starting */
+    int slices;
+    uint64_t start_seq;        /* its device's slice counter at its first slice:
+                                  orders the launches of a device by start */
+    int noutputs;              /* buffers the launch created for unbound params */
+    struct {
+        char param[64];
+        uint32_t buffer;
+    } outputs[PX_MAX_OUTPUTS];
+} PxTicketResult;
+
+/* Waits up to timeout_ms (< 0: for ever, 0: poll) for the ticket of VM vm.
+ * PX_OK when it finished (whatever its result: see res->result; the
+ * ticket is then gone), PX_ERR_NOT_READY on time-out, PX_ERR_NOT_FOUND
+ * for an unknown ticket. res may be NULL. */
+PxResult px_vm_wait(PxSched *s, uint32_t vm, uint64_t ticket, int timeout_ms, PxTicketResult *res);
+/* A queued launch is removed; a running one stops at its next slice
+ * boundary (its outputs then hold part of the work). Its ticket's result
+ * is PX_ERR_CANCELLED. */
+PxResult px_vm_cancel(PxSched *s, uint32_t vm, uint64_t ticket);
+
+/* ---- statistics (the fields of pxctl status --json) ------------------------ */
+
+typedef struct PxVmStats {
+    uint32_t id;
+    char name[64];
+    char profile[8];
+    int device;
+    uint64_t mem_quota_bytes, mem_used_bytes;
+    double share;              /* target, percent */
+    uint64_t gpu_ns;           /* device time of its slices since it was created */
+    uint64_t launches_done, launches_failed;
+    int queued;                /* submitted and not finished */
+    int running;               /* of those, 1 when one is on the device now */
+    double latency_p50_us, latency_p99_us; /* of its last 1024 launches */
+    uint64_t slices;
+} PxVmStats;
+
+typedef struct PxDeviceStats {
+    int index;
+    char name[256];
+    uint64_t memory_bytes, memory_used_bytes;
+    uint64_t busy_ns;          /* device time of every slice run on it */
+    double share_used;         /* sum of its VMs' shares */
+} PxDeviceStats;
+
+int px_sched_device_count(const PxSched *s);
+PxResult px_sched_device_stats(PxSched *s, int device, PxDeviceStats *out);
+/* The ids of the VMs that exist now (at most max), in creation order;
+ * returns how many exist. */
+int px_sched_vm_ids(PxSched *s, uint32_t *ids, int max);
+PxResult px_sched_vm_stats(PxSched *s, uint32_t vm, PxVmStats *out);
+/* The status object of the contract (pxctl status --json), malloc'd
+ * (px_free it); NULL when out of memory. */
+char *px_sched_status_json(PxSched *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,162 @@
+/*
+ * sched.h — internals of the scheduler (include/pxsched.h): the objects
+ * (sched.c), the policy (policy.c), the dispatchers (dispatch.c) and the
+ * statistics (stats.c). Sections are named after the .c files.
+ *
+ * Who owns what, and which lock guards it
+ * ----------------------------------------
+ *   PxSched.mu (one mutex)  every VM's fields, queues, jobs, id tables and
+ *       statistics, every device's policy state and counters. Held only
+ *       for short bookkeeping: never across a device call or a compile.
+ *   SchedDev.mu (one per device)  the device's PxContext and everything
+ *       made from it (modules, buffers, launches): every px_* call on it.
+ *       Held by the dispatcher for one slice (prepare, submit, wait), by
+ *       API threads for buffer copies and for adopting compiled code.
+ *   SchedDev.jit_mu  a CPU device's shared JIT: compiles one at a time.
+ *   Lock order: SchedDev.mu before PxSched.mu; jit_mu alone.
+ *   A VM's objects (SchedVm, its buffers and modules) are freed only by
+ *   px_sched_vm_destroy and px_sched_destroy, after no job of it runs.
+ *
+ * Bounds: at most max_queued live jobs per VM (queued, running or finished
+ * and not yet waited for), 65535 VMs, 2^32-1 buffers or modules per VM.
+ * Every wait on a peer is a wait on a job of this process: the device's
+ * fence waits are bounded by the slice the dispatcher chose.
+ */
+#ifndef PX_SCHED_INT_H
+#define PX_SCHED_INT_H
+
+#include <pthread.h>
+
+#include "pxsched.h"
+#include "runtime/rt.h"
+
+typedef struct SchedVm SchedVm;
+typedef struct SchedDev SchedDev;
+
+/* ===== sched.c: jobs, VMs, devices ===== */
+
+typedef enum SchedJobState { JOB_QUEUED, JOB_RUNNING, JOB_DONE } SchedJobState;
+
+typedef struct SchedJob {
+    struct SchedJob *next;      /* in its VM's run queue (FIFO) */
+    struct SchedJob *live_next; /* in its VM's list of live jobs */
+    uint64_t ticket;
+    SchedVm *vm;
+    PxLaunch *l;                /* on the VM's device; destroyed under its mu */
+    int realtime;               /* REALTIME class: earliest deadline first */
+    int latency_sensitive;      /* REALTIME or INTERACTIVE: short slices */
+    int64_t deadline_ns;        /* monotonic; REALTIME only */
+    int64_t t_submit, t_start;  /* monotonic ns; t_start 0 until its first slice */
+    SchedJobState state;
+    int cancel;                 /* stop at the next slice boundary */
+    /* slicing state (the dispatcher's, under SchedDev.mu) */
+    int prepared;
+    int nunits;
+    const RtUnit *units;
+    double *unit_ns;            /* predicted ns per group of each unit */
+    int64_t total, done;        /* groups */
+    double gpu_ns;
+    int slices;
+    PxTicketResult res;
+} SchedJob;
+
+#define SCHED_LAT_RING 1024
+
+typedef struct SchedObj {
+    uint32_t id;
+    void *p;                    /* PxBuffer * or PxModule * */
+} SchedObj;
+
+struct SchedVm {
+    PxVmConfig cfg;
+    SchedDev *dev;
+    uint64_t mem_used;
+    /* policy state */
+    double vt;                  /* virtual time: its device ns * 100 / share */
+    double tokens_ns;           /* fixed policy: device ns it may still use */
+    int64_t tokens_at;          /* when tokens_ns was last refilled */
+    /* jobs */
+    SchedJob *head, *tail;      /* not finished, in submit order */
+    SchedJob *live;             /* every job not yet waited for */
+    int nlive, nqueued;
+    uint64_t next_ticket;
+    uint64_t submitted, finished; /* buffer copies wait for finished >= submitted */
+    /* objects */
+    FE_VEC(SchedObj) bufs, mods;
+    uint32_t next_buf, next_mod;
+    int dying;
+    /* statistics */
+    uint64_t gpu_ns, done, failed, slices;
+    double lat_us[SCHED_LAT_RING];
+    uint64_t nlat;
+};
+
+struct SchedDev {
+    int index;
+    PxSched *s;
+    PxContext *ctx;
+    pthread_mutex_t mu;         /* the context (see the header comment) */
+    pthread_mutex_t jit_mu;
+    pthread_cond_t work;        /* with PxSched.mu: a job arrived, or stop */
+    pthread_t thread;
+    int started;
+    uint64_t capacity, quota_sum, mem_used;
+    double share_sum;
+    uint64_t busy_ns;
+    double vclock;              /* the virtual time a VM that wakes up starts from */
+    int64_t last_ls_ns;         /* when a latency-sensitive job was last queued */
+    uint64_t seq;               /* slices picked so far */
+};
+
+struct PxSched {
+    pthread_mutex_t mu;
+    pthread_cond_t done;        /* with mu: a job finished, or a running job stopped */
+    PxPolicy policy;
+    int64_t slice_ns, long_slice_ns;
+    int max_queued;
+    PxLogFn log;
+    void *log_user;
+    int stop;
+    int64_t t0;
+    int ndev;
+    SchedDev dev[PX_SCHED_MAX_DEVICES];
+    SchedVm **vms;              /* [65536]: by id */
+    uint32_t *order;            /* ids in creation order */
+    int nvms;
+    Arena *arena;               /* the VMs' object tables */
+};
+
+int64_t sched_now_ns(void);
+/* Sets the calling thread's message and returns r. */
+PxResult sched_fail(PxResult r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sched_log(PxSched *s, PxLogLevel lv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Under PxSched.mu: a job is finished (result in job->res); it leaves the
+ * run queue and waits in the live list for px_vm_wait. */
+void sched_job_finish(PxSched *s, SchedJob *j);
+
+/* ===== policy.c: who runs next, and for how long ===== */
+
+/* Under PxSched.mu. The job to run next on d (its VM's head job), or NULL;
+ * then *wake_ns is when a VM of d may become eligible (fixed policy), or 0
+ * for "when work arrives". */
+SchedJob *sched_pick(PxSched *s, SchedDev *d, int64_t now, int64_t *wake_ns);
+/* The slice length for d now. */
+int64_t sched_slice_ns(const PxSched *s, const SchedDev *d, int64_t now);
+/* A VM's run queue went from empty to non-empty: it starts from the
+ * device's virtual clock, so time spent idle is no credit. */
+void sched_wake(PxSched *s, SchedVm *vm, int64_t now);
+/* Charges ns of device time to vm. */
+void sched_charge(PxSched *s, SchedVm *vm, double ns, int64_t now);
+
+/* ===== dispatch.c: one thread per device ===== */
+
+void *sched_dispatcher(void *dev);
+/* Under SchedDev.mu: frees a job's launch. */
+void sched_job_release(SchedDev *d, SchedJob *j);
+
+/* ===== stats.c ===== */
+
+void sched_vm_stats(const SchedVm *vm, PxVmStats *out);
+void sched_record_latency(SchedVm *vm, double us);
+
+#endif
