@@ -57,7 +57,7 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan fuzz demo bench bench-cost bench-startup install clean
+.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-startup install clean
 all: $(LIBPXC) $(LIBPX) $(SOLIB) $(LLVMPLUG) $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -117,6 +117,14 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    UBSAN_OPTIONS=print_stacktrace=1 PX_TEST_CFLAGS="-fsanitize=address,undefined" \
 	    PX_TEST_OPT="$(ASAN_OPT)" PX_TEST_SAN="$(ASAN_SAN)" sh tests/run.sh build/asan
+
+# ThreadSanitizer over the suites that run threads: the scheduler (both
+# backends), the CPU backend's pool, the runtime.
+TSAN_SAN := -fsanitize=thread -Wno-format-truncation
+tsan: deps
+	@$(MAKE) --no-print-directory B=build/tsan OPT="-O1 -g" SAN="$(TSAN_SAN)" all
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    sh tests/tsan.sh build/tsan
 
 FUZZ_SECONDS ?= 600
 fuzz: deps

@@ -2,7 +2,10 @@
  * cached compute pipelines, and programs (dispatch lists recorded into one
  * command buffer). Every VkResult is checked and turned into a PxResult;
  * every create path undoes what it made when a later step fails. */
-#if defined(__SANITIZE_ADDRESS__) && !defined(_GNU_SOURCE)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define PX_PIN_DRIVERS 1
+#endif
+#if defined(PX_PIN_DRIVERS) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* dl_iterate_phdr, for pin_drivers */
 #endif
 #include "vk.h"
@@ -11,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(PX_PIN_DRIVERS)
 #include <dlfcn.h>
 #include <link.h>
 #endif
@@ -101,13 +104,14 @@ static int pick_device(RtDevice *d, VkPhysicalDevice *pd, uint32_t n, const RtDe
     return 0;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-/* AddressSanitizer builds only (make asan): the Vulkan loader unloads the
+#if defined(PX_PIN_DRIVERS)
+/* Sanitizer builds only (make asan, make tsan): the Vulkan loader unloads the
  * driver at vkDestroyInstance, after which LeakSanitizer cannot name the
  * module of a leak inside the driver (lavapipe leaks 128 bytes per
  * instance), and tests/lsan.supp can only suppress driver leaks by module
- * name. Loaded drivers are marked NODELETE so they stay mapped until exit;
- * our own code is unaffected. */
+ * name, and ThreadSanitizer stops when a library its suppressions name is
+ * unloaded. Loaded drivers are marked NODELETE so they stay mapped until
+ * exit; our own code is unaffected. */
 static int pin_one(struct dl_phdr_info *info, size_t size, void *user)
 {
     (void)size;

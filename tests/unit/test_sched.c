@@ -7,6 +7,7 @@
  * wide margins, orders are orders. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -319,7 +320,7 @@ TEST(isolation)
 typedef struct Load {
     uint32_t vm, mod, y;
     int64_t reps;
-    volatile int *stop;
+    atomic_int *stop;
     int launches;
 } Load;
 
@@ -346,7 +347,7 @@ static void run_shares(double secs, const double *shares, int nvm, double *frac,
 {
     Load L[3];
     pthread_t th[3];
-    volatile int stop = 0;
+    atomic_int stop = 0;
     uint64_t g0[3];
     for (int i = 0; i < nvm; i++) {
         uint32_t id = 20 + (uint32_t)i;
