@@ -57,7 +57,7 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-startup install clean
+.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-sched bench-startup install clean
 all: $(LIBPXC) $(LIBPX) $(SOLIB) $(LLVMPLUG) $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -141,6 +141,14 @@ bench: deps
 bench-cost: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
 	@sh bench/cost.sh build/release
+
+# the scheduler's figures (bench/sched_bench.c): shares, lending, latency,
+# overhead; JSON in build/release/sched.json
+$(B)/sched_bench: $(B)/obj/bench/sched_bench.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
+	$(CC) $(LDFLAGS) $< $(STATIC_LIBS) $(LDLIBS) -o $@
+bench-sched: deps
+	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all build/release/sched_bench
+	@build/release/sched_bench build/release/sched.json
 
 bench-startup: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
