@@ -338,9 +338,8 @@ static PxResult prepare_sizes(PxLaunch *l)
                            "the shape of %s is not known: bind data to it or to a buffer of the same shape",
                            nu ? users : sy->name);
         return rt_fail(&l->c->log, PX_ERR_UNBOUND,
-                       "size %s is not bound: %s need%s it (bind a buffer with that extent or set it, e.g. "
-                       "--size %s=...)",
-                       sy->name, nu ? users : "the kernel", nu == 1 ? "s" : "", sy->name);
+                       "size %s is not bound: %s need%s it (bind a buffer with that extent, or set the size)",
+                       sy->name, nu ? users : "the kernel", nu == 1 ? "s" : "");
     }
     for (int i = 0; i < k->syms.n; i++) l->symv[i] = l->s[i].val;
     /* scalars */
@@ -348,8 +347,8 @@ static PxResult prepare_sizes(PxLaunch *l)
         const IrParam *p = &k->params.v[i];
         if (p->is_buffer) continue;
         if (!l->p[i].set)
-            return rt_fail(&l->c->log, PX_ERR_UNBOUND, "scalar parameter %s (%s) has no value (e.g. --arg %s=1)",
-                           p->name, fe_type_name(p->type), p->name);
+            return rt_fail(&l->c->log, PX_ERR_UNBOUND, "scalar parameter %s (%s) has no value", p->name,
+                           fe_type_name(p->type));
         l->paramv[i] = p->type == TY_INT ? (int64_t)(int32_t)l->p[i].bits
                        : p->type == TY_UINT ? (int64_t)l->p[i].bits : 0;
     }
