@@ -69,7 +69,7 @@ PxResult rt_limits_check(RtLog *log, const RtLimits *lim, const IrKernel *k, con
     else snprintf(num, sizeof num, "%lld", (long long)n);
     return rt_fail(log, PX_ERR_UNSUPPORTED,
                    "kernel '%s' stage %d (%s at %d:%d): an invocation runs up to %s loop iterations, "
-                   "but %s stops a shader's loops after %lld; use --backend cpu or smaller sizes",
+                   "but %s stops a shader's loops after %lld; run it on the CPU backend or at smaller sizes",
                    k->name, cd->stage, prim, at.line, at.col, num, lim->driver,
                    (long long)lim->max_loop_iters);
 }

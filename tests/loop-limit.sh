@@ -110,7 +110,7 @@ refused() {
     name=$1; want=$2; shift 2
     out=$("$PXRUN" "$@" 2>&1); rc=$?
     if [ $rc = 1 ] && printf '%s' "$out" | grep -qF -- "$want" &&
-        printf '%s' "$out" | grep -qF "but llvmpipe stops a shader's loops after 65535; use --backend cpu or smaller sizes"
+        printf '%s' "$out" | grep -qF "but llvmpipe stops a shader's loops after 65535; run it on the CPU backend or at smaller sizes"
     then ok "$name"
     else bad "$name (exit $rc, wanted 1 and '$want')" "$out"; fi
 }
