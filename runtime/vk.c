@@ -913,6 +913,10 @@ PxResult rt_program_submit_slice(RtDevice *d, RtProgram *p, const RtDispatch *ds
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
     VK_TRY(d, vkBeginCommandBuffer(cmd, &bi), "recording a slice");
+    /* Top-of-pipe start stamp, as for a whole run's first dispatch (no
+     * lavapipe flush): exact when the queue is idle at submit, as under a
+     * scheduler that waits for each slice; work of others still running
+     * on the queue would count in. */
     if (p->qpool) {
         vkCmdResetQueryPool(cmd, p->qpool, (uint32_t)p->slice_q, 2);
         vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->qpool, (uint32_t)p->slice_q);
