@@ -187,12 +187,29 @@ char *fe_strout_take(FeStrOut *o)
     return o->buf;
 }
 
+typedef struct StrDup {
+    Arena *a;
+    const char *s;
+    size_t n;
+    char *r;
+} StrDup;
+static void strdup_job(void *ud)
+{
+    StrDup *j = ud;
+    j->r = fe_strndup(j->a, j->s, j->n);
+}
+
 char *fe_strout_arena(FeStrOut *o, Arena *a)
 {
     char *buf = fe_strout_take(o);
-    char *r = fe_strndup(a, buf, o->len);
+    /* buf is malloc'd and the arena copy may unwind (fe_oom): copy under a
+     * protected call, free buf, then pass a failure on */
+    StrDup j = {a, buf, o->len, NULL};
+    FeFail f;
+    FeFailKind k = fe_protect(strdup_job, &j, &f);
     free(buf);
-    return r;
+    if (k != FE_FAIL_NONE) fe_rethrow(&f);
+    return j.r;
 }
 
 int fe_utf8_decode(const char *s, size_t n, uint32_t *cp)

@@ -26,12 +26,18 @@
  *    bytes, push_size <= 128): CgLaunch.push lists each member, 4 bytes
  *    each: every scalar parameter (float/int/uint as themselves; half
  *    scalars travel as a 32-bit float and are converted in the shader),
- *    then every size symbol as a uint. A host fills them from the launch's
- *    scalar arguments and bound size-symbol values.
+ *    then every size symbol as a uint, then (when some entry point needs
+ *    them) the dispatch's three group counts as uints (CG_PUSH_GROUPS). A
+ *    host fills them from the launch's scalar arguments, bound size-symbol
+ *    values and each dispatch's group counts.
  *
  * Dispatches: for each, the host binds the pipeline of `entry` and calls
  * vkCmdDispatch(groups[0], groups[1], groups[2]), each an IrSize formula of
- * size symbols and int/uint scalar params (ir_size_eval). When
+ * size symbols and int/uint scalar params (ir_size_eval). Workgroups of a
+ * dispatch are independent: none reads NumWorkgroups or another group's
+ * writes, so a host may run a dispatch as several vkCmdDispatchBase calls
+ * over boxes of its groups (pipelines made with DISPATCH_BASE) and get the
+ * same bytes. When
  * barrier_before is set, a compute->compute memory barrier (shader write ->
  * shader read|write) must precede it; the first dispatch never has one. A
  * dispatch whose group count is 0 in any dimension is skipped by the host
@@ -60,7 +66,7 @@
  *                       "readonly":true, "elem":"float", "elem_size":4} ],
  *        "scratch": [ {"index":0, "bytes":"(min(ceildiv(N, 4096), 1024) * 4)"} ],
  *        "push_constants": { "size": 8, "members": [
- *             {"offset":0, "kind":"param"|"sym", "index":1, "name":"s",
+ *             {"offset":0, "kind":"param"|"sym"|"groups", "index":1, "name":"s",
  *              "type":"float"} ] },
  *        "dispatches": [ {"entry":"sum__s0_partial", "stage":0,
  *             "local_size":[256,1,1], "groups":["min(ceildiv(N, 4096), 1024)","1","1"],
@@ -120,12 +126,19 @@ typedef struct CgScratch {
     ScalarType elem;   /* what it holds (for debugging) */
 } CgScratch;
 
-typedef enum { CG_PUSH_PARAM, CG_PUSH_SYM } CgPushKind;
+/* CG_PUSH_GROUPS: the group count, in dimension `index`, of the dispatch
+ * being run, i.e. that dispatch's groups[index] at the bound sizes. It
+ * differs per dispatch, so a host pushes the block before each one. The
+ * shaders read it instead of NumWorkgroups (grid-stride strides), so a
+ * dispatch may run as several vkCmdDispatchBase pieces (sliced execution)
+ * with the results of one vkCmdDispatch. */
+typedef enum { CG_PUSH_PARAM, CG_PUSH_SYM, CG_PUSH_GROUPS } CgPushKind;
 
 typedef struct CgPush {
     int offset;        /* bytes from the block start; 4 bytes each */
     CgPushKind kind;
-    int index;         /* IrKernel.params index, or IrKernel.syms index */
+    int index;         /* IrKernel.params index, IrKernel.syms index, or
+                        * the dimension 0..2 (CG_PUSH_GROUPS) */
     ScalarType type;   /* as passed: float for float and half params, int, uint */
 } CgPush;
 

@@ -82,9 +82,11 @@ static void print_launch(FILE *out, const CgLaunch *l) {
     for (int i = 0; i < l->push.n; i++) {
         const CgPush *p = &l->push.v[i];
         fprintf(out, "%s\n        {\"offset\": %d, \"kind\": \"%s\", \"index\": %d, \"name\": ",
-                i ? "," : "", p->offset, p->kind == CG_PUSH_PARAM ? "param" : "sym", p->index);
+                i ? "," : "", p->offset,
+                p->kind == CG_PUSH_PARAM ? "param" : p->kind == CG_PUSH_SYM ? "sym" : "groups", p->index);
         json_str(out, p->kind == CG_PUSH_PARAM ? k->params.v[p->index].name
-                                               : k->syms.v[p->index].name);
+                      : p->kind == CG_PUSH_SYM ? k->syms.v[p->index].name
+                                               : (const char *[]){"groups.x", "groups.y", "groups.z"}[p->index]);
         fprintf(out, ", \"type\": \"%s\"}", fe_type_name(p->type));
     }
     fprintf(out, "%s]},\n      \"dispatches\": [", l->push.n ? "\n      " : "");

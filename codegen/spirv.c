@@ -216,7 +216,8 @@ uint32_t sb_builtin(Sb *s, SpvBuiltIn b) {
     case SpvBuiltInGlobalInvocationId: slot = &s->builtin_gid; name = "gl_GlobalInvocationID"; break;
     case SpvBuiltInLocalInvocationId: slot = &s->builtin_lid; name = "gl_LocalInvocationID"; break;
     case SpvBuiltInWorkgroupId: slot = &s->builtin_wg; name = "gl_WorkGroupID"; break;
-    case SpvBuiltInNumWorkgroups: slot = &s->builtin_nwg; name = "gl_NumWorkGroups"; break;
+    /* no NumWorkgroups: a sliced launch (vkCmdDispatchBase over part of a
+     * dispatch) would see the slice's count; sb_num_groups instead */
     default: fe_unreachable();
     }
     if (!*slot) {
@@ -408,7 +409,7 @@ void sb_fn_end_entry(Sb *s, const char *name, const int local[3]) {
     for (int i = 0; i < s->iface.n; i++) {
         uint32_t g = s->iface.v[i];
         int is_in = g == s->builtin_gid || g == s->builtin_lid || g == s->builtin_wg ||
-                    g == s->builtin_nwg || g == s->builtin_sgid || g == s->builtin_nsg ||
+                    g == s->builtin_sgid || g == s->builtin_nsg ||
                     g == s->builtin_sglid || g == s->builtin_sgsize;
         if (v14 || is_in) post[np++] = g;
     }
@@ -426,6 +427,11 @@ uint32_t sb_push_load(Sb *s, int pi) {
     uint32_t p = SB_OP(s, SpvOpAccessChain, sb_ptr(s, SpvStorageClassPushConstant, ty),
                        s->push_var, sb_const_u(s, (uint32_t)pi));
     return sb_load(s, ty, p);
+}
+
+uint32_t sb_num_groups(Sb *s, int comp) {
+    FE_ASSERT(s->groups_push >= 0 && comp >= 0 && comp < 3);
+    return sb_push_load(s, s->groups_push + comp);
 }
 
 uint32_t sb_param_value(Sb *s, int param) {
@@ -644,7 +650,9 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
     s->param_push = fe_alloc(s->a, sizeof(int) * (size_t)(k->params.n + 1));
     s->sym_push = fe_alloc(s->a, sizeof(int) * (size_t)(k->syms.n + 1));
 
-    /* Push constants: scalar params, then size symbols; 4 bytes each. */
+    /* Push constants: scalar params, then size symbols, then (a kernel
+     * with stages) the running dispatch's group counts x, y, z, which the
+     * shaders read instead of NumWorkgroups (sb_num_groups); 4 bytes each. */
     for (int i = 0; i < k->params.n; i++) {
         s->param_push[i] = -1;
         const IrParam *p = &k->params.v[i];
@@ -658,9 +666,18 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
         s->sym_push[i] = l->push.n;
         FE_PUSH(s->a, l->push, pu);
     }
+    s->groups_push = -1;
+    if (k->stages.n) {
+        s->groups_push = l->push.n;
+        for (int c = 0; c < 3; c++) {
+            CgPush pu = {4 * l->push.n, CG_PUSH_GROUPS, c, TY_UINT};
+            FE_PUSH(s->a, l->push, pu);
+        }
+    }
     l->push_size = 4 * l->push.n;
     s->push_var = 0;
     if (l->push.n) {
+        static const char *const gname[3] = {"groups.x", "groups.y", "groups.z"};
         s->push_member = fe_alloc(s->a, sizeof(uint32_t) * (size_t)l->push.n);
         uint32_t st = sb_id(s);
         FE_VEC(uint32_t) mem = {0};
@@ -676,9 +693,10 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
             sb_member_decorate(s, st, (uint32_t)i, SpvDecorationOffset, 1,
                                (uint32_t)l->push.v[i].offset);
             const CgPush *pu = &l->push.v[i];
-            sb_ins_str(s, &s->names, SpvOpMemberName, (uint32_t[]){st, (uint32_t)i},
-                       2, pu->kind == CG_PUSH_PARAM ? k->params.v[pu->index].name
-                                                    : k->syms.v[pu->index].name, NULL, 0);
+            const char *nm = pu->kind == CG_PUSH_PARAM ? k->params.v[pu->index].name
+                             : pu->kind == CG_PUSH_SYM ? k->syms.v[pu->index].name
+                                                       : gname[pu->index];
+            sb_ins_str(s, &s->names, SpvOpMemberName, (uint32_t[]){st, (uint32_t)i}, 2, nm, NULL, 0);
         }
         sb_name(s, st, fe_sprintf(s->a, "%s.push", k->name));
         s->push_var = sb_id(s);

@@ -407,7 +407,7 @@ static void elemwise4_entry(Gx *g, int stage, IrSize *sel) {
     sb_fn_begin(s);
     uint32_t n4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, extent_dev(s, st, 0), sb_const_u(s, 2));
     uint32_t start = sb_builtin_x(s, SpvBuiltInGlobalInvocationId, 0);
-    uint32_t stride = sb_umul(s, sb_builtin_x(s, SpvBuiltInNumWorkgroups, 0),
+    uint32_t stride = sb_umul(s, sb_num_groups(s, 0),
                               sb_const_u(s, (uint32_t)L));
     SbFor f = sb_for_begin(s, start, n4, stride);
     uint32_t i4 = f.iv, base = SB_OP(s, SpvOpShiftLeftLogical, s->t_u32, i4, sb_const_u(s, 2));
@@ -517,7 +517,7 @@ void cg_spirv_grid_stage(Sb *s, int stage) {
             int d = st->rank - 1 - c;
             uint32_t ext = extent_dev(s, st, d);
             uint32_t start = sb_builtin_x(s, SpvBuiltInGlobalInvocationId, c);
-            uint32_t stride = sb_umul(s, sb_builtin_x(s, SpvBuiltInNumWorkgroups, c),
+            uint32_t stride = sb_umul(s, sb_num_groups(s, c),
                                       sb_const_u(s, (uint32_t)local[c]));
             loops[c] = sb_for_begin(s, start, ext, stride);
             bind_index(&g, st, d, loops[c].iv);
@@ -545,7 +545,7 @@ void cg_spirv_grid_stage(Sb *s, int stage) {
             total_h = d ? ir_size_bin(s->a, SZ_MUL, total_h, e) : e;
         }
         uint32_t start = sb_builtin_x(s, SpvBuiltInGlobalInvocationId, 0);
-        uint32_t stride = sb_umul(s, sb_builtin_x(s, SpvBuiltInNumWorkgroups, 0),
+        uint32_t stride = sb_umul(s, sb_num_groups(s, 0),
                                   sb_const_u(s, (uint32_t)L));
         SbFor f = sb_for_begin(s, start, total, stride);
         uint32_t rest = f.iv;

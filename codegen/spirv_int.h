@@ -45,7 +45,7 @@ typedef struct Sb {
     FE_VEC(uint32_t) iface;    /* globals the current entry point references */
     uint32_t glsl;             /* GLSL.std.450 import */
     uint32_t t_void, t_bool, t_f32, t_i32, t_u32, t_f16, t_uvec3;
-    uint32_t builtin_gid, builtin_lid, builtin_wg, builtin_nwg; /* lazily made */
+    uint32_t builtin_gid, builtin_lid, builtin_wg; /* lazily made */
     /* scalar u32 subgroup builtins (SubgroupId, NumSubgroups,
      * SubgroupLocalInvocationId), made only when CgTarget.subgroups */
     uint32_t builtin_sgid, builtin_nsg, builtin_sglid, builtin_sgsize;
@@ -55,6 +55,8 @@ typedef struct Sb {
     CgLaunch *launch;
     uint32_t push_var;         /* 0: the kernel has no push constants */
     uint32_t *push_member;     /* by CgLaunch.push index: the member type */
+    int groups_push;           /* push index of the group count x (y, z
+                                * follow); -1: the kernel has no stage */
     int *param_push;           /* params index -> push index, -1 */
     int *sym_push;             /* syms index -> push index */
     uint32_t *buf_var;         /* bindings index -> variable */
@@ -146,6 +148,11 @@ void sb_fn_end_entry(Sb *s, const char *name, const int local[3]);
 uint32_t sb_push_load(Sb *s, int push_index);       /* value as passed */
 uint32_t sb_param_value(Sb *s, int param);          /* scalar param in its IR type */
 uint32_t sb_sym_value(Sb *s, int sym);              /* u32 */
+/* The running dispatch's whole group count in component comp (u32), for
+ * grid-stride strides: a push constant the host sets per dispatch
+ * (CG_PUSH_GROUPS), never NumWorkgroups, which a sliced launch (part of
+ * the groups, vkCmdDispatchBase) would give as the slice's count. */
+uint32_t sb_num_groups(Sb *s, int comp);
 /* IrSize as device code in u32 (two's complement: int results bitcast). */
 uint32_t sb_size_u32(Sb *s, const IrSize *z);
 /* Pointer to element `flat` (u32) of binding b. */

@@ -100,7 +100,7 @@ static IrSize *hceil(Sb *s, IrSize *x, int64_t d) {
 
 static uint32_t lid(Sb *s, int c) { return sb_builtin_x(s, SpvBuiltInLocalInvocationId, c); }
 static uint32_t wgid(Sb *s, int c) { return sb_builtin_x(s, SpvBuiltInWorkgroupId, c); }
-static uint32_t nwg(Sb *s, int c) { return sb_builtin_x(s, SpvBuiltInNumWorkgroups, c); }
+static uint32_t nwg(Sb *s, int c) { return sb_num_groups(s, c); } /* the whole dispatch's */
 
 static uint32_t sh_ptr(Sb *s, uint32_t var, uint32_t elem, uint32_t idx) {
     return SB_OP(s, SpvOpAccessChain, sb_ptr(s, SpvStorageClassWorkgroup, elem), var, idx);

@@ -9,6 +9,11 @@
  * every worker has left it, so the next step (and the job fields) can be
  * reused safely. Results never depend on the slicing (cg.h), so they are
  * the same for every thread count.
+ *
+ * Sliced execution (rt.h, RtUnit): a unit is one step of one stage, its
+ * groups the step's items; a slice runs the items it covers of each step,
+ * in order, through the same pool, with scratch made at prepare so a
+ * stage's partials outlive the slices between its steps.
  */
 #include "rt.h"
 
@@ -32,7 +37,7 @@ struct RtCpuPool {
     /* the current job (constant while busy > 0) */
     const CgCpuStep *st;
     const CgCpuArgs *args;
-    int64_t count, per, nslices;
+    int64_t base, end, per, nslices; /* items [base, end) */
     atomic_llong next;
 };
 
@@ -41,8 +46,8 @@ static void run_slices(RtCpuPool *p)
     for (;;) {
         long long s = atomic_fetch_add(&p->next, 1);
         if (s >= p->nslices) return;
-        int64_t b = s * p->per, e = b + p->per;
-        if (e > p->count) e = p->count;
+        int64_t b = p->base + s * p->per, e = b + p->per;
+        if (e > p->end) e = p->end;
         p->st->fn(p->args, b, e);
     }
 }
@@ -114,21 +119,22 @@ void rt_cpu_pool_destroy(RtCpuPool *p)
 
 int rt_cpu_pool_threads(const RtCpuPool *p) { return p ? p->n : 1; }
 
-/* CgCpuParallelFor of the pool. */
-static void pool_for(void *pool, const CgCpuStep *st, const CgCpuArgs *a, int64_t count)
+/* Items [begin, end) of step st on the pool (NULL: serially, here). */
+static void pool_range(RtCpuPool *p, const CgCpuStep *st, const CgCpuArgs *a, int64_t begin, int64_t end)
 {
-    RtCpuPool *p = pool;
+    int64_t count = end - begin;
     int64_t grain = st->grain > 0 ? st->grain : 1;
-    int64_t want = (count + grain - 1) / grain, cap = 4 * (int64_t)p->n;
+    int64_t want = (count + grain - 1) / grain, cap = 4 * (int64_t)(p ? p->n : 1);
     int64_t ns = want < cap ? want : cap;
-    if (p->n == 1 || ns <= 1) {
-        st->fn(a, 0, count);
+    if (!p || p->n == 1 || ns <= 1) {
+        st->fn(a, begin, end);
         return;
     }
     pthread_mutex_lock(&p->mu);
     p->st = st;
     p->args = a;
-    p->count = count;
+    p->base = begin;
+    p->end = end;
     p->per = (count + ns - 1) / ns;
     p->nslices = (count + p->per - 1) / p->per;
     atomic_store(&p->next, 0);
@@ -140,6 +146,12 @@ static void pool_for(void *pool, const CgCpuStep *st, const CgCpuArgs *a, int64_
     pthread_mutex_lock(&p->mu);
     while (p->busy > 0) pthread_cond_wait(&p->idle, &p->mu);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* CgCpuParallelFor of the pool. */
+static void pool_for(void *pool, const CgCpuStep *st, const CgCpuArgs *a, int64_t count)
+{
+    pool_range(pool, st, a, 0, count);
 }
 
 int rt_cpu_run(RtCpuPool *p, const CgCpuKernel *k, const CgCpuArgs *a, double *stage_ns)
@@ -212,7 +224,21 @@ struct RtProg {
     double total_ns;
     int pending;                /* in the device's queue (RtDev.first) */
     RtProg *next;
-    PxResult result;            /* of its last run */
+    PxResult result;            /* of its last run or slice */
+    int is_slice;               /* the queued work is `slice`, not a whole run */
+    RtSlice slice;
+    /* Sliced execution (rt.h, RtUnit): one unit per step of every stage,
+     * in order, with its item count at the prepared sizes. */
+    RtUnit *units;
+    const CgCpuStep **ustep;    /* [unit]: its step */
+    int nunits;
+    int64_t total;              /* items of all units */
+    /* Scratch of the sliced runs, the largest of any stage's: a stage's
+     * partials must outlive its slices (scratch is dead after a stage, and
+     * stages run one after another, so they share it). */
+    void *scratch;
+    size_t scratch_bytes;
+    double slice_ns;            /* wall ns of the last slice; -1: none */
 };
 
 static PxResult cpu_idle(RtDev *d);
@@ -377,6 +403,9 @@ static void cpu_prog_destroy(RtDev *d, RtProg *p)
     cpu_wait(d, p); /* it leaves the queue */
     free(p->bufs);
     free(p->stage_ns);
+    free(p->units);
+    free(p->ustep);
+    free(p->scratch);
     free(p);
 }
 
@@ -385,14 +414,18 @@ static PxResult cpu_prog_prepare(RtDev *d, RtCode *code, int k, const RtArgs *a,
     RtProg *p = *pp;
     if (!p) {
         const CgCpuKernel *ck = &code->cm->kernels.v[k];
+        int nsteps = 0;
+        for (int si = 0; si < ck->stages.n; si++) nsteps += ck->stages.v[si].steps.n;
         p = calloc(1, sizeof *p);
         if (p) {
             p->k = ck;
             p->np = ck->ir->params.n;
             p->bufs = calloc((size_t)p->np + 1, sizeof *p->bufs);
             p->stage_ns = calloc((size_t)ck->ir->stages.n + 1, sizeof *p->stage_ns);
+            p->units = calloc((size_t)nsteps + 1, sizeof *p->units);
+            p->ustep = calloc((size_t)nsteps + 1, sizeof *p->ustep);
         }
-        if (!p || !p->bufs || !p->stage_ns) {
+        if (!p || !p->bufs || !p->stage_ns || !p->units || !p->ustep) {
             cpu_prog_destroy(d, p);
             return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
         }
@@ -400,6 +433,30 @@ static PxResult cpu_prog_prepare(RtDev *d, RtCode *code, int k, const RtArgs *a,
     }
     p->a = *a;
     for (int i = 0; i < p->np; i++) p->bufs[i] = a->bufs[i] ? a->bufs[i]->p : NULL;
+    /* units and scratch at these sizes (the formulas cg_cpu_run reads) */
+    int64_t sb = 0;
+    p->nunits = 0;
+    p->total = 0;
+    p->slice_ns = -1;
+    for (int si = 0; si < p->k->stages.n; si++) {
+        const CgCpuStage *cs = &p->k->stages.v[si];
+        int64_t b = ir_size_eval(cs->scratch, a->syms, a->params);
+        if (b > sb) sb = b;
+        for (int j = 0; j < cs->steps.n; j++) {
+            int64_t n = ir_size_eval(cs->steps.v[j].count, a->syms, a->params);
+            p->ustep[p->nunits] = &cs->steps.v[j];
+            p->units[p->nunits++] = (RtUnit){si, n > 0 ? n : 0};
+            p->total += n > 0 ? n : 0;
+        }
+    }
+    if ((size_t)sb > p->scratch_bytes) {
+        free(p->scratch);
+        p->scratch_bytes = 0;
+        if (!(p->scratch = host_alloc((size_t)sb)))
+            return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory for %lld bytes of CPU scratch",
+                           (long long)sb);
+        p->scratch_bytes = (size_t)sb;
+    }
     return PX_OK;
 }
 
@@ -410,15 +467,19 @@ static double now_ns(void)
     return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
-/* Submitting only queues the run; a wait runs it, on the pool with the
- * waiting thread as one of its workers. So a submitter never computes
- * (the scheduler submits under a lock and waits outside it), and the work
- * happens where Vulkan's would: between submit and wait. */
-static PxResult cpu_submit(RtDev *d, RtProg *p)
+/* Submitting only queues the work (a whole run or a slice); a wait runs
+ * it, on the pool with the waiting thread as one of its workers. So a
+ * submitter never computes (the scheduler submits under a lock and waits
+ * outside it), and the work happens where Vulkan's would: between submit
+ * and wait. A program is queued at most once (rt.h: one submission in
+ * flight). */
+static PxResult enqueue(RtDev *d, RtProg *p, int is_slice, RtSlice s)
 {
     pthread_mutex_lock(&d->run_mu);
     if (!p->pending) {
         p->pending = 1;
+        p->is_slice = is_slice;
+        p->slice = s;
         p->next = NULL;
         if (d->last) d->last->next = p;
         else d->first = p;
@@ -428,6 +489,10 @@ static PxResult cpu_submit(RtDev *d, RtProg *p)
     return PX_OK;
 }
 
+static PxResult cpu_submit(RtDev *d, RtProg *p) { return enqueue(d, p, 0, (RtSlice){0, 0}); }
+
+static void run_slice(RtDev *d, RtProg *p);
+
 /* Under run_mu: runs the queue's first program. */
 static void run_first(RtDev *d)
 {
@@ -435,7 +500,12 @@ static void run_first(RtDev *d)
     d->first = p->next;
     if (!d->first) d->last = NULL;
     p->pending = 0;
+    if (p->is_slice) {
+        run_slice(d, p);
+        return;
+    }
     CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, NULL};
+    p->slice_ns = -1; /* not a slice */
     double t0 = now_ns();
     p->result = rt_cpu_run(d->pool, p->k, &a, p->stage_ns)
                     ? rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory (CPU scratch)")
@@ -467,6 +537,48 @@ static void cpu_times(RtDev *d, RtProg *p, int nstages, double *stage_ns, double
     *total_ns = p->a.untimed ? -1 : p->total_ns;
 }
 
+/* ---- sliced execution (rt.h, RtUnit) ------------------------------------------ */
+
+static int cpu_prog_units(RtDev *d, RtProg *p, const RtUnit **units)
+{
+    (void)d;
+    *units = p->units;
+    return p->nunits;
+}
+
+static PxResult cpu_submit_slice(RtDev *d, RtProg *p, RtSlice s)
+{
+    if (s.begin < 0 || s.begin > s.end || s.end > p->total)
+        return rt_fail(d->log, PX_ERR_INVALID, "slice [%lld, %lld) outside the program's %lld items",
+                       (long long)s.begin, (long long)s.end, (long long)p->total);
+    return enqueue(d, p, 1, s);
+}
+
+/* Under run_mu, from a wait: the items of each step the slice covers, in
+ * order, each step on the pool; a step finishes on every thread before
+ * the next starts, as in a whole run. */
+static void run_slice(RtDev *d, RtProg *p)
+{
+    RtSlice s = p->slice;
+    CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, p->scratch};
+    double t0 = now_ns();
+    int64_t pos = 0;
+    for (int i = 0; i < p->nunits && pos < s.end; i++) {
+        int64_t g = p->units[i].groups;
+        int64_t lo = s.begin > pos ? s.begin - pos : 0, hi = s.end - pos < g ? s.end - pos : g;
+        if (lo < hi) pool_range(d->pool, p->ustep[i], &a, lo, hi);
+        pos += g;
+    }
+    p->slice_ns = p->a.untimed ? -1 : now_ns() - t0;
+    p->result = PX_OK;
+}
+
+static double cpu_slice_ns(RtDev *d, RtProg *p)
+{
+    (void)d;
+    return p->slice_ns;
+}
+
 const RtBackendOps rt_cpu_ops = {
     .name = "cpu",
     .open = cpu_open,
@@ -486,4 +598,7 @@ const RtBackendOps rt_cpu_ops = {
     .submit = cpu_submit,
     .wait = cpu_wait,
     .times = cpu_times,
+    .prog_units = cpu_prog_units,
+    .submit_slice = cpu_submit_slice,
+    .slice_ns = cpu_slice_ns,
 };

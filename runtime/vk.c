@@ -178,6 +178,7 @@ PxResult rt_device_create(RtDevice *d, RtLog *log, const RtDeviceConfig *cfg)
     d->phys = pds[idx];
     vkGetPhysicalDeviceProperties(d->phys, &d->props);
     vkGetPhysicalDeviceMemoryProperties(d->phys, &d->mem);
+    d->dispatch_base = d->props.apiVersion >= VK_API_VERSION_1_1;
 
     /* queue family: the first with compute */
     uint32_t nq = 0;
@@ -606,6 +607,8 @@ PxResult rt_pipeline_get(RtDevice *d, const uint32_t *words, size_t nwords, cons
     if ((vr = vkCreatePipelineLayout(d->dev, &pli, NULL, &p->layout)) != VK_SUCCESS) goto fail;
     VkComputePipelineCreateInfo cpi = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        /* sliced runs issue parts of a dispatch with vkCmdDispatchBase */
+        .flags = d->dispatch_base ? VK_PIPELINE_CREATE_DISPATCH_BASE_BIT : 0,
         .stage = {
             .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
             .stage = VK_SHADER_STAGE_COMPUTE_BIT,
@@ -635,11 +638,13 @@ static void program_release(RtDevice *d, RtProgram *p)
     if (p->qpool) vkDestroyQueryPool(d->dev, p->qpool, NULL);
     free(p->sets);
     free(p->disp_stage);
+    free(p->set_of);
     p->dpool = VK_NULL_HANDLE;
     p->qpool = VK_NULL_HANDLE;
     p->sets = NULL;
     p->disp_stage = NULL;
-    p->nsets = p->nqueries = p->ndispatch = 0;
+    p->set_of = NULL;
+    p->nsets = p->nqueries = p->ndispatch = p->nrecorded = p->slice_q = 0;
 }
 
 void rt_program_destroy(RtDevice *d, RtProgram *p)
@@ -649,6 +654,7 @@ void rt_program_destroy(RtDevice *d, RtProgram *p)
     program_release(d, p);
     if (p->fence) vkDestroyFence(d->dev, p->fence, NULL);
     if (p->cmd) vkFreeCommandBuffers(d->dev, d->pool, 1, &p->cmd);
+    if (p->slice_cmd) vkFreeCommandBuffers(d->dev, d->pool, 1, &p->slice_cmd);
     memset(p, 0, sizeof *p);
 }
 
@@ -678,7 +684,8 @@ PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int 
         }
     p->sets = calloc((size_t)(nact ? nact : 1), sizeof *p->sets);
     p->disp_stage = calloc((size_t)(nact ? nact : 1), sizeof *p->disp_stage);
-    if (!p->sets || !p->disp_stage) {
+    p->set_of = calloc((size_t)(n > 0 ? n : 1), sizeof *p->set_of);
+    if (!p->sets || !p->disp_stage || !p->set_of) {
         program_release(d, p);
         return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
     }
@@ -699,10 +706,11 @@ PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int 
         }
     }
     if (d->timestamps && !p->untimed && nact) {
+        /* two per dispatch, then two for a slice (rt_program_submit_slice) */
         VkQueryPoolCreateInfo qpi = {
             .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
             .queryType = VK_QUERY_TYPE_TIMESTAMP,
-            .queryCount = (uint32_t)(2 * nact),
+            .queryCount = (uint32_t)(2 * nact + 2),
         };
         VkResult vr = vkCreateQueryPool(d->dev, &qpi, NULL, &p->qpool);
         if (vr != VK_SUCCESS) {
@@ -711,12 +719,15 @@ PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int 
             return rt_vk_fail(d->log, vr, "creating a timestamp query pool");
         }
         p->nqueries = 2 * nact;
+        p->slice_q = 2 * nact;
     }
     /* descriptor sets */
     int k = 0;
     for (int i = 0; i < n; i++) {
         const RtDispatch *x = &ds[i];
+        p->set_of[i] = -1;
         if (!(x->groups[0] && x->groups[1] && x->groups[2])) continue;
+        p->set_of[i] = k;
         VkDescriptorSetAllocateInfo dai = {
             .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
             .descriptorPool = p->dpool,
@@ -746,6 +757,7 @@ PxResult rt_program_record(RtDevice *d, RtProgram *p, const RtDispatch *ds, int 
         k++;
     }
     p->ndispatch = nact;
+    p->nrecorded = n;
 
     VkResult vr;
     if ((vr = vkResetCommandBuffer(p->cmd, 0)) != VK_SUCCESS) goto vkfail;
@@ -816,6 +828,7 @@ PxResult rt_program_submit(RtDevice *d, RtProgram *p)
     };
     VK_TRY(d, vkQueueSubmit(d->queue, 1, &si, p->fence), "submitting a launch");
     p->pending = 1;
+    p->last_slice = 0;
     return PX_OK;
 }
 
@@ -831,7 +844,7 @@ void rt_program_times(RtDevice *d, RtProgram *p, int nstages, double *stage_ns, 
 {
     for (int i = 0; i < nstages; i++) stage_ns[i] = -1;
     *total_ns = -1;
-    if (!p->qpool || !p->nqueries) return;
+    if (!p->qpool || !p->nqueries || p->last_slice) return;
     uint64_t ts[512];
     int nq = p->nqueries > 512 ? 512 : p->nqueries;
     VkResult vr = vkGetQueryPoolResults(d->dev, p->qpool, 0, (uint32_t)nq, sizeof ts, ts,
@@ -847,4 +860,133 @@ void rt_program_times(RtDevice *d, RtProgram *p, int nstages, double *stage_ns, 
         if (s >= 0 && s < nstages) stage_ns[s] = (stage_ns[s] < 0 ? 0 : stage_ns[s]) + (double)dt * per;
     }
     *total_ns = (double)((ts[nq - 1] - ts[0]) & d->ts_mask) * per;
+}
+
+/* Issues groups [lo, hi) (0 <= lo < hi <= the product of g) of a dispatch
+ * of g groups, numbered x fastest, as boxes: the rest of a partial row,
+ * whole rows of a plane, whole planes, whole rows, a partial row (at most
+ * 5 calls). WorkgroupId includes each box's base; the shaders never read
+ * NumWorkgroups (codegen/cg.h), so each group computes what it would in
+ * one vkCmdDispatch. */
+static void dispatch_range(VkCommandBuffer cmd, const uint32_t g[3], uint64_t lo, uint64_t hi)
+{
+    uint64_t X = g[0], XY = (uint64_t)g[0] * g[1];
+    while (lo < hi) {
+        uint32_t x = (uint32_t)(lo % X), y = (uint32_t)(lo / X % g[1]), z = (uint32_t)(lo / XY);
+        uint64_t left = hi - lo, n;
+        if (x != 0 || left < X) {
+            n = X - x < left ? X - x : left;
+            vkCmdDispatchBase(cmd, x, y, z, (uint32_t)n, 1, 1);
+        } else if (y != 0 || left < XY) {
+            uint64_t rows = left / X, room = g[1] - (uint64_t)y;
+            if (rows > room) rows = room;
+            vkCmdDispatchBase(cmd, 0, y, z, (uint32_t)X, (uint32_t)rows, 1);
+            n = rows * X;
+        } else {
+            uint64_t planes = left / XY;
+            vkCmdDispatchBase(cmd, 0, 0, z, (uint32_t)X, g[1], (uint32_t)planes);
+            n = planes * XY;
+        }
+        lo += n;
+    }
+}
+
+PxResult rt_program_submit_slice(RtDevice *d, RtProgram *p, const RtDispatch *ds, int n, uint64_t begin,
+                                 uint64_t end)
+{
+    PxResult r;
+    if (p->pending && (r = rt_program_wait(d, p))) return r;
+    if (!p->cmd || n != p->nrecorded) return rt_fail(d->log, PX_ERR_INVALID, "program not recorded");
+    if (!d->dispatch_base)
+        return rt_fail(d->log, PX_ERR_UNSUPPORTED, "sliced runs need Vulkan 1.1 (vkCmdDispatchBase); %s has %u.%u",
+                       d->props.deviceName, VK_API_VERSION_MAJOR(d->props.apiVersion),
+                       VK_API_VERSION_MINOR(d->props.apiVersion));
+    p->last_slice = -1;
+    if (begin >= end) return PX_OK;
+    if (!p->slice_cmd) {
+        VkCommandBufferAllocateInfo cai = {
+            .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+            .commandPool = d->pool,
+            .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+            .commandBufferCount = 1,
+        };
+        VK_TRY(d, vkAllocateCommandBuffers(d->dev, &cai, &p->slice_cmd), "allocating a command buffer");
+    }
+    VkCommandBuffer cmd = p->slice_cmd;
+    VK_TRY(d, vkResetCommandBuffer(cmd, 0), "recording a slice");
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    VK_TRY(d, vkBeginCommandBuffer(cmd, &bi), "recording a slice");
+    /* Top-of-pipe start stamp, as for a whole run's first dispatch (no
+     * lavapipe flush): exact when the queue is idle at submit, as under a
+     * scheduler that waits for each slice; work of others still running
+     * on the queue would count in. */
+    if (p->qpool) {
+        vkCmdResetQueryPool(cmd, p->qpool, (uint32_t)p->slice_q, 2);
+        vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->qpool, (uint32_t)p->slice_q);
+    }
+    /* the previous slice's shader writes (earlier in submission order)
+     * before this slice's reads and writes, as between dispatches */
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+    };
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
+                         0, NULL, 0, NULL);
+    uint64_t pos = 0;
+    int ran = 0, barrier = 0;
+    for (int i = 0; i < n && pos < end; i++) {
+        const RtDispatch *x = &ds[i];
+        uint64_t g = (uint64_t)x->groups[0] * x->groups[1] * x->groups[2];
+        uint64_t lo = begin > pos ? begin - pos : 0, hi = end - pos < g ? end - pos : g;
+        if (lo < hi && p->set_of[i] >= 0) {
+            /* a barrier where the program has one, when this slice ran
+             * something before it (the first barrier covers the rest) */
+            if (barrier)
+                vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                                     0, 1, &mb, 0, NULL, 0, NULL);
+            barrier = 0;
+            vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, x->pipe->pipe);
+            vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, x->pipe->layout, 0, 1,
+                                    &p->sets[p->set_of[i]], 0, NULL);
+            if (x->pipe->push_bytes)
+                vkCmdPushConstants(cmd, x->pipe->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, x->pipe->push_bytes,
+                                   x->push);
+            dispatch_range(cmd, x->groups, lo, hi);
+            ran = 1;
+        }
+        pos += g;
+        if (x->barrier_after && ran) barrier = 1;
+    }
+    if (p->qpool) vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, p->qpool, (uint32_t)p->slice_q + 1);
+    /* results visible to host reads and transfers after the fence */
+    VkMemoryBarrier hb = mb;
+    hb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT;
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &hb, 0, NULL, 0, NULL);
+    VK_TRY(d, vkEndCommandBuffer(cmd), "recording a slice");
+    VK_TRY(d, vkResetFences(d->dev, 1, &p->fence), "resetting a fence");
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &cmd,
+    };
+    VK_TRY(d, vkQueueSubmit(d->queue, 1, &si, p->fence), "submitting a slice");
+    p->pending = 1;
+    p->last_slice = 1;
+    return PX_OK;
+}
+
+double rt_program_slice_ns(RtDevice *d, RtProgram *p)
+{
+    if (!p->qpool || p->last_slice != 1 || p->pending) return -1;
+    uint64_t ts[2];
+    VkResult vr = vkGetQueryPoolResults(d->dev, p->qpool, (uint32_t)p->slice_q, 2, sizeof ts, ts, sizeof ts[0],
+                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    if (vr != VK_SUCCESS) {
+        rt_log(d->log, PX_LOG_WARN, "px: timestamps unavailable (%s)", rt_vk_result_name(vr));
+        return -1;
+    }
+    return (double)((ts[1] - ts[0]) & d->ts_mask) * d->props.limits.timestampPeriod;
 }

@@ -38,6 +38,7 @@ typedef struct RtDevice {
     VkPhysicalDeviceMemoryProperties mem;
     PxDeviceInfo info;
     int timestamps;              /* usable on the compute queue */
+    int dispatch_base;           /* Vulkan 1.1: vkCmdDispatchBase (sliced runs) */
     uint64_t ts_mask;            /* timestampValidBits mask */
     uint32_t subgroup_ops;       /* VkSubgroupFeatureFlags usable in compute */
     /* one-shot transfers (staging copies) */
@@ -81,7 +82,8 @@ typedef struct RtDispatch {
     RtPipeline *pipe;
     int nbind;
     RtBuffer *bind[16];          /* buffer of each binding */
-    const void *push;            /* push_bytes of the pipeline */
+    const void *push;            /* push_bytes of the pipeline (its own:
+                                  * group counts differ per dispatch) */
     uint32_t groups[3];
     int stage;                   /* which stage it belongs to (timing) */
     int barrier_after;           /* a compute->compute memory barrier follows */
@@ -103,6 +105,14 @@ typedef struct RtProgram {
     int untimed;                 /* set before recording: write no timestamps
                                   * (on lavapipe each one costs a rasterizer
                                   * round trip, more than a tiny dispatch) */
+    /* Sliced runs (rt_program_submit_slice): a second command buffer,
+     * re-recorded per slice, over the same descriptor sets. */
+    VkCommandBuffer slice_cmd;
+    int *set_of;                 /* [dispatch as recorded]: its set in sets, -1: skipped */
+    int nrecorded;               /* dispatches given to rt_program_record */
+    int slice_q;                 /* first of the slice's 2 queries in qpool */
+    int last_slice;              /* the last submit was a slice (-1: an empty
+                                  * one, nothing submitted) */
 } RtProgram;
 
 /* Records the dispatches (a zero group count skips a dispatch). */
@@ -114,6 +124,19 @@ PxResult rt_program_wait(RtDevice *d, RtProgram *p);
  * no timestamps. */
 void rt_program_times(RtDevice *d, RtProgram *p, int nstages, double *stage_ns, double *total_ns);
 void rt_program_destroy(RtDevice *d, RtProgram *p);
+/* Submits, without waiting, the slice [begin, end) of the program's
+ * linear group sequence: the groups of ds[0..n) (the dispatches it was
+ * recorded with), each dispatch's in x-fastest order, concatenated. The
+ * slice is recorded into the slice command buffer as the dispatches it
+ * covers, a partly covered one as vkCmdDispatchBase over at most 5 boxes of
+ * its groups, with the program's barriers between dispatches, a barrier
+ * first (it sees the writes of whatever ran before on the queue) and the
+ * host barrier last. An empty range submits nothing. */
+PxResult rt_program_submit_slice(RtDevice *d, RtProgram *p, const RtDispatch *ds, int n, uint64_t begin,
+                                 uint64_t end);
+/* After the wait for a slice: ns from its first to its last timestamp; -1
+ * when untimed, empty, or the last submit was not a slice. */
+double rt_program_slice_ns(RtDevice *d, RtProgram *p);
 
 /* ===== limits.c: driver limits Vulkan does not report ===== */
 

@@ -29,7 +29,11 @@ struct RtProg {
     RtDispatch *disp;           /* [dispatch] */
     RtBuffer *scratch;          /* [scratch] */
     VkDeviceSize *scratch_size;
-    uint32_t push[32];          /* <= 128 bytes (cg.h) */
+    uint32_t push[32];          /* <= 128 bytes (cg.h): params and symbols */
+    uint32_t (*dpush)[32];      /* [dispatch]: push plus its group counts */
+    RtUnit *units;              /* [dispatch]: sliced execution (rt.h) */
+    int nunits;
+    uint64_t total;             /* groups of all units */
     int ran_empty;              /* a kernel with no dispatches "ran" */
 };
 
@@ -182,6 +186,8 @@ static void prog_free(RtDev *d, RtProg *p)
     free(p->scratch);
     free(p->scratch_size);
     free(p->disp);
+    free(p->dpush);
+    free(p->units);
     free(p);
 }
 
@@ -217,12 +223,15 @@ static PxResult record(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg *p
     const CgLaunch *cl = p->cl;
     const IrKernel *ir = cl->kernel;
     PxResult r;
+    p->nunits = 0; /* until recorded */
+    p->total = 0;
     if (cl->dispatches.n == 0) return PX_OK; /* no statements: no SPIR-V, a no-op */
     memset(p->push, 0, sizeof p->push);
     for (int i = 0; i < cl->push.n; i++) {
         const CgPush *pu = &cl->push.v[i];
         if (pu->offset < 0 || pu->offset + 4 > (int)sizeof p->push)
             return rt_fail(d->log, PX_ERR_INTERNAL, "push constant offset %d out of range", pu->offset);
+        if (pu->kind == CG_PUSH_GROUPS) continue; /* per dispatch, below */
         uint32_t v = pu->kind == CG_PUSH_PARAM ? a->scalars[pu->index] : (uint32_t)a->syms[pu->index];
         memcpy((char *)p->push + pu->offset, &v, 4);
     }
@@ -249,7 +258,6 @@ static PxResult record(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg *p
             const CgBinding *bd = &cl->bindings.v[j];
             x->bind[j] = bd->kind == CG_BIND_PARAM ? &a->bufs[bd->index]->b : &p->scratch[bd->index];
         }
-        x->push = p->push;
         for (int dd = 0; dd < 3; dd++) {
             int64_t g = ir_size_eval(cd->groups[dd], a->syms, a->params);
             if (g < 0) g = 0;
@@ -258,11 +266,26 @@ static PxResult record(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg *p
                                cd->entry, (long long)g, dd, maxg[dd]);
             x->groups[dd] = (uint32_t)g;
         }
+        /* the dispatch's own copy of the block: its whole group counts
+         * (CG_PUSH_GROUPS), whatever part of it a slice runs */
+        memcpy(p->dpush[i], p->push, sizeof p->push);
+        for (int j = 0; j < cl->push.n; j++)
+            if (cl->push.v[j].kind == CG_PUSH_GROUPS)
+                memcpy((char *)p->dpush[i] + cl->push.v[j].offset, &x->groups[cl->push.v[j].index], 4);
+        x->push = p->dpush[i];
         x->stage = cd->stage;
         x->barrier_after = i + 1 < cl->dispatches.n && cl->dispatches.v[i + 1].barrier_before;
     }
     p->prog.untimed = a->untimed;
-    return rt_program_record(&d->vk, &p->prog, p->disp, cl->dispatches.n);
+    if ((r = rt_program_record(&d->vk, &p->prog, p->disp, cl->dispatches.n))) return r;
+    for (int i = 0; i < cl->dispatches.n; i++) {
+        const RtDispatch *x = &p->disp[i];
+        p->units[i].stage = x->stage;
+        p->units[i].groups = (int64_t)x->groups[0] * x->groups[1] * x->groups[2];
+        p->total += (uint64_t)p->units[i].groups;
+    }
+    p->nunits = cl->dispatches.n;
+    return PX_OK;
 }
 
 static PxResult vk_prog_prepare(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg **pp)
@@ -274,10 +297,12 @@ static PxResult vk_prog_prepare(RtDev *d, RtCode *code, int k, const RtArgs *a, 
         if (p) {
             p->cl = cl;
             p->disp = calloc((size_t)cl->dispatches.n + 1, sizeof *p->disp);
+            p->dpush = calloc((size_t)cl->dispatches.n + 1, sizeof *p->dpush);
+            p->units = calloc((size_t)cl->dispatches.n + 1, sizeof *p->units);
             p->scratch = calloc((size_t)cl->scratch.n + 1, sizeof *p->scratch);
             p->scratch_size = calloc((size_t)cl->scratch.n + 1, sizeof *p->scratch_size);
         }
-        if (!p || !p->disp || !p->scratch || !p->scratch_size) {
+        if (!p || !p->disp || !p->dpush || !p->units || !p->scratch || !p->scratch_size) {
             prog_free(d, p);
             return rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory");
         }
@@ -312,6 +337,31 @@ static void vk_times(RtDev *d, RtProg *p, int nstages, double *stage_ns, double 
     rt_program_times(&d->vk, &p->prog, nstages, stage_ns, total_ns);
 }
 
+/* ---- sliced execution (rt.h, RtUnit) ------------------------------------------------ */
+
+static int vk_prog_units(RtDev *d, RtProg *p, const RtUnit **units)
+{
+    (void)d;
+    *units = p->units;
+    return p->nunits;
+}
+
+static PxResult vk_submit_slice(RtDev *d, RtProg *p, RtSlice s)
+{
+    if (s.begin < 0 || s.begin > s.end || (uint64_t)s.end > p->total)
+        return rt_fail(d->log, PX_ERR_INVALID, "slice [%lld, %lld) outside the program's %llu groups",
+                       (long long)s.begin, (long long)s.end, (unsigned long long)p->total);
+    if (p->cl->dispatches.n == 0) return PX_OK; /* no groups: only [0, 0) gets here */
+    return rt_program_submit_slice(&d->vk, &p->prog, p->disp, p->cl->dispatches.n, (uint64_t)s.begin,
+                                   (uint64_t)s.end);
+}
+
+static double vk_slice_ns(RtDev *d, RtProg *p)
+{
+    if (p->cl->dispatches.n == 0) return -1;
+    return rt_program_slice_ns(&d->vk, &p->prog);
+}
+
 const RtBackendOps rt_vulkan_ops = {
     .name = "vulkan",
     .open = vk_open,
@@ -331,4 +381,7 @@ const RtBackendOps rt_vulkan_ops = {
     .submit = vk_submit,
     .wait = vk_wait,
     .times = vk_times,
+    .prog_units = vk_prog_units,
+    .submit_slice = vk_submit_slice,
+    .slice_ns = vk_slice_ns,
 };

@@ -191,13 +191,17 @@ TEST(test_saxpy_meta) {
     CHECK(cm && cm->kernels.n == 1);
     if (!cm) return;
     const CgLaunch *l = &cm->kernels.v[0];
-    /* bindings: x (read only), y (written); push: a then N */
+    /* bindings: x (read only), y (written); push: a then N, then the
+     * running dispatch's group counts x, y, z (grid-stride strides) */
     CHECK(l->bindings.n == 2);
     CHECK(l->bindings.v[0].index == 1 && l->bindings.v[0].readonly == 1);
     CHECK(l->bindings.v[1].index == 2 && l->bindings.v[1].readonly == 0);
-    CHECK(l->push.n == 2 && l->push_size == 8);
+    CHECK(l->push.n == 5 && l->push_size == 20);
     CHECK(l->push.v[0].kind == CG_PUSH_PARAM && l->push.v[0].index == 0 && l->push.v[0].offset == 0);
     CHECK(l->push.v[1].kind == CG_PUSH_SYM && l->push.v[1].index == 0 && l->push.v[1].offset == 4);
+    for (int c = 0; c < 3; c++)
+        CHECK(l->push.v[2 + c].kind == CG_PUSH_GROUPS && l->push.v[2 + c].index == c &&
+              l->push.v[2 + c].offset == 8 + 4 * c);
     /* two variants: vec4 (map4) when N % 4 == 0, else scalar (map); never both */
     CHECK(l->dispatches.n == 2 && !l->dispatches.v[0].barrier_before &&
           !l->dispatches.v[1].barrier_before);
@@ -225,6 +229,10 @@ TEST(test_saxpy_meta) {
     CHECK(strstr(js, "\"entry\": \"saxpy__s0_map4\"") != NULL);
     CHECK(strstr(js, "\"readonly\": true") != NULL);
     CHECK(strstr(js, "{\"offset\": 4, \"kind\": \"sym\", \"index\": 0, \"name\": \"N\", \"type\": \"uint\"}") != NULL);
+    CHECK(strstr(js, "{\"offset\": 16, \"kind\": \"groups\", \"index\": 2, \"name\": \"groups.z\", \"type\": \"uint\"}") != NULL);
+    /* no entry point reads NumWorkgroups (a sliced dispatch would see its slice's count) */
+    char *txt = cg_spirv_disasm(A, cm->words, cm->nwords, CG_ENV_VULKAN_1_1);
+    CHECK(txt && !strstr(txt, "NumWorkgroups"));
 }
 
 TEST(test_loops_valid) {
@@ -241,8 +249,9 @@ TEST(test_loops_valid) {
         CHECK(groups(dd, 0, syms, params) == 63);  /* ceil(1000/16) */
         CHECK(groups(dd, 1, syms, params) == 13);  /* ceil(100/8) */
         CHECK(groups(dd, 2, syms, params) == 1);
-        /* d (int) and s (float) pushed, then M N K */
-        CHECK(l->push.n == 5 && l->push_size == 20);
+        /* d (int) and s (float) pushed, then M N K, then the group counts */
+        CHECK(l->push.n == 8 && l->push_size == 32);
+        CHECK(l->push.v[5].kind == CG_PUSH_GROUPS && l->push.v[7].index == 2);
         CHECK(l->bindings.n == 2 && l->bindings.v[0].readonly && !l->bindings.v[1].readonly);
     }
 }
