@@ -280,6 +280,7 @@ static PxResult cpu_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtC
     caps->emit = CG_EMIT_CPU;
     caps->jit = d->jit;
     caps->max_buffer_bytes = UINT32_MAX;
+    caps->parallel_groups = threads;
     /* strategies read the target: a generic device without subgroups */
     cg_target_default(&caps->target, CG_ENV_VULKAN_1_1);
     caps->target.subgroups = 0;

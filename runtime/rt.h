@@ -63,6 +63,9 @@ typedef struct RtCaps {
     CgTarget target;           /* what it may assume of the device */
     CgCpuJit *jit;             /* CG_EMIT_CPU: where the code goes */
     uint64_t max_buffer_bytes; /* one buffer, whole */
+    /* Workgroups (CPU: items' slices) the device runs at once: a slice of
+     * fewer leaves it partly idle, so slices take at least this many. */
+    int parallel_groups;
 } RtCaps;
 
 /* A launch's arguments in the form every backend takes. Arrays are the

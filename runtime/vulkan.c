@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct RtDev {
     RtLog *log;
@@ -64,6 +65,11 @@ static PxResult vk_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtCa
     if (lim->maxComputeWorkGroupCount[2] < mg) mg = lim->maxComputeWorkGroupCount[2];
     t->max_groups = mg > 0x7fffffff ? 0x7fffffff : (int)mg;
     caps->max_buffer_bytes = lim->maxStorageBufferRange;
+    /* Vulkan does not say how many groups run at once. A CPU device
+     * (lavapipe) runs one per thread, one thread per core; a GPU runs
+     * many per multiprocessor: 1024 is of the order of a large one's. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    caps->parallel_groups = d->vk.info.is_cpu ? (cores > 0 ? (int)cores : 1) : 1024;
     *out = d;
     return PX_OK;
 }

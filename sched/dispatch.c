@@ -61,8 +61,10 @@ static PxResult plan(SchedDev *d, SchedJob *j)
 }
 
 /* The end of the next slice of j from j->done: groups until the predicted
- * time reaches budget_ns, at least one. */
-static int64_t slice_end(const SchedJob *j, int64_t budget_ns)
+ * time reaches budget_ns, at least `floor` (the groups the device runs at
+ * once: fewer would leave it idle and make the launch slower, not the
+ * wait shorter) or what is left of the unit. */
+static int64_t slice_end(const SchedJob *j, int64_t budget_ns, int64_t floor)
 {
     int64_t at = 0, pos = j->done;
     double t = 0;
@@ -79,8 +81,8 @@ static int64_t slice_end(const SchedJob *j, int64_t budget_ns)
         double room = (double)budget_ns - t;
         int64_t fit = (int64_t)(room / per);
         if (fit < hi - from) {
-            if (fit < 1 && pos == j->done) fit = 1;
-            return from + fit;
+            if (pos == j->done && fit < floor) fit = floor < hi - from ? floor : hi - from;
+            return from + (fit > 0 ? fit : 0);
         }
         t += per * (double)(hi - from);
         pos = hi;
@@ -95,14 +97,13 @@ static PxResult submit(SchedDev *d, SchedJob *j, int64_t budget_ns, int64_t *end
     PxContext *c = d->ctx;
     PxResult r;
     if (!j->prepared && (r = plan(d, j))) return r;
-    if (!j->nunits) {
-        r = c->ops->submit(c->dev, j->l->prog);
-        *end = j->total;
-    } else {
-        RtSlice sl = {j->done, slice_end(j, budget_ns)};
-        r = c->ops->submit_slice(c->dev, j->l->prog, sl);
-        *end = sl.end;
-    }
+    RtSlice sl = {0, j->total};
+    if (j->nunits) sl = (RtSlice){j->done, slice_end(j, budget_ns, c->caps.parallel_groups > 0 ? c->caps.parallel_groups : 1)};
+    /* a launch that fits in one slice runs as recorded: the repeat-run
+     * path, no slice command buffer to record */
+    j->whole = sl.begin == 0 && sl.end == j->total;
+    r = j->whole ? c->ops->submit(c->dev, j->l->prog) : c->ops->submit_slice(c->dev, j->l->prog, sl);
+    *end = sl.end;
     if (!r) c->inflight++;
     return r;
 }
@@ -112,7 +113,7 @@ static double measured_ns(SchedDev *d, SchedJob *j, double wall)
 {
     PxContext *c = d->ctx;
     double t;
-    if (j->nunits) t = c->ops->slice_ns(c->dev, j->l->prog);
+    if (!j->whole) t = c->ops->slice_ns(c->dev, j->l->prog);
     else {
         int nst = j->l->k->ir->stages.n;
         c->ops->times(c->dev, j->l->prog, nst, j->l->stage_ns, &t);

@@ -55,6 +55,7 @@ typedef struct SchedJob {
     const RtUnit *units;
     double *unit_ns;            /* predicted ns per group of each unit */
     int64_t total, done;        /* groups */
+    int whole;                  /* the submission in flight is the whole launch */
     double gpu_ns;
     int slices;
     PxTicketResult res;
