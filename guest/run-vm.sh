@@ -82,11 +82,12 @@ secs() { awk "BEGIN{printf \"%.1f\", $1}"; }
 # /dev/kvm opening is not enough on these hosts: a Linux guest may abort or
 # hang under it (shared/qemu-notes.md). So KVM counts only after one real
 # probe boot has reported PX-EXIT 0 within a short timeout. The result is
-# cached in the image folder per host boot (boot_id), and a lock makes
+# cached in the image folder per host boot (boot_id) and kernel, and a lock makes
 # parallel guests wait for one probe instead of each running their own.
 probe_kvm() {
     cache="$image/accel-probe"
-    boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+    # a new host boot or another kernel asks again
+    boot_id="$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) $(cat "$image/kernel/.package" 2>/dev/null)"
     if [ -f "$cache" ] && [ "$(sed -n 1p "$cache")" = "$boot_id" ]; then
         sed -n 2p "$cache"; return
     fi
