@@ -13,6 +13,9 @@
 #   --file SRC[:DEST]   copy SRC into the guest as DEST (default /NAME of
 #                       SRC); repeatable. Files travel in a small cpio
 #                       archive appended to the base initramfs.
+#   --client PATH       a static client to run as /bin/pxrun in this guest
+#                       (default: the one baked into the image by
+#                       `make guest-image` from build/guest/pxrun, if any)
 #   --timeout SEC       kill the guest after SEC s of wall time (default 120)
 #   --mem MB            guest memory (default 256)
 #   --accel auto|kvm|tcg   default auto: KVM only after a probe boot under
@@ -36,16 +39,17 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/run-vm.sh"
-cmd= sock= files= timeout=120 mem=256 accel=auto image=build/guest console= name= quiet= probe=
+cmd= sock= files= client= timeout=120 mem=256 accel=auto image=build/guest console= name= quiet= probe=
 NL='
 '
-usage() { sed -n '3,37s/^# \{0,1\}//p' "$SELF" >&2; exit 2; }
+usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$SELF" >&2; exit 2; }
 err() { echo "run-vm${name:+[$name]}: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
     --cmd) cmd=$2; shift ;;
     --socket) sock=$2; shift ;;
     --file) files="$files$2$NL"; shift ;;
+    --client) client=$2; shift ;;
     --timeout) timeout=$2; shift ;;
     --mem) mem=$2; shift ;;
     --accel) accel=$2; shift ;;
@@ -107,6 +111,10 @@ probe_kvm() {
                 res="kvm (probe boot ok in $(secs "$(now) - $pt0") s)"
             elif [ $st = 124 ]; then
                 res="tcg (KVM probe boot hung: killed after 10 s)"
+                # kvm_pvm (a KVM without hardware virtualisation, for hosts
+                # that are VMs themselves) runs only PVM-enabled guest
+                # kernels, not Debian's: the probe hangs, as it must
+                [ -d /sys/module/kvm_pvm ] && res="tcg (KVM probe boot hung: killed after 10 s; the host's KVM is kvm_pvm, which needs a PVM guest kernel)"
             else
                 why=$(printf '%s\n' "$out" | grep -m1 -i 'error\|assert\|fail' | cut -c1-120)
                 res="tcg (KVM probe boot failed, status $st${why:+: $why})"
@@ -167,6 +175,15 @@ printf '%s\n' "$files" | while IFS= read -r spec; do
     mkdir -p "$work/ov$(dirname "$dest")"
     cp "$src" "$work/ov$dest" || exit 1
 done || exit 2
+if [ -n "$client" ]; then
+    [ -f "$client" ] || err "--client $client: no such file"
+    # the guest has no libc: a dynamic program cannot start there
+    if LC_ALL=C readelf -lW "$client" 2>/dev/null | grep -q INTERP; then
+        err "--client $client is dynamically linked; the guest has no libc (link it with -static)"
+    fi
+    mkdir -p "$work/ov/bin"
+    cp "$client" "$work/ov/bin/pxrun" && chmod 755 "$work/ov/bin/pxrun" || err "cannot copy $client"
+fi
 # The kernel unpacks concatenated archives, compressed or not; a plain one
 # must start at a multiple of 4 bytes, hence the zero padding (zeros
 # between archives are skipped).
@@ -226,9 +243,10 @@ cat "$work/stdout"
 cat "$work/stderr" >&2
 st=$(tr -d '\r' <"$console" | sed -n 's/^PX-EXIT \([0-9][0-9]*\)$/\1/p' | tail -n 1)
 cmd_s=$(tr -d '\r' <"$console" | awk '/^PX-START uptime=/{split($2,a,"=");s=a[2]} /^PX-END uptime=/{split($2,a,"=");e=a[2]} END{if(s!=""&&e!="")printf "%.1f", e-s}')
-summary="accel=$accel total=$(secs "$t1 - $t0")s"
+summary="accel=$accel"
 [ -n "$tstart" ] && summary="$summary boot-to-command=$(secs "$tstart - $t0")s"
 [ -n "$cmd_s" ] && summary="$summary command=${cmd_s}s"
+summary="$summary total=$(secs "$t1 - $t0")s"
 tail_console() {
     echo "run-vm[$name]: console ($console), last lines:" >&2
     tr -d '\r' <"$console" | tail -n 15 | sed 's/^/  | /' >&2
