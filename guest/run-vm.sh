@@ -16,7 +16,11 @@
 #   --client PATH       a static client to run as /bin/pxrun in this guest
 #                       (default: the one baked into the image by
 #                       `make guest-image` from build/guest/pxrun, if any)
-#   --timeout SEC       kill the guest after SEC s of wall time (default 120)
+#   --timeout SEC       kill the guest after SEC s of wall time, boot
+#                       included (default 120)
+#   --cmd-timeout SEC   kill the guest when the command has run SEC s
+#                       (counted from its start, so boot time under a
+#                       loaded host does not eat into it; default none)
 #   --mem MB            guest memory (default 256)
 #   --accel auto|kvm|tcg   default auto: KVM only after a probe boot under
 #                       KVM has succeeded on this host (cached), else TCG
@@ -31,7 +35,7 @@
 # back through two more virtio-serial ports, px.stdout and px.stderr, so
 # kernel messages never mix in), then one summary line on stderr:
 #   run-vm[NAME]: exit=0 accel=tcg boot-to-command=4.1s command=0.2s total=4.6s
-# Exit status: the command's; 124 when the timeout killed the guest; 125
+# Exit status: the command's; 124 when a timeout killed the guest; 125
 # when the guest did not report a status (boot failure: the console's tail
 # is shown); 2 for a usage error or a missing image, socket or program.
 # Several guests may run at once: each invocation has its own temporary
@@ -39,7 +43,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/run-vm.sh"
-cmd= sock= files= client= timeout=120 mem=256 accel=auto image=build/guest console= name= quiet= probe=
+cmd= sock= files= client= timeout=120 cmd_timeout= mem=256 accel=auto image=build/guest console= name= quiet= probe=
 NL='
 '
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$SELF" >&2; exit 2; }
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
     --file) files="$files$2$NL"; shift ;;
     --client) client=$2; shift ;;
     --timeout) timeout=$2; shift ;;
+    --cmd-timeout) cmd_timeout=$2; shift ;;
     --mem) mem=$2; shift ;;
     --accel) accel=$2; shift ;;
     --image) image=$2; shift ;;
@@ -68,6 +73,7 @@ done
 [ -n "$name" ] || name=guest
 
 case $timeout in ''|*[!0-9]*) err "--timeout wants whole seconds, got '$timeout'" ;; esac
+case $cmd_timeout in *[!0-9]*) err "--cmd-timeout wants whole seconds, got '$cmd_timeout'" ;; esac
 case $mem in ''|*[!0-9]*) err "--mem wants MiB, got '$mem'" ;; esac
 case $accel in auto|kvm|tcg) ;; *) err "--accel is auto, kvm or tcg, not '$accel'" ;; esac
 QEMU=qemu-system-x86_64
@@ -194,6 +200,7 @@ pad=$(( (4 - $(wc -c <"$work/initrd") % 4) % 4 ))
     err "cannot write the overlay archive"
 
 # ---- boot ---------------------------------------------------------------------
+keep=$console
 [ -n "$console" ] || console="$work/console"
 : >"$console" || err "cannot write $console"
 : >"$work/stdout"; : >"$work/stderr"
@@ -208,7 +215,7 @@ fi
 t0=$(now)
 (
     timeout --kill-after=5 "$timeout" $QEMU -nodefaults -no-user-config \
-        -display none -no-reboot $accel_opts -m "$mem" -smp 1 \
+        -display none -no-reboot -pidfile "$work/qemu.pid" $accel_opts -m "$mem" -smp 1 \
         -kernel "$image/vmlinuz" -initrd "$work/initrd" \
         -append "console=ttyS0 panic=-1 quiet" \
         -serial "file:$console" \
@@ -234,6 +241,20 @@ while :; do
     [ -f "$work/rc" ] && break
     sleep 0.1
 done
+# --cmd-timeout: count 0.2 s ticks from the command's start (at least SEC
+# seconds pass: each tick also costs a sleep's start-up)
+cmd_killed=
+if [ -n "$cmd_timeout" ] && [ -n "$tstart" ]; then
+    ticks=0
+    while [ ! -f "$work/rc" ]; do
+        if [ $ticks -ge $((cmd_timeout * 5)) ]; then
+            kill "$(cat "$work/qemu.pid" 2>/dev/null)" 2>/dev/null && cmd_killed=1
+            break
+        fi
+        sleep 0.2
+        ticks=$((ticks + 1))
+    done
+fi
 wait "$qpid"
 qpid=
 t1=$(now)
@@ -248,14 +269,22 @@ summary="accel=$accel"
 [ -n "$cmd_s" ] && summary="$summary command=${cmd_s}s"
 summary="$summary total=$(secs "$t1 - $t0")s"
 tail_console() {
-    echo "run-vm[$name]: console ($console), last lines:" >&2
+    echo "run-vm[$name]: console${keep:+ ($console)}, last lines:" >&2
     tr -d '\r' <"$console" | tail -n 15 | sed 's/^/  | /' >&2
     [ -s "$work/qemu.log" ] && sed 's/^/  qemu: /' "$work/qemu.log" | tail -n 5 >&2
 }
+if [ -n "$cmd_killed" ] && [ -z "$st" ]; then
+    echo "run-vm[$name]: timeout: command killed after running ${cmd_timeout}s ($summary)" >&2
+    exit 124
+fi
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     echo "run-vm[$name]: timeout: guest killed after ${timeout}s ($summary${tstart:+, command had started})" >&2
     [ -n "$tstart" ] || tail_console
     exit 124
+fi
+if [ -z "$tstart" ] && [ -n "$sock" ] && grep -q 'Failed to connect' "$work/qemu.log"; then
+    # a socket file left behind by a server that is gone
+    err "nobody listens on $sock (start pxhvd or the test server first)"
 fi
 if [ -z "$st" ]; then
     echo "run-vm[$name]: error: guest ended without reporting a status (qemu status $rc, $summary)" >&2
