@@ -24,7 +24,8 @@
 #   --mem MB            guest memory (default 256)
 #   --accel auto|kvm|tcg   default auto: KVM only after a probe boot under
 #                       KVM has succeeded on this host (cached), else TCG
-#   --image DIR         the image of `make guest-image` (default build/guest)
+#   --image DIR         the image of `make guest-image` (default build/guest
+#                       of this checkout, wherever run-vm.sh is called from)
 #   --console FILE      keep the guest's console log there
 #   --name NAME         label of this guest in messages (default: the
 #                       socket's name, else "guest")
@@ -43,7 +44,8 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/run-vm.sh"
-cmd= sock= files= client= timeout=120 cmd_timeout= mem=256 accel=auto image=build/guest console= name= quiet= probe=
+cmd='' sock='' files='' client='' timeout=120 cmd_timeout='' mem=256 accel=auto
+image=$HERE/../build/guest console='' name='' quiet='' probe=''
 NL='
 '
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$SELF" >&2; exit 2; }
