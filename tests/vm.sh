@@ -8,7 +8,8 @@
 # payload generated from its own seed through /dev/vport0p1, the host checks
 # every byte and answers with a transform of it, the guest checks every byte
 # of the answer. Phase 2, again at the same time: a control whose answer has
-# one bit flipped (the check must fail), a failing command whose status,
+# one bit flipped (the guest's check must fail), a control that sends the
+# wrong seed's payload (the host's check must fail), a failing command whose status,
 # stdout, stderr and a file copied in must come back exactly, a hanging
 # command that --cmd-timeout must kill, and a guest that --timeout kills
 # while it boots. Plus the errors for a missing socket
@@ -46,7 +47,9 @@ $RUN --probe
 
 # name:seed:bytes[:corrupt]; sizes from a few KiB to 64 KiB, so the port's
 # buffers fill and the transfer goes in many pieces
-GUESTS="vm1:11:3000 vm2:22:8192 vm3:33:65536 vm4:44:4096:corrupt"
+# vm5 expects seed 56 but its guest sends seed 55: a control that the host's
+# check finds a guest on the wrong socket
+GUESTS="vm1:11:3000 vm2:22:8192 vm3:33:65536 vm4:44:4096:corrupt vm5:56:1024"
 specs=
 for g in $GUESTS; do specs="$specs $T/${g%%:*}.sock:${g#*:}"; done
 python3 guest/relay.py --ready "$T/ready" --timeout 120 $specs >"$T/relay.out" 2>&1 &
@@ -103,13 +106,14 @@ for g in vm1 vm2 vm3; do grep '^run-vm' "$T/$g.err" | sed 's/^/    /'; done
 head -c 200000 /dev/urandom >"$T/blob.bin"
 t2=$(now)
 start_guest vm4 --socket "$T/vm4.sock" --cmd "pxecho --port /dev/vport0p1 --seed 44 --bytes 4096"
+start_guest vm5 --socket "$T/vm5.sock" --cmd-timeout 20 --cmd "pxecho --port /dev/vport0p1 --seed 55 --bytes 1024"
 start_guest fail --file "$T/blob.bin:/data/blob.bin" \
     --cmd 'md5sum /data/blob.bin; echo to-stderr >&2; exit 7'
 start_guest hang --timeout 120 --cmd-timeout "$HANG_TIMEOUT" --cmd 'echo started; sleep 1000'
 # the wall-clock timeout, boot included: 1 s is too short for any boot
 start_guest slow --timeout 1 --cmd 'echo started'
-wait $pid_vm4 $pid_fail $pid_hang $pid_slow
-echo "phase 2 (4 guests in parallel, one killed ${HANG_TIMEOUT}s into its command): $(secs "$(now) - $t2") s"
+wait $pid_vm4 $pid_vm5 $pid_fail $pid_hang $pid_slow
+echo "phase 2 (5 guests in parallel, one killed ${HANG_TIMEOUT}s into its command): $(secs "$(now) - $t2") s"
 wait $relay_pid
 relay_pid=
 
@@ -135,6 +139,15 @@ if [ "$rc" = 1 ] && grep -q '^pxecho: MISMATCH seed 44: 1 of 4096 bytes wrong, f
     ok "control: one flipped bit in the answer is found by the guest (exit 1)"
 else
     bad "control: exit $rc (want 1 and a MISMATCH at byte 2048); relay: ${rl:-no line}"; show vm4
+fi
+
+rc=$(cat "$T/vm5.rc")
+rl=$(grep "^relay vm5: " "$T/relay.out")
+if [ "$rl" = "relay vm5: FAIL request for seed 55, 1024 bytes; this socket expects seed 56, 1024 bytes" ] &&
+   [ "$rc" = 1 ] && grep -q '^pxecho: short answer: 0 of 1024 bytes' "$T/vm5.out"; then
+    ok "control: the host finds a guest sending another guest's payload; the guest sees no answer (exit 1)"
+else
+    bad "control vm5: exit $rc; relay: ${rl:-no line}"; show vm5
 fi
 
 rc=$(cat "$T/fail.rc")
