@@ -114,6 +114,11 @@ start_guest hang --timeout 120 --cmd-timeout "$HANG_TIMEOUT" --cmd 'echo started
 start_guest slow --timeout 1 --cmd 'echo started'
 wait $pid_vm4 $pid_vm5 $pid_fail $pid_hang $pid_slow
 echo "phase 2 (5 guests in parallel, one killed ${HANG_TIMEOUT}s into its command): $(secs "$(now) - $t2") s"
+# every guest has ended, so every connection is closed: the relay ends at
+# once unless a QEMU never connected (then it would wait for its timeout)
+n=0
+while kill -0 $relay_pid 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+kill $relay_pid 2>/dev/null && echo "relay still waiting after every guest ended: stopped"
 wait $relay_pid
 relay_pid=
 
