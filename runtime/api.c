@@ -539,27 +539,19 @@ const int64_t *px_buffer_shape(const PxBuffer *b) { return b->shape; }
 int64_t px_buffer_count(const PxBuffer *b) { return b->count; }
 size_t px_buffer_bytes(const PxBuffer *b) { return b->bytes; }
 
-/* A host copy must not race a launch still running on these buffers. */
-static PxResult settle(PxContext *c) { return c->inflight ? c->ops->idle(c->dev) : PX_OK; }
-
-PxResult px_buffer_write(PxBuffer *b, const void *data, size_t bytes)
+/* A host copy into (to_device) or out of b; waits for launches still
+ * running, since a copy must not race one on these buffers. */
+static PxResult copy(PxBuffer *b, void *data, size_t bytes, int to_device)
 {
     if (!b || (!data && bytes)) return PX_ERR_INVALID;
     PxContext *c = b->ctx;
     if (bytes != b->bytes)
-        return rt_fail(&c->log, PX_ERR_INVALID, "px_buffer_write: %zu bytes given, the buffer holds %zu",
-                       bytes, b->bytes);
-    PxResult r = settle(c);
-    return r ? r : bytes ? c->ops->buffer_write(c->dev, b->rb, data, bytes) : PX_OK;
+        return rt_fail(&c->log, PX_ERR_INVALID, "px_buffer_%s: %zu bytes %s, the buffer holds %zu",
+                       to_device ? "write" : "read", bytes, to_device ? "given" : "asked", b->bytes);
+    PxResult r = c->inflight ? c->ops->idle(c->dev) : PX_OK;
+    if (r || !bytes) return r;
+    return to_device ? c->ops->buffer_write(c->dev, b->rb, data, bytes) : c->ops->buffer_read(c->dev, b->rb, data, bytes);
 }
 
-PxResult px_buffer_read(PxBuffer *b, void *data, size_t bytes)
-{
-    if (!b || (!data && bytes)) return PX_ERR_INVALID;
-    PxContext *c = b->ctx;
-    if (bytes != b->bytes)
-        return rt_fail(&c->log, PX_ERR_INVALID, "px_buffer_read: %zu bytes asked, the buffer holds %zu",
-                       bytes, b->bytes);
-    PxResult r = settle(c);
-    return r ? r : bytes ? c->ops->buffer_read(c->dev, b->rb, data, bytes) : PX_OK;
-}
+PxResult px_buffer_write(PxBuffer *b, const void *data, size_t bytes) { return copy(b, (void *)data, bytes, 1); }
+PxResult px_buffer_read(PxBuffer *b, void *data, size_t bytes) { return copy(b, data, bytes, 0); }

@@ -52,6 +52,27 @@ static PxContext *ctx;
 static PxModule *mods[256];
 static int nmods;
 
+static void pxtest_quiet(void *u, PxLogLevel lv, const char *msg)
+{
+    (void)u, (void)lv, (void)msg;
+}
+
+/* Opens ctx on the default backend (PX_BACKEND selects it) with messages
+ * dropped; 0 after printing the suite's closing line when there is none. */
+static inline int pxtest_open(void)
+{
+    PxConfig cfg;
+    px_config_default(&cfg);
+    cfg.log = pxtest_quiet;
+    char *err = NULL;
+    if (px_context_create(&cfg, &ctx, &err)) {
+        printf("no device: %s\n0 passed, 1 failed\n", err ? err : "?");
+        px_free(err);
+        return 0;
+    }
+    return 1;
+}
+
 /* Compiles src as `file` and makes a launch of kernel; NULL (with the
  * diagnostics on stderr) when either fails. The module goes to mods[]. */
 static inline PxLaunch *compile_launch(const char *src, const char *kernel, const char *file)

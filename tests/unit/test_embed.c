@@ -130,21 +130,9 @@ TEST(version)
     CHECK(!strcmp(px_version(), v) && !strcmp(PX_VERSION_STRING, v));
 }
 
-static void quiet(void *u, PxLogLevel lv, const char *msg)
-{
-    (void)u, (void)lv, (void)msg;
-}
-
 int main(void)
 {
-    PxConfig cfg;
-    px_config_default(&cfg);
-    cfg.log = quiet;
-    char *err;
-    if (px_context_create(&cfg, &ctx, &err)) {
-        printf("no device: %s\n0 passed, 1 failed\n", err ? err : "?");
-        return 1;
-    }
+    if (!pxtest_open()) return 1;
     RUN(version);
     RUN(verifier_failure);
     RUN(spirv_validation_failure);

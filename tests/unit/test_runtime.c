@@ -801,23 +801,9 @@ TEST(compile_errors)
     }
 }
 
-static void quiet(void *u, PxLogLevel lv, const char *msg)
-{
-    (void)u;
-    (void)lv;
-    (void)msg;
-}
-
 int main(void)
 {
-    PxConfig cfg;
-    px_config_default(&cfg);
-    cfg.log = quiet;
-    char *err;
-    if (px_context_create(&cfg, &ctx, &err)) {
-        printf("no device: %s\n0 passed, 1 failed\n", err ? err : "?");
-        return 1;
-    }
+    if (!pxtest_open()) return 1;
     RUN(map_saxpy_sizes);
     RUN(arith_prims_int_div_zero);
     RUN(float_arith_fill_copy);

@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include "pxsched.h"
+#include "pxtest.h"
 #include "test.h"
 
-static PxContext *ctx;
 static PxSched *S;
 
 /* y = a * x + y over N */
@@ -488,21 +488,9 @@ TEST(status_json)
     CHECK(px_sched_vm_destroy(S, 200) == PX_OK);
 }
 
-static void quiet(void *u, PxLogLevel lv, const char *msg)
-{
-    (void)u, (void)lv, (void)msg;
-}
-
 int main(void)
 {
-    PxConfig cfg;
-    px_config_default(&cfg);
-    cfg.log = quiet;
-    char *err;
-    if (px_context_create(&cfg, &ctx, &err)) {
-        printf("no device: %s\n0 passed, 1 failed\n", err ? err : "?");
-        return 1;
-    }
+    if (!pxtest_open()) return 1;
     PxSchedConfig sc;
     px_sched_config_default(&sc);
     sc.ndevices = 1;
