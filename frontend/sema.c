@@ -119,11 +119,57 @@ static Scope *scope_new(Sema *S, Scope *parent)
     return s;
 }
 
+static size_t name_hash(const char *name)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *name; name++) h = (h ^ (unsigned char)*name) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* A scope of more than SCOPE_LINEAR names keeps an open-addressing index
+ * (tab: sym index + 1, 0 empty; at most half full), so declaring and
+ * looking up n names costs O(n), not O(n^2): a kernel may declare 100,000
+ * parameters or one block 100,000 locals (docs/LANGUAGE.md, "Limits"). */
+enum { SCOPE_LINEAR = 8 };
+
+static void scope_index(Arena *a, Scope *s, int i)
+{
+    size_t m = s->cap - 1, h = name_hash(s->syms.v[i]->name) & m;
+    while (s->tab[h]) h = (h + 1) & m;
+    s->tab[h] = i + 1;
+}
+
+static void scope_added(Arena *a, Scope *s)
+{
+    if (s->syms.n <= SCOPE_LINEAR) return;
+    if (2 * (size_t)s->syms.n <= s->cap) {
+        scope_index(a, s, s->syms.n - 1);
+        return;
+    }
+    size_t cap = 64;
+    while (cap < 4 * (size_t)s->syms.n) cap *= 2;
+    s->tab = fe_alloc(a, cap * sizeof *s->tab);
+    s->cap = cap;
+    for (int i = 0; i < s->syms.n; i++) scope_index(a, s, i);
+}
+
+/* The first symbol of that name declared in s (declaration order decides
+ * between duplicates, as the linear search did). */
 static Sym *scope_find_local(Scope *s, const char *name)
 {
-    for (int i = 0; i < s->syms.n; i++)
-        if (strcmp(s->syms.v[i]->name, name) == 0) return s->syms.v[i];
-    return NULL;
+    if (!s->cap) {
+        for (int i = 0; i < s->syms.n; i++)
+            if (strcmp(s->syms.v[i]->name, name) == 0) return s->syms.v[i];
+        return NULL;
+    }
+    Sym *best = NULL;
+    int besti = 0;
+    size_t m = s->cap - 1;
+    for (size_t h = name_hash(name) & m; s->tab[h]; h = (h + 1) & m) {
+        int i = s->tab[h] - 1;
+        if (strcmp(s->syms.v[i]->name, name) == 0 && (!best || i < besti)) best = s->syms.v[i], besti = i;
+    }
+    return best;
 }
 
 static Sym *lookup(Scope *s, const char *name)
@@ -144,7 +190,10 @@ static Sym *sym_new(Sema *S, Scope *sc, SymKind kind, const char *name, ScalarTy
     s->loc = loc;
     s->rank = -1;
     s->id = S->nid[kind]++;
-    if (sc) FE_PUSH(S->arena, sc->syms, s);
+    if (sc) {
+        FE_PUSH(S->arena, sc->syms, s);
+        scope_added(S->arena, sc);
+    }
     return s;
 }
 
