@@ -254,6 +254,10 @@ typedef struct CgCpuArgs {
                                 SPIR-V push constants) */
     const int64_t *sym;      /* [size symbol] bound value */
     void *scratch;           /* CgCpuStage.scratch bytes, shared by the steps */
+    /* Non-zero: stop (px_launch_cancel). The code polls it at every FOR
+     * back-edge and returns; a host checks it between calls. NULL in a
+     * call to cg_cpu_run means never (it passes a zero to the code). */
+    const volatile int32_t *cancel;
 } CgCpuArgs;
 
 typedef void (*CgCpuFn)(const CgCpuArgs *args, int64_t begin, int64_t end);

@@ -794,7 +794,18 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
         memset(&l, 0, sizeof l);
         FE_PUSH(a, cm->kernels, l);
     }
-    for (int i = 0; i < m->kernels.n; i++) sb_kernel(s, m->kernels.v[i], &cm->kernels.v[i]);
+    for (int i = 0; i < m->kernels.n; i++) {
+        sb_kernel(s, m->kernels.v[i], &cm->kernels.v[i]);
+        /* checked per kernel so a module past the limit is not finished,
+         * validated or handed to a driver (docs/LANGUAGE.md, "Limits") */
+        size_t bytes = 4 * ((size_t)s->entries.n + s->modes.n + s->names.n + s->annots.n + s->globals.n + s->funcs.n);
+        if (bytes > d->lim.spirv_bytes) {
+            fe_error(d, m->kernels.v[i]->loc,
+                     "generated SPIR-V is too large: %zu bytes with kernel '%s' (limit %zu)", bytes,
+                     m->kernels.v[i]->name, d->lim.spirv_bytes);
+            return NULL;
+        }
+    }
     if (s->entries.n == 0) {
         /* No kernel has a stage: SPIR-V without an entry point is invalid for
          * Vulkan, so there is no module (nwords 0); every launch has zero

@@ -1404,9 +1404,52 @@ static void finish_shapes(Sema *S)
     }
 }
 
+/* Limits on a kernel's size (Diags.lim; docs/LANGUAGE.md, "Limits"), each
+ * reported once per kernel at the statement that goes past it. The walk
+ * is bounded by FE_MAX_NEST levels, which the parser enforces. */
+typedef struct LimitWalk {
+    int count, loops;          /* statements so far; `for`s in this parallel statement */
+    int said_count, said_depth, said_loops;
+} LimitWalk;
+
+static void limit_walk(Sema *S, LimitWalk *w, const StmtList *l, int depth)
+{
+    const FeLimits *lim = &S->d->lim;
+    for (int i = 0; i < l->n; i++) {
+        const Stmt *st = l->v[i];
+        if (++w->count > lim->statements && !w->said_count) {
+            w->said_count = 1;
+            fe_error(S->d, st->loc, "too many statements in kernel '%s' (limit %d)", S->k->name, lim->statements);
+        }
+        int d = depth;
+        if (st->kind == ST_FOR) {
+            d++;
+            if (d > lim->loop_depth && !w->said_depth) {
+                w->said_depth = 1;
+                fe_error(S->d, st->loc, "loops nested too deeply (limit %d)", lim->loop_depth);
+            }
+            if (++w->loops > FE_MAX_LOOPS_PER_STMT && !w->said_loops) {
+                w->said_loops = 1;
+                fe_error(S->d, st->loc, "too many loops in one parallel statement (limit %d)", FE_MAX_LOOPS_PER_STMT);
+            }
+        }
+        if (st->kind == ST_PARALLEL) w->loops = 0;
+        limit_walk(S, w, &st->body, d);
+        limit_walk(S, w, &st->els, d);
+    }
+}
+
 static void check_kernel(Sema *S)
 {
     Kernel *k = S->k;
+    LimitWalk w = {0};
+    w.count = k->params.n;
+    if (w.count > S->d->lim.statements) {
+        w.said_count = 1;
+        fe_error(S->d, k->params.v[S->d->lim.statements].loc, "too many statements in kernel '%s' (limit %d)", k->name,
+                 S->d->lim.statements);
+    }
+    limit_walk(S, &w, &k->body, 0);
     check_header(S);
     for (int i = 0; i < k->body.n; i++) {
         Stmt *st = k->body.v[i];
@@ -1460,6 +1503,11 @@ int fe_check(Arena *a, Diags *d, Program *p)
     int before = d->nerrors;
     for (int i = 0; i < p->kernels.n; i++) {
         Kernel *k = p->kernels.v[i];
+        if (i == d->lim.kernels) {
+            /* also bounds the duplicate-name check below */
+            fe_error(d, k->loc, "too many kernels in one source (limit %d)", d->lim.kernels);
+            break;
+        }
         for (int j = 0; j < i; j++)
             if (strcmp(p->kernels.v[j]->name, k->name) == 0) {
                 fe_error(d, k->loc, "kernel '%s' is already defined", k->name);

@@ -66,7 +66,9 @@ extern "C" {
     X(PX_ERR_UNSUPPORTED, "unsupported")       /* e.g. past the device loop limit */ \
     X(PX_ERR_IO, "I/O error")                  /* reading a file */           \
     X(PX_ERR_VULKAN, "Vulkan error")           /* any other VkResult */       \
-    X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */
+    X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */ \
+    X(PX_ERR_LIMIT, "over a limit")            /* PxLimits: refused before running */ \
+    X(PX_ERR_CANCELLED, "cancelled")           /* px_launch_cancel stopped the run */
 typedef enum PxResult {
 #define X(e, s) e,
     PX_RESULTS(X)
@@ -90,6 +92,44 @@ const char *px_dtype_name(PxDtype t);   /* "float", "int", "uint", "half" */
 float px_half_to_float(uint16_t h);
 uint16_t px_float_to_half(float f);
 
+/* ---- limits for untrusted kernels (issue 16) -------------------------- */
+
+/* What one tenant's source and launches may cost the compiler and the
+ * device: a hypervisor hands each VM these as its budget (a context per
+ * VM). px_config_default sets the defaults below; each limit is checked
+ * before the work it bounds, and going past it is an error naming the
+ * limit: a located `file:line:col: error: ...` for the compile limits
+ * (docs/LANGUAGE.md, "Limits"; the same in pxcc and pxrun), PX_ERR_LIMIT
+ * for the launch budget (docs/RUNTIME.md, "Launch budget and
+ * cancellation"). Within them every compile is linear (or n log n) in the
+ * source. */
+typedef struct PxLimits {
+    size_t source_bytes;       /* one source text; default 16 MiB */
+    int kernels;               /* kernels in one source; default 1024 */
+    int statements;            /* per kernel: GPU_PARAM lines and statements
+                                  at any depth; default 100,000 */
+    int stages;                /* per kernel after fusion; default 128 */
+    size_t spirv_bytes;        /* the generated SPIR-V module; default 4 MiB */
+    int identifier_length;     /* bytes; default 255 */
+    int loop_depth;            /* `for` loops nested; default 32 */
+    /* Per launch: the roofline prediction (PxCost.predicted_ns, without
+     * the learned correction) at the bound sizes must be at most this; a
+     * launch whose cost the compiler cannot state (too large to compute)
+     * is refused too. Default 600e9 (10 minutes); 0: no budget. */
+    double launch_budget_ns;
+} PxLimits;
+void px_limits_default(PxLimits *l);
+
+typedef struct PxLaunch PxLaunch; /* (again below; C11 allows the repeat) */
+/* Stops a run of l that is in progress (or the next one, if none is):
+ * safe to call from any thread while px_launch_run runs on another. On
+ * the CPU backend the generated code polls the flag at every loop
+ * back-edge and the pool between chunks of items, so the run returns
+ * PX_ERR_CANCELLED promptly; the outputs are then partly written. On
+ * Vulkan a dispatch cannot be stopped once submitted: PX_ERR_UNSUPPORTED
+ * (the launch budget bounds those runs instead). */
+PxResult px_launch_cancel(PxLaunch *l);
+
 /* ---- context ------------------------------------------------------------ */
 
 typedef enum PxLogLevel { PX_LOG_DEBUG, PX_LOG_INFO, PX_LOG_WARN, PX_LOG_ERROR } PxLogLevel;
@@ -109,6 +149,7 @@ typedef struct PxConfig {
     int timestamps;            /* launches start timed (px_launch_set_timing), default 1 */
     int backend;               /* PxBackend, default PX_BACKEND_AUTO */
     int cpu_threads;           /* CPU backend threads; 0: PX_CPU_THREADS or the cores */
+    PxLimits limits;           /* px_limits_default; see "limits" above */
 } PxConfig;
 
 /* Where kernels run. AUTO: Vulkan when the instance has a device, else

@@ -318,6 +318,13 @@ void ir_optimize(IrModule *m, const IrOptions *o);
 IrModule *ir_compile_source(Arena *a, Diags *d, const char *file, const char *src, size_t len,
                             const char *only_kernel, const IrOptions *o);
 
+/* ===== limits.c ===== */
+
+/* Errors in d for what ir_optimize left past d->lim (stages per kernel);
+ * returns whether there were any. The backends' callers run it on the
+ * module they compile (not cost analysis on its -O0 twin). */
+int ir_check_limits(const IrModule *m, Diags *d);
+
 /* ===== poly.c: cost polynomials over size symbols and params ===== */
 
 /* Exact integer polynomials whose variables ("atoms") are a kernel's size

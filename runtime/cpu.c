@@ -35,6 +35,20 @@ struct RtCpuPool {
     atomic_llong next;
 };
 
+/* Items [b, e) of a step, at most RT_CPU_POLL per call, with the cancel
+ * flag checked between calls: a slice of many cheap items (no FOR to poll
+ * at) still stops soon after px_launch_cancel. */
+enum { RT_CPU_POLL = 1 << 16 };
+static void run_range(const CgCpuStep *st, const CgCpuArgs *a, int64_t b, int64_t e)
+{
+    while (b < e) {
+        if (a->cancel && *a->cancel) return;
+        int64_t m = e - b > RT_CPU_POLL ? b + RT_CPU_POLL : e;
+        st->fn(a, b, m);
+        b = m;
+    }
+}
+
 static void run_slices(RtCpuPool *p)
 {
     for (;;) {
@@ -42,7 +56,7 @@ static void run_slices(RtCpuPool *p)
         if (s >= p->nslices) return;
         int64_t b = s * p->per, e = b + p->per;
         if (e > p->count) e = p->count;
-        p->st->fn(p->args, b, e);
+        run_range(p->st, p->args, b, e);
     }
 }
 
@@ -121,7 +135,7 @@ static void pool_for(void *pool, const CgCpuStep *st, const CgCpuArgs *a, int64_
     int64_t want = (count + grain - 1) / grain, cap = 4 * (int64_t)p->n;
     int64_t ns = want < cap ? want : cap;
     if (p->n == 1 || ns <= 1) {
-        st->fn(a, 0, count);
+        run_range(st, a, 0, count);
         return;
     }
     pthread_mutex_lock(&p->mu);

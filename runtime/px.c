@@ -127,11 +127,38 @@ struct PxContext {
     CgCpuJit *jit;              /* CPU backend: one LLJIT for all modules (llvm.c) */
     uint64_t buffers_made;      /* PxBuffer ids: a freed buffer's address may come back */
     int timed;                  /* PxConfig.timestamps: launches start with timing on */
+    PxLimits limits;            /* PxConfig.limits */
 };
+
+void px_limits_default(PxLimits *l)
+{
+    FeLimits f;
+    fe_limits_default(&f); /* the compiler's defaults are the one source */
+    l->source_bytes = f.source_bytes;
+    l->kernels = f.kernels;
+    l->statements = f.statements;
+    l->stages = f.stages;
+    l->spirv_bytes = f.spirv_bytes;
+    l->identifier_length = f.ident_len;
+    l->loop_depth = f.loop_depth;
+    l->launch_budget_ns = 600e9;
+}
+
+static void limits_to_fe(const PxLimits *l, FeLimits *f)
+{
+    f->source_bytes = l->source_bytes;
+    f->kernels = l->kernels;
+    f->statements = l->statements;
+    f->stages = l->stages;
+    f->spirv_bytes = l->spirv_bytes;
+    f->ident_len = l->identifier_length;
+    f->loop_depth = l->loop_depth;
+}
 
 void px_config_default(PxConfig *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    px_limits_default(&cfg->limits);
     cfg->device_index = -1;
     cfg->opt_level = 2;
     cfg->timestamps = 1;
@@ -156,6 +183,7 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
     }
     c->log.fn = cfg.log;
     c->log.user = cfg.log_user;
+    c->limits = cfg.limits;
     c->opt_level = cfg.opt_level < 0 ? 0 : cfg.opt_level > 2 ? 2 : cfg.opt_level;
     RtDeviceConfig dc = {.index = cfg.device_index, .name = cfg.device_name};
     int use_cpu = cfg.backend == PX_BACKEND_CPU;
@@ -305,6 +333,7 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
     char *text = fe_strndup(a, src, len);
     Diags d;
     fe_diags_init(&d, a, fe_strdup(a, file), text, len);
+    limits_to_fe(&c->limits, &d.lim);
     Program *p = fe_parse(a, &d);
     if (!d.nerrors && p) fe_check(a, &d, p);
     /* an empty file is an error of the parser's (fe_program_finish) */
@@ -323,6 +352,9 @@ PxResult px_module_compile(PxContext *c, const char *src, size_t len, const char
         io.verify = 1;
 #endif
         ir_optimize(mo, &io);
+        if (ir_check_limits(mo, &d)) mo = NULL;
+    }
+    if (!d.nerrors && mo) {
         CgOptions co = {.target = c->target, .opt_level = c->opt_level};
         if (c->cpu) {
             /* no SPIR-V on the CPU: empty launch metadata (no dispatches,
@@ -411,9 +443,14 @@ PxResult px_module_compile_file(PxContext *c, const char *path, PxModule **out, 
                        path, strerror(errno));
     char *buf = NULL;
     size_t n = 0, cap = 0;
+    /* at most one byte past the limit: enough for the parser to refuse
+     * it (located), and an endless file costs no more */
+    size_t max = c->limits.source_bytes + 1;
     for (;;) {
+        if (n >= max) break;
         if (n == cap) {
             cap = cap ? 2 * cap : 4096;
+            if (cap > max) cap = max;
             char *nb = realloc(buf, cap);
             if (!nb) {
                 free(buf);
@@ -657,6 +694,9 @@ struct PxLaunch {
     int unread_cold;            /* ... and it was the first run after a record */
     int untimed;                /* px_launch_set_timing(l, 0) */
     double pred_ns;             /* uncorrected whole-kernel prediction; < 0: not known */
+    int budget_ok;              /* the launch budget was checked since prepare */
+    volatile int32_t cancel;    /* px_launch_cancel: set by any thread, polled by
+                                   the CPU backend's code, cleared by the run */
 };
 
 /* The host arrays of a launch and the launch itself (l may be NULL or
@@ -1076,6 +1116,7 @@ PxResult px_launch_prepare(PxLaunch *l)
     l->prepared = r == PX_OK;
     l->recorded = 0;
     l->pred_ns = -1;
+    l->budget_ok = 0;
     return r;
 }
 
@@ -1192,13 +1233,16 @@ static PxResult cpu_run(PxLaunch *l)
         bufs[i] = b ? b->rb.map : NULL;
     }
     if (!r) {
-        CgCpuArgs a = {bufs, scal, l->symv, NULL};
+        CgCpuArgs a = {bufs, scal, l->symv, NULL, &l->cancel};
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (rt_cpu_run(l->c->cpu, &l->k->m->cpu->kernels.v[l->k->index], &a, l->stage_ns))
             r = rt_fail(&l->c->log, PX_ERR_OUT_OF_MEMORY, "out of host memory (CPU scratch)");
         clock_gettime(CLOCK_MONOTONIC, &t1);
         l->total_ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        if (!r && __atomic_exchange_n(&l->cancel, 0, __ATOMIC_SEQ_CST))
+            r = rt_fail(&l->c->log, PX_ERR_CANCELLED, "kernel '%s': the run was cancelled (px_launch_cancel)",
+                        ir->name);
         l->ran = !r;
         if (l->ran && l->untimed) {
             l->total_ns = -1;
@@ -1214,12 +1258,45 @@ static PxResult cpu_run(PxLaunch *l)
     return r;
 }
 
+/* PxLimits.launch_budget_ns: the whole kernel's roofline prediction at the
+ * bound sizes, once per prepare. A cost the analysis cannot state (an
+ * overflow, or no figures) is refused as well: nothing bounds it. */
+static PxResult check_budget(PxLaunch *l)
+{
+    double budget = l->c->limits.launch_budget_ns;
+    if (l->budget_ok || !(budget > 0)) return PX_OK;
+    const char *name = l->k->ir->name;
+    PxCost pc;
+    PxResult r = px_launch_cost(l, -1, &pc);
+    if (r || !(pc.predicted_ns >= 0) || !isfinite(pc.predicted_ns))
+        return rt_fail(&l->c->log, PX_ERR_LIMIT,
+                       "kernel '%s': its cost at these sizes is too large to state, so the launch budget "
+                       "(%.3g s) refuses it",
+                       name, budget * 1e-9);
+    if (pc.predicted_ns > budget)
+        return rt_fail(&l->c->log, PX_ERR_LIMIT,
+                       "kernel '%s': predicted %.3g s at these sizes, more than the launch budget of %.3g s",
+                       name, pc.predicted_ns * 1e-9, budget * 1e-9);
+    l->budget_ok = 1;
+    return PX_OK;
+}
+
+PxResult px_launch_cancel(PxLaunch *l)
+{
+    if (!l) return PX_ERR_INVALID;
+    /* no log here: it may run on another thread than the context's */
+    if (!l->c->cpu) return PX_ERR_UNSUPPORTED;
+    __atomic_store_n(&l->cancel, 1, __ATOMIC_SEQ_CST);
+    return PX_OK;
+}
+
 PxResult px_launch_submit(PxLaunch *l)
 {
     if (!l) return PX_ERR_INVALID;
     PxResult r;
     if (l->prog.pending && (r = px_launch_wait(l))) return r;
     if (!l->prepared && (r = px_launch_prepare(l))) return r;
+    if ((r = check_budget(l))) return r;
     if (l->unread) {
         l->unread = 0;
         l->total_ns = -1;
