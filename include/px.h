@@ -130,6 +130,20 @@ typedef struct PxLaunch PxLaunch; /* (again below; C11 allows the repeat) */
  * (the launch budget bounds those runs instead). */
 PxResult px_launch_cancel(PxLaunch *l);
 
+/* ---- numbers as text (issue 16) ---------------------------------------- */
+
+/* The one reading of numbers on command lines and in
+ * px_launch_set_scalar_text, so pxrun's --arg, --fill and --size agree.
+ * Integers: optional '-', then decimal digits or 0x and hex digits ("010"
+ * is ten, never octal); *out gets the value when lo <= value <= hi.
+ * Floats: strtod's forms ("2.5", "1e-3", "inf", "nan"); a finite value
+ * beyond +-max is out of range (it would round to infinity: 1e39 for a
+ * float). Both: 0 success, 1 not a number of that kind, 2 out of range. */
+int px_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out);
+int px_parse_float(const char *text, double max, double *out);
+#define PX_FLOAT_MAX 3.4028234663852886e38 /* FLT_MAX */
+#define PX_HALF_MAX 65504.0
+
 /* ---- context ------------------------------------------------------------ */
 
 typedef enum PxLogLevel { PX_LOG_DEBUG, PX_LOG_INFO, PX_LOG_WARN, PX_LOG_ERROR } PxLogLevel;

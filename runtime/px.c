@@ -463,11 +463,11 @@ PxResult px_module_compile_file(PxContext *c, const char *path, PxModule **out, 
         n += k;
         if (!k) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (bad) {
         free(buf);
-        return rt_fail(&c->log, PX_ERR_IO, "%s: read error", path);
+        return rt_fail(&c->log, PX_ERR_IO, "%s: cannot read: %s", path, strerror(bad));
     }
     PxResult r = px_module_compile(c, buf, n, path, out, diags);
     free(buf);
@@ -853,37 +853,39 @@ PxResult px_launch_set_scalar_text(PxLaunch *l, const char *param, const char *t
     if (ip->is_buffer)
         return rt_fail(&l->c->log, PX_ERR_INVALID,
                        "%s is a buffer parameter: give it a .npy file, not the value '%s'", param, text);
-    char *end;
-    errno = 0;
+    /* px_parse_int/px_parse_float: the numbers pxrun reads everywhere */
     switch (ip->type) {
     case TY_FLOAT:
     case TY_HALF: {
-        float v = strtof(text, &end);
-        if (end == text || *end)
+        int half = ip->type == TY_HALF;
+        double v;
+        int e = px_parse_float(text, half ? PX_HALF_MAX : PX_FLOAT_MAX, &v);
+        if (e == 1)
             return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is %s but '%s' is not a number", param,
                            fe_type_name(ip->type), text);
-        if (ip->type == TY_HALF && isfinite(v) && fabsf(v) > 65504.0f)
-            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is half but %s is beyond its range (65504)",
-                           param, text);
-        return ip->type == TY_HALF ? px_launch_set_half(l, param, v) : px_launch_set_float(l, param, v);
+        if (e)
+            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is %s but %s is beyond its range (%s)", param,
+                           fe_type_name(ip->type), text, half ? "65504" : "3.4028235e38");
+        return half ? px_launch_set_half(l, param, (float)v) : px_launch_set_float(l, param, (float)v);
     }
     case TY_INT: {
-        long long v = strtoll(text, &end, 0);
-        if (end == text || *end)
-            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is int but '%s' is not an integer", param, text);
-        if (errno || v < INT32_MIN || v > INT32_MAX)
+        int64_t v;
+        int e = px_parse_int(text, INT32_MIN, INT32_MAX, &v);
+        if (e == 1)
+            return rt_fail(&l->c->log, PX_ERR_INVALID,
+                           "scalar %s is int but '%s' is not an integer (decimal or 0x hex)", param, text);
+        if (e)
             return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is int but %s does not fit in 32 bits", param,
                            text);
         return px_launch_set_int(l, param, (int32_t)v);
     }
     case TY_UINT: {
-        const char *t = text;
-        while (isspace((unsigned char)*t)) t++;
-        unsigned long long v = strtoull(text, &end, 0);
-        if (end == text || *end || *t == '-')
-            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is uint but '%s' is not an unsigned integer",
-                           param, text);
-        if (errno || v > UINT32_MAX)
+        int64_t v;
+        int e = text[0] == '-' ? 1 : px_parse_int(text, 0, UINT32_MAX, &v);
+        if (e == 1)
+            return rt_fail(&l->c->log, PX_ERR_INVALID,
+                           "scalar %s is uint but '%s' is not an unsigned integer (decimal or 0x hex)", param, text);
+        if (e)
             return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is uint but %s does not fit in 32 bits", param,
                            text);
         return px_launch_set_uint(l, param, (uint32_t)v);

@@ -4,11 +4,14 @@
  * predicted and measured times. Every user error ends with exit status 1
  * and one `pxrun: error: ...` line. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "px.h"
 #include "runtime/rt.h"
@@ -55,21 +58,37 @@ static void on_log(void *user, PxLogLevel lv, const char *msg)
     if (lv == PX_LOG_WARN || o->verbose) fprintf(stderr, "pxrun: %s\n", msg);
 }
 
-static Pair split(const char *flag, const char *s)
+/* NAME=VALUE; a NAME given twice for one flag is an error (the last would
+ * silently win otherwise). */
+static Pair split(const char *flag, const char *s, const Pair *prev, int nprev)
 {
     const char *eq = strchr(s, '=');
     if (!eq || eq == s) die("%s %s: expected NAME=VALUE", flag, s);
     Pair p = {strndup(s, (size_t)(eq - s)), eq + 1, s};
     if (!p.name) die("out of memory");
+    for (int i = 0; i < nprev; i++)
+        if (!strcmp(prev[i].name, p.name)) {
+            fprintf(stderr, "pxrun: error: %s %s: %s is already given by %s %s\n", flag, s, p.name, flag, prev[i].text);
+            free((void *)p.name);
+            exit(1);
+        }
     return p;
+}
+
+static void free_pairs(Opts *o)
+{
+    for (int i = 0; i < o->nargs; i++) free((void *)o->args[i].name);
+    for (int i = 0; i < o->nsizes; i++) free((void *)o->sizes[i].name);
+    for (int i = 0; i < o->nfills; i++) free((void *)o->fills[i].name);
+    for (int i = 0; i < o->nouts; i++) free((void *)o->outs[i].name);
+    o->nargs = o->nsizes = o->nfills = o->nouts = 0;
 }
 
 static long parse_count(const char *flag, const char *v, long lo, long hi)
 {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (end == v || *end || n < lo || n > hi) die("%s %s: expected a whole number from %ld to %ld", flag, v, lo, hi);
-    return n;
+    int64_t n;
+    if (px_parse_int(v, lo, hi, &n)) die("%s %s: expected a whole number from %ld to %ld", flag, v, lo, hi);
+    return (long)n;
 }
 
 static void parse_args(int argc, char **argv, Opts *o)
@@ -82,16 +101,20 @@ static void parse_args(int argc, char **argv, Opts *o)
 #define NEXT() (i + 1 < argc ? argv[++i] : (die("%s needs a value", a), (char *)0))
         if (!strcmp(a, "--arg")) {
             if (o->nargs == MAXP) die("too many --arg");
-            o->args[o->nargs++] = split(a, NEXT());
+            o->args[o->nargs] = split(a, NEXT(), o->args, o->nargs);
+            o->nargs++;
         } else if (!strcmp(a, "--size")) {
             if (o->nsizes == MAXP) die("too many --size");
-            o->sizes[o->nsizes++] = split(a, NEXT());
+            o->sizes[o->nsizes] = split(a, NEXT(), o->sizes, o->nsizes);
+            o->nsizes++;
         } else if (!strcmp(a, "--fill")) {
             if (o->nfills == MAXP) die("too many --fill");
-            o->fills[o->nfills++] = split(a, NEXT());
+            o->fills[o->nfills] = split(a, NEXT(), o->fills, o->nfills);
+            o->nfills++;
         } else if (!strcmp(a, "--out")) {
             if (o->nouts == MAXP) die("too many --out");
-            o->outs[o->nouts++] = split(a, NEXT());
+            o->outs[o->nouts] = split(a, NEXT(), o->outs, o->nouts);
+            o->nouts++;
         } else if (!strcmp(a, "--kernel")) o->kernel = NEXT();
         else if (!strcmp(a, "--device")) o->device = NEXT();
         else if (!strcmp(a, "--backend")) o->backend = NEXT();
@@ -150,17 +173,27 @@ static void fill_buffer(PxBuffer *b, const Pair *f)
     else if (!strncmp(v, "random", 6) && (v[6] == 0 || v[6] == ':')) {
         mode = 2;
         if (v[6] == ':') {
-            char *end;
-            seed = strtoull(v + 7, &end, 0);
-            if (end == v + 7 || *end) die("--fill %s: the seed must be a whole number", f->text);
+            int64_t sv;
+            if (px_parse_int(v + 7, 0, INT64_MAX, &sv)) die("--fill %s: the seed must be a whole number", f->text);
+            seed = (uint64_t)sv;
         }
     } else {
-        char *end;
-        val = strtod(v, &end);
-        if (end == v || *end) die("--fill %s: expected zeros, ones, iota, random[:SEED] or a number", f->text);
-        if ((t == PX_I32 || t == PX_U32) && val != floor(val))
-            die("--fill %s: %s is %s, so the value must be a whole number", f->text, f->name, px_dtype_name(t));
-        if (t == PX_U32 && val < 0) die("--fill %s: %s is uint, so the value cannot be negative", f->text, f->name);
+        /* the numbers of --arg (px_parse_int/px_parse_float): integers
+         * for int and uint, in their range; floats within the type's */
+        int e;
+        if (t == PX_I32 || t == PX_U32) {
+            int64_t iv = 0;
+            e = px_parse_int(v, t == PX_I32 ? INT32_MIN : 0, t == PX_I32 ? INT32_MAX : UINT32_MAX, &iv);
+            if (e == 1 && px_parse_float(v, INFINITY, &val) != 1)
+                die("--fill %s: %s is %s, so the value must be a whole number (decimal or 0x hex)", f->text, f->name,
+                    px_dtype_name(t));
+            val = (double)iv;
+        } else {
+            e = px_parse_float(v, t == PX_F16 ? PX_HALF_MAX : PX_FLOAT_MAX, &val);
+        }
+        if (e == 1) die("--fill %s: expected zeros, ones, iota, random[:SEED] or a number", f->text);
+        if (e)
+            die("--fill %s: %s is beyond the range of %s, the type of %s", f->text, v, px_dtype_name(t), f->name);
         mode = 0;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -173,8 +206,10 @@ static void fill_buffer(PxBuffer *b, const Pair *f)
         unsigned char *p = d + (size_t)i * es;
         switch (t) {
         case PX_F32: { float y = (float)x; memcpy(p, &y, 4); break; }
-        case PX_I32: { int32_t y = (int32_t)(int64_t)x; memcpy(p, &y, 4); break; }
-        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)x; memcpy(p, &y, 4); break; }
+        /* x is an integer here (a checked value, iota's index or 0..99);
+         * through uint64 it wraps modulo 2^32 with no undefined cast */
+        case PX_I32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
+        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
         case PX_F16: { uint16_t y = px_float_to_half((float)x); memcpy(p, &y, 2); break; }
         }
     }
@@ -226,13 +261,17 @@ static void summary(FILE *f, const char *name, PxBuffer *b, int json, int first)
     PxDtype t = px_buffer_dtype(b);
     int64_t n = px_buffer_count(b);
     void *d = read_all(b, name);
+    /* min and max of the values that are not NaN; NaN when all are */
     double mn = INFINITY, mx = -INFINITY, sum = 0;
+    int64_t nums = 0;
     for (int64_t i = 0; i < n; i++) {
         double x = elem(d, t, i);
         if (x < mn) mn = x;
         if (x > mx) mx = x;
+        nums += !isnan(x);
         sum += x;
     }
+    if (!nums) mn = mx = NAN;
     char sh[128];
     shape_str(sh, sizeof sh, b);
     int nf = n < 8 ? (int)n : 8;
@@ -293,6 +332,63 @@ static void json_num(FILE *f, double x)
 {
     if (x < 0 || !isfinite(x)) fputs("null", f);
     else fprintf(f, "%.6g", x);
+}
+
+/* Every --out goes to a temporary file beside its target (same file
+ * system, so rename is atomic), and only when all are written are they
+ * renamed into place: a failure (disk full) leaves no corrupt file and no
+ * earlier --out half of a set. */
+static void write_outs(Opts *o, PxLaunch *l)
+{
+    char *tmp[MAXP] = {0};
+    const char *fail = NULL;
+    char e[600] = "";
+    mode_t mask = umask(0);
+    umask(mask);
+    for (int i = 0; i < o->nouts && !fail; i++) {
+        const Pair *ou = &o->outs[i];
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o->outs[j].value, ou->value)) {
+                snprintf(e, sizeof e, "the file is also given by --out %s", o->outs[j].text);
+                fail = ou->text;
+            }
+        if (fail) break;
+        size_t n = strlen(ou->value) + 16;
+        tmp[i] = malloc(n);
+        if (!tmp[i]) die("out of memory");
+        snprintf(tmp[i], n, "%s.pxrun-XXXXXX", ou->value);
+        int fd = mkstemp(tmp[i]);
+        if (fd < 0) {
+            snprintf(e, sizeof e, "%s: cannot create: %s", ou->value, strerror(errno));
+            free(tmp[i]);
+            tmp[i] = NULL;
+            fail = ou->text;
+            break;
+        }
+        fchmod(fd, 0666 & ~mask); /* mkstemp makes 0600; a new file gets the umask's mode */
+        close(fd);
+        PxBuffer *b = px_launch_buffer(l, ou->name);
+        void *d = read_all(b, ou->name);
+        if (rt_npy_write(tmp[i], px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, e, sizeof e)) {
+            /* name the target in the message, not the temporary */
+            char m[600];
+            const char *why = strstr(e, ": write failed: ");
+            snprintf(m, sizeof m, "%s: write failed: %s", ou->value, why ? why + 16 : e);
+            snprintf(e, sizeof e, "%s", m);
+            fail = ou->text;
+        }
+        free(d);
+    }
+    for (int i = 0; i < o->nouts && !fail; i++)
+        if (rename(tmp[i], o->outs[i].value)) {
+            snprintf(e, sizeof e, "%s: cannot rename into place: %s", o->outs[i].value, strerror(errno));
+            fail = o->outs[i].text;
+        }
+    for (int i = 0; i < o->nouts; i++) {
+        if (tmp[i] && fail) remove(tmp[i]);
+        free(tmp[i]);
+    }
+    if (fail) die("--out %s: %s", fail, e);
 }
 
 /* pxrun --calibrate: measure the device, save its profile (which later
@@ -362,6 +458,7 @@ int main(int argc, char **argv)
     if (r == PX_ERR_COMPILE) {
         fprintf(stderr, "pxrun: error: %s\n", px_last_error(ctx));
         px_context_destroy(ctx);
+        free_pairs(&o);
         return 1;
     }
     if (r) die("%s", px_last_error(ctx));
@@ -413,9 +510,9 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < o.nsizes; i++) {
         const Pair *s = &o.sizes[i];
-        char *end;
-        long long v = strtoll(s->value, &end, 0);
-        if (end == s->value || *end || v < 0) die("--size %s: expected a whole number >= 0", s->text);
+        int64_t v;
+        if (px_parse_int(s->value, 0, INT64_MAX, &v))
+            die("--size %s: expected a whole number >= 0 (decimal or 0x hex)", s->text);
         char origin[300];
         snprintf(origin, sizeof origin, "--size %s", s->text);
         if (px_launch_set_size(l, s->name, v, origin)) die("--size %s: %s", s->text, px_last_error(ctx));
@@ -463,15 +560,7 @@ int main(int argc, char **argv)
         }
     }
 
-    for (int i = 0; i < o.nouts; i++) {
-        const Pair *ou = &o.outs[i];
-        PxBuffer *b = px_launch_buffer(l, ou->name);
-        void *d = read_all(b, ou->name);
-        char e[512];
-        if (rt_npy_write(ou->value, px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, e, sizeof e))
-            die("--out %s: %s", ou->text, e);
-        free(d);
-    }
+    write_outs(&o, l);
 
     PxDeviceInfo di;
     px_device_info(ctx, &di);
@@ -573,9 +662,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < nowned; i++) px_buffer_destroy(owned[i]);
     px_module_destroy(m);
     px_context_destroy(ctx);
-    for (int i = 0; i < o.nargs; i++) free((void *)o.args[i].name);
-    for (int i = 0; i < o.nsizes; i++) free((void *)o.sizes[i].name);
-    for (int i = 0; i < o.nfills; i++) free((void *)o.fills[i].name);
-    for (int i = 0; i < o.nouts; i++) free((void *)o.outs[i].name);
+    free_pairs(&o);
     return 0;
 }
