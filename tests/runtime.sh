@@ -250,6 +250,12 @@ h = b\"{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }\"
 h += b' ' * (118 - len(h)) + b'\n'
 open('$T/huge.npy', 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h + b'\0' * 16)"
 fails "header bigger than the file" "truncated: header says 1099511627776 elements" $E/saxpy.px --arg a=1 --arg x="$T/huge.npy"
+# the launch budget (--budget MS) refuses before running; 0 lifts it
+printf 'GPU_KERNEL spin\nGPU_PARAM t uint\nGPU_PARAM y uint[1]\nGPU_THREAD_CODE:\n    PARALLEL_FOR i IN 0..1 {\n        var s = 0u\n        for j in 0u..t {\n            s = s + 1u\n        }\n        y[i] = s\n    }\nGPU_END\n' > "$T/spin.px"
+fails "--budget refuses a costly launch" "kernel 'spin': predicted " "$T/spin.px" --arg t=4294967295 --budget 1 --backend cpu
+fails "--budget needs whole ms" "--budget 1.5: expected a whole number from 0 to 86400000" "$T/spin.px" --budget 1.5
+run "--budget 0: no budget" "y = np.load('spin.npy'); sys.exit(0 if y[0] == 1000 else 1)" \
+    "$T/spin.px" --arg t=1000 --budget 0 --backend cpu --out y="$T/spin.npy"
 # numbers: one reading for --arg, --fill and --size
 printf 'GPU_KERNEL k\nGPU_PARAM x int[N]\nGPU_PARAM y float[N]\nGPU_THREAD_CODE:\n    PARALLEL_MAP x -> y : float(x)\nGPU_END\n' > "$T/ik.px"
 fails "--fill int out of range" "--fill x=3000000000: 3000000000 is beyond the range of int" "$T/ik.px" --fill x=3000000000 --size N=2

@@ -16,17 +16,7 @@
 #include "px.h"
 #include "runtime/rt.h"
 
-typedef struct Pair {
-    const char *name, *value, *text; /* text: the whole NAME=VALUE for messages */
-} Pair;
-
-#define MAXP 64
-typedef struct Opts {
-    const char *file, *kernel, *device, *backend;
-    Pair args[MAXP], sizes[MAXP], fills[MAXP], outs[MAXP];
-    int nargs, nsizes, nfills, nouts;
-    int vm, repeat, stats, json, opt, werror, verbose, calibrate;
-} Opts;
+#include "tools/pxrun_args.h"
 
 static void usage(FILE *f)
 {
@@ -34,7 +24,7 @@ static void usage(FILE *f)
           "             [--arg NAME=FILE.npy | --arg NAME=VALUE]... [--size SYM=N]...\n"
           "             [--fill NAME=zeros|ones|iota|random[:SEED]|VALUE]...\n"
           "             [--out NAME=FILE.npy]... [--backend vulkan|cpu|auto] [--device N|NAME]\n"
-          "             [--repeat N] [--stats] [--json] [-O0|-O1|-O2] [-Werror] [-v]\n"
+          "             [--repeat N] [--budget MS] [--stats] [--json] [-O0|-O1|-O2] [-Werror] [-v]\n"
           "       pxrun --calibrate [--repeat N] [--backend vulkan|cpu|auto] [--device N|NAME]\n",
           f);
 }
@@ -58,93 +48,6 @@ static void on_log(void *user, PxLogLevel lv, const char *msg)
     if (lv == PX_LOG_WARN || o->verbose) fprintf(stderr, "pxrun: %s\n", msg);
 }
 
-/* NAME=VALUE; a NAME given twice for one flag is an error (the last would
- * silently win otherwise). */
-static Pair split(const char *flag, const char *s, const Pair *prev, int nprev)
-{
-    const char *eq = strchr(s, '=');
-    if (!eq || eq == s) die("%s %s: expected NAME=VALUE", flag, s);
-    Pair p = {strndup(s, (size_t)(eq - s)), eq + 1, s};
-    if (!p.name) die("out of memory");
-    for (int i = 0; i < nprev; i++)
-        if (!strcmp(prev[i].name, p.name)) {
-            fprintf(stderr, "pxrun: error: %s %s: %s is already given by %s %s\n", flag, s, p.name, flag, prev[i].text);
-            free((void *)p.name);
-            exit(1);
-        }
-    return p;
-}
-
-static void free_pairs(Opts *o)
-{
-    for (int i = 0; i < o->nargs; i++) free((void *)o->args[i].name);
-    for (int i = 0; i < o->nsizes; i++) free((void *)o->sizes[i].name);
-    for (int i = 0; i < o->nfills; i++) free((void *)o->fills[i].name);
-    for (int i = 0; i < o->nouts; i++) free((void *)o->outs[i].name);
-    o->nargs = o->nsizes = o->nfills = o->nouts = 0;
-}
-
-static long parse_count(const char *flag, const char *v, long lo, long hi)
-{
-    int64_t n;
-    if (px_parse_int(v, lo, hi, &n)) die("%s %s: expected a whole number from %ld to %ld", flag, v, lo, hi);
-    return (long)n;
-}
-
-static void parse_args(int argc, char **argv, Opts *o)
-{
-    o->repeat = 0; /* not given: 1 run, or 5 per micro-kernel with --calibrate */
-    o->vm = -1;
-    o->opt = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define NEXT() (i + 1 < argc ? argv[++i] : (die("%s needs a value", a), (char *)0))
-        if (!strcmp(a, "--arg")) {
-            if (o->nargs == MAXP) die("too many --arg");
-            o->args[o->nargs] = split(a, NEXT(), o->args, o->nargs);
-            o->nargs++;
-        } else if (!strcmp(a, "--size")) {
-            if (o->nsizes == MAXP) die("too many --size");
-            o->sizes[o->nsizes] = split(a, NEXT(), o->sizes, o->nsizes);
-            o->nsizes++;
-        } else if (!strcmp(a, "--fill")) {
-            if (o->nfills == MAXP) die("too many --fill");
-            o->fills[o->nfills] = split(a, NEXT(), o->fills, o->nfills);
-            o->nfills++;
-        } else if (!strcmp(a, "--out")) {
-            if (o->nouts == MAXP) die("too many --out");
-            o->outs[o->nouts] = split(a, NEXT(), o->outs, o->nouts);
-            o->nouts++;
-        } else if (!strcmp(a, "--kernel")) o->kernel = NEXT();
-        else if (!strcmp(a, "--device")) o->device = NEXT();
-        else if (!strcmp(a, "--backend")) o->backend = NEXT();
-        else if (!strcmp(a, "--vm")) o->vm = (int)parse_count(a, NEXT(), 0, 1 << 20);
-        else if (!strcmp(a, "--repeat")) o->repeat = (int)parse_count(a, NEXT(), 1, 1000000);
-        else if (!strcmp(a, "--stats")) o->stats = 1;
-        else if (!strcmp(a, "--json")) o->json = 1;
-        else if (!strcmp(a, "--calibrate")) o->calibrate = 1;
-        else if (!strcmp(a, "-v")) o->verbose = 1;
-        else if (!strcmp(a, "-Werror")) o->werror = 1;
-        else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2")) o->opt = a[2] - '0';
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (a[0] == '-' && a[1]) {
-            usage(stderr);
-            die("unknown option %s", a);
-        } else if (o->file) die("more than one kernel file (%s and %s)", o->file, a);
-        else o->file = a;
-#undef NEXT
-    }
-    if (o->calibrate && o->file) die("--calibrate measures the device and takes no kernel file (%s)", o->file);
-    if (!o->file && !o->calibrate) {
-        usage(stderr);
-        die("no kernel file given");
-    }
-    if (o->backend && strcmp(o->backend, "vulkan") && strcmp(o->backend, "cpu") && strcmp(o->backend, "auto"))
-        die("--backend %s: expected vulkan, cpu or auto", o->backend);
-}
-
 /* ---- fills ---------------------------------------------------------------- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -163,39 +66,15 @@ static void fill_buffer(PxBuffer *b, const Pair *f)
     size_t es = px_dtype_size(t);
     unsigned char *d = malloc((size_t)n * es + 1);
     if (!d) die("out of memory for --fill %s", f->text);
-    const char *v = f->value;
-    int mode; /* 0 value, 1 iota, 2 random */
-    double val = 0;
-    uint64_t seed = 1;
-    if (!strcmp(v, "zeros")) mode = 0, val = 0;
-    else if (!strcmp(v, "ones")) mode = 0, val = 1;
-    else if (!strcmp(v, "iota")) mode = 1;
-    else if (!strncmp(v, "random", 6) && (v[6] == 0 || v[6] == ':')) {
-        mode = 2;
-        if (v[6] == ':') {
-            int64_t sv;
-            if (px_parse_int(v + 7, 0, INT64_MAX, &sv)) die("--fill %s: the seed must be a whole number", f->text);
-            seed = (uint64_t)sv;
-        }
-    } else {
-        /* the numbers of --arg (px_parse_int/px_parse_float): integers
-         * for int and uint, in their range; floats within the type's */
-        int e;
-        if (t == PX_I32 || t == PX_U32) {
-            int64_t iv = 0;
-            e = px_parse_int(v, t == PX_I32 ? INT32_MIN : 0, t == PX_I32 ? INT32_MAX : UINT32_MAX, &iv);
-            if (e == 1 && px_parse_float(v, INFINITY, &val) != 1)
-                die("--fill %s: %s is %s, so the value must be a whole number (decimal or 0x hex)", f->text, f->name,
-                    px_dtype_name(t));
-            val = (double)iv;
-        } else {
-            e = px_parse_float(v, t == PX_F16 ? PX_HALF_MAX : PX_FLOAT_MAX, &val);
-        }
-        if (e == 1) die("--fill %s: expected zeros, ones, iota, random[:SEED] or a number", f->text);
-        if (e)
-            die("--fill %s: %s is beyond the range of %s, the type of %s", f->text, v, px_dtype_name(t), f->name);
-        mode = 0;
+    FillSpec fs;
+    char e[512];
+    if (pxrun_parse_fill(f, t, &fs, e, sizeof e)) {
+        free(d);
+        die("%s", e);
     }
+    int mode = fs.mode;
+    double val = fs.val;
+    uint64_t seed = fs.seed;
     for (int64_t i = 0; i < n; i++) {
         double x = mode == 0 ? val : mode == 1 ? (double)i : 0;
         if (mode == 2) {
@@ -419,7 +298,18 @@ static int calibrate(PxContext *ctx, const Opts *o)
 int main(int argc, char **argv)
 {
     Opts o = {0};
-    parse_args(argc, argv, &o);
+    char perr[1024];
+    int pr = pxrun_parse_args(argc, argv, &o, perr, sizeof perr);
+    if (pr == PXRUN_HELP) {
+        usage(stdout);
+        pxrun_free_opts(&o);
+        return 0;
+    }
+    if (pr) {
+        if (pr == PXRUN_USAGE) usage(stderr);
+        pxrun_free_opts(&o);
+        die("%s", perr);
+    }
     if (!o.calibrate && !o.repeat) o.repeat = 1;
 
     PxConfig cfg;
@@ -427,6 +317,7 @@ int main(int argc, char **argv)
     cfg.log = on_log;
     cfg.log_user = &o;
     cfg.opt_level = o.opt;
+    if (o.budget_ms >= 0) cfg.limits.launch_budget_ns = o.budget_ms * 1e6;
     if (o.backend && !strcmp(o.backend, "cpu")) cfg.backend = PX_BACKEND_CPU;
     if (o.backend && !strcmp(o.backend, "vulkan")) cfg.backend = PX_BACKEND_VULKAN;
     if (o.backend && !strcmp(o.backend, "auto")) cfg.backend = PX_BACKEND_AUTO;
@@ -458,7 +349,7 @@ int main(int argc, char **argv)
     if (r == PX_ERR_COMPILE) {
         fprintf(stderr, "pxrun: error: %s\n", px_last_error(ctx));
         px_context_destroy(ctx);
-        free_pairs(&o);
+        pxrun_free_opts(&o);
         return 1;
     }
     if (r) die("%s", px_last_error(ctx));
@@ -662,6 +553,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < nowned; i++) px_buffer_destroy(owned[i]);
     px_module_destroy(m);
     px_context_destroy(ctx);
-    free_pairs(&o);
+    pxrun_free_opts(&o);
     return 0;
 }
