@@ -44,7 +44,7 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan fuzz demo bench bench-cost install clean
+.PHONY: all deps check test unit golden-test golden asan fuzz demo bench bench-cost bench-compile install clean
 all: $(LIBPXC) $(LIBPX) $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -91,7 +91,7 @@ golden: all
 
 asan: deps
 	@$(MAKE) --no-print-directory B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-format-truncation" all
+	    SAN="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow -Wno-format-truncation" all
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh build/asan
 
@@ -110,6 +110,11 @@ bench: deps
 bench-cost: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
 	@sh bench/cost.sh build/release
+
+# compile time against statement count (docs/PERFORMANCE.md, "Compile time")
+bench-compile: deps
+	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
+	@sh bench/compile_scale.sh build/release
 
 PREFIX ?= /usr/local
 install: all
