@@ -98,10 +98,12 @@ typedef struct Diag {
 #define FE_LIMITS(X)                                                                   \
     X(size_t, source_bytes, 16u << 20) /* bytes of one source text */              \
     X(int, kernels, 1024)              /* kernels in one source */                 \
-    X(int, statements, 100000)         /* per kernel: GPU_PARAM lines and every
-                                          statement at any depth */                \
+    X(int, statements, 100000)         /* per kernel, at any depth */              \
     X(int, stages, 128)                /* per kernel, after fusion (-O) */         \
-    X(size_t, spirv_bytes, 4u << 20)   /* the generated SPIR-V module */           \
+    X(size_t, spirv_bytes, 1u << 20)   /* the generated SPIR-V module */           \
+    X(size_t, spirv_stage_bytes, 64u << 10) /* the SPIR-V functions of one stage:
+                                          a driver's compile time grows faster
+                                          than linearly with a function's size */  \
     X(int, ident_len, 255)             /* bytes of one identifier */               \
     X(int, loop_depth, 32)             /* `for` loops nested in one another */
 typedef struct FeLimits {

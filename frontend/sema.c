@@ -1443,12 +1443,6 @@ static void check_kernel(Sema *S)
 {
     Kernel *k = S->k;
     LimitWalk w = {0};
-    w.count = k->params.n;
-    if (w.count > S->d->lim.statements) {
-        w.said_count = 1;
-        fe_error(S->d, k->params.v[S->d->lim.statements].loc, "too many statements in kernel '%s' (limit %d)", k->name,
-                 S->d->lim.statements);
-    }
     limit_walk(S, &w, &k->body, 0);
     check_header(S);
     for (int i = 0; i < k->body.n; i++) {

@@ -106,10 +106,10 @@ uint16_t px_float_to_half(float f);
 typedef struct PxLimits {
     size_t source_bytes;       /* one source text; default 16 MiB */
     int kernels;               /* kernels in one source; default 1024 */
-    int statements;            /* per kernel: GPU_PARAM lines and statements
-                                  at any depth; default 100,000 */
+    int statements;            /* per kernel, at any depth; default 100,000 */
     int stages;                /* per kernel after fusion; default 128 */
-    size_t spirv_bytes;        /* the generated SPIR-V module; default 4 MiB */
+    size_t spirv_bytes;        /* the generated SPIR-V module; default 1 MiB */
+    size_t spirv_stage_bytes;  /* SPIR-V functions of one stage; default 64 KiB */
     int identifier_length;     /* bytes; default 255 */
     int loop_depth;            /* `for` loops nested; default 32 */
     /* Per launch: the roofline prediction (PxCost.predicted_ns, without

@@ -139,6 +139,7 @@ void px_limits_default(PxLimits *l)
     l->statements = f.statements;
     l->stages = f.stages;
     l->spirv_bytes = f.spirv_bytes;
+    l->spirv_stage_bytes = f.spirv_stage_bytes;
     l->identifier_length = f.ident_len;
     l->loop_depth = f.loop_depth;
     l->launch_budget_ns = 600e9;
@@ -151,6 +152,7 @@ static void limits_to_fe(const PxLimits *l, FeLimits *f)
     f->statements = l->statements;
     f->stages = l->stages;
     f->spirv_bytes = l->spirv_bytes;
+    f->spirv_stage_bytes = l->spirv_stage_bytes;
     f->ident_len = l->identifier_length;
     f->loop_depth = l->loop_depth;
 }

@@ -318,7 +318,11 @@ static int run(PxccCtx *c, int argc, char **argv)
     d.werror = c->werror;
     c->diags = &d;
     IrModule *m = ir_compile_source(c->arena, &d, name, src, len, c->kernel, &c->opt);
-    if (m && !d.nerrors && ir_check_limits(m, &d)) m = NULL;
+    /* the stage limit bounds code generation and the driver: the modes
+     * that generate code check it, as the library does */
+    int codegen = !strcmp(mode->name, "spirv") || !strcmp(mode->name, "spvasm") || !strcmp(mode->name, "meta") ||
+                  !strcmp(mode->name, "llvm");
+    if (m && !d.nerrors && codegen && ir_check_limits(m, &d)) m = NULL;
     fe_diags_print(&d, stderr);
     int status = 1;
     if (m && !d.nerrors && prepare_spirv(c, m, mode->name)) m = NULL;

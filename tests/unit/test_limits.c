@@ -88,22 +88,22 @@ TEST(statements_limit)
     fe_limits_default(&lim);
     CHECK(lim.statements == 100000 && lim.stages == 128 && lim.ident_len == 255 && lim.loop_depth == 32 &&
           lim.kernels == 1024 && lim.source_bytes == 16u << 20 && lim.spirv_bytes == 4u << 20);
-    lim.statements = 10; /* the 2 GPU_PARAMs count: statement 9 is the 11th */
-    char *s = adds(9);
+    lim.statements = 10; /* statement 11 is on line 4 + 11 */
+    char *s = adds(11);
     compile(s, &lim);
-    CHECK(d.nerrors == 1 && has_error(13, 5, "too many statements in kernel 'k' (limit 10)"));
+    CHECK(d.nerrors == 1 && has_error(15, 5, "too many statements in kernel 'k' (limit 10)"));
     free(s);
-    s = adds(8);
+    s = adds(10);
     compile(s, &lim);
     CHECK(d.nerrors == 0);
     free(s);
-    /* statements inside a PARALLEL_FOR count too */
-    lim.statements = 5;
+    /* statements inside a PARALLEL_FOR count too: the 5th is `let e` */
+    lim.statements = 4;
     compile("GPU_KERNEL k\nGPU_PARAM y float[N]\nGPU_THREAD_CODE:\n"
             "    PARALLEL_FOR i IN 0..N {\n        let a = 1.0\n        let b = a\n        let c = b\n"
             "        let e = c\n        y[i] = e\n    }\nGPU_END\n",
             &lim);
-    CHECK(d.nerrors == 1 && has_error(8, 9, "too many statements in kernel 'k' (limit 5)"));
+    CHECK(d.nerrors == 1 && has_error(8, 9, "too many statements in kernel 'k' (limit 4)"));
 }
 
 TEST(stages_limit)
