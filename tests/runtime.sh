@@ -242,6 +242,24 @@ head -c 16777216 /dev/zero | tr '\0' '#' > "$T/big.px"
 fails "source at the limit" "no GPU_KERNEL in file" "$T/big.px"
 printf '#' >> "$T/big.px"
 fails "source past the limit" "big.px:1:1: error: source is larger than the limit of 16777216 bytes" "$T/big.px"
+# pxcc: a source of exactly the limit is read whole, one byte more is refused
+head -c 16777216 /dev/zero | tr '\0' '#' > "$T/big.px"
+out=$("$B/pxcc" "$T/big.px" 2>&1); rc=$?
+case "$rc:$out" in
+1:*"big.px:1:1: error: no GPU_KERNEL in file"*) ok "pxcc: source at the limit" ;;
+*) bad "pxcc: source at the limit" "$out" ;;
+esac
+printf '#' >> "$T/big.px"
+out=$("$B/pxcc" "$T/big.px" 2>&1); rc=$?
+case "$rc:$out" in
+1:*"big.px:1:1: error: source is larger than the limit of 16777216 bytes"*) ok "pxcc: source past the limit" ;;
+*) bad "pxcc: source past the limit" "$out" ;;
+esac
+out=$(timeout 60 "$B/pxcc" /dev/zero 2>&1); rc=$?
+case "$rc:$out" in
+1:*"/dev/zero:1:1: error: source is larger than the limit"*) ok "pxcc: /dev/zero" ;;
+*) bad "pxcc: /dev/zero (exit $rc)" "$out" ;;
+esac
 rm -f "$T/big.px"
 # a header claiming more data than the file has fails before reading it
 $PY -c "

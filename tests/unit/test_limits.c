@@ -87,7 +87,8 @@ TEST(statements_limit)
     FeLimits lim;
     fe_limits_default(&lim);
     CHECK(lim.statements == 100000 && lim.stages == 128 && lim.ident_len == 255 && lim.loop_depth == 32 &&
-          lim.kernels == 1024 && lim.source_bytes == 16u << 20 && lim.spirv_bytes == 4u << 20);
+          lim.kernels == 1024 && lim.source_bytes == 16u << 20 && lim.spirv_bytes == 1u << 20 &&
+          lim.spirv_stage_bytes == 64u << 10);
     lim.statements = 10; /* statement 11 is on line 4 + 11 */
     char *s = adds(11);
     compile(s, &lim);
@@ -197,6 +198,26 @@ TEST(library_limits)
     CHECK(r == PX_ERR_COMPILE && diags && strstr(diags, "k.px:1:12: error: generated SPIR-V is too large: ") &&
           strstr(diags, "bytes with kernel 'k' (limit 1000)"));
     px_free(diags);
+    px_context_destroy(ctx);
+    /* one fused stage of 200 elementwise statements is past the stage's
+     * SPIR-V limit (64 KiB; about 370 bytes a statement), 100 are within */
+    ctx = make_ctx(PX_BACKEND_VULKAN, NULL);
+    if (!ctx) return;
+    char *s = adds(200);
+    diags = NULL;
+    r = px_module_compile(ctx, s, strlen(s), "k.px", &m, &diags);
+    CHECK_MSG(r == PX_ERR_COMPILE && diags &&
+                  strstr(diags, "k.px:5:5: error: generated SPIR-V of a stage is too large: ") &&
+                  strstr(diags, "bytes for stage 0 of kernel 'k' (limit 65536)"),
+              "%s", diags ? diags : "(no diagnostics)");
+    px_free(diags);
+    free(s);
+    s = adds(100);
+    diags = NULL;
+    CHECK(px_module_compile(ctx, s, strlen(s), "k.px", &m, &diags) == PX_OK && px_module_kernel_count(m) == 1);
+    px_free(diags);
+    px_module_destroy(m);
+    free(s);
     px_context_destroy(ctx);
 }
 
@@ -321,9 +342,37 @@ TEST(cancel_cpu)
     }
 }
 
+TEST(number_text)
+{
+    int64_t v = 0;
+    double f = 0;
+    CHECK(px_parse_int("010", 0, 100, &v) == 0 && v == 10); /* not octal */
+    CHECK(px_parse_int("0x10", 0, 100, &v) == 0 && v == 16);
+    CHECK(px_parse_int("0X1f", 0, 100, &v) == 0 && v == 31);
+    CHECK(px_parse_int("-0x10", -100, 100, &v) == 0 && v == -16);
+    CHECK(px_parse_int("-9223372036854775808", INT64_MIN, INT64_MAX, &v) == 0 && v == INT64_MIN);
+    CHECK(px_parse_int("9223372036854775808", INT64_MIN, INT64_MAX, &v) == 2);
+    CHECK(px_parse_int("99999999999999999999999", INT64_MIN, INT64_MAX, &v) == 2);
+    CHECK(px_parse_int("3000000000", INT32_MIN, INT32_MAX, &v) == 2);
+    CHECK(px_parse_int("4294967295", 0, UINT32_MAX, &v) == 0 && v == 4294967295);
+    v = 7;
+    CHECK(px_parse_int("", 0, 1, &v) == 1 && px_parse_int("-", 0, 1, &v) == 1 && px_parse_int("0x", 0, 1, &v) == 1 &&
+          px_parse_int(" 1", 0, 1, &v) == 1 && px_parse_int("+1", 0, 1, &v) == 1 && px_parse_int("1.0", 0, 1, &v) == 1 &&
+          px_parse_int("12abc", 0, 100, &v) == 1 && px_parse_int("0x1g", 0, 100, &v) == 1 && v == 7);
+    CHECK(px_parse_float("2.5", PX_FLOAT_MAX, &f) == 0 && f == 2.5);
+    CHECK(px_parse_float("1e39", PX_FLOAT_MAX, &f) == 2 && px_parse_float("-1e39", PX_FLOAT_MAX, &f) == 2);
+    CHECK(px_parse_float("1e999", 1e300, &f) == 2);
+    CHECK(px_parse_float("65505", PX_HALF_MAX, &f) == 2 && px_parse_float("65504", PX_HALF_MAX, &f) == 0);
+    CHECK(px_parse_float("inf", PX_FLOAT_MAX, &f) == 0 && isinf(f) && px_parse_float("nan", PX_FLOAT_MAX, &f) == 0 &&
+          isnan(f));
+    CHECK(px_parse_float("1e-50", PX_FLOAT_MAX, &f) == 0 && f > 0 && f < 1e-49); /* underflow is not overflow */
+    CHECK(px_parse_float("", 1, &f) == 1 && px_parse_float(" 1", 1, &f) == 1 && px_parse_float("1x", 1, &f) == 1);
+}
+
 int main(void)
 {
     alarm(300); /* a cancel that does not stop the run fails, not hangs */
+    RUN(number_text);
     RUN(ten_thousand_statements);
     RUN(statements_limit);
     RUN(stages_limit);
