@@ -283,6 +283,9 @@ fails "--arg float out of range" "scalar a is float but 1e39 is beyond its range
 fails "--size twice" "--size N=9: N is already given by --size N=8" "$T/ik.px" --fill x=1 --size N=8 --size N=9
 fails "--fill twice" "--fill x=2: x is already given by --fill x=1" "$T/ik.px" --fill x=1 --fill x=2 --size N=2
 fails "--out twice" "--out y=$T/b.npy: y is already given by --out y=$T/a.npy" "$T/ik.px" --fill x=1 --size N=2 --out y="$T/a.npy" --out y="$T/b.npy"
+fails "--arg twice" "--arg a=2: a is already given by --arg a=1" $E/saxpy.px --arg a=1 --arg a=2 --size N=2
+fails "--out file twice" "the file is also given by --out y=$T/same.npy" "$T/ik.px" --fill x=1 --size N=2 --out y="$T/same.npy" --out x="$T/same.npy"
+fails "--fill of an --arg" "--fill x=1: x is already given by --arg x=$T/x1000.npy" $E/saxpy.px --arg a=1 --arg x="$T/x1000.npy" --fill x=1
 fails "--size negative" "--size N=-1: expected a whole number >= 0" "$T/ik.px" --fill x=1 --size N=-1
 run "--size and --fill: decimal 010 is ten, 0x hex" \
     "y = np.load('y10.npy'); sys.exit(0 if y.shape == (10,) and (y == 16).all() else 1)" \

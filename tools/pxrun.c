@@ -371,8 +371,6 @@ int main(int argc, char **argv)
             if (!strcmp(pin.name, a->name)) pi = j;
         }
         if (pi < 0) die("--arg %s: kernel %s has no parameter named %s", a->text, px_kernel_name(k), a->name);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(o.args[j].name, a->name)) die("--arg %s: %s is already given by --arg %s", a->text, a->name, o.args[j].text);
         if (!pin.is_buffer) {
             if (px_launch_set_scalar_text(l, a->name, a->value)) die("--arg %s: %s", a->text, px_last_error(ctx));
             continue;
