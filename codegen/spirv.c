@@ -631,8 +631,10 @@ static int kernel_uses_half(const IrKernel *k, Loc *where) {
 }
 
 /* big_stage, big_bytes: the grid stage of k whose functions take the most
- * SPIR-V bytes, and how many (cg_spirv checks them against the limit). */
-static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l, int *big_stage, size_t *big_bytes) {
+ * SPIR-V bytes, and how many (cg_spirv checks them against the limit); the
+ * first stage past stage_limit ends the kernel there, so nothing more is
+ * generated for a kernel that will be refused. */
+static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l, size_t stage_limit, int *big_stage, size_t *big_bytes) {
     s->k = k;
     s->launch = l;
     l->kernel = k;
@@ -715,6 +717,7 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l, int *big_stage, siz
          * code is PX's own, of fixed size whatever the source says */
         size_t bytes = 4 * ((size_t)s->funcs.n - words_before);
         if (k->stages.v[i].kind == IR_STAGE_GRID && bytes > *big_bytes) *big_bytes = bytes, *big_stage = i;
+        if (*big_bytes > stage_limit) return;
     }
 
     for (int b = 0; b < l->bindings.n; b++) {
@@ -806,7 +809,7 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
     for (int i = 0; i < m->kernels.n; i++) {
         int big;
         size_t big_bytes;
-        sb_kernel(s, m->kernels.v[i], &cm->kernels.v[i], &big, &big_bytes);
+        sb_kernel(s, m->kernels.v[i], &cm->kernels.v[i], d->lim.spirv_stage_bytes, &big, &big_bytes);
         /* checked per kernel so a module past the limit is not finished,
          * validated or handed to a driver (docs/LANGUAGE.md, "Limits") */
         if (big_bytes > d->lim.spirv_stage_bytes) {
