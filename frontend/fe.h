@@ -100,6 +100,8 @@ typedef struct Diag {
     X(int, kernels, 1024)              /* kernels in one source */                 \
     X(int, statements, 100000)         /* per kernel, at any depth */              \
     X(int, stages, 128)                /* per kernel, after fusion (-O) */         \
+    X(int, stage_insts, 4096)          /* IR instructions of one stage, after
+                                          optimisation, at any depth */             \
     X(size_t, spirv_bytes, 1u << 20)   /* the generated SPIR-V module */           \
     X(size_t, spirv_stage_bytes, 64u << 10) /* the SPIR-V functions of one stage:
                                           a driver's compile time grows faster

@@ -108,6 +108,7 @@ typedef struct PxLimits {
     int kernels;               /* kernels in one source; default 1024 */
     int statements;            /* per kernel, at any depth; default 100,000 */
     int stages;                /* per kernel after fusion; default 128 */
+    int stage_instructions;    /* IR instructions of one stage; default 4096 */
     size_t spirv_bytes;        /* the generated SPIR-V module; default 1 MiB */
     size_t spirv_stage_bytes;  /* SPIR-V functions of one stage; default 64 KiB */
     int identifier_length;     /* bytes; default 255 */

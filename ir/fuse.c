@@ -12,6 +12,12 @@
  * other store to p in between is replaced by v (store-to-load forwarding);
  * the store stays, since p is a kernel buffer and observable.
  *
+ * A fused body stops growing at IR_FUSE_MAX_INSTS instructions: a
+ * backend's compile time grows faster than linearly with one function
+ * (lavapipe: 100 fused statements 2 s, 1000 statements 211 s; LLVM: 1000
+ * 2.3 s, 4000 37 s), so a long run of elementwise statements becomes
+ * several stages, each cheap to compile, and the total stays linear.
+ *
  * Preserves: the ids of all instructions (the second body's instructions
  * move into the first; its index args are replaced by the first's).
  * Invalidates: stage numbering (fewer stages); strategies (run after). */
@@ -107,7 +113,8 @@ void ir_pass_fuse(IrModule *m)
         int n = 0;
         for (int s = 0; s < k->stages.n; s++) {
             IrStage *cur = &k->stages.v[s];
-            if (n > 0 && fusable(&k->stages.v[n - 1], cur)) {
+            if (n > 0 && fusable(&k->stages.v[n - 1], cur) &&
+                k->stages.v[n - 1].body->ins.n + cur->body->ins.n <= IR_FUSE_MAX_INSTS) {
                 IrStage *dst = &k->stages.v[n - 1];
                 for (int d = 0; d < cur->rank; d++) repl[cur->body->args.v[d]] = dst->body->args.v[d];
                 remap(k, cur->body, repl);

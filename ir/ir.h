@@ -304,6 +304,9 @@ void ir_pass_fold(IrModule *m);        /* constant folding, algebraic identities
 void ir_pass_dce(IrModule *m);         /* removes unused pure instructions and results */
 /* fuse.c */
 void ir_pass_fuse(IrModule *m);        /* merges consecutive elementwise grid stages */
+/* Instructions a fused body may reach (top level of an elementwise body,
+ * before DCE; a PARALLEL_ADD is 4): about 128 statements per stage. */
+enum { IR_FUSE_MAX_INSTS = 512 };
 /* bounds.c */
 void ir_pass_bounds(IrModule *m);      /* range analysis: sets IR_F_INBOUNDS, IR_F_NONZERO */
 /* strategy.c */

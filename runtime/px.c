@@ -138,6 +138,7 @@ void px_limits_default(PxLimits *l)
     l->kernels = f.kernels;
     l->statements = f.statements;
     l->stages = f.stages;
+    l->stage_instructions = f.stage_insts;
     l->spirv_bytes = f.spirv_bytes;
     l->spirv_stage_bytes = f.spirv_stage_bytes;
     l->identifier_length = f.ident_len;
@@ -151,6 +152,7 @@ static void limits_to_fe(const PxLimits *l, FeLimits *f)
     f->kernels = l->kernels;
     f->statements = l->statements;
     f->stages = l->stages;
+    f->stage_insts = l->stage_instructions;
     f->spirv_bytes = l->spirv_bytes;
     f->spirv_stage_bytes = l->spirv_stage_bytes;
     f->ident_len = l->identifier_length;

@@ -71,14 +71,28 @@ static char *adds(int n)
     return b.s;
 }
 
+/* A PARALLEL_FOR (line 4) of n lines `y[i] = y[i] + 1.0`. */
+static char *pfor_lines(int n)
+{
+    Src b = {0};
+    put(&b, "GPU_KERNEL k\nGPU_PARAM y float[N]\nGPU_THREAD_CODE:\n    PARALLEL_FOR i IN 0..N {\n");
+    for (int i = 0; i < n; i++) put(&b, "        y[i] = y[i] + 1.0\n");
+    put(&b, "    }\nGPU_END\n");
+    return b.s;
+}
+
 TEST(ten_thousand_statements)
 {
     char *s = adds(10000);
     IrModule *m = compile(s, NULL);
     CHECK_MSG(m && d.nerrors == 0, "errors: %d", d.nerrors);
-    /* every statement fuses into one elementwise stage */
-    CHECK(m && m->kernels.n == 1 && m->kernels.v[0]->stages.n == 1 &&
-          m->kernels.v[0]->stages.v[0].prims.n == 10000);
+    /* fusion stops at IR_FUSE_MAX_INSTS (512) instructions a body: a
+     * PARALLEL_ADD is 4 (load, load, add, store), so 128 statements a
+     * stage: 78 full stages and one of the remaining 16 */
+    CHECK(IR_FUSE_MAX_INSTS == 512);
+    int ok = m && m->kernels.n == 1 && m->kernels.v[0]->stages.n == 79;
+    for (int i = 0; ok && i < 79; i++) ok = m->kernels.v[0]->stages.v[i].prims.n == (i < 78 ? 128 : 16);
+    CHECK(ok);
     free(s);
 }
 
@@ -86,7 +100,7 @@ TEST(statements_limit)
 {
     FeLimits lim;
     fe_limits_default(&lim);
-    CHECK(lim.statements == 100000 && lim.stages == 128 && lim.ident_len == 255 && lim.loop_depth == 32 &&
+    CHECK(lim.statements == 100000 && lim.stages == 128 && lim.stage_insts == 4096 && lim.ident_len == 255 && lim.loop_depth == 32 &&
           lim.kernels == 1024 && lim.source_bytes == 16u << 20 && lim.spirv_bytes == 1u << 20 &&
           lim.spirv_stage_bytes == 64u << 10);
     lim.statements = 10; /* statement 11 is on line 4 + 11 */
@@ -199,22 +213,35 @@ TEST(library_limits)
           strstr(diags, "bytes with kernel 'k' (limit 1000)"));
     px_free(diags);
     px_context_destroy(ctx);
-    /* one fused stage of 200 elementwise statements is past the stage's
-     * SPIR-V limit (64 KiB; about 370 bytes a statement), 100 are within */
+    /* a PARALLEL_FOR of 1000 `y[i] = y[i] + 1.0` is 4000 IR instructions
+     * (within 4096) but about 96 bytes of SPIR-V each line: past the stage's
+     * 64 KiB; 1100 lines are 4400 instructions, past the IR limit, which
+     * is checked first (for both backends) */
     ctx = make_ctx(PX_BACKEND_VULKAN, NULL);
     if (!ctx) return;
-    char *s = adds(200);
+    char *s = pfor_lines(1000);
     diags = NULL;
     r = px_module_compile(ctx, s, strlen(s), "k.px", &m, &diags);
     CHECK_MSG(r == PX_ERR_COMPILE && diags &&
-                  strstr(diags, "k.px:5:5: error: generated SPIR-V of a stage is too large: ") &&
+                  strstr(diags, "k.px:4:5: error: generated SPIR-V of a stage is too large: ") &&
                   strstr(diags, "bytes for stage 0 of kernel 'k' (limit 65536)"),
               "%s", diags ? diags : "(no diagnostics)");
     px_free(diags);
     free(s);
-    s = adds(100);
+    s = pfor_lines(1100);
     diags = NULL;
-    CHECK(px_module_compile(ctx, s, strlen(s), "k.px", &m, &diags) == PX_OK && px_module_kernel_count(m) == 1);
+    r = px_module_compile(ctx, s, strlen(s), "k.px", &m, &diags);
+    CHECK_MSG(r == PX_ERR_COMPILE && diags &&
+                  strstr(diags, "k.px:4:5: error: stage 0 of kernel 'k' is too large: 4400 instructions (limit 4096)"),
+              "%s", diags ? diags : "(no diagnostics)");
+    px_free(diags);
+    free(s);
+    /* 200 elementwise statements fuse into two stages (128 + 72), each
+     * within the limits */
+    s = adds(200);
+    diags = NULL;
+    CHECK(px_module_compile(ctx, s, strlen(s), "k.px", &m, &diags) == PX_OK && m &&
+          px_kernel_stage_count(px_module_kernel_at(m, 0)) == 2);
     px_free(diags);
     px_module_destroy(m);
     free(s);
