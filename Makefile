@@ -57,7 +57,7 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-sched bench-startup install clean guest-image vm-test
+.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-compile bench-sched bench-startup install clean guest-image vm-test
 all: $(LIBPXC) $(LIBPX) $(SOLIB) $(LLVMPLUG) $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -111,7 +111,8 @@ golden: all
 	@sh tests/golden.sh $(B) --update
 
 ASAN_OPT := -O1 -g -fno-omit-frame-pointer
-ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-format-truncation
+ASAN_SAN := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
+            -Wno-format-truncation
 asan: deps
 	@$(MAKE) --no-print-directory B=build/asan OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" all
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
@@ -141,6 +142,11 @@ bench: deps
 bench-cost: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
 	@sh bench/cost.sh build/release
+
+# compile time against statement count (docs/PERFORMANCE.md, "Compile time")
+bench-compile: deps
+	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all
+	@sh bench/compile_scale.sh build/release
 
 # the scheduler's figures (bench/sched_bench.c): shares, lending, latency,
 # overhead; JSON in build/release/sched.json

@@ -126,6 +126,35 @@ typedef struct Diag {
     char *msg;
 } Diag;
 
+/* Limits on one compile of untrusted source (docs/LANGUAGE.md, "Limits").
+ * Each is checked where the excess can be located, and the error names the
+ * limit; every pass after them is linear (or n log n) in the source, so
+ * within them a compile is bounded in time and memory. fe_diags_init sets
+ * the defaults; a host changes Diags.lim before parsing (PxLimits). */
+#define FE_LIMITS(X)                                                                   \
+    X(size_t, source_bytes, 16u << 20) /* bytes of one source text */              \
+    X(int, kernels, 1024)              /* kernels in one source */                 \
+    X(int, statements, 100000)         /* per kernel, at any depth */              \
+    X(int, stages, 128)                /* per kernel, after fusion (-O) */         \
+    X(int, stage_insts, 4096)          /* IR instructions of one stage, after
+                                          optimisation, at any depth */             \
+    X(size_t, spirv_bytes, 1u << 20)   /* the generated SPIR-V module */           \
+    X(size_t, spirv_stage_bytes, 64u << 10) /* the SPIR-V functions of one stage:
+                                          a driver's compile time grows faster
+                                          than linearly with a function's size */  \
+    X(int, ident_len, 255)             /* bytes of one identifier */               \
+    X(int, loop_depth, 32)             /* `for` loops nested in one another */
+typedef struct FeLimits {
+#define X(t, name, def) t name;
+    FE_LIMITS(X)
+#undef X
+} FeLimits;
+void fe_limits_default(FeLimits *l);
+/* Fixed, not a setting: the cost analysis tracks index variables in 64-bit
+ * words, at most 64 of them (ir/cost.c), so one parallel statement holds at
+ * most this many `for` loops. */
+enum { FE_MAX_LOOPS_PER_STMT = 4096 };
+
 /* Collects diagnostics for one source text; compilation goes on after an
  * error so one run reports several. werror turns warnings into errors as
  * they are reported. After max_errors errors, further ones are dropped,
@@ -142,6 +171,7 @@ typedef struct Diags {
     int max_errors;     /* 0: default (50) */
     int too_many;
     int dropping;       /* the last error was dropped: so are its notes */
+    FeLimits lim;       /* fe_limits_default unless the host changed them */
 } Diags;
 
 void fe_diags_init(Diags *d, Arena *a, const char *file, const char *src, size_t len);

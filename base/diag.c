@@ -14,6 +14,14 @@ void fe_diags_init(Diags *d, Arena *a, const char *file, const char *src, size_t
     d->file = file;
     d->src = src;
     d->srclen = len;
+    fe_limits_default(&d->lim);
+}
+
+void fe_limits_default(FeLimits *l)
+{
+#define X(t, name, def) l->name = def;
+    FE_LIMITS(X)
+#undef X
 }
 
 static void diag_v(Diags *d, DiagLevel lv, Loc loc, const char *fmt, va_list ap) FE_PRINTF(4, 0);

@@ -267,6 +267,10 @@ typedef struct CgCpuArgs {
                                 SPIR-V push constants) */
     const int64_t *sym;      /* [size symbol] bound value */
     void *scratch;           /* CgCpuStage.scratch bytes, shared by the steps */
+    /* Non-zero: stop (px_launch_cancel). The code polls it at every FOR
+     * back-edge and returns; a host checks it between calls. NULL in a
+     * call to cg_cpu_run means never (it passes a zero to the code). */
+    const volatile int32_t *cancel;
 } CgCpuArgs;
 
 typedef void (*CgCpuFn)(const CgCpuArgs *args, int64_t begin, int64_t end);
@@ -386,6 +390,8 @@ typedef struct CgCompileOptions {
     CgEmit emit;
     CgTarget target;       /* SPIR-V and the strategy choice */
     CgCpuJit *jit;         /* CG_EMIT_CPU: where the code goes */
+    const FeLimits *limits; /* on untrusted source (docs/LANGUAGE.md, "Limits");
+                              NULL: fe_limits_default */
 } CgCompileOptions;
 
 typedef struct CgCompiled {

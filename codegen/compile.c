@@ -50,6 +50,7 @@ static void run(void *ud)
     const char *file = o->file ? o->file : "<source>";
     char *text = fe_strndup(a, j->src, j->len);
     fe_diags_init(d, a, fe_strdup(a, file), text, j->len);
+    if (o->limits) d->lim = *o->limits;
     d->werror = o->werror;
     Program *p = fe_parse(a, d);
     if (!p || d->nerrors) return;
@@ -67,6 +68,9 @@ static void run(void *ud)
     }
     IrOptions io = ir_options(o, o->opt_level);
     ir_optimize(m, &io);
+    /* the stage limits bound code generation and the driver: checked on
+     * the module that gets code (not the cost analysis' -O0 twin) */
+    if (o->emit != CG_EMIT_IR && ir_check_limits(m, d)) return;
     c->opt = m;
     if (o->cost) {
         c->cost = ir_cost_lowered(a, c->src, m);

@@ -31,6 +31,8 @@ int cg_cpu_run(const CgCpuKernel *k, const CgCpuArgs *args, CgCpuParallelFor pf,
     if (!pv) return -1;
     cg_cpu_param_values(ir, args->scalar, pv);
     CgCpuArgs a = *args;
+    static const volatile int32_t never = 0;
+    if (!a.cancel) a.cancel = &never;
     int rc = 0;
     for (int si = 0; si < k->stages.n && rc == 0; si++) {
         const CgCpuStage *cs = &k->stages.v[si];
@@ -44,7 +46,7 @@ int cg_cpu_run(const CgCpuKernel *k, const CgCpuArgs *args, CgCpuParallelFor pf,
         for (int j = 0; j < cs->steps.n; j++) {
             const CgCpuStep *st = &cs->steps.v[j];
             int64_t n = ir_size_eval(st->count, args->sym, pv);
-            if (n <= 0) continue;
+            if (n <= 0 || *a.cancel) continue;
             if (pf) pf(pool, st, &a, n);
             else st->fn(&a, 0, n);
         }

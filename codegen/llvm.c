@@ -52,6 +52,8 @@ typedef struct Gen {
     LLVMValueRef *scal;      /* per param: typed scalar */
     LLVMValueRef *syms;      /* per size symbol: i64 */
     LLVMValueRef (*dims)[4]; /* per param: i64 extents */
+    LLVMValueRef cancelp;    /* CgCpuArgs.cancel of the current function */
+    LLVMBasicBlockRef cancelled; /* its `ret void` for a set flag; NULL until used */
 } Gen;
 
 /* ---------------------------------------------------------------- types */
@@ -242,6 +244,8 @@ static void fn_begin(Gen *g, const char *name)
     LLVMValueRef fbuf = LLVMBuildLoad2(b, g->ptr, g->entry_args, "bufs");
     LLVMValueRef fscal = LLVMBuildLoad2(b, g->ptr, LLVMBuildGEP2(b, g->ptr, g->entry_args, (LLVMValueRef[]){c64(g, 1)}, 1, ""), "scal");
     LLVMValueRef fsym = LLVMBuildLoad2(b, g->ptr, LLVMBuildGEP2(b, g->ptr, g->entry_args, (LLVMValueRef[]){c64(g, 2)}, 1, ""), "syms");
+    g->cancelp = LLVMBuildLoad2(b, g->ptr, LLVMBuildGEP2(b, g->ptr, g->entry_args, (LLVMValueRef[]){c64(g, 4)}, 1, ""), "cancel");
+    g->cancelled = NULL;
     for (int s = 0; s < k->syms.n; s++) {
         LLVMValueRef p = LLVMBuildGEP2(b, g->i64, fsym, (LLVMValueRef[]){c64(g, s)}, 1, "");
         g->syms[s] = LLVMBuildLoad2(b, g->i64, p, k->syms.v[s].name);
@@ -569,7 +573,17 @@ static void emit_inst(Gen *g, int id)
             LLVMValueRef nv = g->vals[k->insts.v[y].a.v[i]];
             LLVMAddIncoming(car[i], &nv, &latch, 1);
         }
-        LLVMBuildBr(b, head);
+        /* the back-edge polls CgCpuArgs.cancel (a volatile load: it is set
+         * by another thread), so no user loop outlives px_launch_cancel */
+        if (!g->cancelled) {
+            g->cancelled = new_bb(g, "cancelled");
+            LLVMPositionBuilderAtEnd(b, g->cancelled);
+            LLVMBuildRetVoid(b);
+            LLVMPositionBuilderAtEnd(b, latch);
+        }
+        LLVMValueRef flag = LLVMBuildLoad2(b, g->i32, g->cancelp, "");
+        LLVMSetVolatile(flag, 1);
+        LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, flag, c32(g, 0), ""), g->cancelled, head);
         LLVMAddIncoming(iv, &next, &latch, 1);
         LLVMPositionBuilderAtEnd(b, exit);
         g->multi[id] = car;

@@ -636,7 +636,11 @@ static int kernel_uses_half(const IrKernel *k, Loc *where) {
     return 0;
 }
 
-static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
+/* big_stage, big_bytes: the grid stage of k whose functions take the most
+ * SPIR-V bytes, and how many (cg_spirv checks them against the limit); the
+ * first stage past stage_limit ends the kernel there, so nothing more is
+ * generated for a kernel that will be refused. */
+static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l, size_t stage_limit, int *big_stage, size_t *big_bytes) {
     s->k = k;
     s->launch = l;
     l->kernel = k;
@@ -714,8 +718,11 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
         sb_make_binding(s, bd.binding, p->type, p->name);
     }
 
+    *big_stage = -1;
+    *big_bytes = 0;
     for (int i = 0; i < k->stages.n; i++) {
         int first = l->dispatches.n;
+        size_t words_before = (size_t)s->funcs.n;
         if (k->stages.v[i].kind == IR_STAGE_GRID) {
             cg_spirv_grid_stage(s, i);
             cg_loops_grid_stage(s->a, k, i, l, first); /* loop budget (loops.c) */
@@ -724,6 +731,11 @@ static void sb_kernel(Sb *s, const IrKernel *k, CgLaunch *l) {
         }
         for (int j = first; j < l->dispatches.n; j++)
             if (!l->dispatches.v[j].loop_iters) fe_die("spirv: dispatch %s has no loop bound", l->dispatches.v[j].entry);
+        /* thread code and maps grow with the source; a library stage's
+         * code is PX's own, of fixed size whatever the source says */
+        size_t bytes = 4 * ((size_t)s->funcs.n - words_before);
+        if (k->stages.v[i].kind == IR_STAGE_GRID && bytes > *big_bytes) *big_bytes = bytes, *big_stage = i;
+        if (*big_bytes > stage_limit) return;
     }
 
     for (int b = 0; b < l->bindings.n; b++) {
@@ -812,7 +824,27 @@ CgModule *cg_spirv(Arena *a, Diags *d, const IrModule *m, const CgOptions *o) {
         memset(&l, 0, sizeof l);
         FE_PUSH(a, cm->kernels, l);
     }
-    for (int i = 0; i < m->kernels.n; i++) sb_kernel(s, m->kernels.v[i], &cm->kernels.v[i]);
+    for (int i = 0; i < m->kernels.n; i++) {
+        int big;
+        size_t big_bytes;
+        sb_kernel(s, m->kernels.v[i], &cm->kernels.v[i], d->lim.spirv_stage_bytes, &big, &big_bytes);
+        /* checked per kernel so a module past the limit is not finished,
+         * validated or handed to a driver (docs/LANGUAGE.md, "Limits") */
+        if (big_bytes > d->lim.spirv_stage_bytes) {
+            const IrStage *st = &m->kernels.v[i]->stages.v[big];
+            fe_error(d, st->locs.n ? st->locs.v[0] : m->kernels.v[i]->loc,
+                     "generated SPIR-V of a stage is too large: %zu bytes for stage %d of kernel '%s' (limit %zu)",
+                     big_bytes, big, m->kernels.v[i]->name, d->lim.spirv_stage_bytes);
+            return NULL;
+        }
+        size_t bytes = 4 * ((size_t)s->entries.n + s->modes.n + s->names.n + s->annots.n + s->globals.n + s->funcs.n);
+        if (bytes > d->lim.spirv_bytes) {
+            fe_error(d, m->kernels.v[i]->loc,
+                     "generated SPIR-V is too large: %zu bytes with kernel '%s' (limit %zu)", bytes,
+                     m->kernels.v[i]->name, d->lim.spirv_bytes);
+            return NULL;
+        }
+    }
     if (s->entries.n == 0) {
         /* No kernel has a stage: SPIR-V without an entry point is invalid for
          * Vulkan, so there is no module (nwords 0); every launch has zero

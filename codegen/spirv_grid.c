@@ -27,6 +27,42 @@ typedef struct Gx {
     int depth;
 } Gx;
 
+/* Sb.grid: the kernel's tables. Entries are written only for the
+ * instructions of the stage being emitted and read only for its values
+ * (SSA within a stage), so they need no clearing between stages. */
+typedef struct SbGridScratch {
+    const IrKernel *k;
+    uint32_t *val, **vars;
+    int **res;          /* IF -> its RESULT ids, for the whole kernel */
+    char *uni;          /* elemwise4_entry: value is lane-uniform */
+    uint32_t *lane[4];  /* elemwise4_entry: each lane's values */
+} SbGridScratch;
+
+static SbGridScratch *grid_scratch(Sb *s, const IrKernel *k)
+{
+    if (s->grid && s->grid->k == k) return s->grid;
+    SbGridScratch *x = fe_alloc(s->a, sizeof *x);
+    size_t n = (size_t)k->insts.n + 1;
+    x->k = k;
+    x->val = fe_alloc(s->a, sizeof(uint32_t) * n);
+    x->vars = fe_alloc(s->a, sizeof(uint32_t *) * n);
+    x->res = fe_alloc(s->a, sizeof(int *) * n);
+    for (int i = 0; i < k->insts.n; i++) {
+        const IrInst *r = &k->insts.v[i];
+        if (r->op != IR_RESULT || r->a.n < 1) continue;
+        int op = r->a.v[0];
+        const IrInst *p = ir_inst((IrKernel *)k, op);
+        if (p->op != IR_IF || r->imm.i < 0 || r->imm.i >= p->nres) continue;
+        if (!x->res[op]) {
+            x->res[op] = fe_alloc(s->a, sizeof(int) * (size_t)p->nres);
+            for (int j = 0; j < p->nres; j++) x->res[op][j] = -1;
+        }
+        x->res[op][r->imm.i] = i;
+    }
+    s->grid = x;
+    return x;
+}
+
 static void gen_block(Gx *g, const IrBlock *b, const uint32_t *yield_vars);
 
 static uint32_t ty(Gx *g, ScalarType t) { return sb_scalar(g->s, t); }
@@ -412,7 +448,12 @@ static void elemwise4_entry(Gx *g, int stage, IrSize *sel) {
     SbFor f = sb_for_begin(s, start, n4, stride);
     uint32_t i4 = f.iv, base = SB_OP(s, SpvOpShiftLeftLogical, s->t_u32, i4, sb_const_u(s, 2));
     uint32_t *lane[4], *scalar = g->val;
-    char *uni = fe_alloc(s->a, (size_t)k->insts.n + 1); /* zero: the index, loads */
+    SbGridScratch *gs = grid_scratch(s, k);
+    if (!gs->uni) {
+        gs->uni = fe_alloc(s->a, (size_t)k->insts.n + 1);
+        for (int c = 0; c < 4; c++) gs->lane[c] = fe_alloc(s->a, sizeof(uint32_t) * (size_t)(k->insts.n + 1));
+    }
+    char *uni = gs->uni; /* set per instruction below; 0 for the index arg (never set) */
     /* the lanes' index values, only when the body computes with the index
      * (accesses use i4 directly) */
     int arg = st->body->args.v[0], idx_used = 0;
@@ -422,7 +463,7 @@ static void elemwise4_entry(Gx *g, int stage, IrSize *sel) {
         for (int j = first; j < in->a.n; j++) idx_used |= in->a.v[j] == arg;
     }
     for (int c = 0; c < 4; c++) {
-        lane[c] = fe_alloc(s->a, sizeof(uint32_t) * (size_t)(k->insts.n + 1));
+        lane[c] = gs->lane[c];
         g->val = lane[c];
         if (idx_used) bind_index(g, st, 0, sb_uadd(s, base, sb_const_u(s, (uint32_t)c)));
     }
@@ -485,21 +526,8 @@ void cg_spirv_grid_stage(Sb *s, int stage) {
     const IrKernel *k = s->k;
     const IrStage *st = &k->stages.v[stage];
     FE_ASSERT(st->rank >= 1 && st->rank <= 3 && st->body && st->body->args.n == st->rank);
-    Gx g = {s, k, fe_alloc(s->a, sizeof(uint32_t) * (size_t)(k->insts.n + 1)),
-            fe_alloc(s->a, sizeof(uint32_t *) * (size_t)(k->insts.n + 1)),
-            fe_alloc(s->a, sizeof(int *) * (size_t)(k->insts.n + 1)), 0};
-    for (int i = 0; i < k->insts.n; i++) {
-        const IrInst *r = &k->insts.v[i];
-        if (r->op != IR_RESULT || r->a.n < 1) continue;
-        int op = r->a.v[0];
-        const IrInst *p = ir_inst((IrKernel *)k, op);
-        if (p->op != IR_IF || r->imm.i < 0 || r->imm.i >= p->nres) continue;
-        if (!g.res[op]) {
-            g.res[op] = fe_alloc(s->a, sizeof(int) * (size_t)p->nres);
-            for (int j = 0; j < p->nres; j++) g.res[op][j] = -1;
-        }
-        g.res[op][r->imm.i] = i;
-    }
+    SbGridScratch *gs = grid_scratch(s, k);
+    Gx g = {s, k, gs->val, gs->vars, gs->res, 0};
     int local[3] = {1, 1, 1};
     IrSize *gr[3];
     if (st->strategy == IR_STRAT_GRID) {

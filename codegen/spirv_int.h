@@ -69,6 +69,11 @@ typedef struct Sb {
     int max_bindings;
     int *binding_written;      /* bindings index -> some entry writes it */
     FE_VEC(SbFnRec) fnrecs;
+    /* spirv_grid.c: per-instruction tables of the kernel being emitted,
+     * made once per kernel and shared by its stages (an instruction is in
+     * one stage), so emitting S stages of N instructions is O(N), not
+     * O(S * N); NULL until its first grid stage */
+    struct SbGridScratch *grid;
 } Sb;
 
 /* ---- words ---- */

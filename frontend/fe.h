@@ -272,6 +272,8 @@ int fe_extent_find(FeShapes *s, int e);
 typedef struct Scope {
     struct Scope *parent;
     FE_VEC(Sym *) syms;
+    int *tab;          /* sema's name index once syms grows (sema.c); NULL before */
+    size_t cap;
 } Scope;
 
 /* Check every kernel: fills Expr.type/sym, Param.sym, Kernel.scope/shapes.

@@ -119,11 +119,57 @@ static Scope *scope_new(Sema *S, Scope *parent)
     return s;
 }
 
+static size_t name_hash(const char *name)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *name; name++) h = (h ^ (unsigned char)*name) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* A scope of more than SCOPE_LINEAR names keeps an open-addressing index
+ * (tab: sym index + 1, 0 empty; at most half full), so declaring and
+ * looking up n names costs O(n), not O(n^2): a kernel may declare 100,000
+ * parameters or one block 100,000 locals (docs/LANGUAGE.md, "Limits"). */
+enum { SCOPE_LINEAR = 8 };
+
+static void scope_index(Arena *a, Scope *s, int i)
+{
+    size_t m = s->cap - 1, h = name_hash(s->syms.v[i]->name) & m;
+    while (s->tab[h]) h = (h + 1) & m;
+    s->tab[h] = i + 1;
+}
+
+static void scope_added(Arena *a, Scope *s)
+{
+    if (s->syms.n <= SCOPE_LINEAR) return;
+    if (2 * (size_t)s->syms.n <= s->cap) {
+        scope_index(a, s, s->syms.n - 1);
+        return;
+    }
+    size_t cap = 64;
+    while (cap < 4 * (size_t)s->syms.n) cap *= 2;
+    s->tab = fe_alloc(a, cap * sizeof *s->tab);
+    s->cap = cap;
+    for (int i = 0; i < s->syms.n; i++) scope_index(a, s, i);
+}
+
+/* The first symbol of that name declared in s (declaration order decides
+ * between duplicates, as the linear search did). */
 static Sym *scope_find_local(Scope *s, const char *name)
 {
-    for (int i = 0; i < s->syms.n; i++)
-        if (strcmp(s->syms.v[i]->name, name) == 0) return s->syms.v[i];
-    return NULL;
+    if (!s->cap) {
+        for (int i = 0; i < s->syms.n; i++)
+            if (strcmp(s->syms.v[i]->name, name) == 0) return s->syms.v[i];
+        return NULL;
+    }
+    Sym *best = NULL;
+    int besti = 0;
+    size_t m = s->cap - 1;
+    for (size_t h = name_hash(name) & m; s->tab[h]; h = (h + 1) & m) {
+        int i = s->tab[h] - 1;
+        if (strcmp(s->syms.v[i]->name, name) == 0 && (!best || i < besti)) best = s->syms.v[i], besti = i;
+    }
+    return best;
 }
 
 static Sym *lookup(Scope *s, const char *name)
@@ -144,7 +190,10 @@ static Sym *sym_new(Sema *S, Scope *sc, SymKind kind, const char *name, ScalarTy
     s->loc = loc;
     s->rank = -1;
     s->id = S->nid[kind]++;
-    if (sc) FE_PUSH(S->arena, sc->syms, s);
+    if (sc) {
+        FE_PUSH(S->arena, sc->syms, s);
+        scope_added(S->arena, sc);
+    }
     return s;
 }
 
@@ -1355,9 +1404,46 @@ static void finish_shapes(Sema *S)
     }
 }
 
+/* Limits on a kernel's size (Diags.lim; docs/LANGUAGE.md, "Limits"), each
+ * reported once per kernel at the statement that goes past it. The walk
+ * is bounded by FE_MAX_NEST levels, which the parser enforces. */
+typedef struct LimitWalk {
+    int count, loops;          /* statements so far; `for`s in this parallel statement */
+    int said_count, said_depth, said_loops;
+} LimitWalk;
+
+static void limit_walk(Sema *S, LimitWalk *w, const StmtList *l, int depth)
+{
+    const FeLimits *lim = &S->d->lim;
+    for (int i = 0; i < l->n; i++) {
+        const Stmt *st = l->v[i];
+        if (++w->count > lim->statements && !w->said_count) {
+            w->said_count = 1;
+            fe_error(S->d, st->loc, "too many statements in kernel '%s' (limit %d)", S->k->name, lim->statements);
+        }
+        int d = depth;
+        if (st->kind == ST_FOR) {
+            d++;
+            if (d > lim->loop_depth && !w->said_depth) {
+                w->said_depth = 1;
+                fe_error(S->d, st->loc, "loops nested too deeply (limit %d)", lim->loop_depth);
+            }
+            if (++w->loops > FE_MAX_LOOPS_PER_STMT && !w->said_loops) {
+                w->said_loops = 1;
+                fe_error(S->d, st->loc, "too many loops in one parallel statement (limit %d)", FE_MAX_LOOPS_PER_STMT);
+            }
+        }
+        if (st->kind == ST_PARALLEL) w->loops = 0;
+        limit_walk(S, w, &st->body, d);
+        limit_walk(S, w, &st->els, d);
+    }
+}
+
 static void check_kernel(Sema *S)
 {
     Kernel *k = S->k;
+    LimitWalk w = {0};
+    limit_walk(S, &w, &k->body, 0);
     check_header(S);
     for (int i = 0; i < k->body.n; i++) {
         Stmt *st = k->body.v[i];
@@ -1411,6 +1497,11 @@ int fe_check(Arena *a, Diags *d, Program *p)
     int before = d->nerrors;
     for (int i = 0; i < p->kernels.n; i++) {
         Kernel *k = p->kernels.v[i];
+        if (i == d->lim.kernels) {
+            /* also bounds the duplicate-name check below */
+            fe_error(d, k->loc, "too many kernels in one source (limit %d)", d->lim.kernels);
+            break;
+        }
         for (int j = 0; j < i; j++)
             if (strcmp(p->kernels.v[j]->name, k->name) == 0) {
                 fe_error(d, k->loc, "kernel '%s' is already defined", k->name);

@@ -324,6 +324,9 @@ int fe_yylex(FE_YYSTYPE *lv, Loc *ll, FeParser *P)
                 if (p < P->lim && *p == ':') P->cur = p + 1;
                 else fe_error(P->b.d, loc_of(P, P->tok, P->cur), "expected ':' after GPU_THREAD_CODE");
             }
+            if (t == TK_IDENT && n > (size_t)P->b.d->lim.ident_len)
+                fe_error(P->b.d, loc_of(P, P->tok, P->cur), "identifier is too long: %zu bytes (limit %d)", n,
+                         P->b.d->lim.ident_len);
             if (t == TK_IDENT) lv->s = fe_strndup(P->b.arena, P->tok, n);
             else lv->k = val;
             return emit(P, t, ll);

@@ -323,6 +323,14 @@ static void fe_yyerror(Loc *loc, FeParser *P, const char *msg)
 
 Program *fe_parse(Arena *a, Diags *d)
 {
+    if (d->srclen > d->lim.source_bytes) {
+        /* refused before a byte is lexed: the lexer copies the text */
+        FeBuild b;
+        fe_build_init(&b, a, d);
+        Loc first = {1, 1, 0, 0};
+        fe_error(d, first, "source is larger than the limit of %zu bytes", d->lim.source_bytes);
+        return b.prog;
+    }
     FeParser *P = fe_alloc(a, sizeof *P);
     fe_lexer_init(P, a, d);
     fe_yyparse(P);

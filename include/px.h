@@ -83,8 +83,10 @@ const char *px_version(void); /* "0.2.0" */
     X(PX_ERR_VULKAN, "Vulkan error")           /* any other VkResult */       \
     X(PX_ERR_NOT_READY, "not ready")           /* no run submitted / not finished */ \
     X(PX_ERR_INTERNAL, "internal error")       /* a bug of PX's: the message says where */ \
+    X(PX_ERR_LIMIT, "over a limit")            /* PxLimits: refused before running */ \
+    X(PX_ERR_CANCELLED, "cancelled")           /* px_launch_cancel stopped the run; pxsched.h:
+                                                  a launch cancelled or its VM destroyed */ \
     X(PX_ERR_QUOTA, "memory quota exceeded")   /* pxsched.h: a VM's quota, a device's capacity */ \
-    X(PX_ERR_CANCELLED, "cancelled")           /* pxsched.h: a launch cancelled or its VM destroyed */ \
     X(PX_ERR_BUSY, "queue full")               /* pxsched.h: too many launches waiting */
 typedef enum PxResult {
 #define X(e, s) e,
@@ -109,6 +111,59 @@ const char *px_dtype_name(PxDtype t);   /* "float", "int", "uint", "half" */
 float px_half_to_float(uint16_t h);
 uint16_t px_float_to_half(float f);
 
+/* ---- limits for untrusted kernels (issue 16) -------------------------- */
+
+/* What one tenant's source and launches may cost the compiler and the
+ * device: a hypervisor hands each VM these as its budget (a context per
+ * VM). px_config_default sets the defaults below; each limit is checked
+ * before the work it bounds, and going past it is an error naming the
+ * limit: a located `file:line:col: error: ...` for the compile limits
+ * (docs/LANGUAGE.md, "Limits"; the same in pxcc and pxrun), PX_ERR_LIMIT
+ * for the launch budget (docs/RUNTIME.md, "Launch budget and
+ * cancellation"). Within them every compile is linear (or n log n) in the
+ * source. */
+typedef struct PxLimits {
+    size_t source_bytes;       /* one source text; default 16 MiB */
+    int kernels;               /* kernels in one source; default 1024 */
+    int statements;            /* per kernel, at any depth; default 100,000 */
+    int stages;                /* per kernel after fusion; default 128 */
+    int stage_instructions;    /* IR instructions of one stage; default 4096 */
+    size_t spirv_bytes;        /* the generated SPIR-V module; default 1 MiB */
+    size_t spirv_stage_bytes;  /* SPIR-V functions of one stage; default 64 KiB */
+    int identifier_length;     /* bytes; default 255 */
+    int loop_depth;            /* `for` loops nested; default 32 */
+    /* Per launch: the roofline prediction (PxCost.predicted_ns, without
+     * the learned correction) at the bound sizes must be at most this; a
+     * launch whose cost the compiler cannot state (too large to compute)
+     * is refused too. Default 600e9 (10 minutes); 0: no budget. */
+    double launch_budget_ns;
+} PxLimits;
+void px_limits_default(PxLimits *l);
+
+typedef struct PxLaunch PxLaunch; /* (again below; C11 allows the repeat) */
+/* Stops a run of l that is in progress (or the next one, if none is):
+ * safe to call from any thread while px_launch_run runs on another. On
+ * the CPU backend the generated code polls the flag at every loop
+ * back-edge and the pool between chunks of items, so the run returns
+ * PX_ERR_CANCELLED promptly; the outputs are then partly written. On
+ * Vulkan a dispatch cannot be stopped once submitted: PX_ERR_UNSUPPORTED
+ * (the launch budget bounds those runs instead). */
+PxResult px_launch_cancel(PxLaunch *l);
+
+/* ---- numbers as text (issue 16) ---------------------------------------- */
+
+/* The one reading of numbers on command lines and in
+ * px_launch_set_scalar_text, so pxrun's --arg, --fill and --size agree.
+ * Integers: optional '-', then decimal digits or 0x and hex digits ("010"
+ * is ten, never octal); *out gets the value when lo <= value <= hi.
+ * Floats: strtod's forms ("2.5", "1e-3", "inf", "nan"); a finite value
+ * beyond +-max is out of range (it would round to infinity: 1e39 for a
+ * float). Both: 0 success, 1 not a number of that kind, 2 out of range. */
+int px_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out);
+int px_parse_float(const char *text, double max, double *out);
+#define PX_FLOAT_MAX 3.4028234663852886e38 /* FLT_MAX */
+#define PX_HALF_MAX 65504.0
+
 /* ---- context ------------------------------------------------------------ */
 
 typedef enum PxLogLevel { PX_LOG_DEBUG, PX_LOG_INFO, PX_LOG_WARN, PX_LOG_ERROR } PxLogLevel;
@@ -131,6 +186,7 @@ typedef struct PxConfig {
     int no_subgroups;          /* 1: compile the shared-memory fallbacks even where the
                                   device has subgroup arithmetic; px_config_default
                                   sets it when PX_NO_SUBGROUPS is set */
+    PxLimits limits;           /* px_limits_default; see "limits" above */
 } PxConfig;
 
 /* Where kernels run. AUTO: Vulkan when the instance has a device, else

@@ -177,12 +177,26 @@ int ir_stage_dispatches(const IrKernel *k, const IrStage *st)
 
 /* ---- the analysis of one stage ------------------------------------------- */
 
+/* Per-instruction scratch of one kernel, allocated once and shared by its
+ * stages: a stage sets entries of its own instructions only and puts them
+ * back before the next (cost_stage_reset), so a kernel of S stages and N
+ * instructions costs O(N) here, not O(S * N). */
+typedef struct CostScratch {
+    int *parent, *carried_for, *var; /* -1 when unset */
+    int *loc;                        /* row in CostCx.deps; -1 when unset */
+    int *slot;                       /* per param: -1 when unset */
+    unsigned char *live, *isconst;   /* 0 when unset */
+} CostScratch;
+
 typedef struct CostCx {
     Arena *a;
     IrAtoms *at;
     const IrKernel *k;
     const IrStage *st;
     FE_VEC(int) order;      /* every instruction of the stage, program order */
+    FE_VEC(int) bargs;      /* every block argument of the stage */
+    int *loc;               /* per inst: its row in deps (order, then bargs) */
+    int *slot;              /* per param: scratch for buffer_traffic */
     int *parent;            /* per inst: enclosing IF/FOR, -1 at top level */
     int *carried_for;       /* per BARG: its FOR when loop-carried, else -1 */
     int *var;               /* per BARG index var and per FOR: its var, else -1 */
@@ -191,7 +205,10 @@ typedef struct CostCx {
     /* Index variables: grid dimensions, then one per FOR. */
     int nvars, words;
     FE_VEC(IrPoly *) range; /* per var: how many values it takes */
-    uint64_t *deps;         /* per inst: words bits, the vars its value depends on */
+    uint64_t *deps;         /* per row (loc): words bits, the vars its value
+                               depends on; the last row stays zero for values
+                               from outside the stage */
+    int rows;
     FE_VEC(int) work;
 } CostCx;
 
@@ -220,7 +237,10 @@ static void scan_block(CostCx *cx, const IrBlock *b, int parent, int depth)
 {
     /* The parser bounds nesting; this guards a malformed IR. */
     if (depth > 10000) fe_die("cost: blocks nested too deeply");
-    for (int i = 0; i < b->args.n; i++) cx->parent[b->args.v[i]] = parent;
+    for (int i = 0; i < b->args.n; i++) {
+        cx->parent[b->args.v[i]] = parent;
+        FE_PUSH(cx->a, cx->bargs, b->args.v[i]);
+    }
     for (int i = 0; i < b->ins.n; i++) {
         int id = b->ins.v[i];
         const IrInst *in = cinst(cx, id);
@@ -319,7 +339,11 @@ static void constness(CostCx *cx)
     }
 }
 
-static uint64_t *deps_of(CostCx *cx, int v) { return &cx->deps[(size_t)v * (size_t)cx->words]; }
+static uint64_t *deps_of(const CostCx *cx, int v)
+{
+    int r = cx->loc[v] >= 0 ? cx->loc[v] : cx->rows;
+    return &cx->deps[(size_t)r * (size_t)cx->words];
+}
 
 /* d |= deps(v); returns whether d changed. */
 static int deps_or(CostCx *cx, uint64_t *d, int v)
@@ -402,7 +426,7 @@ static int uniform_index(const CostCx *cx, const IrInst *in)
     const IrParam *p = &cx->k->params.v[in->param];
     for (int j = 0; j < p->rank && j < in->a.n; j++) {
         if (in->a.v[j] < 0) continue;
-        const uint64_t *d = cx->deps + (size_t)in->a.v[j] * (size_t)cx->words;
+        const uint64_t *d = deps_of(cx, in->a.v[j]);
         for (int v = 0; v < cx->st->rank; v++)
             if (d[v / 64] >> (v % 64) & 1) return 0;
     }
@@ -492,50 +516,73 @@ static IrPoly *access_footprint(CostCx *cx, const IrInst *in, int rank)
     memset(d, 0, sizeof d);
     for (int j = 0; j < rank && j < in->a.n; j++) deps_or(cx, d, in->a.v[j]);
     IrPoly *f = ir_poly_const(cx->a, 1);
-    for (int v = 0; v < cx->nvars; v++)
-        if (d[v / 64] >> (v % 64) & 1) f = ir_poly_mul(cx->a, f, cx->range.v[v]);
+    for (int w = 0; w < cx->words; w++)
+        for (uint64_t bits = d[w]; bits; bits &= bits - 1)
+            f = ir_poly_mul(cx->a, f, cx->range.v[w * 64 + __builtin_ctzll(bits)]);
     return f;
 }
 
-/* Bytes of buffer `param` touched by the stage's live LOADs (op IR_LOAD)
- * or STOREs: distinct index tuples summed, capped by the buffer. */
-static IrPoly *buffer_traffic(CostCx *cx, int param, IrOp op)
+/* Whether accesses x and y (same buffer, rank indices) use the same index
+ * values: then they touch the same elements. */
+static int same_index(const IrInst *x, const IrInst *y, int rank)
+{
+    if (x->a.n < rank || y->a.n < rank) return 0;
+    for (int r = 0; r < rank; r++)
+        if (x->a.v[r] != y->a.v[r]) return 0;
+    return 1;
+}
+
+static uint64_t index_hash(const IrInst *in, int rank)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int r = 0; r < rank && r < in->a.n; r++) h = (h ^ (uint64_t)(uint32_t)in->a.v[r]) * 1099511628211ull;
+    return h;
+}
+
+/* Bytes of buffer `param` touched by its live LOADs or STOREs acc[0..n)
+ * (program order, one op): distinct index tuples summed, capped by the
+ * buffer. Duplicates are found through a hash table (linear, not the
+ * pairwise comparison a fused stage of many statements would make
+ * quadratic). */
+static IrPoly *buffer_traffic(CostCx *cx, int param, const int *acc, int n)
 {
     const IrParam *p = &cx->k->params.v[param];
     IrPoly *sum = ir_poly_const(cx->a, 0);
+    if (!n) return sum;
     IrPoly *whole = buffer_elems(cx, param);
-    int any = 0;
-    for (int i = 0; i < cx->order.n; i++) {
-        int v = cx->order.v[i];
-        const IrInst *in = cinst(cx, v);
-        if (in->op != op || in->param != param || !cx->live[v]) continue;
-        /* The same index values twice touch the same elements. */
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap *= 2;
+    int *tab = fe_alloc(cx->a, cap * sizeof(int)); /* access id + 1; 0 empty */
+    for (int i = 0; i < n; i++) {
+        const IrInst *in = cinst(cx, acc[i]);
+        size_t h = (size_t)index_hash(in, p->rank) & (cap - 1);
         int dup = 0;
-        for (int j = 0; j < i && !dup; j++) {
-            const IrInst *o = cinst(cx, cx->order.v[j]);
-            if (o->op != op || o->param != param || !cx->live[cx->order.v[j]]) continue;
-            dup = 1;
-            for (int r = 0; r < p->rank && dup; r++) dup = r < o->a.n && r < in->a.n && o->a.v[r] == in->a.v[r];
-        }
+        for (; tab[h] && !dup; h = (h + 1) & (cap - 1)) dup = same_index(cinst(cx, tab[h] - 1), in, p->rank);
         if (dup) continue;
-        any = 1;
+        tab[h] = acc[i] + 1;
         sum = ir_poly_add(cx->a, sum, cap_by_buffer(cx, access_footprint(cx, in, p->rank), whole));
     }
-    if (!any) return sum;
     return ir_poly_scale(cx->a, cap_by_buffer(cx, sum, whole), elem_size(p->type));
+}
+
+/* Puts back the scratch entries this stage set (CostScratch). */
+static void cost_stage_reset(CostCx *cx)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const int *ids = pass ? cx->bargs.v : cx->order.v;
+        int n = pass ? cx->bargs.n : cx->order.n;
+        for (int i = 0; i < n; i++) {
+            int v = ids[i];
+            cx->parent[v] = cx->carried_for[v] = cx->var[v] = cx->loc[v] = -1;
+            cx->live[v] = cx->isconst[v] = 0;
+        }
+    }
 }
 
 static void grid_stage_cost(CostCx *cx, IrCost *c)
 {
     const IrStage *st = cx->st;
     Arena *a = cx->a;
-    int n = cx->k->insts.n;
-    cx->parent = fe_alloc(a, (size_t)n * sizeof(int));
-    cx->carried_for = fe_alloc(a, (size_t)n * sizeof(int));
-    cx->var = fe_alloc(a, (size_t)n * sizeof(int));
-    for (int i = 0; i < n; i++) cx->parent[i] = cx->carried_for[i] = cx->var[i] = -1;
-    cx->live = fe_alloc(a, (size_t)n);
-    cx->isconst = fe_alloc(a, (size_t)n);
 
     IrPoly *invocations = ir_poly_const(a, 1);
     for (int d = 0; d < st->rank; d++) {
@@ -546,16 +593,18 @@ static void grid_stage_cost(CostCx *cx, IrCost *c)
     }
     cx->nvars = st->rank;
     if (st->body) scan_block(cx, st->body, -1, 0);
-    /* Dependence bitsets are bounded to 64 words (4096 variables); a stage
-     * with more FOR loops than that cannot come from a parsed source. */
+    /* Dependence bitsets are bounded to 64 words (4096 variables); the
+     * front end refuses a statement with more loops (LIMIT_LOOPS_PER_STMT) */
     if (cx->nvars > 64 * 64) fe_die("cost: too many loops in one stage");
     cx->words = (cx->nvars + 63) / 64;
-    cx->deps = fe_alloc(a, (size_t)n * (size_t)cx->words * sizeof(uint64_t));
-    if (st->body)
-        for (int d = 0; d < st->rank && d < st->body->args.n; d++)
-            deps_setbit(cx, deps_of(cx, st->body->args.v[d]), d);
-    for (int i = 0; i < n; i++)
-        if (cx->var[i] >= 0 && cinst(cx, i)->op == IR_BARG) deps_setbit(cx, deps_of(cx, i), cx->var[i]);
+    cx->rows = cx->order.n + cx->bargs.n;
+    for (int i = 0; i < cx->order.n; i++) cx->loc[cx->order.v[i]] = i;
+    for (int i = 0; i < cx->bargs.n; i++) cx->loc[cx->bargs.v[i]] = cx->order.n + i;
+    cx->deps = fe_alloc(a, ((size_t)cx->rows + 1) * (size_t)cx->words * sizeof(uint64_t));
+    for (int i = 0; i < cx->bargs.n; i++) {
+        int v = cx->bargs.v[i];
+        if (cx->var[v] >= 0) deps_setbit(cx, deps_of(cx, v), cx->var[v]);
+    }
 
     cx->source_indices = st->prims.n && st->prims.v[0] == PRIM_FOR;
     liveness(cx);
@@ -566,12 +615,43 @@ static void grid_stage_cost(CostCx *cx, IrCost *c)
     for (int m = 0; m < NCOUNTED; m++) c->m[counted[m]] = ir_poly_mul(a, invocations, ops.m[counted[m]]);
     c->m[IR_COST_BYTES_READ] = ir_poly_const(a, 0);
     c->m[IR_COST_BYTES_WRITTEN] = ir_poly_const(a, 0);
-    for (int p = 0; p < cx->k->params.n; p++) {
-        if (!cx->k->params.v[p].is_buffer) continue;
-        c->m[IR_COST_BYTES_READ] = ir_poly_add(a, c->m[IR_COST_BYTES_READ], buffer_traffic(cx, p, IR_LOAD));
-        c->m[IR_COST_BYTES_WRITTEN] =
-            ir_poly_add(a, c->m[IR_COST_BYTES_WRITTEN], buffer_traffic(cx, p, IR_STORE));
+    /* the live accesses of each buffer the stage touches, grouped by
+     * buffer in order of first access, each group in program order */
+    FE_VEC(int) bufs = {0};
+    int *cnt = NULL;
+    for (int i = 0; i < cx->order.n; i++) {
+        const IrInst *in = cinst(cx, cx->order.v[i]);
+        if ((in->op != IR_LOAD && in->op != IR_STORE) || !cx->live[cx->order.v[i]]) continue;
+        if (cx->slot[in->param] < 0) {
+            cx->slot[in->param] = bufs.n;
+            FE_PUSH(a, bufs, in->param);
+        }
     }
+    cnt = fe_alloc(a, ((size_t)bufs.n + 1) * 2 * sizeof(int));
+    for (int i = 0; i < cx->order.n; i++) {
+        const IrInst *in = cinst(cx, cx->order.v[i]);
+        if ((in->op != IR_LOAD && in->op != IR_STORE) || !cx->live[cx->order.v[i]]) continue;
+        cnt[2 * cx->slot[in->param] + (in->op == IR_STORE)]++;
+    }
+    int **acc = fe_alloc(a, ((size_t)bufs.n + 1) * 2 * sizeof(int *));
+    for (int b = 0; b < 2 * bufs.n; b++) {
+        acc[b] = fe_alloc(a, ((size_t)cnt[b] + 1) * sizeof(int));
+        cnt[b] = 0;
+    }
+    for (int i = 0; i < cx->order.n; i++) {
+        const IrInst *in = cinst(cx, cx->order.v[i]);
+        if ((in->op != IR_LOAD && in->op != IR_STORE) || !cx->live[cx->order.v[i]]) continue;
+        int b = 2 * cx->slot[in->param] + (in->op == IR_STORE);
+        acc[b][cnt[b]++] = cx->order.v[i];
+    }
+    for (int b = 0; b < bufs.n; b++) {
+        int p = bufs.v[b];
+        c->m[IR_COST_BYTES_READ] = ir_poly_add(a, c->m[IR_COST_BYTES_READ], buffer_traffic(cx, p, acc[2 * b], cnt[2 * b]));
+        c->m[IR_COST_BYTES_WRITTEN] =
+            ir_poly_add(a, c->m[IR_COST_BYTES_WRITTEN], buffer_traffic(cx, p, acc[2 * b + 1], cnt[2 * b + 1]));
+        cx->slot[p] = -1;
+    }
+    cost_stage_reset(cx);
 }
 
 static IrPoly *dim(CostCx *cx, int param, int d)
@@ -648,7 +728,7 @@ static void library_stage_cost(CostCx *cx, IrCost *c)
 /* ---- kernels and class ---------------------------------------------------- */
 
 /* The figures of stage st of kernel k (whose atoms are at). */
-static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const IrStage *st)
+static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const IrStage *st, CostScratch *sx)
 {
     IrStageCost sc;
     memset(&sc, 0, sizeof sc);
@@ -662,10 +742,33 @@ static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const Ir
     cx.at = at;
     cx.k = k;
     cx.st = st;
+    cx.parent = sx->parent;
+    cx.carried_for = sx->carried_for;
+    cx.var = sx->var;
+    cx.loc = sx->loc;
+    cx.slot = sx->slot;
+    cx.live = sx->live;
+    cx.isconst = sx->isconst;
     if (st->kind == IR_STAGE_GRID) grid_stage_cost(&cx, &sc.c);
     else library_stage_cost(&cx, &sc.c);
     sc.c.m[IR_COST_DISPATCHES] = ir_poly_const(a, ir_stage_dispatches(k, st));
     return sc;
+}
+
+static CostScratch *scratch_new(Arena *a, const IrKernel *k)
+{
+    CostScratch *sx = fe_alloc(a, sizeof *sx);
+    size_t n = (size_t)k->insts.n + 1;
+    sx->parent = fe_alloc(a, n * sizeof(int));
+    sx->carried_for = fe_alloc(a, n * sizeof(int));
+    sx->var = fe_alloc(a, n * sizeof(int));
+    sx->loc = fe_alloc(a, n * sizeof(int));
+    sx->live = fe_alloc(a, n);
+    sx->isconst = fe_alloc(a, n);
+    for (size_t i = 0; i < n; i++) sx->parent[i] = sx->carried_for[i] = sx->var[i] = sx->loc[i] = -1;
+    sx->slot = fe_alloc(a, ((size_t)k->params.n + 1) * sizeof(int));
+    for (int i = 0; i <= k->params.n; i++) sx->slot[i] = -1;
+    return sx;
 }
 
 IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
@@ -674,8 +777,9 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
     kc->k = src;
     ir_atoms_init(&kc->atoms, a, src);
     for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_const(a, 0);
+    CostScratch *sx = scratch_new(a, src);
     for (int s = 0; s < src->stages.n; s++) {
-        IrStageCost sc = stage_cost(a, &kc->atoms, src, &src->stages.v[s]);
+        IrStageCost sc = stage_cost(a, &kc->atoms, src, &src->stages.v[s], sx);
         for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_add(a, kc->total.m[m], sc.c.m[m]);
         FE_PUSH(a, kc->stages, sc);
     }
@@ -686,8 +790,9 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
         /* The atoms are src's: size symbols and params are the same objects
          * in the same order after ir_optimize, which only rewrites stages. */
         int same = opt->syms.n == src->syms.n && opt->params.n == src->params.n;
+        CostScratch *ox = same ? scratch_new(a, opt) : NULL;
         for (int s = 0; same && s < opt->stages.n; s++)
-            FE_PUSH(a, kc->run, stage_cost(a, &kc->atoms, opt, &opt->stages.v[s]));
+            FE_PUSH(a, kc->run, stage_cost(a, &kc->atoms, opt, &opt->stages.v[s], ox));
     }
     kc->cls = ir_cost_class(a, kc, &kc->class_reason);
     return kc;

@@ -305,12 +305,22 @@ void ir_pass_fold(IrModule *m);        /* constant folding, algebraic identities
 void ir_pass_dce(IrModule *m);         /* removes unused pure instructions and results */
 /* fuse.c */
 void ir_pass_fuse(IrModule *m);        /* merges consecutive elementwise grid stages */
+/* Instructions a fused body may reach (top level of an elementwise body,
+ * before DCE; a PARALLEL_ADD is 4): about 128 statements per stage. */
+enum { IR_FUSE_MAX_INSTS = 512 };
 /* bounds.c */
 void ir_pass_bounds(IrModule *m);      /* range analysis: sets IR_F_INBOUNDS, IR_F_NONZERO */
 /* strategy.c */
 void ir_pass_strategy(IrModule *m, const IrOptions *o);
 /* pipeline.c: the one visible pipeline, NIR_PASS style */
 void ir_optimize(IrModule *m, const IrOptions *o);
+
+/* ===== limits.c ===== */
+
+/* Errors in d for what ir_optimize left past d->lim (stages per kernel);
+ * returns whether there were any. The backends' callers run it on the
+ * module they compile (not cost analysis on its -O0 twin). */
+int ir_check_limits(const IrModule *m, Diags *d);
 
 /* ===== poly.c: cost polynomials over size symbols and params ===== */
 

@@ -23,18 +23,21 @@
 typedef struct Printer {
     FILE *out;
     const IrKernel *k;
-    int *num;   /* inst id -> printed number, -1 until defined */
-    int next;
+    /* inst id -> base + printed number; below base (-1 at first): not
+     * defined in the stage being printed. base grows by each stage's
+     * count, so no stage resets the array (linear in the kernel). */
+    int *num;
+    int base, next;
 } Printer;
 
 static void def(Printer *p, int id)
 {
-    if (id >= 0 && id < p->k->insts.n && p->num[id] < 0) p->num[id] = p->next++;
+    if (id >= 0 && id < p->k->insts.n && p->num[id] < p->base) p->num[id] = p->base + p->next++;
 }
 
 static void val(Printer *p, int id)
 {
-    if (id >= 0 && id < p->k->insts.n && p->num[id] >= 0) fprintf(p->out, "%%%d", p->num[id]);
+    if (id >= 0 && id < p->k->insts.n && p->num[id] >= p->base) fprintf(p->out, "%%%d", p->num[id] - p->base);
     else fprintf(p->out, "%%?%d", id); /* undefined here: the verifier rejects it */
 }
 
@@ -280,7 +283,7 @@ static void print_stage(Printer *p, int si)
     print_locs(o, s);
     fputc('\n', o);
     if (s->kind != IR_STAGE_GRID || !s->body) return;
-    for (int i = 0; i < k->insts.n; i++) p->num[i] = -1;
+    p->base += p->next;
     p->next = 0;
     fputs("    ^(", o);
     for (int i = 0; i < s->body->args.n; i++) {
@@ -317,8 +320,9 @@ void ir_print_kernel(FILE *out, const IrKernel *k)
     }
     for (int i = 0; i < k->syms.n; i++)
         fprintf(out, "  sym %s%s\n", k->syms.v[i].name, k->syms.v[i].implicit ? " implicit" : "");
-    Printer p = {out, k, malloc(((size_t)k->insts.n + 1) * sizeof(int)), 0};
+    Printer p = {out, k, malloc(((size_t)k->insts.n + 1) * sizeof(int)), 0, 0};
     if (!p.num) fe_oom(0);
+    for (int i = 0; i < k->insts.n; i++) p.num[i] = -1;
     for (int si = 0; si < k->stages.n; si++) print_stage(&p, si);
     free(p.num);
 }

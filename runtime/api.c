@@ -156,9 +156,39 @@ int rt_ci_contains(const char *hay, const char *needle)
 
 /* ---- context ------------------------------------------------------------------ */
 
+void px_limits_default(PxLimits *l)
+{
+    FeLimits f;
+    fe_limits_default(&f); /* the compiler's defaults are the one source */
+    l->source_bytes = f.source_bytes;
+    l->kernels = f.kernels;
+    l->statements = f.statements;
+    l->stages = f.stages;
+    l->stage_instructions = f.stage_insts;
+    l->spirv_bytes = f.spirv_bytes;
+    l->spirv_stage_bytes = f.spirv_stage_bytes;
+    l->identifier_length = f.ident_len;
+    l->loop_depth = f.loop_depth;
+    l->launch_budget_ns = 600e9;
+}
+
+static void limits_to_fe(const PxLimits *l, FeLimits *f)
+{
+    f->source_bytes = l->source_bytes;
+    f->kernels = l->kernels;
+    f->statements = l->statements;
+    f->stages = l->stages;
+    f->stage_insts = l->stage_instructions;
+    f->spirv_bytes = l->spirv_bytes;
+    f->spirv_stage_bytes = l->spirv_stage_bytes;
+    f->ident_len = l->identifier_length;
+    f->loop_depth = l->loop_depth;
+}
+
 void px_config_default(PxConfig *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    px_limits_default(&cfg->limits);
     cfg->device_index = -1;
     cfg->opt_level = 2;
     cfg->timestamps = 1;
@@ -187,6 +217,7 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
     c->log.user = cfg.log_user;
     c->opt_level = cfg.opt_level < 0 ? 0 : cfg.opt_level > 2 ? 2 : cfg.opt_level;
     c->timed = cfg.timestamps != 0;
+    c->limits = cfg.limits;
     RtDeviceConfig dc = {.index = cfg.device_index, .name = cfg.device_name, .origin = "config",
                          .cpu_threads = cfg.cpu_threads, .no_subgroups = cfg.no_subgroups};
     const char *pick = getenv("PX_DEVICE");
@@ -312,7 +343,10 @@ PxResult rt_module_build(PxContext *c, RtLog *log, const char *src, size_t len, 
     }
     m->ctx = c;
     m->arena = a;
+    FeLimits lim;
+    limits_to_fe(&c->limits, &lim);
     CgCompileOptions o = {
+        .limits = &lim,
         .file = file,
         .opt_level = c->opt_level,
         .cost = 1,
@@ -383,9 +417,14 @@ PxResult px_module_compile_file(PxContext *c, const char *path, PxModule **out, 
                        path, strerror(errno));
     char *buf = NULL;
     size_t n = 0, cap = 0;
+    /* at most one byte past the limit: enough for the parser to refuse
+     * it (located), and an endless file costs no more */
+    size_t max = c->limits.source_bytes + 1;
     for (;;) {
+        if (n >= max) break;
         if (n == cap) {
             cap = cap ? 2 * cap : 4096;
+            if (cap > max) cap = max;
             char *nb = realloc(buf, cap);
             if (!nb) {
                 free(buf);
@@ -398,11 +437,11 @@ PxResult px_module_compile_file(PxContext *c, const char *path, PxModule **out, 
         n += k;
         if (!k) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (bad) {
         free(buf);
-        return rt_fail(&c->log, PX_ERR_IO, "%s: read error", path);
+        return rt_fail(&c->log, PX_ERR_IO, "%s: cannot read: %s", path, strerror(bad));
     }
     PxResult r = px_module_compile(c, buf, n, path, out, diags);
     free(buf);

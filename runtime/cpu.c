@@ -41,6 +41,20 @@ struct RtCpuPool {
     atomic_llong next;
 };
 
+/* Items [b, e) of a step, at most RT_CPU_POLL per call, with the cancel
+ * flag checked between calls: a slice of many cheap items (no FOR to poll
+ * at) still stops soon after px_launch_cancel. */
+enum { RT_CPU_POLL = 1 << 16 };
+static void run_range(const CgCpuStep *st, const CgCpuArgs *a, int64_t b, int64_t e)
+{
+    while (b < e) {
+        if (a->cancel && *a->cancel) return;
+        int64_t m = e - b > RT_CPU_POLL ? b + RT_CPU_POLL : e;
+        st->fn(a, b, m);
+        b = m;
+    }
+}
+
 static void run_slices(RtCpuPool *p)
 {
     for (;;) {
@@ -48,7 +62,7 @@ static void run_slices(RtCpuPool *p)
         if (s >= p->nslices) return;
         int64_t b = p->base + s * p->per, e = b + p->per;
         if (e > p->end) e = p->end;
-        p->st->fn(p->args, b, e);
+        run_range(p->st, p->args, b, e);
     }
 }
 
@@ -127,7 +141,7 @@ static void pool_range(RtCpuPool *p, const CgCpuStep *st, const CgCpuArgs *a, in
     int64_t want = (count + grain - 1) / grain, cap = 4 * (int64_t)(p ? p->n : 1);
     int64_t ns = want < cap ? want : cap;
     if (!p || p->n == 1 || ns <= 1) {
-        st->fn(a, begin, end);
+        run_range(st, a, begin, end);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -281,6 +295,7 @@ static PxResult cpu_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtC
     caps->jit = d->jit;
     caps->max_buffer_bytes = UINT32_MAX;
     caps->parallel_groups = threads;
+    caps->can_cancel = 1;
     /* strategies read the target: a generic device without subgroups */
     cg_target_default(&caps->target, CG_ENV_VULKAN_1_1);
     caps->target.subgroups = 0;
@@ -494,6 +509,14 @@ static PxResult cpu_submit(RtDev *d, RtProg *p) { return enqueue(d, p, 0, (RtSli
 
 static void run_slice(RtDev *d, RtProg *p);
 
+/* After a run or slice: PX_ERR_CANCELLED when px_launch_cancel stopped it
+ * (the flag is cleared: the next run goes whole). */
+static PxResult cancelled(RtDev *d, RtProg *p)
+{
+    if (!p->a.cancel || !__atomic_exchange_n(p->a.cancel, 0, __ATOMIC_SEQ_CST)) return PX_OK;
+    return rt_fail(d->log, PX_ERR_CANCELLED, "kernel '%s': the run was cancelled (px_launch_cancel)", p->k->ir->name);
+}
+
 /* Under run_mu: runs the queue's first program. */
 static void run_first(RtDev *d)
 {
@@ -505,12 +528,12 @@ static void run_first(RtDev *d)
         run_slice(d, p);
         return;
     }
-    CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, NULL};
+    CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, NULL, p->a.cancel};
     p->slice_ns = -1; /* not a slice */
     double t0 = now_ns();
     p->result = rt_cpu_run(d->pool, p->k, &a, p->stage_ns)
                     ? rt_fail(d->log, PX_ERR_OUT_OF_MEMORY, "out of host memory (CPU scratch)")
-                    : PX_OK;
+                    : cancelled(d, p);
     p->total_ns = now_ns() - t0;
 }
 
@@ -561,7 +584,7 @@ static PxResult cpu_submit_slice(RtDev *d, RtProg *p, RtSlice s)
 static void run_slice(RtDev *d, RtProg *p)
 {
     RtSlice s = p->slice;
-    CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, p->scratch};
+    CgCpuArgs a = {p->bufs, p->a.scalars, p->a.syms, p->scratch, p->a.cancel};
     double t0 = now_ns();
     int64_t pos = 0;
     for (int i = 0; i < p->nunits && pos < s.end; i++) {
@@ -571,7 +594,7 @@ static void run_slice(RtDev *d, RtProg *p)
         pos += g;
     }
     p->slice_ns = p->a.untimed ? -1 : now_ns() - t0;
-    p->result = PX_OK;
+    p->result = cancelled(d, p);
 }
 
 static double cpu_slice_ns(RtDev *d, RtProg *p)

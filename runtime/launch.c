@@ -167,37 +167,39 @@ PxResult px_launch_set_scalar_text(PxLaunch *l, const char *param, const char *t
     if (ip->is_buffer)
         return rt_fail(&l->c->log, PX_ERR_INVALID,
                        "%s is a buffer parameter: give it a .npy file, not the value '%s'", param, text);
-    char *end;
-    errno = 0;
+    /* px_parse_int/px_parse_float: the numbers pxrun reads everywhere */
     switch (ip->type) {
     case TY_FLOAT:
     case TY_HALF: {
-        float v = strtof(text, &end);
-        if (end == text || *end)
+        int half = ip->type == TY_HALF;
+        double v;
+        int e = px_parse_float(text, half ? PX_HALF_MAX : PX_FLOAT_MAX, &v);
+        if (e == 1)
             return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is %s but '%s' is not a number", param,
                            fe_type_name(ip->type), text);
-        if (ip->type == TY_HALF && isfinite(v) && fabsf(v) > 65504.0f)
-            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is half but %s is beyond its range (65504)",
-                           param, text);
-        return ip->type == TY_HALF ? px_launch_set_half(l, param, v) : px_launch_set_float(l, param, v);
+        if (e)
+            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is %s but %s is beyond its range (%s)", param,
+                           fe_type_name(ip->type), text, half ? "65504" : "3.4028235e38");
+        return half ? px_launch_set_half(l, param, (float)v) : px_launch_set_float(l, param, (float)v);
     }
     case TY_INT: {
-        long long v = strtoll(text, &end, 0);
-        if (end == text || *end)
-            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is int but '%s' is not an integer", param, text);
-        if (errno || v < INT32_MIN || v > INT32_MAX)
+        int64_t v;
+        int e = px_parse_int(text, INT32_MIN, INT32_MAX, &v);
+        if (e == 1)
+            return rt_fail(&l->c->log, PX_ERR_INVALID,
+                           "scalar %s is int but '%s' is not an integer (decimal or 0x hex)", param, text);
+        if (e)
             return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is int but %s does not fit in 32 bits", param,
                            text);
         return px_launch_set_int(l, param, (int32_t)v);
     }
     case TY_UINT: {
-        const char *t = text;
-        while (isspace((unsigned char)*t)) t++;
-        unsigned long long v = strtoull(text, &end, 0);
-        if (end == text || *end || *t == '-')
-            return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is uint but '%s' is not an unsigned integer",
-                           param, text);
-        if (errno || v > UINT32_MAX)
+        int64_t v;
+        int e = text[0] == '-' ? 1 : px_parse_int(text, 0, UINT32_MAX, &v);
+        if (e == 1)
+            return rt_fail(&l->c->log, PX_ERR_INVALID,
+                           "scalar %s is uint but '%s' is not an unsigned integer (decimal or 0x hex)", param, text);
+        if (e)
             return rt_fail(&l->c->log, PX_ERR_INVALID, "scalar %s is uint but %s does not fit in 32 bits", param,
                            text);
         return px_launch_set_uint(l, param, (uint32_t)v);
@@ -429,6 +431,7 @@ PxResult px_launch_prepare(PxLaunch *l)
     l->prepared = r == PX_OK;
     l->recorded = 0;
     l->pred_ns = -1;
+    l->budget_ok = 0;
     return r;
 }
 
@@ -462,11 +465,43 @@ static PxResult record(PxLaunch *l)
         PxBuffer *b = ir->params.v[i].is_buffer ? (lp->bound ? lp->bound : lp->own) : NULL;
         l->bufs[i] = b ? b->rb : NULL;
     }
-    RtArgs a = {l->bufs, l->scalars, l->symv, l->paramv, l->untimed};
+    RtArgs a = {l->bufs, l->scalars, l->symv, l->paramv, l->untimed, &l->cancel};
     PxResult r = l->c->ops->prog_prepare(l->c->dev, l->k->m->code, l->k->index, &a, &l->prog);
     if (r) return r;
     l->recorded = 1;
     l->nruns = 0; /* the next run is cold again (learn) */
+    return PX_OK;
+}
+
+/* PxLimits.launch_budget_ns: the whole kernel's roofline prediction at the
+ * bound sizes, once per prepare. A cost the analysis cannot state (an
+ * overflow, or no figures) is refused as well: nothing bounds it. */
+static PxResult check_budget(PxLaunch *l)
+{
+    double budget = l->c->limits.launch_budget_ns;
+    if (l->budget_ok || !(budget > 0)) return PX_OK;
+    const char *name = l->k->ir->name;
+    PxCost pc;
+    PxResult r = px_launch_cost(l, -1, &pc);
+    if (r || !(pc.predicted_ns >= 0) || !isfinite(pc.predicted_ns))
+        return rt_fail(&l->c->log, PX_ERR_LIMIT,
+                       "kernel '%s': its cost at these sizes is too large to state, so the launch budget "
+                       "(%.3g s) refuses it",
+                       name, budget * 1e-9);
+    if (pc.predicted_ns > budget)
+        return rt_fail(&l->c->log, PX_ERR_LIMIT,
+                       "kernel '%s': predicted %.3g s at these sizes, more than the launch budget of %.3g s",
+                       name, pc.predicted_ns * 1e-9, budget * 1e-9);
+    l->budget_ok = 1;
+    return PX_OK;
+}
+
+PxResult px_launch_cancel(PxLaunch *l)
+{
+    if (!l) return PX_ERR_INVALID;
+    /* no log here: it may run on another thread than the context's */
+    if (!l->c->caps.can_cancel) return PX_ERR_UNSUPPORTED;
+    __atomic_store_n(&l->cancel, 1, __ATOMIC_SEQ_CST);
     return PX_OK;
 }
 
@@ -475,6 +510,7 @@ PxResult rt_launch_ready(PxLaunch *l)
     PxResult r;
     if (l->pending && (r = px_launch_wait(l))) return r;
     if (!l->prepared && (r = px_launch_prepare(l))) return r;
+    if ((r = check_budget(l))) return r;
     return l->recorded ? PX_OK : record(l);
 }
 
@@ -484,6 +520,7 @@ PxResult px_launch_submit(PxLaunch *l)
     PxResult r;
     if (l->pending && (r = px_launch_wait(l))) return r;
     if (!l->prepared && (r = px_launch_prepare(l))) return r;
+    if ((r = check_budget(l))) return r;
     if (l->unread) {
         l->unread = 0;
         l->total_ns = -1;

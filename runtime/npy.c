@@ -6,9 +6,55 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- numbers as text (px.h) ---------------------------------------------- */
+
+int px_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!text) return 1;
+    const char *p = text;
+    int neg = *p == '-';
+    if (neg) p++;
+    int base = 10;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) base = 16, p += 2;
+    if (!*p) return 1;
+    uint64_t v = 0;
+    int over = 0;
+    for (; *p; p++) {
+        int d = isdigit((unsigned char)*p) ? *p - '0'
+                : base == 16 && isxdigit((unsigned char)*p) ? tolower((unsigned char)*p) - 'a' + 10
+                                                              : -1;
+        if (d < 0) return 1;
+        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) over = 1;
+        else v = v * (uint64_t)base + (uint64_t)d;
+    }
+    /* within int64 first, then the caller's range */
+    if (over || v > (uint64_t)INT64_MAX + (uint64_t)neg) return 2;
+    int64_t s = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+    if (s < lo || s > hi) return 2;
+    *out = s;
+    return 0;
+}
+
+int px_parse_float(const char *text, double max, double *out)
+{
+    if (!text || !*text || isspace((unsigned char)*text)) return 1;
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end) return 1;
+    /* an overflow gives ERANGE and +-HUGE_VAL; written "inf" does not */
+    if ((errno == ERANGE && fabs(v) > 1.0) || (isfinite(v) && fabs(v) > max)) return 2;
+    *out = v;
+    return 0;
+}
 
 #define NPY_DTYPES(X)                   \
     X(PX_F32, "<f4") /* float */        \
@@ -50,8 +96,12 @@ static const char *dict_value(const char *h, const char *key)
     return NULL;
 }
 
-PxResult rt_npy_parse(const char *name, const unsigned char *p, size_t n, RtNpy *out, char *err,
-                      size_t errsz)
+/* The magic, version, header length and header dict of the image p[0..n),
+ * which needs to hold no data: out gets dtype, rank, shape and count,
+ * *data_at where the data starts. A file is checked this far before any
+ * of its data is read (rt_npy_read). */
+static PxResult npy_header(const char *name, const unsigned char *p, size_t n, RtNpy *out, size_t *data_at,
+                           char *err, size_t errsz)
 {
     memset(out, 0, sizeof *out);
     if (n < 10 || memcmp(p, "\x93NUMPY", 6) != 0) {
@@ -183,8 +233,23 @@ PxResult rt_npy_parse(const char *name, const unsigned char *p, size_t n, RtNpy 
     }
     out->rank = rank;
     out->count = count;
+    *data_at = hstart + hlen;
+    r = PX_OK;
+out:
+    free(h);
+    return r;
+}
+
+PxResult rt_npy_parse(const char *name, const unsigned char *p, size_t n, RtNpy *out, char *err,
+                      size_t errsz)
+{
+    size_t at;
+    PxResult r = npy_header(name, p, n, out, &at, err, errsz);
+    if (r) return r;
+    r = PX_ERR_IO;
     size_t es = px_dtype_size(out->dtype);
-    size_t need = (size_t)count * es, have = n - hstart - hlen;
+    int64_t count = out->count;
+    size_t need = (size_t)count * es, have = n - at;
     if (have < need) {
         snprintf(err, errsz,
                  "%s: truncated: header says %lld elements (%zu bytes) but only %zu bytes of data follow",
@@ -202,48 +267,128 @@ PxResult rt_npy_parse(const char *name, const unsigned char *p, size_t n, RtNpy 
         r = PX_ERR_OUT_OF_MEMORY;
         goto out;
     }
-    memcpy(out->data, p + hstart + hlen, need);
-    r = PX_OK;
+    memcpy(out->data, p + at, need);
+    return PX_OK;
 out:
-    free(h);
     return r;
+}
+
+/* Reads up to n bytes; the count read (less only at end of file or on an
+ * error, which *bad then says). */
+static size_t read_some(int fd, void *buf, size_t n, int *bad)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, (char *)buf + got, n - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            *bad = errno;
+            break;
+        }
+        if (k == 0) break;
+        got += (size_t)k;
+    }
+    return got;
 }
 
 PxResult rt_npy_read(const char *path, RtNpy *out, char *err, size_t errsz)
 {
+    /* Nothing the file says is read past before it is checked: the magic
+     * (6 bytes) and the header come first, then the data's size is known
+     * and compared with the file's before it is allocated, so /dev/zero or
+     * a huge wrong file fails after a few bytes. */
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
         snprintf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
         return errno == ENOENT ? PX_ERR_NOT_FOUND : PX_ERR_IO;
     }
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                snprintf(err, errsz, "%s: out of memory", path);
-                return PX_ERR_OUT_OF_MEMORY;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        snprintf(err, errsz, "%s: read error", path);
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        snprintf(err, errsz, "%s: is a directory, not a .npy file", path);
         return PX_ERR_IO;
     }
-    PxResult r = rt_npy_parse(path, buf, n, out, err, errsz);
-    free(buf);
+    int bad = 0;
+    unsigned char pre[12];
+    size_t got = read_some(fd, pre, 10, &bad);
+    unsigned char *h = NULL;
+    PxResult r = PX_ERR_IO;
+    size_t hstart = 10, hlen = 0;
+    if (bad) goto ioerr;
+    if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        /* npy_header says what is wrong with these bytes */
+        r = npy_header(path, pre, got, out, &hstart, err, errsz);
+        close(fd);
+        return r ? r : PX_ERR_IO;
+    }
+    if (pre[6] == 2 || pre[6] == 3) {
+        got += read_some(fd, pre + 10, 2, &bad);
+        if (bad) goto ioerr;
+        hstart = 12;
+    }
+    if (got < hstart) {
+        snprintf(err, errsz, "%s: truncated .npy header", path);
+        goto fail;
+    }
+    if (pre[6] == 1) hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    else if (pre[6] == 2 || pre[6] == 3)
+        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+    if (hlen > 1 << 20) hlen = (1 << 20) + 1; /* npy_header refuses it; read no more */
+    h = malloc(hstart + hlen + 1);
+    if (!h) {
+        snprintf(err, errsz, "%s: out of memory", path);
+        r = PX_ERR_OUT_OF_MEMORY;
+        goto fail;
+    }
+    memcpy(h, pre, hstart);
+    got = hstart + read_some(fd, h + hstart, hlen, &bad);
+    if (bad) goto ioerr;
+    size_t at;
+    if ((r = npy_header(path, h, got, out, &at, err, errsz))) goto fail;
+    r = PX_ERR_IO;
+    size_t need = (size_t)out->count * px_dtype_size(out->dtype);
+    if (S_ISREG(st.st_mode) && st.st_size >= 0) {
+        size_t have = (size_t)st.st_size > at ? (size_t)st.st_size - at : 0;
+        if (have < need) {
+            snprintf(err, errsz,
+                     "%s: truncated: header says %lld elements (%zu bytes) but only %zu bytes of data follow", path,
+                     (long long)out->count, need, have);
+            goto fail;
+        }
+        if (have > need) {
+            snprintf(err, errsz, "%s: %zu bytes of data follow but the header's shape needs %zu", path, have, need);
+            goto fail;
+        }
+    }
+    out->data = malloc(need ? need : 1);
+    if (!out->data) {
+        snprintf(err, errsz, "%s: out of memory for %zu bytes", path, need);
+        r = PX_ERR_OUT_OF_MEMORY;
+        goto fail;
+    }
+    got = read_some(fd, out->data, need, &bad);
+    if (bad) goto ioerr;
+    if (got < need) {
+        snprintf(err, errsz, "%s: truncated: header says %lld elements (%zu bytes) but only %zu bytes of data follow",
+                 path, (long long)out->count, need, got);
+        goto fail;
+    }
+    unsigned char extra;
+    if (read_some(fd, &extra, 1, &bad) == 1) {
+        snprintf(err, errsz, "%s: more data follows than the header's shape needs (%zu bytes)", path, need);
+        goto fail;
+    }
+    if (bad) goto ioerr;
+    free(h);
+    close(fd);
+    return PX_OK;
+ioerr:
+    snprintf(err, errsz, "%s: read error: %s", path, strerror(bad));
+fail:
+    free(h);
+    close(fd);
+    rt_npy_free(out);
     return r;
 }
 
@@ -277,9 +422,14 @@ PxResult rt_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *
     for (int i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF;
     ok = ok && (bytes == 0 || fwrite(data, 1, bytes, f) == bytes);
+    ok = (fflush(f) == 0) && ok;
+    int e = errno;
     ok = (fclose(f) == 0) && ok;
     if (!ok) {
-        snprintf(err, errsz, "%s: write failed: %s", path, strerror(errno));
+        if (!e) e = errno;
+        /* no corrupt file stays behind (a header over missing data) */
+        remove(path);
+        snprintf(err, errsz, "%s: write failed: %s", path, strerror(e ? e : EIO));
         return PX_ERR_IO;
     }
     return PX_OK;

@@ -66,6 +66,10 @@ typedef struct RtCaps {
     /* Workgroups (CPU: items' slices) the device runs at once: a slice of
      * fewer leaves it partly idle, so slices take at least this many. */
     int parallel_groups;
+    /* A run stops soon after RtArgs.cancel is set (PX_ERR_CANCELLED from
+     * its wait): the CPU backend's code polls it; Vulkan cannot stop a
+     * submitted dispatch. */
+    int can_cancel;
 } RtCaps;
 
 /* A launch's arguments in the form every backend takes. Arrays are the
@@ -76,6 +80,7 @@ typedef struct RtArgs {
     const int64_t *syms;       /* [size symbol]: bound value */
     const int64_t *params;     /* [param]: int/uint values for ir_size_eval */
     int untimed;               /* measure nothing (px_launch_set_timing) */
+    volatile int32_t *cancel;  /* px_launch_cancel's flag (RtCaps.can_cancel) */
 } RtArgs;
 
 /* How a stage of a kernel runs on the device, for the cost model. */
@@ -170,6 +175,7 @@ struct PxContext {
     char profile_src[1024];     /* file the profile came from, or "default" */
     uint64_t buffers_made;      /* PxBuffer ids: a freed buffer's address may come back */
     int timed;                  /* PxConfig.timestamps: launches start with timing on */
+    PxLimits limits;            /* PxConfig.limits */
 };
 
 struct PxKernel {
@@ -245,6 +251,9 @@ struct PxLaunch {
     int unread_cold;            /* ... and it was the first run after a record */
     int untimed;                /* px_launch_set_timing(l, 0) */
     double pred_ns;             /* uncorrected whole-kernel prediction; < 0: not known */
+    int budget_ok;              /* the launch budget was checked since prepare */
+    volatile int32_t cancel;    /* px_launch_cancel: set by any thread, polled by
+                                   the CPU backend's code, cleared by the run */
 };
 
 PxDtype rt_dtype_of(ScalarType t);

@@ -229,5 +229,93 @@ fails "--out of a scalar" "is a scalar" "$T/sym.px" --size N=3 --arg n=1 --out n
 fails "no such kernel" "no kernel named zz" $E/saxpy.px --kernel zz
 fails "no such device" "device 99 requested" $E/saxpy.px --device 99
 
+# ---- issue 16: hostile and careless input ----
+# unbounded inputs fail after a few bytes, not gigabytes (the check is
+# the error itself; memory is bounded by the source limit)
+fails "source /dev/zero" "source is larger than the limit of 16777216 bytes" /dev/zero
+fails "--arg from /dev/zero" "not a .npy file (no \x93NUMPY magic)" $E/saxpy.px --arg a=1 --arg x=/dev/zero
+fails "kernel file a directory" "$T: cannot read: Is a directory" "$T"
+mkdir -p "$T/d.npy"
+fails "--arg a directory" "is a directory, not a .npy file" $E/saxpy.px --arg a=1 --arg x="$T/d.npy"
+# a source of exactly the limit is not "larger" (it fails later, in the parser)
+head -c 16777216 /dev/zero | tr '\0' '#' > "$T/big.px"
+fails "source at the limit" "no GPU_KERNEL in file" "$T/big.px"
+printf '#' >> "$T/big.px"
+fails "source past the limit" "big.px:1:1: error: source is larger than the limit of 16777216 bytes" "$T/big.px"
+# pxcc: a source of exactly the limit is read whole, one byte more is refused
+head -c 16777216 /dev/zero | tr '\0' '#' > "$T/big.px"
+out=$("$B/pxcc" "$T/big.px" 2>&1); rc=$?
+case "$rc:$out" in
+1:*"big.px:1:1: error: no GPU_KERNEL in file"*) ok "pxcc: source at the limit" ;;
+*) bad "pxcc: source at the limit" "$out" ;;
+esac
+printf '#' >> "$T/big.px"
+out=$("$B/pxcc" "$T/big.px" 2>&1); rc=$?
+case "$rc:$out" in
+1:*"big.px:1:1: error: source is larger than the limit of 16777216 bytes"*) ok "pxcc: source past the limit" ;;
+*) bad "pxcc: source past the limit" "$out" ;;
+esac
+out=$(timeout 60 "$B/pxcc" /dev/zero 2>&1); rc=$?
+case "$rc:$out" in
+1:*"/dev/zero:1:1: error: source is larger than the limit"*) ok "pxcc: /dev/zero" ;;
+*) bad "pxcc: /dev/zero (exit $rc)" "$out" ;;
+esac
+rm -f "$T/big.px"
+# a header claiming more data than the file has fails before reading it
+$PY -c "
+import struct
+h = b\"{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }\"
+h += b' ' * (118 - len(h)) + b'\n'
+open('$T/huge.npy', 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h + b'\0' * 16)"
+fails "header bigger than the file" "truncated: header says 1099511627776 elements" $E/saxpy.px --arg a=1 --arg x="$T/huge.npy"
+# the launch budget (--budget MS) refuses before running; 0 lifts it
+printf 'GPU_KERNEL spin\nGPU_PARAM t uint\nGPU_PARAM y uint[1]\nGPU_THREAD_CODE:\n    PARALLEL_FOR i IN 0..1 {\n        var s = 0u\n        for j in 0u..t {\n            s = s + 1u\n        }\n        y[i] = s\n    }\nGPU_END\n' > "$T/spin.px"
+fails "--budget refuses a costly launch" "kernel 'spin': predicted " "$T/spin.px" --arg t=4294967295 --budget 1 --backend cpu
+fails "--budget needs whole ms" "--budget 1.5: expected a whole number from 0 to 86400000" "$T/spin.px" --budget 1.5
+run "--budget 0: no budget" "y = np.load('spin.npy'); sys.exit(0 if y[0] == 1000 else 1)" \
+    "$T/spin.px" --arg t=1000 --budget 0 --backend cpu --out y="$T/spin.npy"
+# numbers: one reading for --arg, --fill and --size
+printf 'GPU_KERNEL k\nGPU_PARAM x int[N]\nGPU_PARAM y float[N]\nGPU_THREAD_CODE:\n    PARALLEL_MAP x -> y : float(x)\nGPU_END\n' > "$T/ik.px"
+fails "--fill int out of range" "--fill x=3000000000: 3000000000 is beyond the range of int" "$T/ik.px" --fill x=3000000000 --size N=2
+fails "--fill int from 1e30" "x is int, so the value must be a whole number" "$T/ik.px" --fill x=1e30 --size N=2
+fails "--fill float out of range" "1e39 is beyond the range of float" "$T/ik.px" --fill x=1 --fill y=1e39 --size N=2
+fails "--arg float out of range" "scalar a is float but 1e39 is beyond its range" $E/saxpy.px --arg a=1e39 --fill x=ones --fill y=ones --size N=2
+fails "--size twice" "--size N=9: N is already given by --size N=8" "$T/ik.px" --fill x=1 --size N=8 --size N=9
+fails "--fill twice" "--fill x=2: x is already given by --fill x=1" "$T/ik.px" --fill x=1 --fill x=2 --size N=2
+fails "--out twice" "--out y=$T/b.npy: y is already given by --out y=$T/a.npy" "$T/ik.px" --fill x=1 --size N=2 --out y="$T/a.npy" --out y="$T/b.npy"
+fails "--arg twice" "--arg a=2: a is already given by --arg a=1" $E/saxpy.px --arg a=1 --arg a=2 --size N=2
+fails "--out file twice" "the file is also given by --out y=$T/same.npy" "$T/ik.px" --fill x=1 --size N=2 --out y="$T/same.npy" --out x="$T/same.npy"
+fails "--fill of an --arg" "--fill x=1: x is already given by --arg x=$T/x1000.npy" $E/saxpy.px --arg a=1 --arg x="$T/x1000.npy" --fill x=1
+fails "--size negative" "--size N=-1: expected a whole number >= 0" "$T/ik.px" --fill x=1 --size N=-1
+run "--size and --fill: decimal 010 is ten, 0x hex" \
+    "y = np.load('y10.npy'); sys.exit(0 if y.shape == (10,) and (y == 16).all() else 1)" \
+    "$T/ik.px" --fill x=0x10 --size N=010 --out y="$T/y10.npy"
+run "--fill int -5, uint range" "y = np.load('yn.npy'); sys.exit(0 if (y == -5).all() else 1)" \
+    "$T/ik.px" --fill x=-5 --size N=3 --out y="$T/yn.npy"
+printf 'GPU_KERNEL k\nGPU_PARAM y float[N]\nGPU_THREAD_CODE:\n    PARALLEL_MAP y -> y : y * 2.0\nGPU_END\n' > "$T/nk.px"
+out=$("$PXRUN" "$T/nk.px" --fill y=nan --size N=3 2>&1)
+case "$out" in
+*"y: float (3,) [nan, nan, nan] min nan max nan sum nan"*) ok "all-NaN summary" ;;
+*) bad "all-NaN summary" "$out" ;;
+esac
+# --out: nothing is written unless every output is (a failing one is in a
+# directory that does not exist, or on a full file system when root)
+rm -f "$T/o1.npy"
+fails "--out set fails as a whole" "--out x=$T/nodir/x.npy: $T/nodir/x.npy: cannot create" \
+    "$T/ik.px" --fill x=1 --size N=4 --out y="$T/o1.npy" --out x="$T/nodir/x.npy"
+if [ -e "$T/o1.npy" ] || ls "$T"/o1.npy.pxrun-* >/dev/null 2>&1; then bad "--out leaves no file"; else ok "--out leaves no file"; fi
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=64k tmpfs "$T/full" 2>/dev/null; then
+    fails "--out on a full disk" "$T/full/x.npy: write failed: No space left on device" \
+        "$T/ik.px" --fill x=1 --size N=100000 --out y="$T/o2.npy" --out x="$T/full/x.npy"
+    if [ -e "$T/o2.npy" ] || [ -n "$(ls -A "$T/full")" ]; then bad "full disk leaves no file" "$(ls -la "$T/full")"
+    else ok "full disk leaves no file"; fi
+    umount "$T/full"
+else
+    ok "--out on a full disk (skipped: needs root and tmpfs)"
+fi
+(umask 027; "$PXRUN" "$T/ik.px" --fill x=1 --size N=2 --out y="$T/om.npy" >/dev/null 2>&1)
+if [ "$(stat -c %a "$T/om.npy" 2>/dev/null)" = 640 ]; then ok "--out mode follows the umask"
+else bad "--out mode follows the umask" "$(ls -la "$T/om.npy" 2>&1)"; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 
 #define PXCC_VERSION "0.1"
-#define PXCC_MAX_INPUT (16u << 20) /* bytes; larger sources are refused */
 
 typedef struct PxccSize {
     const char *name;
@@ -173,15 +172,18 @@ FE_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
 
 /* Reads all of f up to the cap. Returns NULL with errno set on failure;
  * errno EFBIG when the cap is exceeded. */
-static char *read_all(FILE *f, size_t *len)
+/* Reads at most max + 1 bytes: a source one byte over the limit is enough
+ * for the parser to refuse it (located, "source is larger than ..."), and
+ * an endless input (/dev/zero) costs no more than that. */
+static char *read_all(FILE *f, size_t max, size_t *len)
 {
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     if (!buf) return NULL;
     for (;;) {
+        if (n > max) break;
         if (n == cap) {
-            if (cap >= PXCC_MAX_INPUT) { free(buf); errno = EFBIG; return NULL; }
-            cap *= 2;
+            cap = 2 * cap < max + 1 ? 2 * cap : max + 1;
             char *nb = realloc(buf, cap + 1);
             if (!nb) { free(buf); return NULL; }
             buf = nb;
@@ -193,7 +195,6 @@ static char *read_all(FILE *f, size_t *len)
             break;
         }
     }
-    if (n > PXCC_MAX_INPUT) { free(buf); errno = EFBIG; return NULL; }
     buf[n] = 0;
     *len = n;
     return buf;
@@ -279,14 +280,13 @@ static int run(PxccCtx *c, int argc, char **argv)
     int from_stdin = strcmp(c->input, "-") == 0;
     FILE *f = from_stdin ? stdin : fopen(c->input, "rb");
     size_t len = 0;
-    char *src = f ? read_all(f, &len) : NULL;
+    FeLimits lim;
+    fe_limits_default(&lim);
+    char *src = f ? read_all(f, lim.source_bytes, &len) : NULL;
     int err = errno;
     if (f && !from_stdin) fclose(f);
     if (!src) {
-        if (err == EFBIG)
-            fprintf(stderr, "pxcc: error: cannot read '%s': larger than %u MiB\n", c->input, PXCC_MAX_INPUT >> 20);
-        else
-            fprintf(stderr, "pxcc: error: cannot read '%s': %s\n", c->input, strerror(err));
+        fprintf(stderr, "pxcc: error: cannot read '%s': %s\n", c->input, strerror(err));
         return 1;
     }
     CgCompileOptions o = {
@@ -297,6 +297,7 @@ static int run(PxccCtx *c, int argc, char **argv)
         .verify = c->verify,
         .cost = mode->cost,
         .emit = mode->needs,
+        .limits = &lim,
     };
     cg_target_default(&o.target, c->target_env);
     CgCompiled r;

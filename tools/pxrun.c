@@ -4,26 +4,19 @@
  * predicted and measured times. Every user error ends with exit status 1
  * and one `pxrun: error: ...` line. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "px.h"
 #include "runtime/rt.h"
 
-typedef struct Pair {
-    const char *name, *value, *text; /* text: the whole NAME=VALUE for messages */
-} Pair;
-
-#define MAXP 64
-typedef struct Opts {
-    const char *file, *kernel, *device, *backend;
-    Pair args[MAXP], sizes[MAXP], fills[MAXP], outs[MAXP];
-    int nargs, nsizes, nfills, nouts;
-    int vm, repeat, stats, json, opt, werror, verbose, calibrate;
-} Opts;
+#include "tools/pxrun_args.h"
 
 static void usage(FILE *f)
 {
@@ -31,7 +24,7 @@ static void usage(FILE *f)
           "             [--arg NAME=FILE.npy | --arg NAME=VALUE]... [--size SYM=N]...\n"
           "             [--fill NAME=zeros|ones|iota|random[:SEED]|VALUE]...\n"
           "             [--out NAME=FILE.npy]... [--backend vulkan|cpu|auto] [--device N|NAME]\n"
-          "             [--repeat N] [--stats] [--json] [-O0|-O1|-O2] [-Werror] [-v]\n"
+          "             [--repeat N] [--budget MS] [--stats] [--json] [-O0|-O1|-O2] [-Werror] [-v]\n"
           "       pxrun --calibrate [--repeat N] [--backend vulkan|cpu|auto] [--device N|NAME]\n",
           f);
 }
@@ -55,73 +48,6 @@ static void on_log(void *user, PxLogLevel lv, const char *msg)
     if (lv == PX_LOG_WARN || o->verbose) fprintf(stderr, "pxrun: %s\n", msg);
 }
 
-static Pair split(const char *flag, const char *s)
-{
-    const char *eq = strchr(s, '=');
-    if (!eq || eq == s) die("%s %s: expected NAME=VALUE", flag, s);
-    Pair p = {strndup(s, (size_t)(eq - s)), eq + 1, s};
-    if (!p.name) die("out of memory");
-    return p;
-}
-
-static long parse_count(const char *flag, const char *v, long lo, long hi)
-{
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (end == v || *end || n < lo || n > hi) die("%s %s: expected a whole number from %ld to %ld", flag, v, lo, hi);
-    return n;
-}
-
-static void parse_args(int argc, char **argv, Opts *o)
-{
-    o->repeat = 0; /* not given: 1 run, or 5 per micro-kernel with --calibrate */
-    o->vm = -1;
-    o->opt = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define NEXT() (i + 1 < argc ? argv[++i] : (die("%s needs a value", a), (char *)0))
-        if (!strcmp(a, "--arg")) {
-            if (o->nargs == MAXP) die("too many --arg");
-            o->args[o->nargs++] = split(a, NEXT());
-        } else if (!strcmp(a, "--size")) {
-            if (o->nsizes == MAXP) die("too many --size");
-            o->sizes[o->nsizes++] = split(a, NEXT());
-        } else if (!strcmp(a, "--fill")) {
-            if (o->nfills == MAXP) die("too many --fill");
-            o->fills[o->nfills++] = split(a, NEXT());
-        } else if (!strcmp(a, "--out")) {
-            if (o->nouts == MAXP) die("too many --out");
-            o->outs[o->nouts++] = split(a, NEXT());
-        } else if (!strcmp(a, "--kernel")) o->kernel = NEXT();
-        else if (!strcmp(a, "--device")) o->device = NEXT();
-        else if (!strcmp(a, "--backend")) o->backend = NEXT();
-        else if (!strcmp(a, "--vm")) o->vm = (int)parse_count(a, NEXT(), 0, 1 << 20);
-        else if (!strcmp(a, "--repeat")) o->repeat = (int)parse_count(a, NEXT(), 1, 1000000);
-        else if (!strcmp(a, "--stats")) o->stats = 1;
-        else if (!strcmp(a, "--json")) o->json = 1;
-        else if (!strcmp(a, "--calibrate")) o->calibrate = 1;
-        else if (!strcmp(a, "-v")) o->verbose = 1;
-        else if (!strcmp(a, "-Werror")) o->werror = 1;
-        else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2")) o->opt = a[2] - '0';
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (a[0] == '-' && a[1]) {
-            usage(stderr);
-            die("unknown option %s", a);
-        } else if (o->file) die("more than one kernel file (%s and %s)", o->file, a);
-        else o->file = a;
-#undef NEXT
-    }
-    if (o->calibrate && o->file) die("--calibrate measures the device and takes no kernel file (%s)", o->file);
-    if (!o->file && !o->calibrate) {
-        usage(stderr);
-        die("no kernel file given");
-    }
-    if (o->backend && strcmp(o->backend, "vulkan") && strcmp(o->backend, "cpu") && strcmp(o->backend, "auto"))
-        die("--backend %s: expected vulkan, cpu or auto", o->backend);
-}
-
 /* ---- fills ---------------------------------------------------------------- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -140,29 +66,15 @@ static void fill_buffer(PxBuffer *b, const Pair *f)
     size_t es = px_dtype_size(t);
     unsigned char *d = malloc((size_t)n * es + 1);
     if (!d) die("out of memory for --fill %s", f->text);
-    const char *v = f->value;
-    int mode; /* 0 value, 1 iota, 2 random */
-    double val = 0;
-    uint64_t seed = 1;
-    if (!strcmp(v, "zeros")) mode = 0, val = 0;
-    else if (!strcmp(v, "ones")) mode = 0, val = 1;
-    else if (!strcmp(v, "iota")) mode = 1;
-    else if (!strncmp(v, "random", 6) && (v[6] == 0 || v[6] == ':')) {
-        mode = 2;
-        if (v[6] == ':') {
-            char *end;
-            seed = strtoull(v + 7, &end, 0);
-            if (end == v + 7 || *end) die("--fill %s: the seed must be a whole number", f->text);
-        }
-    } else {
-        char *end;
-        val = strtod(v, &end);
-        if (end == v || *end) die("--fill %s: expected zeros, ones, iota, random[:SEED] or a number", f->text);
-        if ((t == PX_I32 || t == PX_U32) && val != floor(val))
-            die("--fill %s: %s is %s, so the value must be a whole number", f->text, f->name, px_dtype_name(t));
-        if (t == PX_U32 && val < 0) die("--fill %s: %s is uint, so the value cannot be negative", f->text, f->name);
-        mode = 0;
+    FillSpec fs;
+    char e[512];
+    if (pxrun_parse_fill(f, t, &fs, e, sizeof e)) {
+        free(d);
+        die("%s", e);
     }
+    int mode = fs.mode;
+    double val = fs.val;
+    uint64_t seed = fs.seed;
     for (int64_t i = 0; i < n; i++) {
         double x = mode == 0 ? val : mode == 1 ? (double)i : 0;
         if (mode == 2) {
@@ -173,8 +85,10 @@ static void fill_buffer(PxBuffer *b, const Pair *f)
         unsigned char *p = d + (size_t)i * es;
         switch (t) {
         case PX_F32: { float y = (float)x; memcpy(p, &y, 4); break; }
-        case PX_I32: { int32_t y = (int32_t)(int64_t)x; memcpy(p, &y, 4); break; }
-        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)x; memcpy(p, &y, 4); break; }
+        /* x is an integer here (a checked value, iota's index or 0..99);
+         * through uint64 it wraps modulo 2^32 with no undefined cast */
+        case PX_I32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
+        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
         case PX_F16: { uint16_t y = px_float_to_half((float)x); memcpy(p, &y, 2); break; }
         }
     }
@@ -226,13 +140,17 @@ static void summary(FILE *f, const char *name, PxBuffer *b, int json, int first)
     PxDtype t = px_buffer_dtype(b);
     int64_t n = px_buffer_count(b);
     void *d = read_all(b, name);
+    /* min and max of the values that are not NaN; NaN when all are */
     double mn = INFINITY, mx = -INFINITY, sum = 0;
+    int64_t nums = 0;
     for (int64_t i = 0; i < n; i++) {
         double x = elem(d, t, i);
         if (x < mn) mn = x;
         if (x > mx) mx = x;
+        nums += !isnan(x);
         sum += x;
     }
+    if (!nums) mn = mx = NAN;
     char sh[128];
     shape_str(sh, sizeof sh, b);
     int nf = n < 8 ? (int)n : 8;
@@ -295,6 +213,63 @@ static void json_num(FILE *f, double x)
     else fprintf(f, "%.6g", x);
 }
 
+/* Every --out goes to a temporary file beside its target (same file
+ * system, so rename is atomic), and only when all are written are they
+ * renamed into place: a failure (disk full) leaves no corrupt file and no
+ * earlier --out half of a set. */
+static void write_outs(Opts *o, PxLaunch *l)
+{
+    char *tmp[MAXP] = {0};
+    const char *fail = NULL;
+    char e[600] = "";
+    mode_t mask = umask(0);
+    umask(mask);
+    for (int i = 0; i < o->nouts && !fail; i++) {
+        const Pair *ou = &o->outs[i];
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o->outs[j].value, ou->value)) {
+                snprintf(e, sizeof e, "the file is also given by --out %s", o->outs[j].text);
+                fail = ou->text;
+            }
+        if (fail) break;
+        size_t n = strlen(ou->value) + 16;
+        tmp[i] = malloc(n);
+        if (!tmp[i]) die("out of memory");
+        snprintf(tmp[i], n, "%s.pxrun-XXXXXX", ou->value);
+        int fd = mkstemp(tmp[i]);
+        if (fd < 0) {
+            snprintf(e, sizeof e, "%s: cannot create: %s", ou->value, strerror(errno));
+            free(tmp[i]);
+            tmp[i] = NULL;
+            fail = ou->text;
+            break;
+        }
+        fchmod(fd, 0666 & ~mask); /* mkstemp makes 0600; a new file gets the umask's mode */
+        close(fd);
+        PxBuffer *b = px_launch_buffer(l, ou->name);
+        void *d = read_all(b, ou->name);
+        if (rt_npy_write(tmp[i], px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, e, sizeof e)) {
+            /* name the target in the message, not the temporary */
+            char m[600];
+            const char *why = strstr(e, ": write failed: ");
+            snprintf(m, sizeof m, "%s: write failed: %s", ou->value, why ? why + 16 : e);
+            snprintf(e, sizeof e, "%s", m);
+            fail = ou->text;
+        }
+        free(d);
+    }
+    for (int i = 0; i < o->nouts && !fail; i++)
+        if (rename(tmp[i], o->outs[i].value)) {
+            snprintf(e, sizeof e, "%s: cannot rename into place: %s", o->outs[i].value, strerror(errno));
+            fail = o->outs[i].text;
+        }
+    for (int i = 0; i < o->nouts; i++) {
+        if (tmp[i] && fail) remove(tmp[i]);
+        free(tmp[i]);
+    }
+    if (fail) die("--out %s: %s", fail, e);
+}
+
 /* pxrun --calibrate: measure the device, save its profile (which later
  * contexts on this device load) and show it. */
 static int calibrate(PxContext *ctx, const Opts *o)
@@ -323,7 +298,18 @@ static int calibrate(PxContext *ctx, const Opts *o)
 int main(int argc, char **argv)
 {
     Opts o = {0};
-    parse_args(argc, argv, &o);
+    char perr[1024];
+    int pr = pxrun_parse_args(argc, argv, &o, perr, sizeof perr);
+    if (pr == PXRUN_HELP) {
+        usage(stdout);
+        pxrun_free_opts(&o);
+        return 0;
+    }
+    if (pr) {
+        if (pr == PXRUN_USAGE) usage(stderr);
+        pxrun_free_opts(&o);
+        die("%s", perr);
+    }
     if (!o.calibrate && !o.repeat) o.repeat = 1;
 
     PxConfig cfg;
@@ -331,6 +317,7 @@ int main(int argc, char **argv)
     cfg.log = on_log;
     cfg.log_user = &o;
     cfg.opt_level = o.opt;
+    if (o.budget_ms >= 0) cfg.limits.launch_budget_ns = o.budget_ms * 1e6;
     if (o.backend && !strcmp(o.backend, "cpu")) cfg.backend = PX_BACKEND_CPU;
     if (o.backend && !strcmp(o.backend, "vulkan")) cfg.backend = PX_BACKEND_VULKAN;
     if (o.backend && !strcmp(o.backend, "auto")) cfg.backend = PX_BACKEND_AUTO;
@@ -362,6 +349,7 @@ int main(int argc, char **argv)
     if (r == PX_ERR_COMPILE) {
         fprintf(stderr, "pxrun: error: %s\n", px_last_error(ctx));
         px_context_destroy(ctx);
+        pxrun_free_opts(&o);
         return 1;
     }
     if (r) die("%s", px_last_error(ctx));
@@ -383,8 +371,6 @@ int main(int argc, char **argv)
             if (!strcmp(pin.name, a->name)) pi = j;
         }
         if (pi < 0) die("--arg %s: kernel %s has no parameter named %s", a->text, px_kernel_name(k), a->name);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(o.args[j].name, a->name)) die("--arg %s: %s is already given by --arg %s", a->text, a->name, o.args[j].text);
         if (!pin.is_buffer) {
             if (px_launch_set_scalar_text(l, a->name, a->value)) die("--arg %s: %s", a->text, px_last_error(ctx));
             continue;
@@ -413,9 +399,9 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < o.nsizes; i++) {
         const Pair *s = &o.sizes[i];
-        char *end;
-        long long v = strtoll(s->value, &end, 0);
-        if (end == s->value || *end || v < 0) die("--size %s: expected a whole number >= 0", s->text);
+        int64_t v;
+        if (px_parse_int(s->value, 0, INT64_MAX, &v))
+            die("--size %s: expected a whole number >= 0 (decimal or 0x hex)", s->text);
         char origin[300];
         snprintf(origin, sizeof origin, "--size %s", s->text);
         if (px_launch_set_size(l, s->name, v, origin)) die("--size %s: %s", s->text, px_last_error(ctx));
@@ -463,15 +449,7 @@ int main(int argc, char **argv)
         }
     }
 
-    for (int i = 0; i < o.nouts; i++) {
-        const Pair *ou = &o.outs[i];
-        PxBuffer *b = px_launch_buffer(l, ou->name);
-        void *d = read_all(b, ou->name);
-        char e[512];
-        if (rt_npy_write(ou->value, px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, e, sizeof e))
-            die("--out %s: %s", ou->text, e);
-        free(d);
-    }
+    write_outs(&o, l);
 
     PxDeviceInfo di;
     px_device_info(ctx, &di);
@@ -573,9 +551,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < nowned; i++) px_buffer_destroy(owned[i]);
     px_module_destroy(m);
     px_context_destroy(ctx);
-    for (int i = 0; i < o.nargs; i++) free((void *)o.args[i].name);
-    for (int i = 0; i < o.nsizes; i++) free((void *)o.sizes[i].name);
-    for (int i = 0; i < o.nfills; i++) free((void *)o.fills[i].name);
-    for (int i = 0; i < o.nouts; i++) free((void *)o.outs[i].name);
+    pxrun_free_opts(&o);
     return 0;
 }

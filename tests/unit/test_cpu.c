@@ -75,7 +75,7 @@ static const int nthreads[] = {1, 2, 7};
 
 static void run_on(RtCpuPool *pool, Prog *p, Bind *b)
 {
-    CgCpuArgs a = {b->buf, b->scal, b->sym, NULL};
+    CgCpuArgs a = {b->buf, b->scal, b->sym, NULL, NULL};
     CHECK(rt_cpu_run(pool, &p->cm->kernels.v[0], &a, NULL) == 0);
 }
 
@@ -296,7 +296,7 @@ static void run_scale(CgCpuModule *cm, float *x, float *y, int64_t n)
     bind_buf(&b, k, "x", x);
     bind_buf(&b, k, "y", y);
     bind_sym(&b, k, "N", n);
-    CgCpuArgs a = {b.buf, b.scal, b.sym, NULL};
+    CgCpuArgs a = {b.buf, b.scal, b.sym, NULL, NULL};
     CHECK(rt_cpu_run(NULL, &cm->kernels.v[0], &a, NULL) == 0);
 }
 

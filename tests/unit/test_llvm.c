@@ -102,7 +102,7 @@ static void uneven(void *pool, const CgCpuStep *st, const CgCpuArgs *a, int64_t 
 
 static int run(CgCpuModule *cm, void **bufs, const uint32_t *scal, const int64_t *syms, int sliced)
 {
-    CgCpuArgs a = {bufs, scal, syms, NULL};
+    CgCpuArgs a = {bufs, scal, syms, NULL, NULL};
     return cg_cpu_run(&cm->kernels.v[0], &a, sliced ? uneven : NULL, NULL, NULL);
 }
 
