@@ -105,7 +105,8 @@ static int elem_size(ScalarType t) { return t == TY_HALF ? 2 : 4; }
     X(IR_STRAT_REDUCE_ROWS, 1)     /* one group per row */                    \
     X(IR_STRAT_SCAN_3PASS, 3)      /* reduce, scan partials, propagate */     \
     X(IR_STRAT_SOFTMAX_ROW, 1)     /* one group per row */                    \
-    X(IR_STRAT_TRANSPOSE_TILED, 1) /* one tiled pass */
+    X(IR_STRAT_TRANSPOSE_TILED, 1) /* one tiled pass */                       \
+    X(IR_STRAT_TRANSPOSE_BLOCK, 1) /* one pass, 4x4 blocks or elements */
 
 static int strategy_dispatches(IrStrategy s)
 {
@@ -130,7 +131,7 @@ static IrStrategy default_strategy(const IrKernel *k, const IrStage *st)
                    : IR_STRAT_REDUCE_TREE;
     case IR_STAGE_SCAN: return IR_STRAT_SCAN_3PASS;
     case IR_STAGE_SOFTMAX: return IR_STRAT_SOFTMAX_ROW;
-    case IR_STAGE_TRANSPOSE: return IR_STRAT_TRANSPOSE_TILED;
+    case IR_STAGE_TRANSPOSE: return IR_STRAT_TRANSPOSE_BLOCK;
     }
     fe_unreachable();
 }
