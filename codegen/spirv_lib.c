@@ -33,7 +33,11 @@
  *               t*E..t*E+E-1 serially and the group scanning the
  *               invocations' totals. 32-bit element types get "…4"
  *               variants of the data passes for cols % 4 == 0 (vec4
- *               accesses). Exact for integers (wrapping).
+ *               accesses); every data pass has a "…1" variant without
+ *               the row and block loops for one block per chunk and rows
+ *               within the group cap (16M elements a row at the
+ *               defaults). Exact for integers (wrapping); integer group
+ *               scans use one inclusive subgroup scan.
  *  softmax-row  with subgroups: one subgroup per row, online (max, sum of
  *               exp) per lane, subgroup max/add, no barriers, a vec4
  *               variant for float rows of a multiple of 4; without: one
@@ -46,9 +50,10 @@
  *  matmul-tiled TM x TN output tile per group, TK deep slices of A and B in
  *               shared memory, R x R outputs per invocation (sp = TM, TN,
  *               TK, R; default 128, 128, 8, 8); partial tiles are
- *               zero-padded. Float 128x128x8x8 adds "tiles128", the
- *               interior fast path (vec4 global and shared accesses, no
- *               bounds checks), run instead when M, N % 128 == 0, K % 8 == 0.
+ *               zero-padded. Float 128x128x8x8 runs matmul128 instead:
+ *               the full tiles unchecked ("tiles128"), the last tile row
+ *               and column masked ("edge128"), vec4 global accesses when
+ *               K, N % 4 == 0 (else the "…s" variants).
  * Group reductions and scans use one subgroup operation and one slot per
  * subgroup in shared memory (one barrier) when CgTarget.subgroups, else a
  * shared-memory tree / Hillis-Steele scan. A reduction whose result only
@@ -533,17 +538,35 @@ static void lower_softmax(Sb *s, int si, const IrStage *st) {
  * subgroup, two barriers (sh has G + 1 entries: the last one passes the
  * total); else a shared-memory Hillis-Steele scan (2 log2 G barriers).
  * Ends with a barrier, or (subgroups) with only reads of sh[G] after the
- * last one, so a next call may reuse sh at once. */
+ * last one, so a next call may reuse sh at once. total NULL: the caller
+ * needs no total and makes no next call (subgroups: one barrier). */
 static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, uint32_t *excl,
                          uint32_t *total) {
     uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
     if (s->t->subgroups) {
         SpvOp op = sg_opcode(RED_SUM, t);
-        uint32_t ex = sb_group_op(s, op, ty, SpvGroupOperationExclusiveScan, v);
-        uint32_t red = sb_group_op(s, op, ty, SpvGroupOperationReduce, v);
-        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId);
-        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0)), 0);
-        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), red);
+        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId), ex, slot, writer;
+        if (t == TY_FLOAT) {
+            /* the exclusive scan itself (inclusive minus v is not exactly
+             * it in float) and a reduce for the slot */
+            ex = sb_group_op(s, op, ty, SpvGroupOperationExclusiveScan, v);
+            slot = sb_group_op(s, op, ty, SpvGroupOperationReduce, v);
+            writer = SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0));
+        } else {
+            /* integers (exact, wrapping): one inclusive scan, as the twin;
+             * the exclusive prefix is it minus v and the subgroup's sum is
+             * its last lane's: lane SubgroupSize-1 (G and the subgroup size
+             * are powers of two, so with G >= SubgroupSize every subgroup
+             * is full) or invocation G-1 (G < SubgroupSize: one subgroup) */
+            slot = sb_group_op(s, op, ty, SpvGroupOperationInclusiveScan, v);
+            ex = SB_OP(s, SpvOpISub, ty, slot, v);
+            uint32_t last = SB_OP(s, SpvOpISub, s->t_u32, sb_builtin_sg(s, SpvBuiltInSubgroupSize),
+                                  sb_const_u(s, 1));
+            writer = SB_OP(s, SpvOpLogicalOr, s->t_bool, SB_OP(s, SpvOpIEqual, s->t_bool, lane, last),
+                           SB_OP(s, SpvOpIEqual, s->t_bool, l, sb_const_u(s, (uint32_t)G - 1)));
+        }
+        SbIf f = sb_if_begin(s, writer, 0);
+        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), slot);
         sb_if_end(s, &f);
         sb_barrier(s);
         /* the slots of the earlier subgroups only (not all NumSubgroups
@@ -555,6 +578,7 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
         sb_store(s, bef, red_combine(s, RED_SUM, t, sb_load(s, ty, bef), sh_load(s, sh, ty, f2.iv)));
         sb_for_end(s, &f2);
         *excl = sb_load(s, ty, bef);
+        if (!total) return;
         /* the last invocation's inclusive prefix is the total: it passes it
          * on in sh[G], which no slot uses */
         uint32_t gl = sb_const_u(s, (uint32_t)G);
@@ -581,7 +605,7 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
         sb_barrier(s);
     }
     uint32_t inc = sh_load(s, sh, ty, l);
-    *total = sh_load(s, sh, ty, sb_const_u(s, (uint32_t)G - 1));
+    if (total) *total = sh_load(s, sh, ty, sb_const_u(s, (uint32_t)G - 1));
     /* exact for integers; for float the inclusive prefix minus v */
     *excl = SB_OP(s, t == TY_FLOAT ? SpvOpFSub : SpvOpISub, ty, inc, v);
     sb_barrier(s);
@@ -667,20 +691,41 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     uint32_t nbk = sb_size_u32(s, nbkh), bpc = sb_size_u32(s, bpch);                        \
     uint32_t nch = sb_size_u32(s, nchh);                                                    \
     (void)R; (void)C; (void)nbk; (void)bpc
+    /* Variants of passes 1 and 3: "…1" (one) when every group has one
+     * block of one row (bpc == 1 and rows within the group-count cap, so
+     * no loop at all: on lavapipe the row and block loops around a body
+     * with barriers cost about as much as the body), else the looped one;
+     * each with vec4 and scalar variants when the element is 32-bit. The
+     * group-count factors (one_sel, variant_sel) run exactly one. */
+    IrSize *one = ir_size_bin(s->a, SZ_MUL,
+        ir_size_bin(s->a, SZ_SUB, hconst(s, 1), ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_SUB, bpch, hconst(s, 1)), hconst(s, 1))),
+        ir_size_bin(s->a, SZ_SUB, hconst(s, 1), ir_size_bin(s->a, SZ_MIN,
+            ir_size_bin(s->a, SZ_DIV, Rh, hconst(s, (int64_t)s->t->max_groups + 1)), hconst(s, 1))));
+#define SCAN_VARIANT_SEL(lp, v4)                                                                        \
+    ir_size_bin(s->a, SZ_MUL, (lp) ? ir_size_bin(s->a, SZ_SUB, hconst(s, 1), one) : one,                \
+                et != TY_HALF ? variant_sel(s, Ch, v4) : hconst(s, 1))
     /* pass 1: chunk sums; groups (nch, rows). Invocation t reads elements
-     * t*4 + k*4G .. +3 of each block (vec4s side by side). Two variants
-     * (vec4 rows, scalar) when the element is 32-bit; one runs. */
+     * t*4 + k*4G .. +3 of each block (vec4s side by side). */
+    for (int lp = 0; lp < 2; lp++)
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
         SCAN_SHAPE();
-        SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
-        uint32_t b = wgid(s, 0), base = sb_umul(s, rf.iv, C), rowend = sb_uadd(s, base, C);
+        SbFor rf = {0}, kf = {0};
+        uint32_t row = wgid(s, 1), b = wgid(s, 0);
+        if (lp) {
+            rf = sb_for_begin(s, row, R, nwg(s, 1));
+            row = rf.iv;
+        }
+        uint32_t base = sb_umul(s, row, C), rowend = sb_uadd(s, base, C);
         uint32_t acc = sb_var(s, aty);
         sb_store(s, acc, red_identity(s, RED_SUM, at));
-        uint32_t k0 = sb_umul(s, b, bpc);
-        SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
-        uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
+        uint32_t blk = sb_umul(s, b, bpc);
+        if (lp) {
+            kf = sb_for_begin(s, blk, sb_umin(s, sb_uadd(s, blk, bpc), nbk), sb_const_u(s, 1));
+            blk = kf.iv;
+        }
+        uint32_t e0 = sb_umul(s, blk, sb_const_u(s, (uint32_t)B));
         uint32_t v = sb_load(s, aty, acc);
         for (int k = 0; k < E / 4; k++) {
             uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
@@ -694,21 +739,24 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
                                                          red_combine(s, RED_SUM, at, x[2], x[3])));
         }
         sb_store(s, acc, v);
-        sb_for_end(s, &kf);
+        if (lp) sb_for_end(s, &kf);
         SbIf f;
         uint32_t r = group_reduce_in0(s, sh, G, RED_SUM, at, sb_load(s, aty, acc), &f);
-        sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b), r);
+        sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, row, nch), b), r);
         sb_if_end(s, &f);
-        sb_barrier(s); /* the next row reuses sh */
-        sb_for_end(s, &rf);
-        const char *e = sb_entry_name(s, si, v4 ? "reduce4" : "reduce");
+        if (lp) {
+            sb_barrier(s); /* the next row reuses sh */
+            sb_for_end(s, &rf);
+        }
+        const char *e = sb_entry_name(s, si, lp ? (v4 ? "reduce4" : "reduce") : (v4 ? "reduce41" : "reduce1"));
         sb_fn_end_entry(s, e, local);
-        IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
-        if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        IrSize *gx = ir_size_bin(s->a, SZ_MUL, nchh, SCAN_VARIANT_SEL(lp, v4));
+        if (!lp && (v4 || et == TY_HALF)) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
-        /* loop budget: rows x (bpc blocks + the slot fold) */
-        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
-            cg_loops_sum(s->a, cg_loops_for(s->a, bpch, NULL), cg_loops_group_fold(s->a, s->t, G))));
+        /* loop budget: rows x (bpc blocks + the slot fold); one: the fold */
+        IrSize *fold = cg_loops_group_fold(s->a, s->t, G);
+        cg_dispatch_set_loops(s->launch, !lp ? fold : cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
+            cg_loops_sum(s->a, cg_loops_for(s->a, bpch, NULL), fold)));
     }
     /* pass 2: exclusive scan of each row's nch <= B chunk sums in place;
      * invocation t owns sums t*E .. t*E+E-1 */
@@ -745,18 +793,28 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     }
     /* pass 3: each chunk's blocks in order from the chunk's prefix;
      * invocation t scans elements t*E .. t*E+E-1 of a block serially, the
-     * group scans the invocations' totals; variants as in pass 1 */
+     * group scans the invocations' totals; variants as in pass 1 (the one-
+     * block variant carries nothing to a next block: no group total) */
+    for (int lp = 0; lp < 2; lp++)
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
         SCAN_SHAPE();
-        SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
-        uint32_t b = wgid(s, 0), base = sb_umul(s, rf.iv, C), rowend = sb_uadd(s, base, C);
+        SbFor rf = {0}, kf = {0};
+        uint32_t row = wgid(s, 1), b = wgid(s, 0);
+        if (lp) {
+            rf = sb_for_begin(s, row, R, nwg(s, 1));
+            row = rf.iv;
+        }
+        uint32_t base = sb_umul(s, row, C), rowend = sb_uadd(s, base, C);
         uint32_t carry = sb_var(s, aty);
-        sb_store(s, carry, sb_buf_load(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b)));
-        uint32_t k0 = sb_umul(s, b, bpc);
-        SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
-        uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
+        sb_store(s, carry, sb_buf_load(s, scr, sb_uadd(s, sb_umul(s, row, nch), b)));
+        uint32_t blk = sb_umul(s, b, bpc);
+        if (lp) {
+            kf = sb_for_begin(s, blk, sb_umin(s, sb_uadd(s, blk, bpc), nbk), sb_const_u(s, 1));
+            blk = kf.iv;
+        }
+        uint32_t e0 = sb_umul(s, blk, sb_const_u(s, (uint32_t)B));
         uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
                                 sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E)));
         uint32_t x[64];
@@ -764,23 +822,28 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         for (int j = 0; j < E; j++) x[j] = to_acc(s, et, x[j]);
         for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
         uint32_t before, total;
-        group_exscan(s, sh, G, at, x[E - 1], &before, &total);
+        group_exscan(s, sh, G, at, x[E - 1], &before, lp ? &total : NULL);
         uint32_t cv = sb_load(s, aty, carry);
         uint32_t off = red_combine(s, RED_SUM, at, cv, before);
         for (int j = 0; j < E; j++) x[j] = red_combine(s, RED_SUM, at, off, x[j]);
         store_run(s, bout, et, E, flat, rowend, v4, x);
-        sb_store(s, carry, red_combine(s, RED_SUM, at, cv, total));
-        sb_for_end(s, &kf);
-        sb_for_end(s, &rf);
-        const char *e = sb_entry_name(s, si, v4 ? "propagate4" : "propagate");
+        if (lp) {
+            sb_store(s, carry, red_combine(s, RED_SUM, at, cv, total));
+            sb_for_end(s, &kf);
+            sb_for_end(s, &rf);
+        }
+        const char *e = sb_entry_name(s, si, lp ? (v4 ? "propagate4" : "propagate") : (v4 ? "propagate41" : "propagate1"));
         sb_fn_end_entry(s, e, local);
-        IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
-        if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        IrSize *gx = ir_size_bin(s->a, SZ_MUL, nchh, SCAN_VARIANT_SEL(lp, v4));
+        if (!lp && (v4 || et == TY_HALF)) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
-        /* loop budget: rows x bpc blocks x the group scan's slot fold */
-        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
-            cg_loops_for(s->a, bpch, cg_loops_group_fold(s->a, s->t, G))));
+        /* loop budget: rows x bpc blocks x the group scan's slot fold; one:
+         * the fold */
+        IrSize *fold = cg_loops_group_fold(s->a, s->t, G);
+        cg_dispatch_set_loops(s->launch, !lp ? fold : cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
+            cg_loops_for(s->a, bpch, fold)));
     }
+#undef SCAN_VARIANT_SEL
 #undef SCAN_SHAPE
 }
 

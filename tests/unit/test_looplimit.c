@@ -234,18 +234,24 @@ TEST(test_reduce_rows) {
 
 /* SCAN: scan-3pass(256, 16), blocks of 4096, bpc = max(ceil(nblocks / 4096), 1)
  * blocks per chunk; "partials" has no loop but the row walk (and the slot
- * fold of its group scan with subgroups). */
+ * fold of its group scan with subgroups). With bpc 1 and rows within the
+ * group cap, passes 1 and 3 run their one-block variants ("…1"): no loop
+ * but the slot fold. */
 TEST(test_scan) {
     for (int sg = 0; sg < 2; sg++) {
         CgModule *cm = compile(sg);
         if (!cm) { CHECK(0); continue; }
         int64_t fold = sg ? 33 : 0;
         /* N = 2^20: 256 blocks, bpc 1; one row */
-        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)1 << 20, NULL), 1 * (1 + 2 + fold) + 1);
+        EQ(iters(cm, "scan", "reduce41", "N", (int64_t)1 << 20, NULL), fold);
+        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)1 << 20, NULL), -1);
         EQ(iters(cm, "scan", "partials", "N", (int64_t)1 << 20, NULL), 1 * (1 + fold) + 1);
-        EQ(iters(cm, "scan", "propagate4", "N", (int64_t)1 << 20, NULL), 1 * (1 + (1 * (1 + fold) + 1)) + 1);
-        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)(1 << 20) + 1, NULL), -1); /* the scalar one runs */
-        EQ(iters(cm, "scan", "reduce", "N", (int64_t)(1 << 20) + 1, NULL), 1 * (1 + 2 + fold) + 1);
+        EQ(iters(cm, "scan", "propagate41", "N", (int64_t)1 << 20, NULL), fold);
+        EQ(iters(cm, "scan", "reduce41", "N", (int64_t)(1 << 20) + 1, NULL), -1); /* the scalar one runs */
+        EQ(iters(cm, "scan", "reduce1", "N", (int64_t)(1 << 20) + 1, NULL), fold);
+        /* N = 4096 * 4096 + 4: 4097 blocks, bpc 2: the looped variants */
+        EQ(iters(cm, "scan", "reduce41", "N", (int64_t)4096 * 4096 + 4, NULL), -1);
+        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)4096 * 4096 + 4, NULL), 1 * (1 + 3 + fold) + 1);
         /* N = 2^32 - 1: 2^20 blocks, bpc 256 */
         EQ(iters(cm, "scan", "propagate", "N", (int64_t)4294967295, NULL),
            1 * (1 + (256 * (1 + fold) + 1)) + 1);

@@ -402,17 +402,17 @@ static const CgLaunch *lib_ok(IrModule *m, int ndisp) {
 }
 
 /* Every library stage validates for every env, with and without subgroup
- * arithmetic. Dispatch counts: 32-bit scans have a vec4 and a scalar
- * variant of their data passes (5), half ones not (3); subgroup softmax
- * has a vec4 and a scalar variant for float; a 128x128x8x8 float matmul
- * has the interior and the edge tile kernels, each in a vec4 and a scalar
- * variant. */
+ * arithmetic. Dispatch counts: scans have one-block and looped variants
+ * of their data passes, 32-bit ones each in vec4 and scalar (9), half ones
+ * not (5); subgroup softmax has a vec4 and a scalar variant for float; a
+ * 128x128x8x8 float matmul has the interior and the edge tile kernels,
+ * each in a vec4 and a scalar variant. */
 TEST(test_lib_valid) {
     static const ScalarType ts[] = {TY_FLOAT, TY_INT, TY_UINT, TY_HALF};
     for (use_subgroups = 0; use_subgroups < 2; use_subgroups++)
         for (int ti = 0; ti < 4; ti++) {
             ScalarType t = ts[ti];
-            int nscan = t == TY_HALF ? 3 : 5;
+            int nscan = t == TY_HALF ? 5 : 9;
             for (int rop = RED_SUM; rop <= RED_PROD; rop++) {
                 lib_ok(build_lib(IR_STAGE_REDUCE, t, 1, (FeReduceOp)rop, IR_STRAT_REDUCE_TREE, 256, 64), 2);
                 lib_ok(build_lib(IR_STAGE_REDUCE, t, 2, (FeReduceOp)rop, IR_STRAT_REDUCE_ROWS, 64, 0), 1);
@@ -497,27 +497,31 @@ TEST(test_lib_meta) {
         CHECK(ir_size_eval(d[2]->groups[0], oddk, p) == 0 && ir_size_eval(d[3]->groups[0], oddk, p) == 0);
     }
     /* scan of a 2-D M x N, G = 128, 16 per invocation: blocks of 2048,
-     * chunks = blocks while at most 2048; rows of a multiple of 4 use the
-     * vec4 variants (dispatches 0 and 3), others the scalar ones (1, 4) */
-    l = lib_ok(build_lib(IR_STAGE_SCAN, TY_INT, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), 5);
+     * chunks = blocks while at most 2048. Dispatches: pass 1 one-block
+     * vec4 (0), scalar (1), looped vec4 (2), scalar (3); pass 2 (4);
+     * pass 3 likewise (5..8). One-block variants when bpc is 1 and the
+     * rows fit the group cap; vec4 ones for rows of a multiple of 4. */
+    l = lib_ok(build_lib(IR_STAGE_SCAN, TY_INT, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), 9);
     if (l) {
         int64_t p[1] = {0}, sz[3] = {70000, 10000, 0}, so[3] = {3, 10001, 0};
         int64_t big[3] = {1, 2048LL * 2048 * 3 + 1, 0};
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], sz, p) == 5);
-        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], sz, p) == 0);
-        CHECK(ir_size_eval(l->dispatches.v[3].groups[0], sz, p) == 5);
-        CHECK(ir_size_eval(l->dispatches.v[4].groups[0], sz, p) == 0);
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[1], sz, p) == 65535);
-        CHECK(ir_size_eval(l->dispatches.v[2].groups[0], sz, p) == 1);
+        const CgDispatch *d = l->dispatches.v;
+        /* 70000 rows (over the cap) of 10000: looped vec4, 5 chunks */
+        for (int i = 0; i < 9; i++)
+            CHECK_MSG(ir_size_eval(d[i].groups[0], sz, p) == (i == 2 || i == 7 ? 5 : i == 4 ? 1 : 0),
+                      "dispatch %d: %lld groups", i, (long long)ir_size_eval(d[i].groups[0], sz, p));
+        CHECK(ir_size_eval(d[2].groups[1], sz, p) == 65535);
         CHECK(ir_size_eval(l->scratch.v[0].bytes, sz, p) == 70000LL * 5 * 4);
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], so, p) == 0);
-        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], so, p) == 5);
-        CHECK(ir_size_eval(l->dispatches.v[4].groups[0], so, p) == 5);
-        /* 6145 blocks: 4 per chunk, 1537 chunks (<= 2048) */
-        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], big, p) == 1537);
-        CHECK(!l->dispatches.v[0].barrier_before && !l->dispatches.v[1].barrier_before);
-        CHECK(l->dispatches.v[2].barrier_before && l->dispatches.v[3].barrier_before);
-        CHECK(!l->dispatches.v[4].barrier_before);
+        /* 3 rows of 10001: one-block scalar */
+        for (int i = 0; i < 9; i++)
+            CHECK_MSG(ir_size_eval(d[i].groups[0], so, p) == (i == 1 || i == 6 ? 5 : i == 4 ? 1 : 0),
+                      "dispatch %d: %lld groups", i, (long long)ir_size_eval(d[i].groups[0], so, p));
+        CHECK(ir_size_eval(d[1].groups[1], so, p) == 3);
+        /* 6145 blocks: 4 per chunk, 1537 chunks (<= 2048): looped scalar */
+        CHECK(ir_size_eval(d[3].groups[0], big, p) == 1537 && ir_size_eval(d[8].groups[0], big, p) == 1537);
+        CHECK(ir_size_eval(d[1].groups[0], big, p) == 0 && ir_size_eval(d[6].groups[0], big, p) == 0);
+        for (int i = 0; i < 9; i++)
+            CHECK_MSG(d[i].barrier_before == (i == 4 || i == 5), "dispatch %d barrier_before", i);
     }
 }
 
