@@ -189,6 +189,8 @@ typedef struct CostCx {
     int *var;               /* per BARG index var and per FOR: its var, else -1 */
     unsigned char *live, *isconst;
     int source_indices;     /* PARALLEL_FOR: index expressions are the user's */
+    int as_run;             /* figures of the stage as it runs (IrKernelCost.run),
+                             * not of the source statement */
     /* Index variables: grid dimensions, then one per FOR. */
     int nvars, words;
     FE_VEC(IrPoly *) range; /* per var: how many values it takes */
@@ -592,6 +594,17 @@ static IrPoly *rows(CostCx *cx, int param)
     return r;
 }
 
+/* Extent d of param p rounded up to a multiple of t (what a tiled lowering
+ * computes over: its edge tiles are whole tiles, masked or zero-padded). */
+static IrPoly *dim_padded(CostCx *cx, int param, int d, int t)
+{
+    const IrParam *p = &cx->k->params.v[param];
+    Arena *a = cx->a;
+    IrSize *x = ir_size_bin(a, SZ_MUL, ir_size_bin(a, SZ_CEILDIV, p->dims[d], ir_size_const(a, t)),
+                            ir_size_const(a, t));
+    return ir_poly_from_size(cx->at, x);
+}
+
 static void library_stage_cost(CostCx *cx, IrCost *c)
 {
     const IrStage *st = cx->st;
@@ -605,11 +618,23 @@ static void library_stage_cost(CostCx *cx, IrCost *c)
     switch (st->kind) {
     case IR_STAGE_MATMUL: {
         FE_ASSERT(st->nin == 2 && st->in[1] >= 0);
-        /* A[M][K] x B[K][N]: K multiplies and K adds per output element. */
+        /* A[M][K] x B[K][N]: K multiplies and K adds per output element.
+         * As the stage runs (IrKernelCost.run: the figures that predict
+         * its time), the operations are those of whole TM x TN tiles over
+         * whole TK slices: the edge tiles of sizes that are not multiples
+         * of the tile compute their padding too (codegen/spirv_lib.c,
+         * lower_matmul; sp[] <= 0 means its 64x64x16 fallback). The
+         * source statement's figures stay 2*M*N*K. */
         IrPoly *M = dim(cx, in0, 0), *K = dim(cx, in0, 1), *N = dim(cx, st->in[1], 1);
-        ops = ir_poly_scale(a, ir_poly_mul(a, ir_poly_mul(a, M, N), K), 2);
         rd = ir_poly_add(a, ir_poly_mul(a, M, K), ir_poly_mul(a, K, N));
         wr = ir_poly_mul(a, M, N);
+        if (cx->as_run && st->strategy == IR_STRAT_MATMUL_TILED) {
+            int ok = st->sp[0] > 0 && st->sp[1] > 0 && st->sp[2] > 0;
+            M = dim_padded(cx, in0, 0, ok ? st->sp[0] : 64);
+            N = dim_padded(cx, st->in[1], 1, ok ? st->sp[1] : 64);
+            K = dim_padded(cx, in0, 1, ok ? st->sp[2] : 16);
+        }
+        ops = ir_poly_scale(a, ir_poly_mul(a, ir_poly_mul(a, M, N), K), 2);
         break;
     }
     case IR_STAGE_REDUCE:
@@ -649,7 +674,7 @@ static void library_stage_cost(CostCx *cx, IrCost *c)
 /* ---- kernels and class ---------------------------------------------------- */
 
 /* The figures of stage st of kernel k (whose atoms are at). */
-static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const IrStage *st)
+static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const IrStage *st, int as_run)
 {
     IrStageCost sc;
     memset(&sc, 0, sizeof sc);
@@ -663,6 +688,7 @@ static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const Ir
     cx.at = at;
     cx.k = k;
     cx.st = st;
+    cx.as_run = as_run;
     if (st->kind == IR_STAGE_GRID) grid_stage_cost(&cx, &sc.c);
     else library_stage_cost(&cx, &sc.c);
     sc.c.m[IR_COST_DISPATCHES] = ir_poly_const(a, ir_stage_dispatches(k, st));
@@ -676,7 +702,7 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
     ir_atoms_init(&kc->atoms, a, src);
     for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_const(a, 0);
     for (int s = 0; s < src->stages.n; s++) {
-        IrStageCost sc = stage_cost(a, &kc->atoms, src, &src->stages.v[s]);
+        IrStageCost sc = stage_cost(a, &kc->atoms, src, &src->stages.v[s], 0);
         for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_add(a, kc->total.m[m], sc.c.m[m]);
         FE_PUSH(a, kc->stages, sc);
     }
@@ -688,7 +714,7 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
          * in the same order after ir_optimize, which only rewrites stages. */
         int same = opt->syms.n == src->syms.n && opt->params.n == src->params.n;
         for (int s = 0; same && s < opt->stages.n; s++)
-            FE_PUSH(a, kc->run, stage_cost(a, &kc->atoms, opt, &opt->stages.v[s]));
+            FE_PUSH(a, kc->run, stage_cost(a, &kc->atoms, opt, &opt->stages.v[s], 1));
     }
     kc->cls = ir_cost_class(a, kc, &kc->class_reason);
     return kc;

@@ -909,6 +909,50 @@ TEST(cost_run_stages)
     CHECK(ir_cost_kernel(A, src, NULL)->run.n == 0);
 }
 
+/* MATMUL as it runs (128x128x8 tiles): whole tiles over whole K-slices,
+ * the padding of edge tiles included; the source statement stays
+ * 2*M*N*K. Expected values by hand. */
+TEST(cost_run_matmul_tiles)
+{
+    static const char *src = "GPU_KERNEL mm\nGPU_PARAM a float[M][K]\nGPU_PARAM b float[K][N]\n"
+                             "GPU_PARAM c float[M][N]\nGPU_THREAD_CODE:\n  PARALLEL_MATMUL a b -> c\nGPU_END\n";
+    Diags d;
+    memset(&d, 0, sizeof d);
+    IrModule *opt = ir_compile_source(A, &d, "t.px", src, strlen(src), NULL, NULL);
+    CHECK(opt != NULL);
+    if (!opt) return;
+    IrKernelCost **cs = ir_cost_module(A, "t.px", src, strlen(src), NULL, opt);
+    CHECK(cs && cs[0] && cs[0]->run.n == 1);
+    if (!cs || !cs[0] || cs[0]->run.n != 1) return;
+    const IrKernel *k = cs[0]->k;
+    int im = -1, ik = -1, in = -1;
+    for (int i = 0; i < k->syms.n; i++) {
+        if (!strcmp(k->syms.v[i].name, "M")) im = i;
+        if (!strcmp(k->syms.v[i].name, "K")) ik = i;
+        if (!strcmp(k->syms.v[i].name, "N")) in = i;
+    }
+    CHECK(im >= 0 && ik >= 0 && in >= 0 && k->syms.n == 3);
+    if (im < 0 || ik < 0 || in < 0) return;
+    /* {M, K, N, source flops, run flops} */
+    static const double t[][5] = {
+        {700, 700, 700, 2.0 * 700 * 700 * 700, 2.0 * 768 * 768 * 704},
+        {256, 256, 256, 2.0 * 256 * 256 * 256, 2.0 * 256 * 256 * 256},
+        {1, 1, 1, 2.0, 2.0 * 128 * 128 * 8},
+        {300, 200, 500, 2.0 * 300 * 200 * 500, 2.0 * 384 * 200 * 512},
+        {7, 13, 5, 2.0 * 7 * 13 * 5, 2.0 * 128 * 16 * 128},
+    };
+    for (int i = 0; i < 5; i++) {
+        int64_t v[3];
+        v[im] = (int64_t)t[i][0], v[ik] = (int64_t)t[i][1], v[in] = (int64_t)t[i][2];
+        IrCostValues sv, rv;
+        CHECK(ir_cost_values(cs[0], 0, v, NULL, NULL, NULL, &sv) && sv.v[IR_COST_FLOPS] == t[i][3]);
+        CHECK_MSG(ir_cost_run_values(cs[0], 0, v, NULL, NULL, NULL, &rv) && rv.v[IR_COST_FLOPS] == t[i][4],
+                  "%gx%gx%g: run flops %g, want %g", t[i][0], t[i][1], t[i][2], rv.v[IR_COST_FLOPS], t[i][4]);
+        /* the compulsory traffic is the same either way */
+        CHECK(rv.v[IR_COST_BYTES_READ] == sv.v[IR_COST_BYTES_READ]);
+    }
+}
+
 /* The library terms: the line through two sizes, by hand. */
 TEST(calibration_fit_library)
 {
@@ -1219,6 +1263,7 @@ int main(void)
     RUN(prediction);
     RUN(calibration_fit);
     RUN(cost_run_stages);
+    RUN(cost_run_matmul_tiles);
     RUN(calibration_fit_library);
     RUN(cost_uniform);
     RUN(runtime_prediction_correction);
