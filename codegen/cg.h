@@ -145,8 +145,10 @@ typedef struct CgDispatch {
      * it (runtime/limits.c). Every dispatch has one. */
     IrSize *loop_iters;
     /* Elements one buffer access of this entry point moves: 4 in the vec4
-     * variant of an elementwise stage, else 1 (0 reads as 1). The cost
-     * prediction counts accesses as the device executes them. */
+     * variant of an elementwise stage or of a library stage that also has
+     * a scalar one (scan data passes, softmax rows, transpose blocks,
+     * matmul tiles), else 1 (0 reads as 1). The cost prediction counts
+     * accesses as the device executes them. */
     int vec_width;
 } CgDispatch;
 

@@ -144,6 +144,11 @@ static IrSize *variant_sel(Sb *s, IrSize *cols, int v4) {
     return v4 ? ir_size_bin(s->a, SZ_SUB, hconst(s, 1), r) : r;
 }
 
+/* Marks the dispatch just added as a vec4 variant (CgDispatch.vec_width:
+ * the cost prediction counts its accesses as the device executes them,
+ * four elements each), for library stages that also have a scalar one. */
+static void mark_vec4(Sb *s) { s->launch->dispatches.v[s->launch->dispatches.n - 1].vec_width = 4; }
+
 /* ---- reduction operators ---- */
 
 static uint32_t red_identity(Sb *s, FeReduceOp op, ScalarType t) {
@@ -476,6 +481,7 @@ static void softmax_subgroup(Sb *s, int si, const IrStage *st, int G, int v4) {
     if (et == TY_FLOAT) gx = ir_size_bin(s->a, SZ_MUL, gx, variant_sel(s, cols_host(s, in), v4));
     if (v4 || et != TY_FLOAT) sb_add_dispatch(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
     else sb_add_dispatch_alt(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
+    if (v4) mark_vec4(s);
     /* loop budget: rows (G / sgs per group) x two lane loops over the
      * columns (stride: the subgroup size; unknown: 1) */
     IrSize *cols = v4 ? ir_size_bin(s->a, SZ_DIV, cols_host(s, in), hconst(s, 4)) : cols_host(s, in);
@@ -753,6 +759,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         IrSize *gx = ir_size_bin(s->a, SZ_MUL, nchh, SCAN_VARIANT_SEL(lp, v4));
         if (!lp && (v4 || et == TY_HALF)) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        if (v4) mark_vec4(s);
         /* loop budget: rows x (bpc blocks + the slot fold); one: the fold */
         IrSize *fold = cg_loops_group_fold(s->a, s->t, G);
         cg_dispatch_set_loops(s->launch, !lp ? fold : cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
@@ -837,6 +844,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         IrSize *gx = ir_size_bin(s->a, SZ_MUL, nchh, SCAN_VARIANT_SEL(lp, v4));
         if (!lp && (v4 || et == TY_HALF)) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        if (v4) mark_vec4(s);
         /* loop budget: rows x bpc blocks x the group scan's slot fold; one:
          * the fold */
         IrSize *fold = cg_loops_group_fold(s->a, s->t, G);
@@ -894,6 +902,7 @@ static void transpose_block(Sb *s, int si, const IrStage *st, int v4, IrSize *se
     if (!sel) sb_add_dispatch(s, e, si, local, gx, gy, hconst(s, 1));
     else if (v4) sb_add_dispatch(s, e, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
     else sb_add_dispatch_alt(s, e, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
+    if (v4) mark_vec4(s);
     /* loop budget: row steps x column steps */
     cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, gy, G),
         cg_loops_for(s->a, cg_loops_strided(s->a, Ch, gx, G), NULL)));
@@ -1180,6 +1189,7 @@ static void matmul128(Sb *s, int si, const IrStage *st, int edge, int vec, IrSiz
          * came before goes here */
         if (vec) sb_add_dispatch(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
         else sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
+        if (vec) mark_vec4(s);
         /* loop budget: row tiles x column tiles x (full K-slices + the
          * partial one) */
         cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
@@ -1195,6 +1205,7 @@ static void matmul128(Sb *s, int si, const IrStage *st, int edge, int vec, IrSiz
                              ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_SUB, ncyh, nfyh), nfxh));
     IrSize *gx = cap(s, ne);
     sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
+    if (vec) mark_vec4(s);
     /* loop budget: edge tiles x (one loop of checked K-slices) */
     cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, ne, gx, 1),
         cg_loops_for(s->a, hceil(s, K, 8), NULL)));

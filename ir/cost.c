@@ -396,18 +396,23 @@ static void dependences(CostCx *cx)
     }
 }
 
-/* Whether access `in` has the same index in every invocation: no index
- * depends on a grid dimension (variables 0..rank-1), directly or through
- * a loaded value. A SIMD or SIMT device then loads it once for a whole
- * subgroup instead of lane by lane. */
+/* Whether access `in` has the same index in every invocation of a
+ * subgroup: no index depends on the last grid dimension (variable
+ * rank-1), directly or through a loaded value. The backends run the last
+ * dimension along consecutive invocations (the x of a PARALLEL_FOR's
+ * group, spirv_grid.c; the fastest-varying part of an elementwise walk),
+ * so a subgroup's lanes share every other grid index: A[i][k] in a loop
+ * over k is one address per subgroup of a 2-D PARALLEL_FOR over (i, j). A
+ * SIMD or SIMT device then loads it once for the subgroup instead of lane
+ * by lane. */
 static int uniform_index(const CostCx *cx, const IrInst *in)
 {
     const IrParam *p = &cx->k->params.v[in->param];
-    for (int j = 0; j < p->rank && j < in->a.n; j++) {
+    int v = cx->st->rank - 1;
+    for (int j = 0; v >= 0 && j < p->rank && j < in->a.n; j++) {
         if (in->a.v[j] < 0) continue;
         const uint64_t *d = cx->deps + (size_t)in->a.v[j] * (size_t)cx->words;
-        for (int v = 0; v < cx->st->rank; v++)
-            if (d[v / 64] >> (v % 64) & 1) return 0;
+        if (d[v / 64] >> (v % 64) & 1) return 0;
     }
     return 1;
 }

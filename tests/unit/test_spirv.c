@@ -482,6 +482,7 @@ TEST(test_lib_meta) {
             d[i] = &l->dispatches.v[i];
             CHECK_MSG(!strcmp(d[i]->entry, names[i]), "%s, want %s", d[i]->entry, names[i]);
             CHECK(!d[i]->barrier_before);
+            CHECK(d[i]->vec_width == (i % 2 ? 0 : 4)); /* vec4 loads and stores, or scalar */
         }
         /* 256 x 384, K = 64: 2 x 3 full tiles, no edge */
         CHECK(ir_size_eval(d[0]->groups[0], fit, p) == 3 && ir_size_eval(d[0]->groups[1], fit, p) == 2);
@@ -520,8 +521,10 @@ TEST(test_lib_meta) {
         /* 6145 blocks: 4 per chunk, 1537 chunks (<= 2048): looped scalar */
         CHECK(ir_size_eval(d[3].groups[0], big, p) == 1537 && ir_size_eval(d[8].groups[0], big, p) == 1537);
         CHECK(ir_size_eval(d[1].groups[0], big, p) == 0 && ir_size_eval(d[6].groups[0], big, p) == 0);
-        for (int i = 0; i < 9; i++)
+        for (int i = 0; i < 9; i++) {
             CHECK_MSG(d[i].barrier_before == (i == 4 || i == 5), "dispatch %d barrier_before", i);
+            CHECK_MSG(d[i].vec_width == (i == 0 || i == 2 || i == 5 || i == 7 ? 4 : 0), "dispatch %d vec_width", i);
+        }
     }
 }
 
