@@ -1425,6 +1425,23 @@ void rt_profile_export(const IrDeviceProfile *p, const char *source, PxProfile *
 
 RtLog *rt_context_log(PxContext *c) { return &c->log; }
 
+int rt_launch_run_values(PxLaunch *l, IrCostValues *out)
+{
+    const IrKernelCost *kc = l->k->cost;
+    if (!kc || !kc->run.n || (!l->prepared && px_launch_prepare(l))) return 0;
+    IrCostValues sum = {{0}, IR_LIB_NONE, 0};
+    for (int i = 0; i < kc->run.n; i++) {
+        IrCostValues v;
+        if (!ir_cost_run_values(kc, i, l->symv, NULL, l->paramv, NULL, &v)) return 0;
+        as_run(l, i, &v);
+        for (int m = 0; m < IR_COST_N; m++) sum.v[m] += v.v[m];
+        sum.groups += v.groups;
+        if (v.lib != IR_LIB_NONE) sum.lib = v.lib;
+    }
+    *out = sum;
+    return 1;
+}
+
 void px_context_profile(const PxContext *c, PxProfile *out)
 {
     memset(out, 0, sizeof *out);

@@ -222,5 +222,12 @@ PxResult rt_calibrate(PxContext *ctx, int runs, PxProfile *out);
 RtLog *rt_context_log(PxContext *ctx);
 struct IrDeviceProfile;
 void rt_profile_export(const struct IrDeviceProfile *p, const char *source, PxProfile *out);
+/* The figures of launch l as its stages run (IrKernelCost.run at the bound
+ * sizes, accesses as executed, workgroups), summed over the stages: what
+ * the prediction's roofline takes, so that calibration fits the library
+ * classes on the same figures (padded matmul tiles, vec4 variants).
+ * Returns 0 when there are none (CPU backend: no groups; sizes unbound). */
+struct IrCostValues;
+int rt_launch_run_values(PxLaunch *l, struct IrCostValues *out);
 
 #endif

@@ -4,6 +4,7 @@
  * docs/COST.md (or by a plain loop here), never taken from cost.c. */
 #include "ir/ir.h"
 #include "px.h"
+#include "runtime/rt.h"
 #include "test.h"
 
 #include <math.h>
@@ -1086,6 +1087,44 @@ static PxLaunch *compiled_launch(PxContext *ctx, const char *src, PxModule **m, 
     return l;
 }
 
+/* What calibration fits the library classes on (rt_launch_run_values): the
+ * figures the stage runs, as predictions use them. A 700^3 matmul runs 5x5
+ * interior and 6+5 edge tiles of 128x128 over 88 K-slices of 8 (vec4
+ * variants: K, N % 4 == 0, so each access moves 4 elements); K = 701 runs
+ * the scalar variants. Expected values by hand. */
+TEST(runtime_run_values)
+{
+    PxContext *ctx = NULL;
+    char *err = NULL;
+    if (px_context_create(NULL, &ctx, &err) != PX_OK) {
+        CHECK_MSG(0, "no context: %s", err ? err : "?");
+        px_free(err);
+        return;
+    }
+    PxModule *m = NULL;
+    PxKernel *k = NULL;
+    PxLaunch *l = compiled_launch(ctx, "GPU_KERNEL mm\nGPU_PARAM a float[M][K]\nGPU_PARAM b float[K][N]\n"
+                                       "GPU_PARAM c float[M][N]\nGPU_THREAD_CODE:\n  PARALLEL_MATMUL a b -> c\n"
+                                       "GPU_END\n", &m, &k);
+    for (int t = 0; l && t < 2; t++) {
+        int64_t K = t ? 701 : 700;
+        CHECK(px_launch_set_size(l, "M", 700, "test") == PX_OK && px_launch_set_size(l, "N", 700, "test") == PX_OK &&
+              px_launch_set_size(l, "K", K, "test") == PX_OK);
+        IrCostValues v;
+        CHECK(rt_launch_run_values(l, &v));
+        CHECK(v.v[IR_COST_FLOPS] == 2.0 * 768 * 768 * 704);
+        double acc = 700.0 * K + K * 700.0 + 700.0 * 700;
+        CHECK_MSG(v.v[IR_COST_ACCESSES] == (t ? acc : acc / 4), "K %lld: accesses %g", (long long)K,
+                  v.v[IR_COST_ACCESSES]);
+        CHECK(v.groups == 25 + 11 && v.lib == IR_LIB_MATMUL);
+        PxCost c; /* the statement's figures stay per element, unpadded */
+        CHECK(px_launch_cost(l, -1, &c) == PX_OK && c.flops == 2.0 * 700 * 700 * K && c.accesses == acc);
+    }
+    if (l) px_launch_destroy(l);
+    px_module_destroy(m);
+    px_context_destroy(ctx);
+}
+
 /* The runtime's side (px.h): the profile a context loads, prediction before a
  * run, and the per-kernel correction learned from measured runs. The
  * expected factor is recomputed here from the measured times by the rule of
@@ -1269,6 +1308,7 @@ int main(void)
     RUN(calibration_fit_library);
     RUN(cost_uniform);
     RUN(runtime_prediction_correction);
+    RUN(runtime_run_values);
     fe_arena_free(A);
     return TEST_DONE();
 }
