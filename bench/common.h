@@ -25,8 +25,8 @@
 /* Matmul at any size: PX's PARALLEL_MATMUL against bench/glsl/matmul_any.comp
  * (one kernel for any M, N, K), at sizes that are not multiples of the
  * 128x128x8 tile beside the multiples nearest them (640 and 768 around 700,
- * 1024 above 1000), so that a cliff at odd sizes shows as a per-flop ratio
- * within one run. */
+ * 1024 above 1000, 256x200x512 beside 300x200x500), so that a cliff at odd
+ * sizes shows as a per-flop ratio within one run. */
 typedef struct BenchGemm {
     const char *name;
     uint32_t m, k, n;        /* C[M][N] = A[M][K] x B[K][N] */
@@ -39,6 +39,7 @@ static const BenchGemm bench_gemms[] = {
     {"gemm1000", 1000, 1000, 1000, 129, 129, 129},
     {"gemm1024", 1024, 1024, 1024, 256, 8, 256},
     {"gemm300x200x500", 300, 200, 500, 30, 7, 50},
+    {"gemm256x200x512", 256, 200, 512, 128, 8, 128},   /* the multiple nearest 300x200x500 */
 };
 #define BENCH_NGEMM ((int)(sizeof bench_gemms / sizeof bench_gemms[0]))
 
