@@ -702,7 +702,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
      * no loop at all: on lavapipe the row and block loops around a body
      * with barriers cost about as much as the body), else the looped one;
      * each with vec4 and scalar variants when the element is 32-bit. The
-     * group-count factors (one_sel, variant_sel) run exactly one. */
+     * group-count factors (`one`, variant_sel) run exactly one. */
     IrSize *one = ir_size_bin(s->a, SZ_MUL,
         ir_size_bin(s->a, SZ_SUB, hconst(s, 1), ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_SUB, bpch, hconst(s, 1)), hconst(s, 1))),
         ir_size_bin(s->a, SZ_SUB, hconst(s, 1), ir_size_bin(s->a, SZ_MIN,
