@@ -562,8 +562,11 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
             /* integers (exact, wrapping): one inclusive scan, as the twin;
              * the exclusive prefix is it minus v and the subgroup's sum is
              * its last lane's: lane SubgroupSize-1 (G and the subgroup size
-             * are powers of two, so with G >= SubgroupSize every subgroup
-             * is full) or invocation G-1 (G < SubgroupSize: one subgroup) */
+             * are powers of two, so with G >= SubgroupSize the group is
+             * whole subgroups; this assumes the driver fills them, as the
+             * twin and every driver at hand do, though Vulkan promises it
+             * only with REQUIRE_FULL_SUBGROUPS) or invocation G-1 (G <
+             * SubgroupSize: one subgroup) */
             slot = sb_group_op(s, op, ty, SpvGroupOperationInclusiveScan, v);
             ex = SB_OP(s, SpvOpISub, ty, slot, v);
             uint32_t last = SB_OP(s, SpvOpISub, s->t_u32, sb_builtin_sg(s, SpvBuiltInSubgroupSize),
