@@ -9,7 +9,9 @@ MODE is how the device was calibrated: "once" before the sweep, or
 
 Errors are absolute percentage errors |predicted - measured| / measured of
 the whole-kernel time; rank correlation is Spearman's rho over all points
-(average ranks for ties, computed here with NumPy, no SciPy).
+(average ranks for ties, computed here with NumPy, no SciPy). The sweep
+(CASES) and the held-out set (HELDOUT: kernels and sizes no calibration or
+tuning saw) are measured alike and summarised apart.
 """
 import json
 import sys
