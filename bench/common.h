@@ -20,6 +20,28 @@
 #define BENCH_MM(small) ((small) ? 256u : 1024u)                /* M = N = K */
 #define BENCH_SM_ROWS(small) ((small) ? 256u : 4096u)
 #define BENCH_SM_COLS 1024u
+#define BENCH_TR(small) ((small) ? 300u : 4096u)              /* M = N */
+
+/* Matmul at any size: PX's PARALLEL_MATMUL against bench/glsl/matmul_any.comp
+ * (one kernel for any M, N, K), at sizes that are not multiples of the
+ * 128x128x8 tile beside the multiples nearest them (640 and 768 around 700,
+ * 1024 above 1000, 256x200x512 beside 300x200x500), so that a cliff at odd
+ * sizes shows as a per-flop ratio within one run. */
+typedef struct BenchGemm {
+    const char *name;
+    uint32_t m, k, n;        /* C[M][N] = A[M][K] x B[K][N] */
+    uint32_t sm, sk, sn;     /* --small */
+} BenchGemm;
+static const BenchGemm bench_gemms[] = {
+    {"gemm640", 640, 640, 640, 128, 128, 128},
+    {"gemm700", 700, 700, 700, 100, 100, 100},
+    {"gemm768", 768, 768, 768, 256, 256, 256},
+    {"gemm1000", 1000, 1000, 1000, 129, 129, 129},
+    {"gemm1024", 1024, 1024, 1024, 256, 8, 256},
+    {"gemm300x200x500", 300, 200, 500, 30, 7, 50},
+    {"gemm256x200x512", 256, 200, 512, 128, 8, 128},   /* the multiple nearest 300x200x500 */
+};
+#define BENCH_NGEMM ((int)(sizeof bench_gemms / sizeof bench_gemms[0]))
 
 static inline double bench_now_ms(void)
 {
@@ -118,29 +140,32 @@ static inline int bench_check_sum(const float *x, size_t n, float got, double *m
     return *max_err <= 1e-5 * mag;
 }
 
-/* C = A*B, n x n.  A full reference is n^3 host FMAs; 4096 random entries
- * plus the four corners of every 128x128 tile catch indexing errors just as
+/* C = A*B with A M x K, B K x N.  A full reference is M*N*K host FMAs;
+ * 4096 random entries plus the four corners of every 128x128 tile (the
+ * last tiles clipped to the matrix) catch indexing and edge errors just as
  * well, checked against a double sum within 1e-5 of sum |a*b|. */
-static inline int bench_check_matmul(const float *a, const float *b, const float *c,
-                                     uint32_t n, double *max_err)
+static inline int bench_check_gemm(const float *a, const float *b, const float *c, uint32_t m,
+                                   uint32_t k, uint32_t n, double *max_err)
 {
     int ok = 1;
-    uint32_t tiles = n / 128 ? n / 128 : 1, nsample = 4096 + tiles * tiles * 4;
+    uint32_t tm = (m + 127) / 128, tn = (n + 127) / 128, nsample = 4096 + tm * tn * 4;
     *max_err = 0;
     bench_seed(99);
     for (uint32_t s = 0; s < nsample; s++) {
         uint32_t i, j;
         if (s < 4096) {
-            i = bench_rand() % n;
+            i = bench_rand() % m;
             j = bench_rand() % n;
         } else {
-            uint32_t t = (s - 4096) / 4, corner = (s - 4096) % 4, w = n / tiles;
-            i = (t / tiles) * w + (corner & 1 ? w - 1 : 0);
-            j = (t % tiles) * w + (corner & 2 ? w - 1 : 0);
+            uint32_t t = (s - 4096) / 4, corner = (s - 4096) % 4;
+            uint32_t r0 = (t / tn) * 128, c0 = (t % tn) * 128;
+            uint32_t r1 = r0 + 127 < m ? r0 + 127 : m - 1, c1 = c0 + 127 < n ? c0 + 127 : n - 1;
+            i = corner & 1 ? r1 : r0;
+            j = corner & 2 ? c1 : c0;
         }
         double ref = 0, mag = 0;
-        for (uint32_t k = 0; k < n; k++) {
-            double p = (double)a[(size_t)i * n + k] * b[(size_t)k * n + j];
+        for (uint32_t x = 0; x < k; x++) {
+            double p = (double)a[(size_t)i * k + x] * b[(size_t)x * n + j];
             ref += p;
             mag += fabs(p);
         }
@@ -151,6 +176,12 @@ static inline int bench_check_matmul(const float *a, const float *b, const float
             ok = 0;
     }
     return ok;
+}
+
+static inline int bench_check_matmul(const float *a, const float *b, const float *c,
+                                     uint32_t n, double *max_err)
+{
+    return bench_check_gemm(a, b, c, n, n, n, max_err);
 }
 
 /* Row softmax against a double reference, within 1e-5 relative. */
@@ -176,6 +207,22 @@ static inline int bench_check_softmax(const float *a, const float *out, uint32_t
         }
     }
     return ok;
+}
+
+/* out[N][M] = in[M][N]^T, exact. */
+static inline int bench_check_transpose(const float *in, const float *out, uint32_t m, uint32_t n,
+                                        double *max_err)
+{
+    *max_err = 0;
+    for (uint32_t i = 0; i < m; i++)
+        for (uint32_t j = 0; j < n; j++)
+            if (out[(size_t)j * m + i] != in[(size_t)i * n + j]) {
+                fprintf(stderr, "bench: transpose[%u][%u] = %g, expected %g\n", j, i,
+                        out[(size_t)j * m + i], in[(size_t)i * n + j]);
+                *max_err = 1;
+                return 0;
+            }
+    return 1;
 }
 
 /* Inclusive int prefix sum, exact (wrapping like the device's adds). */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The cost-model accuracy benchmark (`make bench-cost`): predicted against
 # measured device time for PX kernels from examples/ and tests/golden/ at a
-# sweep of sizes, before calibration (default profile), after calibration,
+# sweep of sizes, and for a held-out set (bench/cost.py, HELDOUT), before
+# calibration (default profile), after calibration,
 # and after the online correction (docs/COST.md; bench/cost_driver.c says
 # what each figure is fitted on).
 #

@@ -211,6 +211,62 @@ static void bench_matmul(PbCtx *c, BenchResult *r)
     free(a), free(b), free(out);
 }
 
+static void bench_transpose(PbCtx *c, BenchResult *r)
+{
+    uint32_t m = BENCH_TR(c->o->small), n = m;
+    size_t nn = (size_t)m * n;
+    float *a = bench_xmalloc(nn * 4), *out = bench_xmalloc(nn * 4);
+    snprintf(r->shape, sizeof r->shape, "%ux%u", m, n);
+    bench_fill_uniform(a, nn, -1, 1, 8);
+    int64_t shape[2] = {m, n};
+    PxLaunch *l = NULL;
+    PxModule *mod = pb_load(c, "transpose", &l, &r->error);
+    PxBuffer *ba = mod ? pb_buffer(c, PX_F32, 2, shape, a, &r->error) : NULL;
+    double g, w;
+    if (ba && !pb_fail(c, px_launch_bind(l, "a", ba, NULL), "bind a", &r->error) &&
+        pb_run(c, l, &g, &w, &r->error) == 0 &&
+        pb_read(c, l, "b", out, nn * 4, &r->error) == 0) {
+        r->verified = bench_check_transpose(a, out, m, n, &r->max_err);
+        pb_time(c, l, r);
+    }
+    if (l)
+        px_launch_destroy(l);
+    px_buffer_destroy(ba);
+    px_module_destroy(mod);
+    free(a), free(out);
+}
+
+/* PARALLEL_MATMUL (bench/px/matmul.px) at any size, against matmul_any. */
+static void bench_gemm(PbCtx *c, const BenchGemm *g, BenchResult *r)
+{
+    int sm = c->o->small;
+    uint32_t m = sm ? g->sm : g->m, k = sm ? g->sk : g->k, n = sm ? g->sn : g->n;
+    size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+    float *a = bench_xmalloc(na * 4), *b = bench_xmalloc(nb * 4), *out = bench_xmalloc(nc * 4);
+    snprintf(r->shape, sizeof r->shape, "%ux%ux%u", m, k, n);
+    bench_fill_uniform(a, na, -1, 1, 4);
+    bench_fill_uniform(b, nb, -1, 1, 5);
+    int64_t sa[2] = {m, k}, sb[2] = {k, n};
+    PxLaunch *l = NULL;
+    PxModule *mod = pb_load(c, "matmul", &l, &r->error);
+    PxBuffer *ba = mod ? pb_buffer(c, PX_F32, 2, sa, a, &r->error) : NULL;
+    PxBuffer *bb = ba ? pb_buffer(c, PX_F32, 2, sb, b, &r->error) : NULL;
+    double gm, w;
+    if (bb && !pb_fail(c, px_launch_bind(l, "a", ba, NULL), "bind a", &r->error) &&
+        !pb_fail(c, px_launch_bind(l, "b", bb, NULL), "bind b", &r->error) &&
+        pb_run(c, l, &gm, &w, &r->error) == 0 &&
+        pb_read(c, l, "c", out, nc * 4, &r->error) == 0) {
+        r->verified = bench_check_gemm(a, b, out, m, k, n, &r->max_err);
+        pb_time(c, l, r);
+    }
+    if (l)
+        px_launch_destroy(l);
+    px_buffer_destroy(ba);
+    px_buffer_destroy(bb);
+    px_module_destroy(mod);
+    free(a), free(b), free(out);
+}
+
 static void bench_softmax(PbCtx *c, BenchResult *r)
 {
     uint32_t rows = BENCH_SM_ROWS(c->o->small), cols = BENCH_SM_COLS;
@@ -310,6 +366,7 @@ static const PbBench pb_benches[] = {
     {"matmul", bench_matmul},   /* PARALLEL_MATMUL */
     {"softmax", bench_softmax}, /* PARALLEL_SOFTMAX */
     {"scan", bench_scan},       /* PARALLEL_SCAN SUM */
+    {"transpose", bench_transpose}, /* PARALLEL_TRANSPOSE */
 };
 #define PB_NBENCH ((int)(sizeof pb_benches / sizeof pb_benches[0]))
 
@@ -331,7 +388,7 @@ int main(int argc, char **argv)
     PxDeviceInfo info;
     px_device_info(c.ctx, &info);
     printf("pxbench device: %s (subgroup %u)\n", info.name, info.subgroup_size);
-    BenchResult res[PB_NBENCH];
+    BenchResult res[PB_NBENCH + BENCH_NGEMM];
     int nr = 0, bad = 0;
     for (int i = 0; i < PB_NBENCH; i++) {
         if (!bench_selected(&o, pb_benches[i].name))
@@ -341,6 +398,17 @@ int main(int argc, char **argv)
         r->name = pb_benches[i].name;
         r->runs = o.runs;
         pb_benches[i].run(&c, r);
+        bad |= r->error || !r->verified;
+        bench_print(r);
+    }
+    for (int i = 0; i < BENCH_NGEMM; i++) {
+        if (!bench_selected(&o, bench_gemms[i].name))
+            continue;
+        BenchResult *r = &res[nr++];
+        memset(r, 0, sizeof *r);
+        r->name = bench_gemms[i].name;
+        r->runs = o.runs;
+        bench_gemm(&c, &bench_gemms[i], r);
         bad |= r->error || !r->verified;
         bench_print(r);
     }

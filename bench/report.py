@@ -9,14 +9,52 @@ alternating the sides, so that load drifting during the run hits both alike).
 Prints, per kernel, the PX and GLSL medians and minima (ms of GPU time from
 timestamps) and the PX/GLSL ratios, then the per-launch overhead (us per
 submit + wait) against the raw Vulkan loop.  Ratios below 1 mean PX is
-faster.  The goals (kernels within 1.10x, launch within 1.20x) are judged
-on the medians.  Exit status 1 when a result is missing, failed or wrong.
+faster.  The goals (kernels within 1.10x; matmul at any size, transpose and
+scan within 1.00x; launch within 1.20x) are judged on the medians.  For
+matmul sizes that are not multiples of the 128x128x8 tile it also prints
+PX's time per flop against the nearest multiple in the run (goal 1.30).
+Both sides must report the same shape, else the row fails.  Exit status 1 when a result is missing, failed or wrong.
 """
 import json
 import sys
 
 KERNEL_GOAL = 1.10
 LAUNCH_GOAL = 1.20
+# issue 18: matmul at any size, transpose and scan at (or below) their twins
+STRICT_GOAL = 1.00
+CLIFF_GOAL = 1.30   # time per flop at an odd size / at the nearest tile multiple
+
+
+def kernel_goal(name):
+    return STRICT_GOAL if name.startswith("gemm") or name in ("transpose", "scan") else KERNEL_GOAL
+
+
+def gemm_dims(shape):
+    """(M, K, N) of a gemm row's "MxKxN" shape."""
+    m, k, n = (int(x) for x in shape.split("x"))
+    return m, k, n
+
+
+def cliffs(rows):
+    """For each gemm size that is not a multiple of the 128x128x8 tile: PX
+    time per flop there over PX time per flop at the nearest size in the
+    run that is (sum of |dM|, |dK|, |dN|)."""
+    g = [r for r in rows if r["kernel"].startswith("gemm") and r["px_median_ms"]]
+    fit = [r for r in g if (lambda d: d[0] % 128 == 0 and d[2] % 128 == 0 and d[1] % 8 == 0)
+           (gemm_dims(r["shape"]))]
+    out = []
+    for r in g:
+        if r in fit or not fit:
+            continue
+        d = gemm_dims(r["shape"])
+        near = min(fit, key=lambda f: sum(abs(a - b) for a, b in zip(d, gemm_dims(f["shape"]))))
+        dn = gemm_dims(near["shape"])
+        per = r["px_median_ms"] / (d[0] * d[1] * d[2])
+        per_near = near["px_median_ms"] / (dn[0] * dn[1] * dn[2])
+        out.append({"kernel": r["kernel"], "shape": r["shape"], "nearest": near["kernel"],
+                    "nearest_shape": near["shape"], "ratio": per / per_near,
+                    "goal": CLIFF_GOAL, "goal_met": per / per_near <= CLIFF_GOAL})
+    return out
 
 
 def load(paths):
@@ -82,6 +120,8 @@ def main(argv):
             row["px_error"] = "PX side not run"
         elif "error" in p:
             row["px_error"] = p["error"]
+        elif p["shape"] != g["shape"]:
+            row["px_error"] = "PX ran %s, GLSL %s: not the same shape" % (p["shape"], g["shape"])
         else:
             row.update(px_median_ms=p["median_ms"], px_min_ms=p["min_ms"],
                        px_verified=p["verified"])
@@ -91,8 +131,8 @@ def main(argv):
             ok = False
         row["ratio_median"] = ratio(row["px_median_ms"], row["glsl_median_ms"])
         row["ratio_min"] = ratio(row["px_min_ms"], row["glsl_min_ms"])
-        row["goal"] = KERNEL_GOAL
-        row["goal_met"] = row["ratio_median"] is not None and row["ratio_median"] <= KERNEL_GOAL
+        row["goal"] = kernel_goal(name)
+        row["goal_met"] = row["ratio_median"] is not None and row["ratio_median"] <= row["goal"]
         rows.append(row)
 
     launch = None
@@ -116,7 +156,8 @@ def main(argv):
                               and launch["ratio_median"] <= LAUNCH_GOAL)
 
     result = {"device": vk["device"], "px_device": (px or {}).get("device"),
-              "runs": vk["runs"], "kernels": rows, "launch": launch, "all_verified": ok,
+              "runs": vk["runs"], "kernels": rows, "cliffs": cliffs(rows), "launch": launch,
+              "all_verified": ok,
               "raw": {"vkbench": vk, "pxbench": px}}
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
@@ -151,12 +192,22 @@ def print_table(r, md):
               if not k["glsl_verified"]]
     if l and "px_error" in l:
         notes.append("launch: %s" % l["px_error"])
+    chead = ["odd size", "shape", "nearest tile multiple", "PX time per flop, odd / multiple",
+             "goal"]
+    clines = [[c["kernel"], c["shape"], "%s (%s)" % (c["nearest"], c["nearest_shape"]),
+               "%.2f" % c["ratio"], "<= %.2f %s" % (c["goal"], "met" if c["goal_met"] else "missed")]
+              for c in r.get("cliffs", [])]
     if md:
         print("Device: %s; medians and minima of %d runs after a warm-up.\n" % (dev, r["runs"]))
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for ln in lines:
             print("| " + " | ".join(ln) + " |")
+        if clines:
+            print("\n| " + " | ".join(chead) + " |")
+            print("|" + "---|" * len(chead))
+            for ln in clines:
+                print("| " + " | ".join(ln) + " |")
         for n in notes:
             print("\n- " + n)
         return
@@ -166,6 +217,11 @@ def print_table(r, md):
     for ln in [head] + lines:
         print("  ".join(str(c).ljust(w[i]) if i < 2 else str(c).rjust(w[i])
                         for i, c in enumerate(ln)))
+    if clines:
+        print("matmul per flop at odd sizes against the nearest multiple of the tile (PX medians):")
+        w = [max(len(str(x[i])) for x in [chead] + clines) for i in range(len(chead))]
+        for ln in [chead] + clines:
+            print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(ln)))
     for n in notes:
         print("note: " + n)
 

@@ -62,7 +62,9 @@ echo "== raw Vulkan + GLSL against PX, $RUNS runs each after a warm-up, $ITERS l
 rm -f "$D"/vk.*.json "$D"/px.*.json
 VKJ=""
 PXJ=""
-for k in saxpy sum matmul softmax scan launch; do
+# gemm*: matmul at any size (bench/common.h, bench_gemms) against matmul_any.comp.
+for k in saxpy sum matmul softmax scan transpose gemm640 gemm700 gemm768 gemm1000 gemm1024 \
+         gemm300x200x500 gemm256x200x512 launch; do
     # shellcheck disable=SC2086
     "$D/vkbench" --spv "$D" --only $k --runs "$RUNS" --launch-iters "$ITERS" $DEV $SMALL \
         --json "$D/vk.$k.json" | sed "1d; s/^/GLSL  /" || status=1

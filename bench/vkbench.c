@@ -588,6 +588,63 @@ static void bench_matmul(VbCtx *c, const BenchOpts *o, BenchResult *r)
     free(a), free(b), free(out);
 }
 
+static void bench_transpose(VbCtx *c, const BenchOpts *o, BenchResult *r)
+{
+    uint32_t m = BENCH_TR(o->small), n = m;
+    size_t nn = (size_t)m * n;
+    float *a = bench_xmalloc(nn * 4), *out = bench_xmalloc(nn * 4);
+    snprintf(r->shape, sizeof r->shape, "%ux%u", m, n);
+    bench_fill_uniform(a, nn, -1, 1, 8);
+    VbBuffer ba = vb_buffer(c, nn * 4, 0), bb = vb_buffer(c, nn * 4, 0);
+    vb_transfer(c, &ba, a, 1);
+    VbKernel k = vb_kernel(c, o->dir, "transpose", 2, 8);
+    VbPass p = vb_pass(c, &k, (VbBuffer *const[]){&ba, &bb}, (n + 15) / 16, (m + 15) / 16);
+    p.push[0] = m;
+    p.push[1] = n;
+
+    double w;
+    vb_run(c, &p, 1, &w);
+    vb_transfer(c, &bb, out, 0);
+    r->verified = bench_check_transpose(a, out, m, n, &r->max_err);
+    vb_time(c, &p, 1, r);
+    vb_kernel_free(c, &k);
+    vb_buffer_free(c, &ba);
+    vb_buffer_free(c, &bb);
+    free(a), free(out);
+}
+
+/* Matmul at any size through matmul_any.comp: one group per 128x128 tile,
+ * partial tiles at the edges. */
+static void bench_gemm(VbCtx *c, const BenchOpts *o, const BenchGemm *g, BenchResult *r)
+{
+    uint32_t m = o->small ? g->sm : g->m, k = o->small ? g->sk : g->k, n = o->small ? g->sn : g->n;
+    size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+    float *a = bench_xmalloc(na * 4), *b = bench_xmalloc(nb * 4), *out = bench_xmalloc(nc * 4);
+    snprintf(r->shape, sizeof r->shape, "%ux%ux%u", m, k, n);
+    bench_fill_uniform(a, na, -1, 1, 4);
+    bench_fill_uniform(b, nb, -1, 1, 5);
+    VbBuffer ba = vb_buffer(c, na * 4, 0), bb = vb_buffer(c, nb * 4, 0),
+             bc = vb_buffer(c, nc * 4, 0);
+    vb_transfer(c, &ba, a, 1);
+    vb_transfer(c, &bb, b, 1);
+    VbKernel kk = vb_kernel(c, o->dir, "matmul_any", 3, 12);
+    VbPass p = vb_pass(c, &kk, (VbBuffer *const[]){&ba, &bb, &bc}, (n + 127) / 128, (m + 127) / 128);
+    p.push[0] = m;
+    p.push[1] = n;
+    p.push[2] = k;
+
+    double w;
+    vb_run(c, &p, 1, &w);
+    vb_transfer(c, &bc, out, 0);
+    r->verified = bench_check_gemm(a, b, out, m, k, n, &r->max_err);
+    vb_time(c, &p, 1, r);
+    vb_kernel_free(c, &kk);
+    vb_buffer_free(c, &ba);
+    vb_buffer_free(c, &bb);
+    vb_buffer_free(c, &bc);
+    free(a), free(b), free(out);
+}
+
 static void bench_softmax(VbCtx *c, const BenchOpts *o, BenchResult *r)
 {
     uint32_t rows = BENCH_SM_ROWS(o->small), cols = BENCH_SM_COLS;
@@ -703,6 +760,7 @@ static const VbBench vb_benches[] = {
     {"matmul", bench_matmul},   /* compute bound, 128x128 tiles */
     {"softmax", bench_softmax}, /* row reduce + map, 1 pass */
     {"scan", bench_scan},       /* 3 passes */
+    {"transpose", bench_transpose}, /* naive: one element per invocation */
 };
 #define VB_NBENCH ((int)(sizeof vb_benches / sizeof vb_benches[0]))
 
@@ -713,7 +771,7 @@ int main(int argc, char **argv)
         return 2;
     VbCtx c;
     vb_init(&c, o.device);
-    BenchResult res[VB_NBENCH];
+    BenchResult res[VB_NBENCH + BENCH_NGEMM];
     int nr = 0, bad = 0;
     printf("vkbench device: %s (subgroup %u)\n", c.name, c.subgroup);
     for (int i = 0; i < VB_NBENCH; i++) {
@@ -724,6 +782,17 @@ int main(int argc, char **argv)
         r->name = vb_benches[i].name;
         r->runs = o.runs;
         vb_benches[i].run(&c, &o, r);
+        bad |= !r->verified;
+        bench_print(r);
+    }
+    for (int i = 0; i < BENCH_NGEMM; i++) {
+        if (!bench_selected(&o, bench_gemms[i].name))
+            continue;
+        BenchResult *r = &res[nr++];
+        memset(r, 0, sizeof *r);
+        r->name = bench_gemms[i].name;
+        r->runs = o.runs;
+        bench_gemm(&c, &o, &bench_gemms[i], r);
         bad |= !r->verified;
         bench_print(r);
     }

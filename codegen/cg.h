@@ -43,9 +43,12 @@
  * dispatch whose group count is 0 in any dimension is skipped by the host
  * (it would do nothing). Some stages emit alternative variants of a pass
  * (e.g. a vec4 one for rows of a multiple of 4 elements and a scalar one,
- * or a matmul interior fast path and a general one): their group counts
- * carry a 0/1 factor so that exactly one of them is nonzero for any sizes,
- * and the second has barrier_before 0. A variant using subgroup
+ * or a scan pass with and without its row and block loops): their group
+ * counts carry a 0/1 factor so that exactly one of them is nonzero for any
+ * sizes, and the second has barrier_before 0. Dispatches that write
+ * disjoint parts of an output and read nothing another writes (a matmul's
+ * interior tiles and its edge tiles) also follow one another with
+ * barrier_before 0, and both may run. A variant using subgroup
  * operations is only emitted when CgTarget.subgroups is set (the runtime
  * sets it from VkPhysicalDeviceSubgroupProperties; pxcc's default target
  * has it off, so its output needs no subgroup support). Group counts never exceed CgTarget.max_groups in
@@ -155,8 +158,10 @@ typedef struct CgDispatch {
      * it (runtime/limits.c). Every dispatch has one. */
     IrSize *loop_iters;
     /* Elements one buffer access of this entry point moves: 4 in the vec4
-     * variant of an elementwise stage, else 1 (0 reads as 1). The cost
-     * prediction counts accesses as the device executes them. */
+     * variant of an elementwise stage or of a library stage that also has
+     * a scalar one (scan data passes, softmax rows, transpose blocks,
+     * matmul tiles), else 1 (0 reads as 1). The cost prediction counts
+     * accesses as the device executes them. */
     int vec_width;
 } CgDispatch;
 

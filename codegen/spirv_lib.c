@@ -33,19 +33,27 @@
  *               t*E..t*E+E-1 serially and the group scanning the
  *               invocations' totals. 32-bit element types get "…4"
  *               variants of the data passes for cols % 4 == 0 (vec4
- *               accesses). Exact for integers (wrapping).
+ *               accesses); every data pass has a "…1" variant without
+ *               the row and block loops for one block per chunk and rows
+ *               within the group cap (16M elements a row at the
+ *               defaults). Exact for integers (wrapping); integer group
+ *               scans use one inclusive subgroup scan.
  *  softmax-row  with subgroups: one subgroup per row, online (max, sum of
  *               exp) per lane, subgroup max/add, no barriers, a vec4
  *               variant for float rows of a multiple of 4; without: one
  *               group of sp[0] (64) per row, max, sum of exp(x - max), then
  *               exp(x - max) / sum, through shared memory. Rows grid-strided.
  *  transpose-tiled  T x T tiles through shared memory (T = sp[0], 16).
+ *  transpose-block  no shared memory: 4x4 blocks per invocation step with
+ *               vec4 loads and stores (32-bit types, R, C % 4 == 0), else
+ *               one element per step; groups of sp[0] x sp[0] (16).
  *  matmul-tiled TM x TN output tile per group, TK deep slices of A and B in
  *               shared memory, R x R outputs per invocation (sp = TM, TN,
  *               TK, R; default 128, 128, 8, 8); partial tiles are
- *               zero-padded. Float 128x128x8x8 adds "tiles128", the
- *               interior fast path (vec4 global and shared accesses, no
- *               bounds checks), run instead when M, N % 128 == 0, K % 8 == 0.
+ *               zero-padded. Float 128x128x8x8 runs matmul128 instead:
+ *               the full tiles unchecked ("tiles128"), the last tile row
+ *               and column masked ("edge128"), vec4 global accesses when
+ *               K, N % 4 == 0 (else the "…s" variants).
  * Group reductions and scans use one subgroup operation and one slot per
  * subgroup in shared memory (one barrier) when CgTarget.subgroups, else a
  * shared-memory tree / Hillis-Steele scan. A reduction whose result only
@@ -135,6 +143,11 @@ static IrSize *variant_sel(Sb *s, IrSize *cols, int v4) {
     IrSize *r = ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, cols, hconst(s, 4)), hconst(s, 1));
     return v4 ? ir_size_bin(s->a, SZ_SUB, hconst(s, 1), r) : r;
 }
+
+/* Marks the dispatch just added as a vec4 variant (CgDispatch.vec_width:
+ * the cost prediction counts its accesses as the device executes them,
+ * four elements each), for library stages that also have a scalar one. */
+static void mark_vec4(Sb *s) { s->launch->dispatches.v[s->launch->dispatches.n - 1].vec_width = 4; }
 
 /* ---- reduction operators ---- */
 
@@ -468,6 +481,7 @@ static void softmax_subgroup(Sb *s, int si, const IrStage *st, int G, int v4) {
     if (et == TY_FLOAT) gx = ir_size_bin(s->a, SZ_MUL, gx, variant_sel(s, cols_host(s, in), v4));
     if (v4 || et != TY_FLOAT) sb_add_dispatch(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
     else sb_add_dispatch_alt(s, e, si, local, gx, hconst(s, 1), hconst(s, 1));
+    if (v4) mark_vec4(s);
     /* loop budget: rows (G / sgs per group) x two lane loops over the
      * columns (stride: the subgroup size; unknown: 1) */
     IrSize *cols = v4 ? ir_size_bin(s->a, SZ_DIV, cols_host(s, in), hconst(s, 4)) : cols_host(s, in);
@@ -530,17 +544,38 @@ static void lower_softmax(Sb *s, int si, const IrStage *st) {
  * subgroup, two barriers (sh has G + 1 entries: the last one passes the
  * total); else a shared-memory Hillis-Steele scan (2 log2 G barriers).
  * Ends with a barrier, or (subgroups) with only reads of sh[G] after the
- * last one, so a next call may reuse sh at once. */
+ * last one, so a next call may reuse sh at once. total NULL: the caller
+ * needs no total and makes no next call (subgroups: one barrier). */
 static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, uint32_t *excl,
                          uint32_t *total) {
     uint32_t ty = sb_scalar(s, t), l = lid(s, 0);
     if (s->t->subgroups) {
         SpvOp op = sg_opcode(RED_SUM, t);
-        uint32_t ex = sb_group_op(s, op, ty, SpvGroupOperationExclusiveScan, v);
-        uint32_t red = sb_group_op(s, op, ty, SpvGroupOperationReduce, v);
-        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId);
-        SbIf f = sb_if_begin(s, SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0)), 0);
-        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), red);
+        uint32_t lane = sb_builtin_sg(s, SpvBuiltInSubgroupLocalInvocationId), ex, slot, writer;
+        if (t == TY_FLOAT) {
+            /* the exclusive scan itself (inclusive minus v is not exactly
+             * it in float) and a reduce for the slot */
+            ex = sb_group_op(s, op, ty, SpvGroupOperationExclusiveScan, v);
+            slot = sb_group_op(s, op, ty, SpvGroupOperationReduce, v);
+            writer = SB_OP(s, SpvOpIEqual, s->t_bool, lane, sb_const_u(s, 0));
+        } else {
+            /* integers (exact, wrapping): one inclusive scan, as the twin;
+             * the exclusive prefix is it minus v and the subgroup's sum is
+             * its last lane's: lane SubgroupSize-1 (G and the subgroup size
+             * are powers of two, so with G >= SubgroupSize the group is
+             * whole subgroups; this assumes the driver fills them, as the
+             * twin and every driver at hand do, though Vulkan promises it
+             * only with REQUIRE_FULL_SUBGROUPS) or invocation G-1 (G <
+             * SubgroupSize: one subgroup) */
+            slot = sb_group_op(s, op, ty, SpvGroupOperationInclusiveScan, v);
+            ex = SB_OP(s, SpvOpISub, ty, slot, v);
+            uint32_t last = SB_OP(s, SpvOpISub, s->t_u32, sb_builtin_sg(s, SpvBuiltInSubgroupSize),
+                                  sb_const_u(s, 1));
+            writer = SB_OP(s, SpvOpLogicalOr, s->t_bool, SB_OP(s, SpvOpIEqual, s->t_bool, lane, last),
+                           SB_OP(s, SpvOpIEqual, s->t_bool, l, sb_const_u(s, (uint32_t)G - 1)));
+        }
+        SbIf f = sb_if_begin(s, writer, 0);
+        sh_store(s, sh, ty, sb_builtin_sg(s, SpvBuiltInSubgroupId), slot);
         sb_if_end(s, &f);
         sb_barrier(s);
         /* the slots of the earlier subgroups only (not all NumSubgroups
@@ -552,6 +587,7 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
         sb_store(s, bef, red_combine(s, RED_SUM, t, sb_load(s, ty, bef), sh_load(s, sh, ty, f2.iv)));
         sb_for_end(s, &f2);
         *excl = sb_load(s, ty, bef);
+        if (!total) return;
         /* the last invocation's inclusive prefix is the total: it passes it
          * on in sh[G], which no slot uses */
         uint32_t gl = sb_const_u(s, (uint32_t)G);
@@ -578,7 +614,7 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
         sb_barrier(s);
     }
     uint32_t inc = sh_load(s, sh, ty, l);
-    *total = sh_load(s, sh, ty, sb_const_u(s, (uint32_t)G - 1));
+    if (total) *total = sh_load(s, sh, ty, sb_const_u(s, (uint32_t)G - 1));
     /* exact for integers; for float the inclusive prefix minus v */
     *excl = SB_OP(s, t == TY_FLOAT ? SpvOpFSub : SpvOpISub, ty, inc, v);
     sb_barrier(s);
@@ -664,20 +700,41 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     uint32_t nbk = sb_size_u32(s, nbkh), bpc = sb_size_u32(s, bpch);                        \
     uint32_t nch = sb_size_u32(s, nchh);                                                    \
     (void)R; (void)C; (void)nbk; (void)bpc
+    /* Variants of passes 1 and 3: "…1" (one) when every group has one
+     * block of one row (bpc == 1 and rows within the group-count cap, so
+     * no loop at all: on lavapipe the row and block loops around a body
+     * with barriers cost about as much as the body), else the looped one;
+     * each with vec4 and scalar variants when the element is 32-bit. The
+     * group-count factors (`one`, variant_sel) run exactly one. */
+    IrSize *one = ir_size_bin(s->a, SZ_MUL,
+        ir_size_bin(s->a, SZ_SUB, hconst(s, 1), ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_SUB, bpch, hconst(s, 1)), hconst(s, 1))),
+        ir_size_bin(s->a, SZ_SUB, hconst(s, 1), ir_size_bin(s->a, SZ_MIN,
+            ir_size_bin(s->a, SZ_DIV, Rh, hconst(s, (int64_t)s->t->max_groups + 1)), hconst(s, 1))));
+#define SCAN_VARIANT_SEL(lp, v4)                                                                        \
+    ir_size_bin(s->a, SZ_MUL, (lp) ? ir_size_bin(s->a, SZ_SUB, hconst(s, 1), one) : one,                \
+                et != TY_HALF ? variant_sel(s, Ch, v4) : hconst(s, 1))
     /* pass 1: chunk sums; groups (nch, rows). Invocation t reads elements
-     * t*4 + k*4G .. +3 of each block (vec4s side by side). Two variants
-     * (vec4 rows, scalar) when the element is 32-bit; one runs. */
+     * t*4 + k*4G .. +3 of each block (vec4s side by side). */
+    for (int lp = 0; lp < 2; lp++)
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
         SCAN_SHAPE();
-        SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
-        uint32_t b = wgid(s, 0), base = sb_umul(s, rf.iv, C), rowend = sb_uadd(s, base, C);
+        SbFor rf = {0}, kf = {0};
+        uint32_t row = wgid(s, 1), b = wgid(s, 0);
+        if (lp) {
+            rf = sb_for_begin(s, row, R, nwg(s, 1));
+            row = rf.iv;
+        }
+        uint32_t base = sb_umul(s, row, C), rowend = sb_uadd(s, base, C);
         uint32_t acc = sb_var(s, aty);
         sb_store(s, acc, red_identity(s, RED_SUM, at));
-        uint32_t k0 = sb_umul(s, b, bpc);
-        SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
-        uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
+        uint32_t blk = sb_umul(s, b, bpc);
+        if (lp) {
+            kf = sb_for_begin(s, blk, sb_umin(s, sb_uadd(s, blk, bpc), nbk), sb_const_u(s, 1));
+            blk = kf.iv;
+        }
+        uint32_t e0 = sb_umul(s, blk, sb_const_u(s, (uint32_t)B));
         uint32_t v = sb_load(s, aty, acc);
         for (int k = 0; k < E / 4; k++) {
             uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
@@ -691,21 +748,25 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
                                                          red_combine(s, RED_SUM, at, x[2], x[3])));
         }
         sb_store(s, acc, v);
-        sb_for_end(s, &kf);
+        if (lp) sb_for_end(s, &kf);
         SbIf f;
         uint32_t r = group_reduce_in0(s, sh, G, RED_SUM, at, sb_load(s, aty, acc), &f);
-        sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b), r);
+        sb_buf_store(s, scr, sb_uadd(s, sb_umul(s, row, nch), b), r);
         sb_if_end(s, &f);
-        sb_barrier(s); /* the next row reuses sh */
-        sb_for_end(s, &rf);
-        const char *e = sb_entry_name(s, si, v4 ? "reduce4" : "reduce");
+        if (lp) {
+            sb_barrier(s); /* the next row reuses sh */
+            sb_for_end(s, &rf);
+        }
+        const char *e = sb_entry_name(s, si, lp ? (v4 ? "reduce4" : "reduce") : (v4 ? "reduce41" : "reduce1"));
         sb_fn_end_entry(s, e, local);
-        IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
-        if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        IrSize *gx = ir_size_bin(s->a, SZ_MUL, nchh, SCAN_VARIANT_SEL(lp, v4));
+        if (!lp && (v4 || et == TY_HALF)) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
-        /* loop budget: rows x (bpc blocks + the slot fold) */
-        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
-            cg_loops_sum(s->a, cg_loops_for(s->a, bpch, NULL), cg_loops_group_fold(s->a, s->t, G))));
+        if (v4) mark_vec4(s);
+        /* loop budget: rows x (bpc blocks + the slot fold); one: the fold */
+        IrSize *fold = cg_loops_group_fold(s->a, s->t, G);
+        cg_dispatch_set_loops(s->launch, !lp ? fold : cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
+            cg_loops_sum(s->a, cg_loops_for(s->a, bpch, NULL), fold)));
     }
     /* pass 2: exclusive scan of each row's nch <= B chunk sums in place;
      * invocation t owns sums t*E .. t*E+E-1 */
@@ -742,18 +803,28 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     }
     /* pass 3: each chunk's blocks in order from the chunk's prefix;
      * invocation t scans elements t*E .. t*E+E-1 of a block serially, the
-     * group scans the invocations' totals; variants as in pass 1 */
+     * group scans the invocations' totals; variants as in pass 1 (the one-
+     * block variant carries nothing to a next block: no group total) */
+    for (int lp = 0; lp < 2; lp++)
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
         SCAN_SHAPE();
-        SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
-        uint32_t b = wgid(s, 0), base = sb_umul(s, rf.iv, C), rowend = sb_uadd(s, base, C);
+        SbFor rf = {0}, kf = {0};
+        uint32_t row = wgid(s, 1), b = wgid(s, 0);
+        if (lp) {
+            rf = sb_for_begin(s, row, R, nwg(s, 1));
+            row = rf.iv;
+        }
+        uint32_t base = sb_umul(s, row, C), rowend = sb_uadd(s, base, C);
         uint32_t carry = sb_var(s, aty);
-        sb_store(s, carry, sb_buf_load(s, scr, sb_uadd(s, sb_umul(s, rf.iv, nch), b)));
-        uint32_t k0 = sb_umul(s, b, bpc);
-        SbFor kf = sb_for_begin(s, k0, sb_umin(s, sb_uadd(s, k0, bpc), nbk), sb_const_u(s, 1));
-        uint32_t e0 = sb_umul(s, kf.iv, sb_const_u(s, (uint32_t)B));
+        sb_store(s, carry, sb_buf_load(s, scr, sb_uadd(s, sb_umul(s, row, nch), b)));
+        uint32_t blk = sb_umul(s, b, bpc);
+        if (lp) {
+            kf = sb_for_begin(s, blk, sb_umin(s, sb_uadd(s, blk, bpc), nbk), sb_const_u(s, 1));
+            blk = kf.iv;
+        }
+        uint32_t e0 = sb_umul(s, blk, sb_const_u(s, (uint32_t)B));
         uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
                                 sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E)));
         uint32_t x[64];
@@ -761,30 +832,100 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         for (int j = 0; j < E; j++) x[j] = to_acc(s, et, x[j]);
         for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
         uint32_t before, total;
-        group_exscan(s, sh, G, at, x[E - 1], &before, &total);
+        group_exscan(s, sh, G, at, x[E - 1], &before, lp ? &total : NULL);
         uint32_t cv = sb_load(s, aty, carry);
         uint32_t off = red_combine(s, RED_SUM, at, cv, before);
         for (int j = 0; j < E; j++) x[j] = red_combine(s, RED_SUM, at, off, x[j]);
         store_run(s, bout, et, E, flat, rowend, v4, x);
-        sb_store(s, carry, red_combine(s, RED_SUM, at, cv, total));
-        sb_for_end(s, &kf);
-        sb_for_end(s, &rf);
-        const char *e = sb_entry_name(s, si, v4 ? "propagate4" : "propagate");
+        if (lp) {
+            sb_store(s, carry, red_combine(s, RED_SUM, at, cv, total));
+            sb_for_end(s, &kf);
+            sb_for_end(s, &rf);
+        }
+        const char *e = sb_entry_name(s, si, lp ? (v4 ? "propagate4" : "propagate") : (v4 ? "propagate41" : "propagate1"));
         sb_fn_end_entry(s, e, local);
-        IrSize *gx = et != TY_HALF ? ir_size_bin(s->a, SZ_MUL, nchh, variant_sel(s, Ch, v4)) : nchh;
-        if (v4 || et == TY_HALF) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
+        IrSize *gx = ir_size_bin(s->a, SZ_MUL, nchh, SCAN_VARIANT_SEL(lp, v4));
+        if (!lp && (v4 || et == TY_HALF)) sb_add_dispatch(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
         else sb_add_dispatch_alt(s, e, si, local, gx, cap(s, Rh), hconst(s, 1));
-        /* loop budget: rows x bpc blocks x the group scan's slot fold */
-        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
-            cg_loops_for(s->a, bpch, cg_loops_group_fold(s->a, s->t, G))));
+        if (v4) mark_vec4(s);
+        /* loop budget: rows x bpc blocks x the group scan's slot fold; one:
+         * the fold */
+        IrSize *fold = cg_loops_group_fold(s->a, s->t, G);
+        cg_dispatch_set_loops(s->launch, !lp ? fold : cg_loops_for(s->a, cg_loops_strided(s->a, Rh, cap(s, Rh), 1),
+            cg_loops_for(s->a, bpch, fold)));
     }
+#undef SCAN_VARIANT_SEL
 #undef SCAN_SHAPE
 }
 
 /* ---- TRANSPOSE ---- */
 
+/* transpose-block: no shared memory. Variant "block4" (32-bit element
+ * types, R and C multiples of 4): each invocation moves 4x4 blocks, four
+ * vec4 loads of consecutive input rows and four vec4 stores of the
+ * transposed block, so every access fetches 16 bytes; "direct" (the
+ * others): one element per invocation step, straight from in[r][c] to
+ * out[c][r]. Groups of G x G (G = sp[0], 16) over block (element)
+ * columns x rows, grid-strided past the cap; `sel` picks the variant. */
+static void transpose_block(Sb *s, int si, const IrStage *st, int v4, IrSize *sel) {
+    int in = st->in[0], out = st->out;
+    int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
+    int G = st->sp[0] >= 1 && st->sp[0] <= 32 ? st->sp[0] : 16;
+    int local[3] = {G, G, 1};
+    uint32_t ety = s->buf_elem[bin];
+    sb_fn_begin(s);
+    uint32_t R = rows_dev(s, in), C = cols_dev(s, in), uG = sb_const_u(s, (uint32_t)G);
+    /* loop extents: blocks of 4 in the vec4 variant, elements else */
+    uint32_t RB = v4 ? SB_OP(s, SpvOpShiftRightLogical, s->t_u32, R, sb_const_u(s, 2)) : R;
+    uint32_t CB = v4 ? SB_OP(s, SpvOpShiftRightLogical, s->t_u32, C, sb_const_u(s, 2)) : C;
+    SbFor ry = sb_for_begin(s, sb_uadd(s, sb_umul(s, wgid(s, 1), uG), lid(s, 1)), RB, sb_umul(s, nwg(s, 1), uG));
+    SbFor cx = sb_for_begin(s, sb_uadd(s, sb_umul(s, wgid(s, 0), uG), lid(s, 0)), CB, sb_umul(s, nwg(s, 0), uG));
+    if (v4) {
+        /* rows 4ry+i, vec4 column cx of in; rows 4cx+j, vec4 column ry of out */
+        uint32_t v[4], r0 = sb_umul(s, ry.iv, sb_const_u(s, 4)), c0 = sb_umul(s, cx.iv, sb_const_u(s, 4));
+        for (int i = 0; i < 4; i++)
+            v[i] = sb_buf4_load(s, bin, sb_uadd(s, sb_umul(s, sb_uadd(s, r0, sb_const_u(s, (uint32_t)i)), CB), cx.iv));
+        for (int j = 0; j < 4; j++) {
+            uint32_t e[4];
+            for (int i = 0; i < 4; i++) e[i] = SB_OP(s, SpvOpCompositeExtract, ety, v[i], (uint32_t)j);
+            uint32_t w = SB_OP(s, SpvOpCompositeConstruct, sb_vec4(s, ety), e[0], e[1], e[2], e[3]);
+            sb_buf4_store(s, bout, sb_uadd(s, sb_umul(s, sb_uadd(s, c0, sb_const_u(s, (uint32_t)j)), RB), ry.iv), w);
+        }
+    } else {
+        uint32_t x = sb_buf_load(s, bin, sb_uadd(s, sb_umul(s, ry.iv, C), cx.iv));
+        sb_buf_store(s, bout, sb_uadd(s, sb_umul(s, cx.iv, R), ry.iv), x);
+    }
+    sb_for_end(s, &cx);
+    sb_for_end(s, &ry);
+    const char *e = sb_entry_name(s, si, v4 ? "block4" : "direct");
+    sb_fn_end_entry(s, e, local);
+    IrSize *Rh = rows_host(s, in), *Ch = cols_host(s, in);
+    if (v4) Rh = ir_size_bin(s->a, SZ_DIV, Rh, hconst(s, 4)), Ch = ir_size_bin(s->a, SZ_DIV, Ch, hconst(s, 4));
+    IrSize *gx = cap(s, hceil(s, Ch, G)), *gy = cap(s, hceil(s, Rh, G));
+    if (!sel) sb_add_dispatch(s, e, si, local, gx, gy, hconst(s, 1));
+    else if (v4) sb_add_dispatch(s, e, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
+    else sb_add_dispatch_alt(s, e, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
+    if (v4) mark_vec4(s);
+    /* loop budget: row steps x column steps */
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, Rh, gy, G),
+        cg_loops_for(s->a, cg_loops_strided(s->a, Ch, gx, G), NULL)));
+}
+
 static void lower_transpose(Sb *s, int si, const IrStage *st) {
     int in = st->in[0], out = st->out;
+    if (st->strategy == IR_STRAT_TRANSPOSE_BLOCK) {
+        if (s->k->params.v[in].type == TY_HALF) {
+            transpose_block(s, si, st, 0, NULL);
+            return;
+        }
+        /* 1 when R and C are multiples of 4 */
+        IrSize *R = rows_host(s, in), *C = cols_host(s, in);
+        IrSize *r4 = ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_ADD, ir_size_bin(s->a, SZ_REM, R, hconst(s, 4)),
+                                                           ir_size_bin(s->a, SZ_REM, C, hconst(s, 4))), hconst(s, 1));
+        transpose_block(s, si, st, 1, ir_size_bin(s->a, SZ_SUB, hconst(s, 1), r4));
+        transpose_block(s, si, st, 0, r4);
+        return;
+    }
     int bin = sb_param_binding(s, in), bout = sb_param_binding(s, out);
     int T = st->sp[0] >= 4 && st->sp[0] <= 32 ? st->sp[0] : 16;
     int local[3] = {T, T, 1};
@@ -830,66 +971,112 @@ static IrSize *hdivisible(Sb *s, IrSize *x, int64_t m) {
                        ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, x, hconst(s, m)), hconst(s, 1)));
 }
 
-/* The interior fast path of float SGEMM for M, N multiples of 128 and K a
- * multiple of 8 (no bounds checks at all): 128x128 tile per group of 16x16
- * invocations, 8x8 outputs per invocation, K-slices of 8 staged in shared
- * memory as vec4 (A transposed so both operands are read as vec4 along the
- * tile edge). Selected by its group count (`sel` is 1 when the shape fits,
- * else 0); tiles grid-stride past the group-count cap. */
-static void matmul_fast(Sb *s, int si, const IrStage *st, IrSize *sel) {
-    int pa = st->in[0], pb = st->in[1], pc = st->out;
-    int ba = sb_param_binding(s, pa), bb = sb_param_binding(s, pb), bc = sb_param_binding(s, pc);
-    int local[3] = {16, 16, 1};
-    uint32_t f32 = s->t_f32, v4 = sb_vec4(s, f32);
-    sb_fn_begin(s);
-    uint32_t As = sb_shared(s, v4, 8 * 32, "As"), Bs = sb_shared(s, v4, 8 * 32, "Bs");
-    uint32_t M = sb_dim(s, pa, 0), K = sb_dim(s, pa, 1), N = sb_dim(s, pb, 1);
-    uint32_t K4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, K, sb_const_u(s, 2));
-    uint32_t N4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, N, sb_const_u(s, 2));
-    uint32_t lx = lid(s, 0), ly = lid(s, 1);
-    uint32_t tid = sb_uadd(s, sb_umul(s, ly, sb_const_u(s, 16)), lx);
-    uint32_t ar = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, tid, sb_const_u(s, 1));
-    uint32_t ak = sb_umul(s, SB_OP(s, SpvOpBitwiseAnd, s->t_u32, tid, sb_const_u(s, 1)), sb_const_u(s, 4));
-    uint32_t bk = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, tid, sb_const_u(s, 5));
-    uint32_t bcol = SB_OP(s, SpvOpBitwiseAnd, s->t_u32, tid, sb_const_u(s, 31));
-    uint32_t ar4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, ar, sb_const_u(s, 2));
-    uint32_t arc = SB_OP(s, SpvOpBitwiseAnd, s->t_u32, ar, sb_const_u(s, 3));
-    uint32_t u128 = sb_const_u(s, 128);
-    uint32_t ly2 = sb_umul(s, ly, sb_const_u(s, 2)), lx2 = sb_umul(s, lx, sb_const_u(s, 2));
-    SbFor by = sb_for_begin(s, sb_umul(s, wgid(s, 1), u128), M, sb_umul(s, nwg(s, 1), u128));
-    SbFor bx = sb_for_begin(s, sb_umul(s, wgid(s, 0), u128), N, sb_umul(s, nwg(s, 0), u128));
-    uint32_t acc[16];
-    uint32_t z4 = SB_OP(s, SpvOpCompositeConstruct, v4, sb_const_f(s, 0), sb_const_f(s, 0),
-                        sb_const_f(s, 0), sb_const_f(s, 0));
-    for (int i = 0; i < 16; i++) {
-        acc[i] = sb_var(s, v4);
-        sb_store(s, acc[i], z4);
-    }
-    uint32_t arow = sb_umul(s, sb_uadd(s, by.iv, ar), K4);
-    uint32_t bx4 = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, bx.iv, sb_const_u(s, 2));
-    SbFor kt = sb_for_begin(s, sb_const_u(s, 0), K, sb_const_u(s, 8));
-    {
-        uint32_t av = sb_buf4_load(s, ba, sb_uadd(s, arow, SB_OP(s, SpvOpShiftRightLogical, s->t_u32,
-                                                                 sb_uadd(s, kt.iv, ak), sb_const_u(s, 2))));
-        uint32_t pf = sb_ptr(s, SpvStorageClassWorkgroup, f32);
-        for (int c = 0; c < 4; c++) {
-            uint32_t slot = sb_uadd(s, sb_umul(s, sb_uadd(s, ak, sb_const_u(s, (uint32_t)c)), sb_const_u(s, 32)), ar4);
-            sb_store(s, SB_OP(s, SpvOpAccessChain, pf, As, slot, arc),
-                     SB_OP(s, SpvOpCompositeExtract, f32, av, (uint32_t)c));
+/* Float SGEMM with 128x128 tiles, 16x16 invocations of 8x8 outputs each,
+ * K-slices of 8 staged in shared memory as vec4 (A transposed so both
+ * operands are read as vec4 along the tile edge), for any M, N, K. The
+ * output tiles are split so that only the ones that need it pay for bounds
+ * checks:
+ *  "tiles128…"  the interior: the floor(M/128) x floor(N/128) full tiles,
+ *               over the floor(K/8) full K-slices with no checks at all,
+ *               then at most one K-slice checked along K only;
+ *  "edge128…"   the last tile column and row when N or M is not a multiple
+ *               of 128: every access checked (a masked tile), one 1-D
+ *               group per edge tile.
+ * The two write disjoint parts of C and read only A and B, so they need
+ * no barrier between them. Each comes in two variants: vec4 global loads
+ * and stores when K and N are multiples of 4 (every row of A, B and C then
+ * starts on a vec4, and a checked vec4 is either wholly in range or wholly
+ * out), scalar ones ("…s") otherwise; the group-count factor `vsel` is 1
+ * for the vec4 shapes, so exactly one variant of each part runs. A checked
+ * load clamps its index to 0 and selects zero (no branch); a checked store
+ * branches. Tiles grid-stride past the group-count cap. */
+typedef struct Mm128 {
+    int ba, bb, bc, vec;
+    uint32_t As, Bs, M, K, N, K4, N4;
+    uint32_t lx, ly, ar, ak, bk, bcol, ar4, arc, lx2, ly2;
+    uint32_t acc[16];       /* Function vec4 accumulators: acc[2i + h] is row
+                             * 8ly + i, columns 8lx + 4h .. 8lx + 4h + 3 */
+} Mm128;
+
+static uint32_t uand(Sb *s, uint32_t a, uint32_t b) {
+    return SB_OP(s, SpvOpLogicalAnd, s->t_bool, a, b);
+}
+static uint32_t ushr(Sb *s, uint32_t a, uint32_t n) {
+    return SB_OP(s, SpvOpShiftRightLogical, s->t_u32, a, sb_const_u(s, n));
+}
+/* idx when ok, else 0 (always in range: every operand has an element) */
+static uint32_t clamp_idx(Sb *s, uint32_t ok, uint32_t idx) {
+    return SB_OP(s, SpvOpSelect, s->t_u32, ok, idx, sb_const_u(s, 0));
+}
+
+/* Stages the K-slice at kt of the tile at (by, bx) into As/Bs, then adds
+ * its products to the accumulators, between two barriers. `checked`: rows,
+ * columns and K are checked (out of range reads as zero). */
+static void mm128_slice(Sb *s, const Mm128 *m, uint32_t by, uint32_t bx, uint32_t kt, int checked) {
+    uint32_t f32 = s->t_f32, v4 = sb_vec4(s, f32), zero = sb_const_f(s, 0);
+    uint32_t pf = sb_ptr(s, SpvStorageClassWorkgroup, f32);
+    /* A: row by+ar, columns kt+ak .. kt+ak+3, into As[ak+c][ar] */
+    uint32_t arow = sb_uadd(s, by, m->ar), acol = sb_uadd(s, kt, m->ak), a[4];
+    if (m->vec) {
+        uint32_t idx = sb_uadd(s, sb_umul(s, arow, m->K4), ushr(s, acol, 2)), ok = 0;
+        if (checked) {
+            ok = uand(s, sb_ult(s, arow, m->M), sb_ult(s, acol, m->K));
+            idx = clamp_idx(s, ok, idx);
         }
-        uint32_t bv = sb_buf4_load(s, bb, sb_uadd(s, sb_umul(s, sb_uadd(s, kt.iv, bk), N4),
-                                                  sb_uadd(s, bx4, bcol)));
-        sh_store(s, Bs, v4, sb_uadd(s, sb_umul(s, bk, sb_const_u(s, 32)), bcol), bv);
+        uint32_t av = sb_buf4_load(s, m->ba, idx);
+        for (int c = 0; c < 4; c++) {
+            a[c] = SB_OP(s, SpvOpCompositeExtract, f32, av, (uint32_t)c);
+            if (checked) a[c] = SB_OP(s, SpvOpSelect, f32, ok, a[c], zero);
+        }
+    } else {
+        uint32_t rowok = checked ? sb_ult(s, arow, m->M) : 0, base = sb_umul(s, arow, m->K);
+        for (int c = 0; c < 4; c++) {
+            uint32_t k = sb_uadd(s, acol, sb_const_u(s, (uint32_t)c)), idx = sb_uadd(s, base, k);
+            uint32_t ok = checked ? uand(s, rowok, sb_ult(s, k, m->K)) : 0;
+            a[c] = sb_buf_load(s, m->ba, checked ? clamp_idx(s, ok, idx) : idx);
+            if (checked) a[c] = SB_OP(s, SpvOpSelect, f32, ok, a[c], zero);
+        }
     }
+    for (int c = 0; c < 4; c++) {
+        uint32_t slot = sb_uadd(s, sb_umul(s, sb_uadd(s, m->ak, sb_const_u(s, (uint32_t)c)), sb_const_u(s, 32)), m->ar4);
+        sb_store(s, SB_OP(s, SpvOpAccessChain, pf, m->As, slot, m->arc), a[c]);
+    }
+    /* B: row kt+bk, columns bx+4bcol .. bx+4bcol+3, into Bs[bk][bcol] */
+    uint32_t brow = sb_uadd(s, kt, m->bk), bcol = sb_uadd(s, bx, sb_umul(s, m->bcol, sb_const_u(s, 4)));
+    uint32_t bv;
+    if (m->vec) {
+        uint32_t idx = sb_uadd(s, sb_umul(s, brow, m->N4), ushr(s, bcol, 2)), ok = 0;
+        if (checked) {
+            ok = uand(s, sb_ult(s, brow, m->K), sb_ult(s, bcol, m->N));
+            idx = clamp_idx(s, ok, idx);
+        }
+        bv = sb_buf4_load(s, m->bb, idx);
+        if (checked) {
+            uint32_t b[4];
+            for (int c = 0; c < 4; c++)
+                b[c] = SB_OP(s, SpvOpSelect, f32, ok, SB_OP(s, SpvOpCompositeExtract, f32, bv, (uint32_t)c), zero);
+            bv = SB_OP(s, SpvOpCompositeConstruct, v4, b[0], b[1], b[2], b[3]);
+        }
+    } else {
+        uint32_t rowok = checked ? sb_ult(s, brow, m->K) : 0, base = sb_umul(s, brow, m->N), b[4];
+        for (int c = 0; c < 4; c++) {
+            uint32_t col = sb_uadd(s, bcol, sb_const_u(s, (uint32_t)c)), idx = sb_uadd(s, base, col);
+            uint32_t ok = checked ? uand(s, rowok, sb_ult(s, col, m->N)) : 0;
+            b[c] = sb_buf_load(s, m->bb, checked ? clamp_idx(s, ok, idx) : idx);
+            if (checked) b[c] = SB_OP(s, SpvOpSelect, f32, ok, b[c], zero);
+        }
+        bv = SB_OP(s, SpvOpCompositeConstruct, v4, b[0], b[1], b[2], b[3]);
+    }
+    sh_store(s, m->Bs, v4, sb_uadd(s, sb_umul(s, m->bk, sb_const_u(s, 32)), m->bcol), bv);
     sb_barrier(s);
     uint32_t cur[16];
-    for (int i = 0; i < 16; i++) cur[i] = sb_load(s, v4, acc[i]);
+    for (int i = 0; i < 16; i++) cur[i] = sb_load(s, v4, m->acc[i]);
     for (int k = 0; k < 8; k++) {
         uint32_t kb = sb_const_u(s, (uint32_t)(k * 32));
-        uint32_t a0 = sh_load(s, As, v4, sb_uadd(s, kb, ly2));
-        uint32_t a1 = sh_load(s, As, v4, sb_uadd(s, kb, sb_uadd(s, ly2, sb_const_u(s, 1))));
-        uint32_t b0 = sh_load(s, Bs, v4, sb_uadd(s, kb, lx2));
-        uint32_t b1 = sh_load(s, Bs, v4, sb_uadd(s, kb, sb_uadd(s, lx2, sb_const_u(s, 1))));
+        uint32_t a0 = sh_load(s, m->As, v4, sb_uadd(s, kb, m->ly2));
+        uint32_t a1 = sh_load(s, m->As, v4, sb_uadd(s, kb, sb_uadd(s, m->ly2, sb_const_u(s, 1))));
+        uint32_t b0 = sh_load(s, m->Bs, v4, sb_uadd(s, kb, m->lx2));
+        uint32_t b1 = sh_load(s, m->Bs, v4, sb_uadd(s, kb, sb_uadd(s, m->lx2, sb_const_u(s, 1))));
         for (int i = 0; i < 8; i++) {
             uint32_t ai = SB_OP(s, SpvOpCompositeExtract, f32, i < 4 ? a0 : a1, (uint32_t)(i & 3));
             cur[2 * i] = SB_OP(s, SpvOpFAdd, v4, cur[2 * i], SB_OP(s, SpvOpVectorTimesScalar, v4, b0, ai));
@@ -897,27 +1084,134 @@ static void matmul_fast(Sb *s, int si, const IrStage *st, IrSize *sel) {
                 SB_OP(s, SpvOpFAdd, v4, cur[2 * i + 1], SB_OP(s, SpvOpVectorTimesScalar, v4, b1, ai));
         }
     }
-    for (int i = 0; i < 16; i++) sb_store(s, acc[i], cur[i]);
+    for (int i = 0; i < 16; i++) sb_store(s, m->acc[i], cur[i]);
     sb_barrier(s);
-    sb_for_end(s, &kt);
-    for (int i = 0; i < 8; i++) {
-        uint32_t r = sb_uadd(s, by.iv, sb_uadd(s, sb_umul(s, ly, sb_const_u(s, 8)), sb_const_u(s, (uint32_t)i)));
-        uint32_t o = sb_uadd(s, sb_umul(s, r, N4), sb_uadd(s, bx4, lx2));
-        sb_buf4_store(s, bc, o, sb_load(s, v4, acc[2 * i]));
-        sb_buf4_store(s, bc, sb_uadd(s, o, sb_const_u(s, 1)), sb_load(s, v4, acc[2 * i + 1]));
+}
+
+/* One tile at (by, bx): zero the accumulators, the K-slices, the stores. */
+static void mm128_tile(Sb *s, const Mm128 *m, uint32_t by, uint32_t bx, int edge) {
+    uint32_t f32 = s->t_f32, v4 = sb_vec4(s, f32);
+    uint32_t z = sb_const_f(s, 0), z4 = SB_OP(s, SpvOpCompositeConstruct, v4, z, z, z, z);
+    for (int i = 0; i < 16; i++) sb_store(s, m->acc[i], z4);
+    uint32_t u8 = sb_const_u(s, 8);
+    /* interior: the full K-slices unchecked, then the partial one (K % 8
+     * != 0: at most one trip) checked; edge: every slice checked */
+    uint32_t kfull = edge ? sb_const_u(s, 0) : SB_OP(s, SpvOpBitwiseAnd, s->t_u32, m->K, sb_const_u(s, ~7u));
+    if (!edge) {
+        SbFor kt = sb_for_begin(s, sb_const_u(s, 0), kfull, u8);
+        mm128_slice(s, m, by, bx, kt.iv, 0);
+        sb_for_end(s, &kt);
     }
-    sb_for_end(s, &bx);
-    sb_for_end(s, &by);
-    const char *e = sb_entry_name(s, si, "tiles128");
-    sb_fn_end_entry(s, e, local);
+    SbFor kt = sb_for_begin(s, kfull, m->K, u8);
+    mm128_slice(s, m, by, bx, kt.iv, 1);
+    sb_for_end(s, &kt);
+    uint32_t col0 = sb_uadd(s, bx, sb_umul(s, m->lx, u8));
+    for (int i = 0; i < 8; i++) {
+        uint32_t r = sb_uadd(s, by, sb_uadd(s, sb_umul(s, m->ly, u8), sb_const_u(s, (uint32_t)i)));
+        uint32_t rok = edge ? sb_ult(s, r, m->M) : 0;
+        for (int h = 0; h < 2; h++) {
+            uint32_t col = sb_uadd(s, col0, sb_const_u(s, (uint32_t)(4 * h)));
+            uint32_t v = sb_load(s, v4, m->acc[2 * i + h]);
+            if (m->vec) {
+                uint32_t o = sb_uadd(s, sb_umul(s, r, m->N4), ushr(s, col, 2));
+                SbIf f;
+                if (edge) f = sb_if_begin(s, uand(s, rok, sb_ult(s, col, m->N)), 0);
+                sb_buf4_store(s, m->bc, o, v);
+                if (edge) sb_if_end(s, &f);
+                continue;
+            }
+            uint32_t base = sb_umul(s, r, m->N);
+            for (int c = 0; c < 4; c++) {
+                uint32_t cc = sb_uadd(s, col, sb_const_u(s, (uint32_t)c));
+                uint32_t x = SB_OP(s, SpvOpCompositeExtract, f32, v, (uint32_t)c);
+                if (edge) guarded_store(s, m->bc, sb_uadd(s, base, cc), uand(s, rok, sb_ult(s, cc, m->N)), x);
+                else sb_buf_store(s, m->bc, sb_uadd(s, base, cc), x);
+            }
+        }
+    }
+}
+
+/* Emits one of the four entry points (edge, vec) and its dispatch. */
+static void matmul128(Sb *s, int si, const IrStage *st, int edge, int vec, IrSize *vsel) {
+    int pa = st->in[0], pb = st->in[1], pc = st->out;
+    int local[3] = {16, 16, 1};
+    uint32_t v4 = sb_vec4(s, s->t_f32);
+    Mm128 m;
+    m.ba = sb_param_binding(s, pa), m.bb = sb_param_binding(s, pb), m.bc = sb_param_binding(s, pc);
+    m.vec = vec;
+    sb_fn_begin(s);
+    m.As = sb_shared(s, v4, 8 * 32, "As"), m.Bs = sb_shared(s, v4, 8 * 32, "Bs");
+    m.M = sb_dim(s, pa, 0), m.K = sb_dim(s, pa, 1), m.N = sb_dim(s, pb, 1);
+    m.K4 = ushr(s, m.K, 2), m.N4 = ushr(s, m.N, 2);
+    m.lx = lid(s, 0), m.ly = lid(s, 1);
+    uint32_t tid = sb_uadd(s, sb_umul(s, m.ly, sb_const_u(s, 16)), m.lx);
+    /* loader roles: 256 invocations move 128 rows x 8 of A and 8 rows x
+     * 128 of B, four consecutive elements each */
+    m.ar = ushr(s, tid, 1);
+    m.ak = sb_umul(s, SB_OP(s, SpvOpBitwiseAnd, s->t_u32, tid, sb_const_u(s, 1)), sb_const_u(s, 4));
+    m.bk = ushr(s, tid, 5);
+    m.bcol = SB_OP(s, SpvOpBitwiseAnd, s->t_u32, tid, sb_const_u(s, 31));
+    m.ar4 = ushr(s, m.ar, 2);
+    m.arc = SB_OP(s, SpvOpBitwiseAnd, s->t_u32, m.ar, sb_const_u(s, 3));
+    m.ly2 = sb_umul(s, m.ly, sb_const_u(s, 2)), m.lx2 = sb_umul(s, m.lx, sb_const_u(s, 2));
+    for (int i = 0; i < 16; i++) m.acc[i] = sb_var(s, v4);
+    uint32_t u128 = sb_const_u(s, 128), u127 = sb_const_u(s, 127);
+    uint32_t nfx = ushr(s, m.N, 7), nfy = ushr(s, m.M, 7);
+    if (!edge) {
+        SbFor by = sb_for_begin(s, sb_umul(s, wgid(s, 1), u128), sb_umul(s, nfy, u128), sb_umul(s, nwg(s, 1), u128));
+        SbFor bx = sb_for_begin(s, sb_umul(s, wgid(s, 0), u128), sb_umul(s, nfx, u128), sb_umul(s, nwg(s, 0), u128));
+        mm128_tile(s, &m, by.iv, bx.iv, 0);
+        sb_for_end(s, &bx);
+        sb_for_end(s, &by);
+    } else {
+        /* edge tiles, numbered: the last column (tile rows 0 .. ncy-1)
+         * when N % 128 != 0, then the last row (tile columns 0 .. nfx-1)
+         * when M % 128 != 0 */
+        uint32_t ncx = ushr(s, sb_uadd(s, m.N, u127), 7), ncy = ushr(s, sb_uadd(s, m.M, u127), 7);
+        uint32_t rc = sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncx, nfx), ncy);
+        uint32_t ne = sb_uadd(s, rc, sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncy, nfy), nfx));
+        SbFor e = sb_for_begin(s, wgid(s, 0), ne, nwg(s, 0));
+        uint32_t incol = sb_ult(s, e.iv, rc);
+        uint32_t ty = SB_OP(s, SpvOpSelect, s->t_u32, incol, e.iv, nfy);
+        uint32_t tx = SB_OP(s, SpvOpSelect, s->t_u32, incol, nfx, SB_OP(s, SpvOpISub, s->t_u32, e.iv, rc));
+        mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 1);
+        sb_for_end(s, &e);
+    }
+    const char *name = sb_entry_name(s, si, edge ? (vec ? "edge128" : "edge128s") : (vec ? "tiles128" : "tiles128s"));
+    sb_fn_end_entry(s, name, local);
     const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
-    sb_add_dispatch(s, e, si, local, ir_size_bin(s->a, SZ_MUL, cap(s, hceil(s, B->dims[1], 128)), sel),
-                    cap(s, hceil(s, A->dims[0], 128)), hconst(s, 1));
-    /* loop budget: row tiles x column tiles x K slices of 8 */
-    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
-        cg_loops_strided(s->a, A->dims[0], cap(s, hceil(s, A->dims[0], 128)), 128),
-        cg_loops_for(s->a, cg_loops_strided(s->a, B->dims[1], cap(s, hceil(s, B->dims[1], 128)), 128),
-                     cg_loops_for(s->a, hceil(s, A->dims[1], 8), NULL))));
+    IrSize *M = A->dims[0], *K = A->dims[1], *N = B->dims[1];
+    IrSize *sel = vec ? vsel : ir_size_bin(s->a, SZ_SUB, hconst(s, 1), vsel);
+    /* interior K loops: K/8 full slices, then min(K % 8, 1) partial ones */
+    IrSize *kslices = cg_loops_sum(s->a, cg_loops_for(s->a, ir_size_bin(s->a, SZ_DIV, K, hconst(s, 8)), NULL),
+        cg_loops_for(s->a, ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, K, hconst(s, 8)), hconst(s, 1)), NULL));
+    if (!edge) {
+        IrSize *gx = cap(s, ir_size_bin(s->a, SZ_DIV, N, hconst(s, 128)));
+        IrSize *gy = cap(s, ir_size_bin(s->a, SZ_DIV, M, hconst(s, 128)));
+        /* the first of the stage's four dispatches: the barrier from what
+         * came before goes here */
+        if (vec) sb_add_dispatch(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
+        else sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
+        if (vec) mark_vec4(s);
+        /* loop budget: row tiles x column tiles x (full K-slices + the
+         * partial one) */
+        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
+            cg_loops_strided(s->a, ir_size_bin(s->a, SZ_DIV, M, hconst(s, 128)), gy, 1),
+            cg_loops_for(s->a, cg_loops_strided(s->a, ir_size_bin(s->a, SZ_DIV, N, hconst(s, 128)), gx, 1),
+                         kslices)));
+        return;
+    }
+    IrSize *nfxh = ir_size_bin(s->a, SZ_DIV, N, hconst(s, 128)), *nfyh = ir_size_bin(s->a, SZ_DIV, M, hconst(s, 128));
+    IrSize *ncxh = hceil(s, N, 128), *ncyh = hceil(s, M, 128);
+    IrSize *ne = ir_size_bin(s->a, SZ_ADD,
+                             ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_SUB, ncxh, nfxh), ncyh),
+                             ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_SUB, ncyh, nfyh), nfxh));
+    IrSize *gx = cap(s, ne);
+    sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
+    if (vec) mark_vec4(s);
+    /* loop budget: edge tiles x (one loop of checked K-slices) */
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, ne, gx, 1),
+        cg_loops_for(s->a, hceil(s, K, 8), NULL)));
 }
 
 static void lower_matmul(Sb *s, int si, const IrStage *st) {
@@ -933,16 +1227,14 @@ static void lower_matmul(Sb *s, int si, const IrStage *st) {
         ok = (TM * TK) % nt == 0 && (TK * TN) % nt == 0;
     }
     if (!ok) TM = 64, TN = 64, TK = 16, R = 4;
-    /* float 128x128x8 with 8x8 per invocation: the interior fast path for
-     * shapes it tiles exactly, this general one (zero-padded tiles) for
-     * the others; exactly one of the two dispatches has groups */
-    IrSize *fast = NULL;
+    /* float 128x128x8 with 8x8 per invocation: the interior and edge
+     * tile kernels (matmul128) replace the general one */
     if (et == TY_FLOAT && TM == 128 && TN == 128 && TK == 8 && R == 8) {
         const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
-        fast = ir_size_bin(s->a, SZ_MUL, hdivisible(s, A->dims[0], 128),
-                           ir_size_bin(s->a, SZ_MUL, hdivisible(s, B->dims[1], 128),
-                                       hdivisible(s, A->dims[1], 8)));
-        matmul_fast(s, si, st, fast);
+        IrSize *vsel = ir_size_bin(s->a, SZ_MUL, hdivisible(s, A->dims[1], 4), hdivisible(s, B->dims[1], 4));
+        for (int edge = 0; edge < 2; edge++)
+            for (int vec = 1; vec >= 0; vec--) matmul128(s, si, st, edge, vec, vsel);
+        return;
     }
     int NX = TN / R, NY = TM / R, NT = NX * NY;
     int local[3] = {NX, NY, 1};
@@ -1018,9 +1310,7 @@ static void lower_matmul(Sb *s, int si, const IrStage *st) {
     sb_fn_end_entry(s, e, local);
     const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
     IrSize *gx = cap(s, hceil(s, B->dims[1], TN)), *gy = cap(s, hceil(s, A->dims[0], TM));
-    if (fast) sb_add_dispatch_alt(s, e, si, local, ir_size_bin(s->a, SZ_MUL, gx,
-                                  ir_size_bin(s->a, SZ_SUB, hconst(s, 1), fast)), gy, hconst(s, 1));
-    else sb_add_dispatch(s, e, si, local, gx, gy, hconst(s, 1));
+    sb_add_dispatch(s, e, si, local, gx, gy, hconst(s, 1));
     /* loop budget: row tiles x column tiles x K slices of TK */
     cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, A->dims[0], gy, TM),
         cg_loops_for(s->a, cg_loops_strided(s->a, B->dims[1], gx, TN),

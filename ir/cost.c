@@ -105,7 +105,8 @@ static int elem_size(ScalarType t) { return t == TY_HALF ? 2 : 4; }
     X(IR_STRAT_REDUCE_ROWS, 1)     /* one group per row */                    \
     X(IR_STRAT_SCAN_3PASS, 3)      /* reduce, scan partials, propagate */     \
     X(IR_STRAT_SOFTMAX_ROW, 1)     /* one group per row */                    \
-    X(IR_STRAT_TRANSPOSE_TILED, 1) /* one tiled pass */
+    X(IR_STRAT_TRANSPOSE_TILED, 1) /* one tiled pass */                       \
+    X(IR_STRAT_TRANSPOSE_BLOCK, 1) /* one pass, 4x4 blocks or elements */
 
 static int strategy_dispatches(IrStrategy s)
 {
@@ -130,7 +131,7 @@ static IrStrategy default_strategy(const IrKernel *k, const IrStage *st)
                    : IR_STRAT_REDUCE_TREE;
     case IR_STAGE_SCAN: return IR_STRAT_SCAN_3PASS;
     case IR_STAGE_SOFTMAX: return IR_STRAT_SOFTMAX_ROW;
-    case IR_STAGE_TRANSPOSE: return IR_STRAT_TRANSPOSE_TILED;
+    case IR_STAGE_TRANSPOSE: return IR_STRAT_TRANSPOSE_BLOCK;
     }
     fe_unreachable();
 }
@@ -202,6 +203,8 @@ typedef struct CostCx {
     int *var;               /* per BARG index var and per FOR: its var, else -1 */
     unsigned char *live, *isconst;
     int source_indices;     /* PARALLEL_FOR: index expressions are the user's */
+    int as_run;             /* figures of the stage as it runs (IrKernelCost.run),
+                             * not of the source statement */
     /* Index variables: grid dimensions, then one per FOR. */
     int nvars, words;
     FE_VEC(IrPoly *) range; /* per var: how many values it takes */
@@ -417,18 +420,23 @@ static void dependences(CostCx *cx)
     }
 }
 
-/* Whether access `in` has the same index in every invocation: no index
- * depends on a grid dimension (variables 0..rank-1), directly or through
- * a loaded value. A SIMD or SIMT device then loads it once for a whole
- * subgroup instead of lane by lane. */
+/* Whether access `in` has the same index in every invocation of a
+ * subgroup: no index depends on the last grid dimension (variable
+ * rank-1), directly or through a loaded value. The backends run the last
+ * dimension along consecutive invocations (the x of a PARALLEL_FOR's
+ * group, spirv_grid.c; the fastest-varying part of an elementwise walk),
+ * so a subgroup's lanes share every other grid index: A[i][k] in a loop
+ * over k is one address per subgroup of a 2-D PARALLEL_FOR over (i, j). A
+ * SIMD or SIMT device then loads it once for the subgroup instead of lane
+ * by lane. */
 static int uniform_index(const CostCx *cx, const IrInst *in)
 {
     const IrParam *p = &cx->k->params.v[in->param];
-    for (int j = 0; j < p->rank && j < in->a.n; j++) {
+    int v = cx->st->rank - 1;
+    for (int j = 0; v >= 0 && j < p->rank && j < in->a.n; j++) {
         if (in->a.v[j] < 0) continue;
         const uint64_t *d = deps_of(cx, in->a.v[j]);
-        for (int v = 0; v < cx->st->rank; v++)
-            if (d[v / 64] >> (v % 64) & 1) return 0;
+        if (d[v / 64] >> (v % 64) & 1) return 0;
     }
     return 1;
 }
@@ -671,6 +679,17 @@ static IrPoly *rows(CostCx *cx, int param)
     return r;
 }
 
+/* Extent d of param p rounded up to a multiple of t (what a tiled lowering
+ * computes over: its edge tiles are whole tiles, masked or zero-padded). */
+static IrPoly *dim_padded(CostCx *cx, int param, int d, int t)
+{
+    const IrParam *p = &cx->k->params.v[param];
+    Arena *a = cx->a;
+    IrSize *x = ir_size_bin(a, SZ_MUL, ir_size_bin(a, SZ_CEILDIV, p->dims[d], ir_size_const(a, t)),
+                            ir_size_const(a, t));
+    return ir_poly_from_size(cx->at, x);
+}
+
 static void library_stage_cost(CostCx *cx, IrCost *c)
 {
     const IrStage *st = cx->st;
@@ -684,11 +703,23 @@ static void library_stage_cost(CostCx *cx, IrCost *c)
     switch (st->kind) {
     case IR_STAGE_MATMUL: {
         FE_ASSERT(st->nin == 2 && st->in[1] >= 0);
-        /* A[M][K] x B[K][N]: K multiplies and K adds per output element. */
+        /* A[M][K] x B[K][N]: K multiplies and K adds per output element.
+         * As the stage runs (IrKernelCost.run: the figures that predict
+         * its time), the operations are those of whole TM x TN tiles over
+         * whole TK slices: the edge tiles of sizes that are not multiples
+         * of the tile compute their padding too (codegen/spirv_lib.c,
+         * lower_matmul; sp[] <= 0 means its 64x64x16 fallback). The
+         * source statement's figures stay 2*M*N*K. */
         IrPoly *M = dim(cx, in0, 0), *K = dim(cx, in0, 1), *N = dim(cx, st->in[1], 1);
-        ops = ir_poly_scale(a, ir_poly_mul(a, ir_poly_mul(a, M, N), K), 2);
         rd = ir_poly_add(a, ir_poly_mul(a, M, K), ir_poly_mul(a, K, N));
         wr = ir_poly_mul(a, M, N);
+        if (cx->as_run && st->strategy == IR_STRAT_MATMUL_TILED) {
+            int ok = st->sp[0] > 0 && st->sp[1] > 0 && st->sp[2] > 0;
+            M = dim_padded(cx, in0, 0, ok ? st->sp[0] : 64);
+            N = dim_padded(cx, st->in[1], 1, ok ? st->sp[1] : 64);
+            K = dim_padded(cx, in0, 1, ok ? st->sp[2] : 16);
+        }
+        ops = ir_poly_scale(a, ir_poly_mul(a, ir_poly_mul(a, M, N), K), 2);
         break;
     }
     case IR_STAGE_REDUCE:
@@ -728,7 +759,8 @@ static void library_stage_cost(CostCx *cx, IrCost *c)
 /* ---- kernels and class ---------------------------------------------------- */
 
 /* The figures of stage st of kernel k (whose atoms are at). */
-static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const IrStage *st, CostScratch *sx)
+static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const IrStage *st, CostScratch *sx,
+                              int as_run)
 {
     IrStageCost sc;
     memset(&sc, 0, sizeof sc);
@@ -749,6 +781,7 @@ static IrStageCost stage_cost(Arena *a, IrAtoms *at, const IrKernel *k, const Ir
     cx.slot = sx->slot;
     cx.live = sx->live;
     cx.isconst = sx->isconst;
+    cx.as_run = as_run;
     if (st->kind == IR_STAGE_GRID) grid_stage_cost(&cx, &sc.c);
     else library_stage_cost(&cx, &sc.c);
     sc.c.m[IR_COST_DISPATCHES] = ir_poly_const(a, ir_stage_dispatches(k, st));
@@ -779,7 +812,7 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
     for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_const(a, 0);
     CostScratch *sx = scratch_new(a, src);
     for (int s = 0; s < src->stages.n; s++) {
-        IrStageCost sc = stage_cost(a, &kc->atoms, src, &src->stages.v[s], sx);
+        IrStageCost sc = stage_cost(a, &kc->atoms, src, &src->stages.v[s], sx, 0);
         for (int m = 0; m < IR_COST_N; m++) kc->total.m[m] = ir_poly_add(a, kc->total.m[m], sc.c.m[m]);
         FE_PUSH(a, kc->stages, sc);
     }
@@ -792,7 +825,7 @@ IrKernelCost *ir_cost_kernel(Arena *a, const IrKernel *src, const IrKernel *opt)
         int same = opt->syms.n == src->syms.n && opt->params.n == src->params.n;
         CostScratch *ox = same ? scratch_new(a, opt) : NULL;
         for (int s = 0; same && s < opt->stages.n; s++)
-            FE_PUSH(a, kc->run, stage_cost(a, &kc->atoms, opt, &opt->stages.v[s], ox));
+            FE_PUSH(a, kc->run, stage_cost(a, &kc->atoms, opt, &opt->stages.v[s], ox, 1));
     }
     kc->cls = ir_cost_class(a, kc, &kc->class_reason);
     return kc;

@@ -191,7 +191,8 @@ extern const char *const ir_stage_kind_names[];
     X(IR_STRAT_REDUCE_ROWS, "reduce-rows") /* 2-D: sp[0] group per row */        \
     X(IR_STRAT_SCAN_3PASS, "scan-3pass")   /* reduce, scan partials, propagate */ \
     X(IR_STRAT_SOFTMAX_ROW, "softmax-row") /* one group per row: sp[0] group */ \
-    X(IR_STRAT_TRANSPOSE_TILED, "transpose-tiled") /* sp[0] tile */
+    X(IR_STRAT_TRANSPOSE_TILED, "transpose-tiled") /* sp[0] tile */            \
+    X(IR_STRAT_TRANSPOSE_BLOCK, "transpose-block") /* sp[0] group edge; 4x4 blocks */
 typedef enum {
 #define X(e, s) e,
     IR_STRATEGIES(X)

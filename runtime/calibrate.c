@@ -76,6 +76,14 @@ static PxResult sample(CalRun *c, IrCalibSample *out)
     out->cost.v[IR_COST_UNIFORM] = cost.uniform_accesses;
     out->cost.groups = cost.groups > 0 ? cost.groups : 0;
     out->cost.v[IR_COST_DISPATCHES] = cost.dispatches;
+    /* A library class is fitted on the figures its stage runs, which the
+     * prediction then scales (whole matmul tiles, a vec4 variant's
+     * accesses); the other micro-kernels keep the statement's figures
+     * their rates are defined on. */
+    IrCostValues run;
+    if (c->ck->lib != IR_LIB_NONE && rt_launch_run_values(c->l, &run))
+        for (int m = 0; m < IR_COST_N; m++)
+            if (m != IR_COST_DISPATCHES) out->cost.v[m] = run.v[m];
     out->cost.lib = IR_LIB_NONE; /* the fit wants the plain roofline */
     return PX_OK;
 }

@@ -39,6 +39,23 @@ static int as_run(const PxLaunch *l, int stage, IrCostValues *v, int *nd)
     return sh.groups >= 0;
 }
 
+int rt_launch_run_values(PxLaunch *l, IrCostValues *out)
+{
+    const IrKernelCost *kc = l->k->cost;
+    if (!kc || !kc->run.n || (!l->prepared && px_launch_prepare(l))) return 0;
+    IrCostValues sum = {{0}, IR_LIB_NONE, 0};
+    for (int i = 0; i < kc->run.n; i++) {
+        IrCostValues v;
+        if (!ir_cost_run_values(kc, i, l->symv, NULL, l->paramv, NULL, &v)) return 0;
+        as_run(l, i, &v, NULL);
+        for (int m = 0; m < IR_COST_N; m++) sum.v[m] += v.v[m];
+        sum.groups += v.groups;
+        if (v.lib != IR_LIB_NONE) sum.lib = v.lib;
+    }
+    *out = sum;
+    return 1;
+}
+
 PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
 {
     if (!l || !cost) return PX_ERR_INVALID;

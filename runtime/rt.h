@@ -280,6 +280,12 @@ void rt_learn(PxLaunch *l);
 /* predict.c: reads the last run's times (once) and learns from them */
 void rt_read_times(PxLaunch *l);
 void rt_profile_export(const IrDeviceProfile *p, const char *source, PxProfile *out);
+/* predict.c: the figures of launch l as its stages run (IrKernelCost.run
+ * at the bound sizes, accesses as executed, workgroups), summed over the
+ * stages: what the prediction's roofline takes, so that calibration fits
+ * the library classes on the same figures (padded matmul tiles, vec4
+ * variants). 0 when there are none (sizes unbound, no run figures). */
+int rt_launch_run_values(PxLaunch *l, IrCostValues *out);
 
 /* ===== npy.c: NumPy .npy files ===== */
 

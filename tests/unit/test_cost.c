@@ -2,8 +2,9 @@
  * with the builder, the workload class, the device profile and prediction.
  * Expected figures are worked out by hand from the definitions in
  * docs/COST.md (or by a plain loop here), never taken from cost.c. */
-#include "ir/ir.h"
+#include "codegen/cg.h"
 #include "px.h"
+#include "runtime/rt.h"
 #include "test.h"
 
 #include <math.h>
@@ -372,8 +373,9 @@ TEST(cost_uniform)
     IrKernelCost *c = ir_cost_kernel(A, k, NULL);
     CHECK_STR(f(c, -1, IR_COST_ACCESSES), "4*M*K + M");
     CHECK_STR(f(c, -1, IR_COST_UNIFORM), "M*K");
-    /* the matmul's B[k][j] depends on j: not uniform */
-    CHECK_STR(f(ir_cost_kernel(A, for_matmul(), NULL), -1, IR_COST_UNIFORM), "0");
+    /* the 2-D matmul's lanes run along j (the last grid dimension): its
+     * A[i][k] is one address per subgroup (uniform), B[k][j] is not */
+    CHECK_STR(f(ir_cost_kernel(A, for_matmul(), NULL), -1, IR_COST_UNIFORM), "M*K*N");
 }
 
 /* if (x > 0) { x*x*x*x } else { -x }, dead code, constant expressions,
@@ -597,9 +599,10 @@ TEST(print_text_json)
     char *j = capture(ir_cost_print_json, &c, 1, &bind);
     CHECK(strstr(j, "\"flops\": \"2*M*K*N\"") != NULL);
     /* 2 loads per trip, M*N*K trips, and M*N stores: 56 accesses; the kernel
-     * has not been through ir_pass_bounds, so every one counts as checked */
+     * has not been through ir_pass_bounds, so every one counts as checked;
+     * A[i][k], one per trip, is uniform across a subgroup (lanes along j) */
     CHECK(strstr(j, "\"values\": {\"flops\": 48, \"intops\": 0, \"bytes_read\": 72, \"bytes_written\": 32, "
-                    "\"accesses\": 56, \"checked\": 56, \"uniform\": 0, \"dispatches\": 1}") != NULL);
+                    "\"accesses\": 56, \"checked\": 56, \"uniform\": 24, \"dispatches\": 1}") != NULL);
     CHECK(strstr(j, "\"class\": \"BATCH\"") != NULL);
     /* values appear only when every symbol is bound */
     IrCostBind part = {names, vals, 2};
@@ -909,6 +912,49 @@ TEST(cost_run_stages)
     CHECK(ir_cost_kernel(A, src, NULL)->run.n == 0);
 }
 
+/* MATMUL as it runs (128x128x8 tiles): whole tiles over whole K-slices,
+ * the padding of edge tiles included; the source statement stays
+ * 2*M*N*K. Expected values by hand. */
+TEST(cost_run_matmul_tiles)
+{
+    static const char *src = "GPU_KERNEL mm\nGPU_PARAM a float[M][K]\nGPU_PARAM b float[K][N]\n"
+                             "GPU_PARAM c float[M][N]\nGPU_THREAD_CODE:\n  PARALLEL_MATMUL a b -> c\nGPU_END\n";
+    CgCompileOptions o = {.file = "t.px", .opt_level = 2, .cost = 1, .emit = CG_EMIT_IR};
+    cg_target_default(&o.target, CG_ENV_VULKAN_1_1);
+    CgCompiled r;
+    CHECK(cg_compile(A, src, strlen(src), &o, &r) == CG_COMPILE_OK);
+    IrKernelCost **cs = r.cost;
+    CHECK(cs && cs[0] && cs[0]->run.n == 1);
+    if (!cs || !cs[0] || cs[0]->run.n != 1) return;
+    const IrKernel *k = cs[0]->k;
+    int im = -1, ik = -1, in = -1;
+    for (int i = 0; i < k->syms.n; i++) {
+        if (!strcmp(k->syms.v[i].name, "M")) im = i;
+        if (!strcmp(k->syms.v[i].name, "K")) ik = i;
+        if (!strcmp(k->syms.v[i].name, "N")) in = i;
+    }
+    CHECK(im >= 0 && ik >= 0 && in >= 0 && k->syms.n == 3);
+    if (im < 0 || ik < 0 || in < 0) return;
+    /* {M, K, N, source flops, run flops} */
+    static const double t[][5] = {
+        {700, 700, 700, 2.0 * 700 * 700 * 700, 2.0 * 768 * 768 * 704},
+        {256, 256, 256, 2.0 * 256 * 256 * 256, 2.0 * 256 * 256 * 256},
+        {1, 1, 1, 2.0, 2.0 * 128 * 128 * 8},
+        {300, 200, 500, 2.0 * 300 * 200 * 500, 2.0 * 384 * 200 * 512},
+        {7, 13, 5, 2.0 * 7 * 13 * 5, 2.0 * 128 * 16 * 128},
+    };
+    for (int i = 0; i < 5; i++) {
+        int64_t v[3];
+        v[im] = (int64_t)t[i][0], v[ik] = (int64_t)t[i][1], v[in] = (int64_t)t[i][2];
+        IrCostValues sv, rv;
+        CHECK(ir_cost_values(cs[0], 0, v, NULL, NULL, NULL, &sv) && sv.v[IR_COST_FLOPS] == t[i][3]);
+        CHECK_MSG(ir_cost_run_values(cs[0], 0, v, NULL, NULL, NULL, &rv) && rv.v[IR_COST_FLOPS] == t[i][4],
+                  "%gx%gx%g: run flops %g, want %g", t[i][0], t[i][1], t[i][2], rv.v[IR_COST_FLOPS], t[i][4]);
+        /* the compulsory traffic is the same either way */
+        CHECK(rv.v[IR_COST_BYTES_READ] == sv.v[IR_COST_BYTES_READ]);
+    }
+}
+
 /* The library terms: the line through two sizes, by hand. */
 TEST(calibration_fit_library)
 {
@@ -1038,6 +1084,44 @@ static PxLaunch *compiled_launch(PxContext *ctx, const char *src, PxModule **m, 
     CHECK(*m && px_module_kernel(*m, NULL, k) == PX_OK);
     CHECK(*k && px_launch_create(*k, &l) == PX_OK);
     return l;
+}
+
+/* What calibration fits the library classes on (rt_launch_run_values): the
+ * figures the stage runs, as predictions use them. A 700^3 matmul runs 5x5
+ * interior and 6+5 edge tiles of 128x128 over 88 K-slices of 8 (vec4
+ * variants: K, N % 4 == 0, so each access moves 4 elements); K = 701 runs
+ * the scalar variants. Expected values by hand. */
+TEST(runtime_run_values)
+{
+    PxContext *ctx = NULL;
+    char *err = NULL;
+    if (px_context_create(NULL, &ctx, &err) != PX_OK) {
+        CHECK_MSG(0, "no context: %s", err ? err : "?");
+        px_free(err);
+        return;
+    }
+    PxModule *m = NULL;
+    PxKernel *k = NULL;
+    PxLaunch *l = compiled_launch(ctx, "GPU_KERNEL mm\nGPU_PARAM a float[M][K]\nGPU_PARAM b float[K][N]\n"
+                                       "GPU_PARAM c float[M][N]\nGPU_THREAD_CODE:\n  PARALLEL_MATMUL a b -> c\n"
+                                       "GPU_END\n", &m, &k);
+    for (int t = 0; l && t < 2; t++) {
+        int64_t K = t ? 701 : 700;
+        CHECK(px_launch_set_size(l, "M", 700, "test") == PX_OK && px_launch_set_size(l, "N", 700, "test") == PX_OK &&
+              px_launch_set_size(l, "K", K, "test") == PX_OK);
+        IrCostValues v;
+        CHECK(rt_launch_run_values(l, &v));
+        CHECK(v.v[IR_COST_FLOPS] == 2.0 * 768 * 768 * 704);
+        double acc = 700.0 * K + K * 700.0 + 700.0 * 700;
+        CHECK_MSG(v.v[IR_COST_ACCESSES] == (t ? acc : acc / 4), "K %lld: accesses %g", (long long)K,
+                  v.v[IR_COST_ACCESSES]);
+        CHECK(v.groups == 25 + 11 && v.lib == IR_LIB_MATMUL);
+        PxCost c; /* the statement's figures stay per element, unpadded */
+        CHECK(px_launch_cost(l, -1, &c) == PX_OK && c.flops == 2.0 * 700 * 700 * K && c.accesses == acc);
+    }
+    if (l) px_launch_destroy(l);
+    px_module_destroy(m);
+    px_context_destroy(ctx);
 }
 
 /* The runtime's side (px.h): the profile a context loads, prediction before a
@@ -1219,9 +1303,11 @@ int main(void)
     RUN(prediction);
     RUN(calibration_fit);
     RUN(cost_run_stages);
+    RUN(cost_run_matmul_tiles);
     RUN(calibration_fit_library);
     RUN(cost_uniform);
     RUN(runtime_prediction_correction);
+    RUN(runtime_run_values);
     fe_arena_free(A);
     return TEST_DONE();
 }

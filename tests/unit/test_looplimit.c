@@ -154,27 +154,44 @@ TEST(test_every_dispatch_bounded) {
     }
 }
 
-/* MATMUL 128x128x8, 8x8 per invocation: row tiles x column tiles x
- * ceil(K/8) slices; every loop level adds 1 per entry. */
+/* MATMUL 128x128x8, 8x8 per invocation: interior kernels (tiles128, vec4;
+ * tiles128s, scalar) walk row tiles x column tiles of the full 128x128
+ * tiles x (K/8 full slices, then a loop of min(K % 8, 1) partial ones);
+ * edge kernels (edge128, edge128s) walk the edge tiles x ceil(K/8) slices.
+ * Every loop level adds 1 per entry. */
 TEST(test_matmul) {
     CgModule *cm = compile(0);
     if (!cm) { CHECK(0); return; }
-    /* M = N = 256: one tile per group in both dims; K = 2^20: 131072 slices.
-     * k: 131073; columns: 1 * (1 + 131073) + 1 = 131075; rows: 131077 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), 131077);
-    EQ(iters(cm, "mm", "tiles", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL),
-       131078); /* ceil((2^20 + 1) / 8) = 131073 slices */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL),
-       -1); /* K % 8 != 0: the fast path does not run */
-    /* the largest K under 65535: ceil(K/8) + 5 <= 65535 -> K <= 524240 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)128, "N", (int64_t)128, "K", (int64_t)524240, NULL), 65535);
+    /* M = N = 256: one tile per group in both dims; K = 2^20: 131072 full
+     * slices, no partial one. k: 131073 + 1; columns: 1 * (1 + 131074) + 1
+     * = 131076; rows: 131078 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), 131078);
+    EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), -1);
+    EQ(iters(cm, "mm", "edge128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), -1);
+    /* K = 2^20 + 1 is not a multiple of 4: the scalar variant, one partial
+     * slice. k: 131073 + 2; rows: 131075 + 4 */
+    EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL),
+       131079);
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL), -1);
+    /* the largest K under 65535: K/8 + 2 + 4 <= 65535 -> K <= 524232 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)128, "N", (int64_t)128, "K", (int64_t)524232, NULL), 65535);
     /* M = 2 * 128 * 65535 rows: the group count caps at 65535, so each
      * invocation walks 2 row tiles; K = 8: one slice.
-     * k: 2; columns: 1 * 3 + 1 = 4; rows: 2 * (1 + 4) + 1 = 11 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)2 * 128 * 65535, "N", (int64_t)128, "K", (int64_t)8, NULL), 11);
-    /* the general path runs when a dim is not a multiple (K = 9: 2 slices) */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)128, "N", (int64_t)128, "K", (int64_t)9, NULL), -1);
-    EQ(iters(cm, "mm", "tiles", "M", (int64_t)128, "N", (int64_t)128, "K", (int64_t)9, NULL), 7);
+     * k: 2 + 1; columns: 1 * 4 + 1 = 5; rows: 2 * (1 + 5) + 1 = 13 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)2 * 128 * 65535, "N", (int64_t)128, "K", (int64_t)8, NULL), 13);
+    /* M = N = 300, K = 9: 2 x 2 interior tiles (scalar, K % 4 != 0) and
+     * 2 + 3 = 5 edge tiles, one per group.
+     * interior k: (1 + 1) + (1 + 1) = 4; columns: 1 * 5 + 1; rows: 1 * 7 + 1
+     * edge: k: 2 + 1 = 3; tiles: 1 * (1 + 3) + 1 = 5 */
+    EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), 8);
+    EQ(iters(cm, "mm", "edge128s", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), 5);
+    EQ(iters(cm, "mm", "edge128", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), -1);
+    /* M = 100: no interior tile at all; N = 128 * 65536: the last tile row
+     * is 65536 edge tiles (no last column: N is a multiple of 128), so
+     * groups cap at 65535 and an invocation walks 2.
+     * K = 16: 2 slices. k: 3; tiles: 2 * (1 + 3) + 1 = 9 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), -1);
+    EQ(iters(cm, "mm", "edge128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), 9);
 }
 
 /* REDUCE 1-D: reduce-tree(256, 1024, 16); partial groups
@@ -214,18 +231,24 @@ TEST(test_reduce_rows) {
 
 /* SCAN: scan-3pass(256, 16), blocks of 4096, bpc = max(ceil(nblocks / 4096), 1)
  * blocks per chunk; "partials" has no loop but the row walk (and the slot
- * fold of its group scan with subgroups). */
+ * fold of its group scan with subgroups). With bpc 1 and rows within the
+ * group cap, passes 1 and 3 run their one-block variants ("…1"): no loop
+ * but the slot fold. */
 TEST(test_scan) {
     for (int sg = 0; sg < 2; sg++) {
         CgModule *cm = compile(sg);
         if (!cm) { CHECK(0); continue; }
         int64_t fold = sg ? 33 : 0;
         /* N = 2^20: 256 blocks, bpc 1; one row */
-        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)1 << 20, NULL), 1 * (1 + 2 + fold) + 1);
+        EQ(iters(cm, "scan", "reduce41", "N", (int64_t)1 << 20, NULL), fold);
+        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)1 << 20, NULL), -1);
         EQ(iters(cm, "scan", "partials", "N", (int64_t)1 << 20, NULL), 1 * (1 + fold) + 1);
-        EQ(iters(cm, "scan", "propagate4", "N", (int64_t)1 << 20, NULL), 1 * (1 + (1 * (1 + fold) + 1)) + 1);
-        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)(1 << 20) + 1, NULL), -1); /* the scalar one runs */
-        EQ(iters(cm, "scan", "reduce", "N", (int64_t)(1 << 20) + 1, NULL), 1 * (1 + 2 + fold) + 1);
+        EQ(iters(cm, "scan", "propagate41", "N", (int64_t)1 << 20, NULL), fold);
+        EQ(iters(cm, "scan", "reduce41", "N", (int64_t)(1 << 20) + 1, NULL), -1); /* the scalar one runs */
+        EQ(iters(cm, "scan", "reduce1", "N", (int64_t)(1 << 20) + 1, NULL), fold);
+        /* N = 4096 * 4096 + 4: 4097 blocks, bpc 2: the looped variants */
+        EQ(iters(cm, "scan", "reduce41", "N", (int64_t)4096 * 4096 + 4, NULL), -1);
+        EQ(iters(cm, "scan", "reduce4", "N", (int64_t)4096 * 4096 + 4, NULL), 1 * (1 + 3 + fold) + 1);
         /* N = 2^32 - 1: 2^20 blocks, bpc 256 */
         EQ(iters(cm, "scan", "propagate", "N", (int64_t)4294967295, NULL),
            1 * (1 + (256 * (1 + fold) + 1)) + 1);
@@ -253,13 +276,19 @@ TEST(test_softmax) {
     } else CHECK(0);
 }
 
-/* TRANSPOSE 16x16 tiles: row tiles x column tiles. */
+/* TRANSPOSE, transpose-block with 16x16 groups: row steps x column steps,
+ * of 4x4 blocks (block4, both extents multiples of 4) or elements (direct). */
 TEST(test_transpose) {
     CgModule *cm = compile(0);
     if (!cm) { CHECK(0); return; }
-    EQ(iters(cm, "tr", "tiles", "M", (int64_t)1000, "N", (int64_t)1000, NULL), 1 * (1 + 2) + 1);
-    /* 3 * 16 * 65535 rows: the y groups cap, 3 row tiles each */
-    EQ(iters(cm, "tr", "tiles", "M", (int64_t)3 * 16 * 65535, "N", (int64_t)16, NULL), 3 * (1 + 2) + 1);
+    /* 250 x 250 blocks over 16 x 16 groups of 16 x 16: one step each way */
+    EQ(iters(cm, "tr", "block4", "M", (int64_t)1000, "N", (int64_t)1000, NULL), 1 * (1 + 2) + 1);
+    EQ(iters(cm, "tr", "direct", "M", (int64_t)1000, "N", (int64_t)1000, NULL), -1);
+    EQ(iters(cm, "tr", "direct", "M", (int64_t)1001, "N", (int64_t)1000, NULL), 1 * (1 + 2) + 1);
+    /* 3 * 16 * 65535 rows of 15: the y groups cap, 3 row steps each */
+    EQ(iters(cm, "tr", "direct", "M", (int64_t)3 * 16 * 65535, "N", (int64_t)15, NULL), 3 * (1 + 2) + 1);
+    /* 4 * 3 * 16 * 65535 rows of 16: 3 * 16 * 65535 block rows, the same */
+    EQ(iters(cm, "tr", "block4", "M", (int64_t)4 * 3 * 16 * 65535, "N", (int64_t)16, NULL), 3 * (1 + 2) + 1);
 }
 
 /* Grid stages: the elementwise walk and a 2-D grid whose body has loops in

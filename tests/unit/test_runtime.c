@@ -157,8 +157,12 @@ TEST(transpose_shapes)
                          "t");
     CHECK(l != NULL);
     if (!l) return;
-    int64_t shapes[][2] = {{1, 1}, {1, 77}, {17, 33}, {255, 257}, {64, 64}};
-    for (int s = 0; s < 5; s++) {
+    /* the vec4 4x4-block variant (both extents multiples of 4) and the
+     * direct one (either not), down to one element and one block */
+    int64_t shapes[][2] = {{1, 1},   {1, 77},   {17, 33},  {255, 257}, {64, 64},   {4, 4},
+                           {4, 8},   {12, 4},   {4, 7},    {7, 4},     {300, 200}, {129, 127},
+                           {128, 132}, {1000, 12}, {3, 1024}};
+    for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
         int64_t M = shapes[s][0], N = shapes[s][1];
         float *a = malloc(4 * (size_t)(M * N));
         for (int64_t i = 0; i < M * N; i++) a[i] = (float)i;
@@ -349,8 +353,14 @@ TEST(matmul_shapes)
                          "mm");
     CHECK(l != NULL);
     if (!l) return;
-    int64_t dims[][3] = {{1, 1, 1}, {17, 33, 9}, {64, 64, 64}, {65, 31, 129}, {1, 200, 3}};
-    for (int t = 0; t < 5; t++) {
+    /* M x K x N: every variant of the 128x128 float kernels (interior and
+     * edge tiles, vec4 when K and N are multiples of 4, else scalar; a
+     * partial K-slice or none), alone and together */
+    int64_t dims[][3] = {{1, 1, 1},       {17, 33, 9},      {64, 64, 64},     {65, 31, 129},
+                         {1, 200, 3},     {7, 13, 5},       {128, 128, 128},  {128, 4, 256},
+                         {300, 200, 500}, {256, 132, 260},  {257, 130, 259},  {127, 129, 131},
+                         {129, 8, 384},   {384, 12, 127},   {700, 700, 700}};
+    for (int t = 0; t < (int)(sizeof dims / sizeof dims[0]); t++) {
         int64_t M = dims[t][0], K = dims[t][1], N = dims[t][2];
         float *A = malloc(4 * (size_t)(M * K)), *B = malloc(4 * (size_t)(K * N));
         /* small integers that vary along rows and columns (so a wrong

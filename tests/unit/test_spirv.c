@@ -411,16 +411,17 @@ static const CgLaunch *lib_ok(IrModule *m, int ndisp) {
 }
 
 /* Every library stage validates for every env, with and without subgroup
- * arithmetic. Dispatch counts: 32-bit scans have a vec4 and a scalar
- * variant of their data passes (5), half ones not (3); subgroup softmax
- * has a vec4 and a scalar variant for float; a 128x128x8x8 float matmul
- * has the interior fast path and the general one. */
+ * arithmetic. Dispatch counts: scans have one-block and looped variants
+ * of their data passes, 32-bit ones each in vec4 and scalar (9), half ones
+ * not (5); subgroup softmax has a vec4 and a scalar variant for float; a
+ * 128x128x8x8 float matmul has the interior and the edge tile kernels,
+ * each in a vec4 and a scalar variant. */
 TEST(test_lib_valid) {
     static const ScalarType ts[] = {TY_FLOAT, TY_INT, TY_UINT, TY_HALF};
     for (use_subgroups = 0; use_subgroups < 2; use_subgroups++)
         for (int ti = 0; ti < 4; ti++) {
             ScalarType t = ts[ti];
-            int nscan = t == TY_HALF ? 3 : 5;
+            int nscan = t == TY_HALF ? 5 : 9;
             for (int rop = RED_SUM; rop <= RED_PROD; rop++) {
                 lib_ok(build_lib(IR_STAGE_REDUCE, t, 1, (FeReduceOp)rop, IR_STRAT_REDUCE_TREE, 256, 64), 2);
                 lib_ok(build_lib(IR_STAGE_REDUCE, t, 2, (FeReduceOp)rop, IR_STRAT_REDUCE_ROWS, 64, 0), 1);
@@ -429,6 +430,11 @@ TEST(test_lib_valid) {
             lib_ok(build_lib(IR_STAGE_SCAN, t, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), nscan);
             lib_ok(build_lib(IR_STAGE_SCAN, t, 1, RED_SUM, IR_STRAT_SCAN_3PASS, 64, 8), nscan);
             lib_ok(build_lib(IR_STAGE_TRANSPOSE, t, 2, RED_SUM, IR_STRAT_TRANSPOSE_TILED, 16, 0), 1);
+            /* transpose-block: block4 and direct, direct only for half */
+            lib_ok(build_lib(IR_STAGE_TRANSPOSE, t, 2, RED_SUM, IR_STRAT_TRANSPOSE_BLOCK, 16, 0),
+                   t == TY_HALF ? 1 : 2);
+            lib_ok(build_lib(IR_STAGE_TRANSPOSE, t, 2, RED_SUM, IR_STRAT_TRANSPOSE_BLOCK, 8, 0),
+                   t == TY_HALF ? 1 : 2);
             if (t == TY_FLOAT || t == TY_HALF) {
                 int nsm = use_subgroups && t == TY_FLOAT ? 2 : 1;
                 lib_ok(build_lib(IR_STAGE_SOFTMAX, t, 2, RED_SUM, IR_STRAT_SOFTMAX_ROW, 64, 0), nsm);
@@ -437,7 +443,7 @@ TEST(test_lib_valid) {
                 IrModule *mm = build_lib(IR_STAGE_MATMUL, t, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0);
                 IrStage *ms = &mm->kernels.v[0]->stages.v[0];
                 ms->sp[0] = 128, ms->sp[1] = 128, ms->sp[2] = 8, ms->sp[3] = 8;
-                lib_ok(mm, t == TY_FLOAT ? 2 : 1);
+                lib_ok(mm, t == TY_FLOAT ? 4 : 1);
             }
         }
     use_subgroups = 0;
@@ -468,45 +474,66 @@ TEST(test_lib_meta) {
         CHECK(d->local[0] == 16 && d->local[1] == 16);
         CHECK(ir_size_eval(d->groups[0], sz, p) == 16 && ir_size_eval(d->groups[1], sz, p) == 2);
     }
-    /* matmul 128x128x8, 8x8 per invocation: the fast path runs only when
-     * M, N are multiples of 128 and K of 8; else the general one */
+    /* matmul 128x128x8, 8x8 per invocation: the full tiles go to an
+     * interior kernel, the rest (last tile column and row) to an edge
+     * kernel, one 1-D group per edge tile; vec4 variants when K and N are
+     * multiples of 4, scalar ones else. Sizes are {M, N, K}. */
     IrModule *mm = build_lib(IR_STAGE_MATMUL, TY_FLOAT, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0);
     IrStage *ms = &mm->kernels.v[0]->stages.v[0];
     ms->sp[0] = 128, ms->sp[1] = 128, ms->sp[2] = 8, ms->sp[3] = 8;
-    l = lib_ok(mm, 2);
+    l = lib_ok(mm, 4);
     if (l) {
-        int64_t p[1] = {0}, fit[3] = {256, 384, 64}, odd[3] = {100, 1000, 7}, oddk[3] = {256, 384, 60};
-        const CgDispatch *f = &l->dispatches.v[0], *g = &l->dispatches.v[1];
-        CHECK(!strcmp(f->entry, "lib__s0_tiles128") && !strcmp(g->entry, "lib__s0_tiles"));
-        CHECK(!f->barrier_before && !g->barrier_before);
-        CHECK(ir_size_eval(f->groups[0], fit, p) == 3 && ir_size_eval(f->groups[1], fit, p) == 2);
-        CHECK(ir_size_eval(g->groups[0], fit, p) == 0);
-        CHECK(ir_size_eval(f->groups[0], odd, p) == 0 && ir_size_eval(g->groups[0], odd, p) == 8);
-        CHECK(ir_size_eval(g->groups[1], odd, p) == 1);
-        CHECK(ir_size_eval(f->groups[0], oddk, p) == 0 && ir_size_eval(g->groups[0], oddk, p) == 3);
+        int64_t p[1] = {0}, fit[3] = {256, 384, 64}, odd[3] = {300, 1000, 700}, oddk[3] = {256, 384, 7};
+        const CgDispatch *d[4];
+        static const char *const names[4] = {"lib__s0_tiles128", "lib__s0_tiles128s", "lib__s0_edge128",
+                                             "lib__s0_edge128s"};
+        for (int i = 0; i < 4; i++) {
+            d[i] = &l->dispatches.v[i];
+            CHECK_MSG(!strcmp(d[i]->entry, names[i]), "%s, want %s", d[i]->entry, names[i]);
+            CHECK(!d[i]->barrier_before);
+            CHECK(d[i]->vec_width == (i % 2 ? 0 : 4)); /* vec4 loads and stores, or scalar */
+        }
+        /* 256 x 384, K = 64: 2 x 3 full tiles, no edge */
+        CHECK(ir_size_eval(d[0]->groups[0], fit, p) == 3 && ir_size_eval(d[0]->groups[1], fit, p) == 2);
+        CHECK(ir_size_eval(d[1]->groups[0], fit, p) == 0);
+        CHECK(ir_size_eval(d[2]->groups[0], fit, p) == 0 && ir_size_eval(d[3]->groups[0], fit, p) == 0);
+        /* 300 x 1000, K = 700: 2 x 7 full tiles; the last column (3 tiles)
+         * and the last row (7 tiles) */
+        CHECK(ir_size_eval(d[0]->groups[0], odd, p) == 7 && ir_size_eval(d[0]->groups[1], odd, p) == 2);
+        CHECK(ir_size_eval(d[2]->groups[0], odd, p) == 10 && ir_size_eval(d[2]->groups[1], odd, p) == 1);
+        CHECK(ir_size_eval(d[1]->groups[0], odd, p) == 0 && ir_size_eval(d[3]->groups[0], odd, p) == 0);
+        /* K = 7: the scalar variants, no edge tiles */
+        CHECK(ir_size_eval(d[0]->groups[0], oddk, p) == 0 && ir_size_eval(d[1]->groups[0], oddk, p) == 3);
+        CHECK(ir_size_eval(d[2]->groups[0], oddk, p) == 0 && ir_size_eval(d[3]->groups[0], oddk, p) == 0);
     }
     /* scan of a 2-D M x N, G = 128, 16 per invocation: blocks of 2048,
-     * chunks = blocks while at most 2048; rows of a multiple of 4 use the
-     * vec4 variants (dispatches 0 and 3), others the scalar ones (1, 4) */
-    l = lib_ok(build_lib(IR_STAGE_SCAN, TY_INT, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), 5);
+     * chunks = blocks while at most 2048. Dispatches: pass 1 one-block
+     * vec4 (0), scalar (1), looped vec4 (2), scalar (3); pass 2 (4);
+     * pass 3 likewise (5..8). One-block variants when bpc is 1 and the
+     * rows fit the group cap; vec4 ones for rows of a multiple of 4. */
+    l = lib_ok(build_lib(IR_STAGE_SCAN, TY_INT, 2, RED_SUM, IR_STRAT_SCAN_3PASS, 128, 0), 9);
     if (l) {
         int64_t p[1] = {0}, sz[3] = {70000, 10000, 0}, so[3] = {3, 10001, 0};
         int64_t big[3] = {1, 2048LL * 2048 * 3 + 1, 0};
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], sz, p) == 5);
-        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], sz, p) == 0);
-        CHECK(ir_size_eval(l->dispatches.v[3].groups[0], sz, p) == 5);
-        CHECK(ir_size_eval(l->dispatches.v[4].groups[0], sz, p) == 0);
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[1], sz, p) == 65535);
-        CHECK(ir_size_eval(l->dispatches.v[2].groups[0], sz, p) == 1);
+        const CgDispatch *d = l->dispatches.v;
+        /* 70000 rows (over the cap) of 10000: looped vec4, 5 chunks */
+        for (int i = 0; i < 9; i++)
+            CHECK_MSG(ir_size_eval(d[i].groups[0], sz, p) == (i == 2 || i == 7 ? 5 : i == 4 ? 1 : 0),
+                      "dispatch %d: %lld groups", i, (long long)ir_size_eval(d[i].groups[0], sz, p));
+        CHECK(ir_size_eval(d[2].groups[1], sz, p) == 65535);
         CHECK(ir_size_eval(l->scratch.v[0].bytes, sz, p) == 70000LL * 5 * 4);
-        CHECK(ir_size_eval(l->dispatches.v[0].groups[0], so, p) == 0);
-        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], so, p) == 5);
-        CHECK(ir_size_eval(l->dispatches.v[4].groups[0], so, p) == 5);
-        /* 6145 blocks: 4 per chunk, 1537 chunks (<= 2048) */
-        CHECK(ir_size_eval(l->dispatches.v[1].groups[0], big, p) == 1537);
-        CHECK(!l->dispatches.v[0].barrier_before && !l->dispatches.v[1].barrier_before);
-        CHECK(l->dispatches.v[2].barrier_before && l->dispatches.v[3].barrier_before);
-        CHECK(!l->dispatches.v[4].barrier_before);
+        /* 3 rows of 10001: one-block scalar */
+        for (int i = 0; i < 9; i++)
+            CHECK_MSG(ir_size_eval(d[i].groups[0], so, p) == (i == 1 || i == 6 ? 5 : i == 4 ? 1 : 0),
+                      "dispatch %d: %lld groups", i, (long long)ir_size_eval(d[i].groups[0], so, p));
+        CHECK(ir_size_eval(d[1].groups[1], so, p) == 3);
+        /* 6145 blocks: 4 per chunk, 1537 chunks (<= 2048): looped scalar */
+        CHECK(ir_size_eval(d[3].groups[0], big, p) == 1537 && ir_size_eval(d[8].groups[0], big, p) == 1537);
+        CHECK(ir_size_eval(d[1].groups[0], big, p) == 0 && ir_size_eval(d[6].groups[0], big, p) == 0);
+        for (int i = 0; i < 9; i++) {
+            CHECK_MSG(d[i].barrier_before == (i == 4 || i == 5), "dispatch %d barrier_before", i);
+            CHECK_MSG(d[i].vec_width == (i == 0 || i == 2 || i == 5 || i == 7 ? 4 : 0), "dispatch %d vec_width", i);
+        }
     }
 }
 

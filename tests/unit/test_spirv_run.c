@@ -177,7 +177,9 @@ TEST(reduce_rows)
 
 /* Inclusive int scans of rows (1-D: one row): exact, wrapping. Sizes cover
  * one partial block, exactly one block (4096), one more, many blocks and
- * several blocks per chunk, rows of a multiple of 4 (vec4) and not. */
+ * several blocks per chunk (the looped variants), the most blocks with one
+ * per chunk (4096^2), more rows than the group cap (looped), rows of a
+ * multiple of 4 (vec4) and not. */
 TEST(scan_sizes)
 {
     PxLaunch *l1 = launch("GPU_KERNEL s1\nGPU_PARAM x int[N]\nGPU_PARAM y int[N]\nGPU_THREAD_CODE:\n"
@@ -190,7 +192,8 @@ TEST(scan_sizes)
     if (!l1 || !l2) return;
     int64_t shapes[][2] = {{1, 1},    {1, 3},    {1, 4},     {1, 4095},    {1, 4096},
                            {1, 4097}, {1, 8192}, {1, 70001}, {1, 4096 * 4096 + 4}, {3, 5},
-                           {7, 4096}, {4, 10001}, {65, 12}};
+                           {7, 4096}, {4, 10001}, {65, 12},  {1, 127},     {1, 129},
+                           {1, 4096 * 4096}, {70000, 4}, {65536, 3}};
     for (int t = 0; t < (int)(sizeof shapes / sizeof shapes[0]); t++) {
         int64_t M = shapes[t][0], N = shapes[t][1];
         PxLaunch *l = M == 1 ? l1 : l2;
