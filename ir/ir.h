@@ -495,12 +495,14 @@ int ir_cost_run_values(const IrKernelCost *c, int stage, const int64_t *syms,
                        const unsigned char *syms_set, const int64_t *params,
                        const unsigned char *params_set, IrCostValues *out);
 
+/* ===== cost_print.c ===== */
+
 /* --emit=cost and --emit=cost-json. bind: values to show (NULL: none);
  * both print every kernel's formulas, and values where all are bound. */
 void ir_cost_print_text(FILE *out, IrKernelCost *const *cs, int n, const IrCostBind *bind);
 void ir_cost_print_json(FILE *out, IrKernelCost *const *cs, int n, const IrCostBind *bind);
 
-/* ---- device profile and prediction (pure computation; no Vulkan) ---- */
+/* ===== predict.c: device profiles and prediction (pure computation) ===== */
 
 /* What a device does per second; the roofline inputs. */
 typedef struct IrDeviceProfile {
@@ -527,15 +529,9 @@ typedef struct IrDeviceProfile {
 /* A deliberately slow device (a CPU rasteriser's order of magnitude), so an
  * uncalibrated prediction errs long rather than short. */
 void ir_profile_default(IrDeviceProfile *p);
-/* $XDG_CACHE_HOME/px/<device>.profile, else $HOME/.cache/px/<device>.profile;
- * characters outside [A-Za-z0-9._-] of the name become '_'. Returns 0 when
- * no path fits buf or neither variable is set. */
-int ir_profile_path(char *buf, size_t n, const char *device);
-/* Text `key value` lines. Save creates the directories; both return 0 on
- * success, -1 on failure (load then leaves *p untouched; a file with
- * missing, non-positive or non-finite figures is refused). */
-int ir_profile_save(const IrDeviceProfile *p, const char *path);
-int ir_profile_load(IrDeviceProfile *p, const char *path);
+/* The text form of a profile: `key value` lines (runtime/profile.c reads
+ * and writes the files). 0, or -1 when a figure is missing, non-positive
+ * or not finite (*p is then untouched). */
 int ir_profile_parse(IrDeviceProfile *p, const char *text);
 
 /* Roofline bound of one stage: max(flops/flop rate + intops/int rate +
@@ -563,49 +559,41 @@ double ir_correction_apply(const IrCorrection *c, double predicted_s);
 /* predicted_s: the uncorrected roofline figure of the run measured. */
 void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s);
 
-/* Calibration micro-kernels for pxrun --calibrate: each is PX source with
- * one kernel; run it at the sizes given and time it (device timestamps). */
-#define IR_CALIB_MEASURES(X)                                                \
-    X(IR_CALIB_DISPATCH, "dispatch")   /* one tiny dispatch: overhead */     \
-    X(IR_CALIB_BARRIER, "barrier")     /* 8 tiny stages: + 7 barriers */     \
-    X(IR_CALIB_BANDWIDTH, "bandwidth") /* a large copy: bytes/s */           \
-    X(IR_CALIB_FLOPS, "flops")         /* fma chains: float ops/s */         \
-    X(IR_CALIB_INTOPS, "intops")       /* integer chains: int ops/s */       \
-    X(IR_CALIB_ACCESS, "access")       /* loads from a cached table */       \
-    X(IR_CALIB_CHECKED, "checked")     /* the same loads, bounds-checked */  \
-    X(IR_CALIB_GROUPS, "groups")       /* many small workgroups */           \
-    X(IR_CALIB_REDUCE, "reduce")       /* the library classes: each at a */  \
-    X(IR_CALIB_REDUCE_ROWS, "reduce_rows") /* small and a large size */     \
-    X(IR_CALIB_SCAN, "scan")                                                 \
-    X(IR_CALIB_SCAN_ROWS, "scan_rows")                                       \
-    X(IR_CALIB_SOFTMAX, "softmax")                                           \
-    X(IR_CALIB_TRANSPOSE, "transpose")                                       \
-    X(IR_CALIB_MATMUL, "matmul")
+/* What calibration measures (the runtime's micro-kernels,
+ * runtime/calibrate.c, one per measure) and the samples the fit takes. */
+/* measure, name, the library class it fits (IR_LIB_NONE: a rate) */
+#define IR_CALIB_MEASURES(X)                                                          \
+    X(IR_CALIB_DISPATCH, "dispatch", IR_LIB_NONE)   /* one tiny dispatch: overhead */   \
+    X(IR_CALIB_BARRIER, "barrier", IR_LIB_NONE)     /* 8 tiny stages: + 7 barriers */   \
+    X(IR_CALIB_BANDWIDTH, "bandwidth", IR_LIB_NONE) /* a large copy: bytes/s */         \
+    X(IR_CALIB_FLOPS, "flops", IR_LIB_NONE)         /* fma chains: float ops/s */       \
+    X(IR_CALIB_INTOPS, "intops", IR_LIB_NONE)       /* integer chains: int ops/s */     \
+    X(IR_CALIB_ACCESS, "access", IR_LIB_NONE)       /* loads from a cached table */     \
+    X(IR_CALIB_CHECKED, "checked", IR_LIB_NONE)     /* the same loads, bounds-checked */ \
+    X(IR_CALIB_GROUPS, "groups", IR_LIB_NONE)       /* many small workgroups */         \
+    X(IR_CALIB_REDUCE, "reduce", IR_LIB_REDUCE)     /* the library classes, each at a */ \
+    X(IR_CALIB_REDUCE_ROWS, "reduce_rows", IR_LIB_REDUCE_ROWS) /* small and a large size */ \
+    X(IR_CALIB_SCAN, "scan", IR_LIB_SCAN)                                             \
+    X(IR_CALIB_SCAN_ROWS, "scan_rows", IR_LIB_SCAN_ROWS)                              \
+    X(IR_CALIB_SOFTMAX, "softmax", IR_LIB_SOFTMAX)                                    \
+    X(IR_CALIB_TRANSPOSE, "transpose", IR_LIB_TRANSPOSE)                              \
+    X(IR_CALIB_MATMUL, "matmul", IR_LIB_MATMUL)
 typedef enum {
-#define X(e, s) e,
+#define X(e, s, l) e,
     IR_CALIB_MEASURES(X)
 #undef X
     IR_CALIB_N
 } IrCalibMeasure;
-typedef struct IrCalibKernel {
-    IrCalibMeasure what;
-    const char *name;      /* the kernel's name in source */
-    const char *source;    /* PX text */
-    const char *sym;       /* its one size symbol */
-    int64_t size;          /* the value to bind it to */
-    int64_t small;         /* library classes: a second, small size; else 0 */
-    IrLibClass lib;        /* the library class it measures, or NONE */
-    /* Row classes: the row symbol, bound to `rows` at both sizes above, and
-     * a third run of `many_rows` rows at the small size, which tells the
-     * per-workgroup cost from the per-stage one; else NULL, 0, 0. */
-    const char *rows_sym;
-    int64_t rows, many_rows;
-} IrCalibKernel;
-extern const IrCalibKernel ir_calib_kernels[IR_CALIB_N];
-/* A timed run of ir_calib_kernels[what]: its cost values (ir_cost_values
+extern const IrLibClass ir_calib_lib[IR_CALIB_N]; /* the class each measure fits */
+/* A timed run of the micro-kernel of `what`: its cost values (ir_cost_values
  * at the size run) and the measured seconds (best of several runs). */
+/* Where a sample was taken: the measure's main size, its small size
+ * (library classes: where the fixed cost shows), or its many-rows run (row
+ * classes: where the per-workgroup cost shows). */
+typedef enum IrCalibPoint { IR_CALIB_AT_SIZE, IR_CALIB_AT_SMALL, IR_CALIB_AT_MANY_ROWS } IrCalibPoint;
 typedef struct IrCalibSample {
     IrCalibMeasure what;
+    IrCalibPoint at;
     int64_t size;          /* the size run (library classes: small or large) */
     int64_t rows;          /* row classes: the rows run; else 0 */
     IrCostValues cost;     /* .groups: the workgroups it launched */

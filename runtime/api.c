@@ -250,7 +250,7 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
     ir_profile_default(&c->profile);
     snprintf(c->profile_src, sizeof c->profile_src, "default");
     char path[1024];
-    if (ir_profile_path(path, sizeof path, c->caps.info.name) && ir_profile_load(&c->profile, path) == 0) {
+    if (rt_profile_path(path, sizeof path, c->caps.info.name) && rt_profile_load(&c->profile, path) == 0) {
         rt_log(&c->log, PX_LOG_INFO, "px: device profile %s", path);
         snprintf(c->profile_src, sizeof c->profile_src, "%s", path);
     }

@@ -1,5 +1,5 @@
 /* calibrate.c — measures a device for the roofline prediction (docs/COST.md,
- * "Calibration"): runs each micro-kernel of ir_calib_kernels (library
+ * "Calibration"): runs each micro-kernel of rt_calib_kernels (library
  * classes at two sizes, row classes also at many rows) through the public
  * embedding API, and fits and
  * saves the profile. Pure client of px.h plus the cost library; it changes
@@ -19,10 +19,174 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- the micro-kernels ------------------------------------------------------- */
+
+
+/* The library classes, each as one statement over one size symbol, run at
+ * `small` (where the fixed cost shows) and at `size` (where the work does).
+ * The sizes are deliberately none of the points `make bench-cost` sweeps
+ * (powers of 4, and 32..512 for matmul), so that the accuracy benchmark
+ * never checks a prediction at a size its calibration ran; the large
+ * matmul and transpose sizes are multiples of the tiles (384 = 3 x 128),
+ * since a ragged edge measures the edge code, not the primitive. */
+#define CAL_LIB(what, name, params, stmt, big, little)                   \
+    [what] = {what, name,                                                     \
+              "GPU_KERNEL " name "\n" params "GPU_THREAD_CODE:\n    " stmt "\nGPU_END\n", \
+              "N", big, little, NULL, 0, 0}
+/* A row class: 64 rows of N at both sizes, and 384 rows of the small size
+ * (the benchmark sweeps powers of two and of four rows, never 384). */
+#define CAL_ROWS(what, name, params, stmt, big, little)                  \
+    [what] = {what, name,                                                     \
+              "GPU_KERNEL " name "\n" params "GPU_THREAD_CODE:\n    " stmt "\nGPU_END\n", \
+              "N", big, little, "R", 64, 384}
+
+const RtCalibKernel rt_calib_kernels[IR_CALIB_N] = {
+    [IR_CALIB_DISPATCH] = {IR_CALIB_DISPATCH, "px_cal_dispatch",
+                           "GPU_KERNEL px_cal_dispatch\n"
+                           "GPU_PARAM out float[N]\n"
+                           "GPU_THREAD_CODE:\n"
+                           "    PARALLEL_FILL 1.0 -> out\n"
+                           "GPU_END\n",
+                           "N", 1},
+    /* Reversals are not elementwise, so the eight stages cannot fuse: seven
+     * barriers, so that one noisy run does not decide the figure. */
+    [IR_CALIB_BARRIER] = {IR_CALIB_BARRIER, "px_cal_barrier",
+                          "GPU_KERNEL px_cal_barrier\n"
+                          "GPU_PARAM a float[N]\n"
+                          "GPU_PARAM b float[N]\n"
+                          "GPU_THREAD_CODE:\n"
+                          "    PARALLEL_FILL 1.0 -> a\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        a[N - 1 - i] = b[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        a[N - 1 - i] = b[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        a[N - 1 - i] = b[i]\n    }\n"
+                          "    PARALLEL_FOR i IN 0..N {\n        b[N - 1 - i] = a[i]\n    }\n"
+                          "GPU_END\n",
+                          "N", 1},
+    /* An elementwise map, the form most streaming kernels take (a plain
+     * COPY lowers to a slower loop on lavapipe and understates the rate):
+     * 36 MiB of traffic, beyond the caches of the devices we know. */
+    [IR_CALIB_BANDWIDTH] = {IR_CALIB_BANDWIDTH, "px_cal_bandwidth",
+                            "GPU_KERNEL px_cal_bandwidth\n"
+                            "GPU_PARAM a float[N]\n"
+                            "GPU_PARAM b float[N]\n"
+                            "GPU_PARAM c float[N]\n"
+                            "GPU_THREAD_CODE:\n"
+                            "    PARALLEL_MAP a b -> c : a + b\n"
+                            "GPU_END\n",
+                            "N", 3 << 20},
+    /* Two independent fma chains per invocation keep the ALUs busy. */
+    [IR_CALIB_FLOPS] = {IR_CALIB_FLOPS, "px_cal_flops",
+                        "GPU_KERNEL px_cal_flops\n"
+                        "GPU_PARAM a float[N]\n"
+                        "GPU_PARAM b float[N]\n"
+                        "GPU_THREAD_CODE:\n"
+                        "    PARALLEL_FOR i IN 0..N {\n"
+                        "        var x = a[i]\n"
+                        "        var y = a[i] + 1.0\n"
+                        "        for k IN 0..256 {\n"
+                        "            x = fma(x, 0.9999, 0.0001)\n"
+                        "            y = fma(y, 0.9999, 0.0001)\n"
+                        "        }\n"
+                        "        b[i] = x + y\n"
+                        "    }\n"
+                        "GPU_END\n",
+                        "N", 1 << 18},
+    [IR_CALIB_INTOPS] = {IR_CALIB_INTOPS, "px_cal_intops",
+                         "GPU_KERNEL px_cal_intops\n"
+                         "GPU_PARAM a uint[N]\n"
+                         "GPU_PARAM b uint[N]\n"
+                         "GPU_THREAD_CODE:\n"
+                         "    PARALLEL_FOR i IN 0..N {\n"
+                         "        var x = a[i]\n"
+                         "        var y = a[i] ^ 12345u\n"
+                         "        for k IN 0..256 {\n"
+                         "            x = x * 1664525u + 1013904223u\n"
+                         "            y = y * 22695477u + 1u\n"
+                         "        }\n"
+                         "        b[i] = x ^ y\n"
+                         "    }\n"
+                         "GPU_END\n",
+                         "N", 1 << 18},
+    /* Loads whose indices vary across invocations, from tables small
+     * enough to stay in cache: what an access costs apart from memory
+     * traffic (on a CPU rasteriser, a lane-by-lane gather). Four loads per
+     * trip keep loop control from deciding the figure; every index is
+     * provably in range, so none is checked. */
+    [IR_CALIB_ACCESS] = {IR_CALIB_ACCESS, "px_cal_access",
+                         "GPU_KERNEL px_cal_access\n"
+                         "GPU_PARAM t0 float[16][64]\n"
+                         "GPU_PARAM t1 float[16][64]\n"
+                         "GPU_PARAM t2 float[16][64]\n"
+                         "GPU_PARAM t3 float[16][64]\n"
+                         "GPU_PARAM out float[N][64]\n"
+                         "GPU_THREAD_CODE:\n"
+                         "    PARALLEL_FOR i IN 0..N, j IN 0..64 {\n"
+                         "        var acc = 0.0\n"
+                         "        for k IN 0..16 {\n"
+                         "            acc += t0[k][j] + t1[k][j] + t2[k][j] + t3[k][j]\n"
+                         "        }\n"
+                         "        out[i][j] = acc\n"
+                         "    }\n"
+                         "GPU_END\n",
+                         "N", 3000},
+    /* The same loads through an index read from a buffer, which no range
+     * analysis can prove in range: each carries its check. (The buffer is
+     * zero-filled, so every check passes and every load happens.) */
+    [IR_CALIB_CHECKED] = {IR_CALIB_CHECKED, "px_cal_checked",
+                          "GPU_KERNEL px_cal_checked\n"
+                          "GPU_PARAM t0 float[16][64]\n"
+                          "GPU_PARAM t1 float[16][64]\n"
+                          "GPU_PARAM t2 float[16][64]\n"
+                          "GPU_PARAM t3 float[16][64]\n"
+                          "GPU_PARAM ix uint[64]\n"
+                          "GPU_PARAM out float[N][64]\n"
+                          "GPU_THREAD_CODE:\n"
+                          "    PARALLEL_FOR i IN 0..N, j IN 0..64 {\n"
+                          "        let c = ix[j]\n"
+                          "        var acc = 0.0\n"
+                          "        for k IN 0..16 {\n"
+                          "            acc += t0[k][c] + t1[k][c] + t2[k][c] + t3[k][c]\n"
+                          "        }\n"
+                          "        out[i][j] = acc\n"
+                          "    }\n"
+                          "GPU_END\n",
+                          "N", 3000},
+    /* One store per invocation: the cost of a workgroup of thread code
+     * (start, invocation loop, finish) is what remains. */
+    [IR_CALIB_GROUPS] = {IR_CALIB_GROUPS, "px_cal_groups",
+                         "GPU_KERNEL px_cal_groups\n"
+                         "GPU_PARAM out float[N]\n"
+                         "GPU_THREAD_CODE:\n"
+                         "    PARALLEL_FOR i IN 0..N {\n"
+                         "        out[i] = 1.0\n"
+                         "    }\n"
+                         "GPU_END\n",
+                         "N", 3 << 18},
+    CAL_LIB(IR_CALIB_REDUCE, "px_cal_reduce", "GPU_PARAM x float[N]\nGPU_PARAM s float[1]\n",
+            "PARALLEL_REDUCE SUM x -> s", 1 << 21, 1 << 9),
+    CAL_ROWS(IR_CALIB_REDUCE_ROWS, "px_cal_reduce_rows",
+             "GPU_PARAM x float[R][N]\nGPU_PARAM r float[R]\n", "PARALLEL_REDUCE SUM x -> r", 1 << 15, 8),
+    CAL_LIB(IR_CALIB_SCAN, "px_cal_scan", "GPU_PARAM x float[N]\nGPU_PARAM y float[N]\n",
+            "PARALLEL_SCAN SUM x -> y", 1 << 19, 1 << 9),
+    CAL_ROWS(IR_CALIB_SCAN_ROWS, "px_cal_scan_rows",
+             "GPU_PARAM x float[R][N]\nGPU_PARAM y float[R][N]\n", "PARALLEL_SCAN SUM x -> y", 1 << 13, 8),
+    CAL_ROWS(IR_CALIB_SOFTMAX, "px_cal_softmax",
+             "GPU_PARAM x float[R][N]\nGPU_PARAM y float[R][N]\n", "PARALLEL_SOFTMAX x -> y", 1 << 13, 8),
+    CAL_LIB(IR_CALIB_TRANSPOSE, "px_cal_transpose",
+            "GPU_PARAM x float[N][N]\nGPU_PARAM t float[N][N]\n", "PARALLEL_TRANSPOSE x -> t", 768, 16),
+    CAL_LIB(IR_CALIB_MATMUL, "px_cal_matmul",
+            "GPU_PARAM a float[N][N]\nGPU_PARAM b float[N][N]\nGPU_PARAM c float[N][N]\n",
+            "PARALLEL_MATMUL a b -> c", 384, 16),
+};
+
 /* One micro-kernel at one size, compiled and bound. */
 typedef struct CalRun {
-    const IrCalibKernel *ck;
+    const RtCalibKernel *ck;
     int64_t size;
+    IrCalibPoint at;
     int64_t rows;          /* row classes: the rows bound; else 0 */
     PxModule *m;
     PxLaunch *l;
@@ -39,7 +203,7 @@ static int cmp_double(const void *a, const void *b)
 static PxResult setup(PxContext *ctx, CalRun *c, int runs)
 {
     PxKernel *k = NULL;
-    const IrCalibKernel *ck = c->ck;
+    const RtCalibKernel *ck = c->ck;
     PxResult r = px_module_compile(ctx, ck->source, strlen(ck->source), ck->name, &c->m, NULL);
     if (r == PX_OK) r = px_module_kernel(c->m, ck->name, &k);
     if (r == PX_OK) r = px_launch_create(k, &c->l);
@@ -66,6 +230,7 @@ static PxResult sample(CalRun *c, IrCalibSample *out)
     out->what = c->ck->what;
     out->size = c->size;
     out->rows = c->rows;
+    out->at = c->at;
     out->seconds = med * 1e-9;
     out->cost.v[IR_COST_FLOPS] = cost.flops;
     out->cost.v[IR_COST_INTOPS] = cost.int_ops;
@@ -81,7 +246,7 @@ static PxResult sample(CalRun *c, IrCalibSample *out)
      * accesses); the other micro-kernels keep the statement's figures
      * their rates are defined on. */
     IrCostValues run;
-    if (c->ck->lib != IR_LIB_NONE && rt_launch_run_values(c->l, &run))
+    if (ir_calib_lib[c->ck->what] != IR_LIB_NONE && rt_launch_run_values(c->l, &run))
         for (int m = 0; m < IR_COST_N; m++)
             if (m != IR_COST_DISPATCHES) out->cost.v[m] = run.v[m];
     out->cost.lib = IR_LIB_NONE; /* the fit wants the plain roofline */
@@ -97,10 +262,11 @@ PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out)
     int n = 0;
     memset(c, 0, sizeof c);
     for (int i = 0; i < IR_CALIB_N; i++) {
-        const IrCalibKernel *ck = &ir_calib_kernels[i];
-        if (ck->small) c[n].ck = ck, c[n].rows = ck->rows, c[n++].size = ck->small;
-        c[n].ck = ck, c[n].rows = ck->rows, c[n++].size = ck->size;
-        if (ck->many_rows) c[n].ck = ck, c[n].rows = ck->many_rows, c[n++].size = ck->small;
+        const RtCalibKernel *ck = &rt_calib_kernels[i];
+        if (ck->small) c[n].ck = ck, c[n].rows = ck->rows, c[n].at = IR_CALIB_AT_SMALL, c[n++].size = ck->small;
+        c[n].ck = ck, c[n].rows = ck->rows, c[n].at = IR_CALIB_AT_SIZE, c[n++].size = ck->size;
+        if (ck->many_rows)
+            c[n].ck = ck, c[n].rows = ck->many_rows, c[n].at = IR_CALIB_AT_MANY_ROWS, c[n++].size = ck->small;
     }
     PxResult r = PX_OK;
     for (int i = 0; i < n && r == PX_OK; i++) r = setup(ctx, &c[i], runs);
@@ -133,9 +299,9 @@ PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out)
     if (ir_profile_fit(&p, di.name, s, ns) == 0)
         return rt_fail(log, PX_ERR_UNSUPPORTED, "%s gave no timestamps to measure with", di.name);
     char path[1024];
-    if (!ir_profile_path(path, sizeof path, di.name))
+    if (!rt_profile_path(path, sizeof path, di.name))
         return rt_fail(log, PX_ERR_IO, "no place for the profile: set XDG_CACHE_HOME or HOME");
-    if (ir_profile_save(&p, path) != 0) return rt_fail(log, PX_ERR_IO, "cannot write the profile %s", path);
+    if (rt_profile_save(&p, path) != 0) return rt_fail(log, PX_ERR_IO, "cannot write the profile %s", path);
     rt_profile_export(&p, path, out);
     return PX_OK;
 }

@@ -311,6 +311,37 @@ PxResult rt_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *
 void rt_npy_free(RtNpy *n);
 const char *rt_npy_descr(PxDtype t); /* "<f4" ... */
 
+/* ===== calibrate.c: the micro-kernels px_calibrate runs ===== */
+
+/* Each is PX source with one kernel; calibration runs it at the sizes
+ * given and times it (device timestamps), one per IrCalibMeasure. */
+typedef struct RtCalibKernel {
+    IrCalibMeasure what;
+    const char *name;      /* the kernel's name in source */
+    const char *source;    /* PX text */
+    const char *sym;       /* its one size symbol */
+    int64_t size;          /* the value to bind it to */
+    int64_t small;         /* library classes: a second, small size; else 0 */
+    /* Row classes: the row symbol, bound to `rows` at both sizes above, and
+     * a third run of `many_rows` rows at the small size, which tells the
+     * per-workgroup cost from the per-stage one; else NULL, 0, 0. */
+    const char *rows_sym;
+    int64_t rows, many_rows;
+} RtCalibKernel;
+extern const RtCalibKernel rt_calib_kernels[IR_CALIB_N];
+
+/* ===== profile.c: device profiles on disk ===== */
+
+/* $XDG_CACHE_HOME/px/<device>.profile, else $HOME/.cache/px/<device>.profile;
+ * characters outside [A-Za-z0-9._-] of the name become '_'. Returns 0 when
+ * no path fits buf or neither variable is set. */
+int rt_profile_path(char *buf, size_t n, const char *device);
+/* Saving creates the directories; both return 0 on success, -1 on failure
+ * (load then leaves *p untouched; a file with missing, non-positive or
+ * non-finite figures is refused: ir_profile_parse). */
+int rt_profile_save(const IrDeviceProfile *p, const char *path);
+int rt_profile_load(IrDeviceProfile *p, const char *path);
+
 /* ===== cpu.c: the CPU backend's thread pool ===== */
 
 typedef struct RtCpuPool RtCpuPool;

@@ -633,7 +633,7 @@ TEST(profile_files)
     snprintf(xdg, sizeof xdg, "%s/cache", dir);
     setenv("XDG_CACHE_HOME", xdg, 1);
     char path[512];
-    CHECK(ir_profile_path(path, sizeof path, "llvmpipe (LLVM 15.0.6, 256 bits)"));
+    CHECK(rt_profile_path(path, sizeof path, "llvmpipe (LLVM 15.0.6, 256 bits)"));
     char want[512];
     snprintf(want, sizeof want, "%s/px/llvmpipe__LLVM_15.0.6__256_bits_.profile", xdg);
     CHECK_STR(path, want);
@@ -650,9 +650,9 @@ TEST(profile_files)
     p.dispatch_s = 7e-6;
     p.barrier_s = 1.25e-6;
     p.calibrated = 1;
-    CHECK(ir_profile_save(&p, path) == 0);
+    CHECK(rt_profile_save(&p, path) == 0);
     memset(&q, 0, sizeof q);
-    CHECK(ir_profile_load(&q, path) == 0);
+    CHECK(rt_profile_load(&q, path) == 0);
     CHECK(q.bytes_per_s == 12.5e9 && q.flops_per_s == 3e11 && q.intops_per_s == 1.5e11);
     CHECK(q.accesses_per_s == 2.5e10 && q.checked_per_s == 5e10 && q.group_s == 3e-7);
     CHECK(q.dispatch_s == 7e-6 && q.barrier_s == 1.25e-6 && q.calibrated == 1);
@@ -672,14 +672,14 @@ TEST(profile_files)
     CHECK(ir_profile_parse(&q, "# c\nbytes_per_s 1e9\nflops_per_s 2e9\nintops_per_s 3e9\n" RATES "dispatch_s 0\n"
                                "barrier_s 0\nfuture_key 5\n") == 0);
     CHECK(q.bytes_per_s == 1e9 && q.intops_per_s == 3e9 && q.dispatch_s == 0);
-    CHECK(ir_profile_load(&q, "/nonexistent/px.profile") == -1);
+    CHECK(rt_profile_load(&q, "/nonexistent/px.profile") == -1);
     unsetenv("XDG_CACHE_HOME");
     setenv("HOME", dir, 1);
-    CHECK(ir_profile_path(path, sizeof path, ""));
+    CHECK(rt_profile_path(path, sizeof path, ""));
     snprintf(want, sizeof want, "%s/.cache/px/_.profile", dir);
     CHECK_STR(path, want);
     char small[8];
-    CHECK(!ir_profile_path(small, sizeof small, "x"));
+    CHECK(!rt_profile_path(small, sizeof small, "x"));
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
@@ -808,9 +808,9 @@ TEST(calibration_fit)
     CHECK(ir_profile_fit(&e, "x", s, 0) == 0 && !e.calibrated && e.bytes_per_s == d.bytes_per_s);
     /* the table covers every measure, in order, with source text */
     for (int i = 0; i < IR_CALIB_N; i++) {
-        CHECK(ir_calib_kernels[i].what == (IrCalibMeasure)i);
-        CHECK(ir_calib_kernels[i].source && strstr(ir_calib_kernels[i].source, ir_calib_kernels[i].name));
-        CHECK(ir_calib_kernels[i].size >= 1);
+        CHECK(rt_calib_kernels[i].what == (IrCalibMeasure)i);
+        CHECK(rt_calib_kernels[i].source && strstr(rt_calib_kernels[i].source, rt_calib_kernels[i].name));
+        CHECK(rt_calib_kernels[i].size >= 1);
     }
 }
 
@@ -969,11 +969,12 @@ TEST(calibration_fit_library)
     s[1] = one_dispatch(IR_CALIB_BANDWIDTH, IR_COST_BYTES_READ, 2e8, 2e8 / bw + disp);
     s[2] = one_dispatch(IR_CALIB_FLOPS, IR_COST_FLOPS, 1e10, 1e10 / fl + disp);
     /* scan of rows: 3 ms fixed, 5x the roofline, one dispatch */
-    const IrCalibKernel *ck = &ir_calib_kernels[IR_CALIB_SCAN_ROWS];
-    CHECK(ck->lib == IR_LIB_SCAN_ROWS && ck->small > 0 && ck->small < ck->size);
+    const RtCalibKernel *ck = &rt_calib_kernels[IR_CALIB_SCAN_ROWS];
+    CHECK(ir_calib_lib[IR_CALIB_SCAN_ROWS] == IR_LIB_SCAN_ROWS && ck->small > 0 && ck->small < ck->size);
     for (int k = 3; k < 5; k++) {
         s[k].what = IR_CALIB_SCAN_ROWS;
         s[k].size = k == 3 ? ck->small : ck->size;
+        s[k].at = k == 3 ? IR_CALIB_AT_SMALL : IR_CALIB_AT_SIZE;
         double bytes = k == 3 ? 1e4 : 1e8;
         s[k].cost.v[IR_COST_BYTES_READ] = bytes;
         s[k].cost.v[IR_COST_FLOPS] = bytes / 4; /* under the memory bound */
@@ -1015,6 +1016,7 @@ TEST(calibration_fit_library)
         x->what = IR_CALIB_SCAN_ROWS;
         x->size = k == 1 ? ck->size : ck->small;
         x->rows = k == 2 ? ck->many_rows : ck->rows;
+        x->at = k == 2 ? IR_CALIB_AT_MANY_ROWS : k == 0 ? IR_CALIB_AT_SMALL : IR_CALIB_AT_SIZE;
         x->cost.v[IR_COST_BYTES_READ] = rbytes[k];
         x->cost.v[IR_COST_DISPATCHES] = 1;
         x->cost.groups = rows_g[k] + extra_g[k];
@@ -1053,7 +1055,7 @@ TEST(calibration_fit_library)
     p.lib_fixed_s[IR_LIB_MATMUL] = 4e-4;
     p.lib_group_s[IR_LIB_SOFTMAX] = 3e-6;
     IrDeviceProfile q;
-    CHECK(ir_profile_save(&p, path) == 0 && ir_profile_load(&q, path) == 0);
+    CHECK(rt_profile_save(&p, path) == 0 && rt_profile_load(&q, path) == 0);
     CHECK(q.lib_slowdown[IR_LIB_MATMUL] == 12.5 && q.lib_fixed_s[IR_LIB_MATMUL] == 4e-4);
     CHECK(q.lib_group_s[IR_LIB_SOFTMAX] == 3e-6 && q.lib_group_s[IR_LIB_SCAN_ROWS] == p.lib_group_s[IR_LIB_SCAN_ROWS]);
     CHECK(q.lib_slowdown[IR_LIB_SCAN_ROWS] == p.lib_slowdown[IR_LIB_SCAN_ROWS]);
@@ -1248,7 +1250,7 @@ out:
         p.group_s = 1e-6;
         p.calibrated = 1;
         char path[1024];
-        CHECK(ir_profile_path(path, sizeof path, di.name) && ir_profile_save(&p, path) == 0);
+        CHECK(rt_profile_path(path, sizeof path, di.name) && rt_profile_save(&p, path) == 0);
         CHECK(px_context_create(NULL, &c1, NULL) == PX_OK);
         if (c1) {
             px_context_profile(c1, &pp);
