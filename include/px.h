@@ -111,7 +111,7 @@ const char *px_dtype_name(PxDtype t);   /* "float", "int", "uint", "half" */
 float px_half_to_float(uint16_t h);
 uint16_t px_float_to_half(float f);
 
-/* ---- limits for untrusted kernels (issue 16) -------------------------- */
+/* ---- limits for untrusted kernels ---------------------------------------- */
 
 /* What one tenant's source and launches may cost the compiler and the
  * device: a hypervisor hands each VM these as its budget (a context per
@@ -150,7 +150,7 @@ typedef struct PxLaunch PxLaunch; /* (again below; C11 allows the repeat) */
  * (the launch budget bounds those runs instead). */
 PxResult px_launch_cancel(PxLaunch *l);
 
-/* ---- numbers as text (issue 16) ---------------------------------------- */
+/* ---- numbers as text ------------------------------------------------------ */
 
 /* The one reading of numbers on command lines and in
  * px_launch_set_scalar_text, so pxrun's --arg, --fill and --size agree.
@@ -163,6 +163,31 @@ int px_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out);
 int px_parse_float(const char *text, double max, double *out);
 #define PX_FLOAT_MAX 3.4028234663852886e38 /* FLT_MAX */
 #define PX_HALF_MAX 65504.0
+
+/* ---- NumPy .npy files -------------------------------------------------- */
+
+/* An array read from a .npy file; px_npy_free frees its data. */
+typedef struct PxNpy {
+    PxDtype dtype;
+    int rank;                    /* 0..4 (0: a scalar array) */
+    int64_t shape[4];
+    int64_t count;               /* elements */
+    void *data;                  /* malloc'd, count * dtype size bytes */
+} PxNpy;
+
+/* Reads a .npy file (format 1.0, 2.0 or 3.0, little-endian, C order, <f4
+ * <i4 <u4 <f2, rank <= 4). On failure returns PX_ERR_IO/PX_ERR_NOT_FOUND/
+ * PX_ERR_UNSUPPORTED with a message in err (errsz bytes) saying what is wrong
+ * with the file, e.g. "x.npy: truncated: header says 1000 elements (4000
+ * bytes) but only 3996 bytes of data follow". */
+PxResult px_npy_read(const char *path, PxNpy *out, char *err, size_t errsz);
+/* Parses a .npy image in memory (the same checks; name used in messages). */
+PxResult px_npy_parse(const char *name, const unsigned char *p, size_t n, PxNpy *out, char *err,
+                      size_t errsz);
+PxResult px_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *shape,
+                      const void *data, char *err, size_t errsz);
+void px_npy_free(PxNpy *n);
+const char *px_npy_descr(PxDtype t); /* "<f4" ... */
 
 /* ---- context ------------------------------------------------------------ */
 

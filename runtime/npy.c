@@ -2,7 +2,7 @@
  * four PX element types. Every defect of a file gets a message naming the
  * file and what is wrong; nothing a file says is trusted before it is
  * checked against the bytes that are really there. */
-#include "rt.h"
+#include "px.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -62,7 +62,7 @@ int px_parse_float(const char *text, double max, double *out)
     X(PX_U32, "<u4") /* uint */         \
     X(PX_F16, "<f2") /* half */
 
-const char *rt_npy_descr(PxDtype t)
+const char *px_npy_descr(PxDtype t)
 {
     switch (t) {
 #define X(e, s) case e: return s;
@@ -72,7 +72,7 @@ const char *rt_npy_descr(PxDtype t)
     return "?";
 }
 
-void rt_npy_free(RtNpy *n)
+void px_npy_free(PxNpy *n)
 {
     if (!n) return;
     free(n->data);
@@ -99,8 +99,8 @@ static const char *dict_value(const char *h, const char *key)
 /* The magic, version, header length and header dict of the image p[0..n),
  * which needs to hold no data: out gets dtype, rank, shape and count,
  * *data_at where the data starts. A file is checked this far before any
- * of its data is read (rt_npy_read). */
-static PxResult npy_header(const char *name, const unsigned char *p, size_t n, RtNpy *out, size_t *data_at,
+ * of its data is read (px_npy_read). */
+static PxResult npy_header(const char *name, const unsigned char *p, size_t n, PxNpy *out, size_t *data_at,
                            char *err, size_t errsz)
 {
     memset(out, 0, sizeof *out);
@@ -240,7 +240,7 @@ out:
     return r;
 }
 
-PxResult rt_npy_parse(const char *name, const unsigned char *p, size_t n, RtNpy *out, char *err,
+PxResult px_npy_parse(const char *name, const unsigned char *p, size_t n, PxNpy *out, char *err,
                       size_t errsz)
 {
     size_t at;
@@ -291,7 +291,7 @@ static size_t read_some(int fd, void *buf, size_t n, int *bad)
     return got;
 }
 
-PxResult rt_npy_read(const char *path, RtNpy *out, char *err, size_t errsz)
+PxResult px_npy_read(const char *path, PxNpy *out, char *err, size_t errsz)
 {
     /* Nothing the file says is read past before it is checked: the magic
      * (6 bytes) and the header come first, then the data's size is known
@@ -388,11 +388,11 @@ ioerr:
 fail:
     free(h);
     close(fd);
-    rt_npy_free(out);
+    px_npy_free(out);
     return r;
 }
 
-PxResult rt_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *shape,
+PxResult px_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *shape,
                       const void *data, char *err, size_t errsz)
 {
     char dict[256], sh[160] = "";
@@ -405,7 +405,7 @@ PxResult rt_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *
     }
     if (rank > 1) sh[o - 1] = 0; /* "(3, 4)" not "(3, 4,)" */
     int dl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
-                      rt_npy_descr(dtype), sh);
+                      px_npy_descr(dtype), sh);
     /* total header (10 + dict + pad + '\n') is a multiple of 64 */
     int total = 10 + dl + 1;
     int pad = (64 - total % 64) % 64;

@@ -2,8 +2,8 @@
  * rt.h — internals of the PX runtime (libpx): the objects behind the
  * embedding API (api.c), the launch engine (launch.c), prediction
  * (predict.c), the table of device operations every backend implements
- * (vulkan.c over vk.c, cpu.c), .npy files (npy.c) and calibration
- * (calibrate.c). Not installed; tools and
+ * (vulkan.c over vk.c, cpu.c), device profiles on disk (profile.c) and
+ * calibration (calibrate.c); .npy files (npy.c) are public (px.h). Not installed; tools and
  * tests in the tree may use it.
  *
  * Layering: the API layer (api.c, launch.c, predict.c) never branches on
@@ -286,30 +286,6 @@ void rt_profile_export(const IrDeviceProfile *p, const char *source, PxProfile *
  * the library classes on the same figures (padded matmul tiles, vec4
  * variants). 0 when there are none (sizes unbound, no run figures). */
 int rt_launch_run_values(PxLaunch *l, IrCostValues *out);
-
-/* ===== npy.c: NumPy .npy files ===== */
-
-typedef struct RtNpy {
-    PxDtype dtype;
-    int rank;                    /* 0..4 (0: a scalar array) */
-    int64_t shape[4];
-    int64_t count;               /* elements */
-    void *data;                  /* malloc'd, count * dtype size bytes */
-} RtNpy;
-
-/* Reads a .npy file (format 1.0, 2.0 or 3.0, little-endian, C order, <f4
- * <i4 <u4 <f2, rank <= 4). On failure returns PX_ERR_IO/PX_ERR_NOT_FOUND/
- * PX_ERR_UNSUPPORTED with a message in err (errsz bytes) saying what is wrong
- * with the file, e.g. "x.npy: truncated: header says 1000 elements (4000
- * bytes) but only 3996 bytes of data follow". */
-PxResult rt_npy_read(const char *path, RtNpy *out, char *err, size_t errsz);
-/* Parses a .npy image in memory (the same checks; name used in messages). */
-PxResult rt_npy_parse(const char *name, const unsigned char *p, size_t n, RtNpy *out, char *err,
-                      size_t errsz);
-PxResult rt_npy_write(const char *path, PxDtype dtype, int rank, const int64_t *shape,
-                      const void *data, char *err, size_t errsz);
-void rt_npy_free(RtNpy *n);
-const char *rt_npy_descr(PxDtype t); /* "<f4" ... */
 
 /* ===== calibrate.c: the micro-kernels px_calibrate runs ===== */
 

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "px.h"
-#include "runtime/rt.h"
 
 #include "tools/pxrun_args.h"
 
@@ -155,7 +154,7 @@ static void summary(FILE *f, const char *name, PxBuffer *b, int json, int first)
     shape_str(sh, sizeof sh, b);
     int nf = n < 8 ? (int)n : 8;
     if (json) {
-        fprintf(f, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", first ? "" : ",", name, rt_npy_descr(t));
+        fprintf(f, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", first ? "" : ",", name, px_npy_descr(t));
         for (int i = 0; i < px_buffer_rank(b); i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)px_buffer_shape(b)[i]);
         fprintf(f, "], \"first\": [");
         for (int i = 0; i < nf; i++) {
@@ -248,7 +247,7 @@ static void write_outs(Opts *o, PxLaunch *l)
         close(fd);
         PxBuffer *b = px_launch_buffer(l, ou->name);
         void *d = read_all(b, ou->name);
-        if (rt_npy_write(tmp[i], px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, e, sizeof e)) {
+        if (px_npy_write(tmp[i], px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, e, sizeof e)) {
             /* name the target in the message, not the temporary */
             char m[600];
             const char *why = strstr(e, ": write failed: ");
@@ -375,9 +374,9 @@ int main(int argc, char **argv)
             if (px_launch_set_scalar_text(l, a->name, a->value)) die("--arg %s: %s", a->text, px_last_error(ctx));
             continue;
         }
-        RtNpy npy;
+        PxNpy npy;
         char e[512];
-        if (rt_npy_read(a->value, &npy, e, sizeof e)) die("--arg %s: %s", a->text, e);
+        if (px_npy_read(a->value, &npy, e, sizeof e)) die("--arg %s: %s", a->text, e);
         char decl[128] = "";
         size_t dl = (size_t)snprintf(decl, sizeof decl, "%s", px_dtype_name(pin.dtype));
         if (pin.flexible) snprintf(decl + dl, sizeof decl - dl, "[]");
@@ -385,13 +384,13 @@ int main(int argc, char **argv)
             for (int d = 0; d < pin.rank && dl < sizeof decl; d++)
                 dl += (size_t)snprintf(decl + dl, sizeof decl - dl, "[%s]", pin.dims[d]);
         if (npy.dtype != pin.dtype)
-            die("--arg %s: %s has dtype %s (%s) but parameter %s is %s", a->text, a->value, rt_npy_descr(npy.dtype),
+            die("--arg %s: %s has dtype %s (%s) but parameter %s is %s", a->text, a->value, px_npy_descr(npy.dtype),
                 px_dtype_name(npy.dtype), a->name, decl);
         PxBuffer *b;
         if ((r = px_buffer_create(ctx, npy.dtype, npy.rank, npy.shape, &b))) die("--arg %s: %s", a->text, px_last_error(ctx));
         if ((r = px_buffer_write(b, npy.data, (size_t)npy.count * px_dtype_size(npy.dtype))))
             die("--arg %s: %s", a->text, px_last_error(ctx));
-        rt_npy_free(&npy);
+        px_npy_free(&npy);
         owned[nowned++] = b;
         char origin[300];
         snprintf(origin, sizeof origin, "--arg %s", a->text);

@@ -1,10 +1,12 @@
 /* fuzz_frontend.c — libFuzzer target for the compiler's front half: the
  * bytes are a .px file; parse it, check it (sema), render the diagnostics,
  * and when it is valid lower it to IR and run the whole -O2 pipeline with
- * the verifier after every pass. An internal compiler error (fe_die exits
- * with status 3) ends the process, which libFuzzer reports as a crash. Each
+ * the verifier after every pass. Nothing here is under fe_protect, so an
+ * internal compiler error (fe_die) aborts, which libFuzzer reports as a
+ * crash. Each
  * run has a fresh arena, so a crash, a leak or a sanitizer report points at
  * the input alone. Built and run by tests/fuzz/run.sh. */
+#include "frontend/fe.h"
 #include "ir/ir.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

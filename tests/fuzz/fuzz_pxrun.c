@@ -3,8 +3,8 @@
  *  - an argv (arguments separated by NUL bytes) for pxrun_parse_args, the
  *    code pxrun runs (tools/pxrun_args.h), then every --fill value read for
  *    each element type by pxrun_parse_fill;
- *  - a .npy image, parsed in memory (rt_npy_parse) and read from a file
- *    (rt_npy_read, which checks the header before reading data): both must
+ *  - a .npy image, parsed in memory (px_npy_parse) and read from a file
+ *    (px_npy_read, which checks the header before reading data): both must
  *    agree, to the byte;
  *  - text for px_parse_int and px_parse_float.
  * Each result is checked against what the functions promise (values in
@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/rt.h"
 #include "tools/pxrun_args.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -86,9 +85,9 @@ static int npy_fd = -1;
 
 static void check_npy(const uint8_t *data, size_t size)
 {
-    RtNpy a, b;
+    PxNpy a, b;
     char ea[512], eb[512];
-    PxResult ra = rt_npy_parse("f.npy", data, size, &a, ea, sizeof ea);
+    PxResult ra = px_npy_parse("f.npy", data, size, &a, ea, sizeof ea);
     if (ra == PX_OK) {
         PROMISE(a.rank >= 0 && a.rank <= 4 && a.count >= 0);
         int64_t c = 1;
@@ -100,16 +99,16 @@ static void check_npy(const uint8_t *data, size_t size)
         npy_fd = mkstemp(npy_path);
     }
     if (npy_fd >= 0 && ftruncate(npy_fd, 0) == 0 && pwrite(npy_fd, data, size, 0) == (ssize_t)size) {
-        PxResult rb = rt_npy_read(npy_path, &b, eb, sizeof eb);
+        PxResult rb = px_npy_read(npy_path, &b, eb, sizeof eb);
         PROMISE((ra == PX_OK) == (rb == PX_OK));
         if (ra == PX_OK && rb == PX_OK) {
             PROMISE(a.dtype == b.dtype && a.rank == b.rank && a.count == b.count);
             PROMISE(!memcmp(a.shape, b.shape, sizeof a.shape));
             PROMISE(!memcmp(a.data, b.data, (size_t)a.count * px_dtype_size(a.dtype)));
         }
-        rt_npy_free(&b);
+        px_npy_free(&b);
     }
-    rt_npy_free(&a);
+    px_npy_free(&a);
 }
 
 static void check_numbers(const uint8_t *data, size_t size)

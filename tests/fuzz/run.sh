@@ -23,10 +23,10 @@ mkdir -p "$F/corpus" "$F/corpus_pxrun" || exit 2
 FLAGS="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I$B/gen -Wno-unused-function -Wno-sign-compare"
 # shellcheck disable=SC2086
-$CLANG $FLAGS tests/fuzz/fuzz_frontend.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
+$CLANG $FLAGS tests/fuzz/fuzz_frontend.c base/*.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
     -o "$F/fuzz_frontend" || { echo "fuzz: cannot build fuzz_frontend"; exit 2; }
 # shellcheck disable=SC2086
-$CLANG $FLAGS $(pkg-config --cflags vulkan 2>/dev/null) tests/fuzz/fuzz_pxrun.c runtime/npy.c -lm \
+$CLANG $FLAGS tests/fuzz/fuzz_pxrun.c runtime/npy.c -lm \
     -o "$F/fuzz_pxrun" || { echo "fuzz: cannot build fuzz_pxrun"; exit 2; }
 for s in tests/golden/*.px examples/*.px tests/fuzz/seeds/*.px; do
     [ -f "$s" ] && cp "$s" "$F/corpus/seed_$(basename "$s")"

@@ -41,13 +41,13 @@ TEST(parse_versions)
     float d[6] = {1, 2, 3, 4, 5, 6};
     for (int v = 1; v <= 3; v++) {
         size_t n = image(img, v, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", d, sizeof d);
-        RtNpy a;
-        PxResult r = rt_npy_parse("t.npy", img, n, &a, err, sizeof err);
+        PxNpy a;
+        PxResult r = px_npy_parse("t.npy", img, n, &a, err, sizeof err);
         CHECK_MSG(r == PX_OK, "v%d: %s", v, err);
         if (r) continue;
         CHECK(a.dtype == PX_F32 && a.rank == 2 && a.shape[0] == 2 && a.shape[1] == 3 && a.count == 6);
         CHECK(!memcmp(a.data, d, sizeof d));
-        rt_npy_free(&a);
+        px_npy_free(&a);
     }
 }
 
@@ -66,13 +66,13 @@ TEST(parse_dtypes_and_shapes)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = image(img, 1, cases[i].dict, d, cases[i].bytes);
-        RtNpy a;
-        PxResult r = rt_npy_parse("t.npy", img, n, &a, err, sizeof err);
+        PxNpy a;
+        PxResult r = px_npy_parse("t.npy", img, n, &a, err, sizeof err);
         CHECK_MSG(r == PX_OK, "case %zu: %s", i, err);
         if (r) continue;
         CHECK_MSG(a.dtype == cases[i].t && a.rank == cases[i].rank && a.count == cases[i].count,
                   "case %zu: dtype %d rank %d count %lld", i, a.dtype, a.rank, (long long)a.count);
-        rt_npy_free(&a);
+        px_npy_free(&a);
     }
 }
 
@@ -96,28 +96,28 @@ TEST(parse_errors)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = image(img, 1, cases[i].dict, d, cases[i].bytes);
-        RtNpy a;
-        PxResult r = rt_npy_parse("bad.npy", img, n, &a, err, sizeof err);
+        PxNpy a;
+        PxResult r = px_npy_parse("bad.npy", img, n, &a, err, sizeof err);
         CHECK_MSG(r != PX_OK && strstr(err, cases[i].want) && strstr(err, "bad.npy"),
                   "case %zu: got %d '%s', wanted '%s'", i, r, err, cases[i].want);
-        if (!r) rt_npy_free(&a);
+        if (!r) px_npy_free(&a);
     }
     /* structural damage */
-    RtNpy a;
-    CHECK(rt_npy_parse("m.npy", (const unsigned char *)"hello", 5, &a, err, sizeof err) == PX_ERR_IO &&
+    PxNpy a;
+    CHECK(px_npy_parse("m.npy", (const unsigned char *)"hello", 5, &a, err, sizeof err) == PX_ERR_IO &&
           strstr(err, "not a .npy"));
     size_t n = image(img, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", d, 16);
     img[6] = 4;
-    CHECK(rt_npy_parse("v.npy", img, n, &a, err, sizeof err) == PX_ERR_UNSUPPORTED && strstr(err, "version 4.0"));
+    CHECK(px_npy_parse("v.npy", img, n, &a, err, sizeof err) == PX_ERR_UNSUPPORTED && strstr(err, "version 4.0"));
     n = image(img, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", d, 16);
-    CHECK(rt_npy_parse("h.npy", img, 40, &a, err, sizeof err) == PX_ERR_IO && strstr(err, "truncated"));
+    CHECK(px_npy_parse("h.npy", img, 40, &a, err, sizeof err) == PX_ERR_IO && strstr(err, "truncated"));
     /* every prefix of a good file fails cleanly */
     int clean = 1;
     for (size_t k = 0; k < n; k++) {
-        PxResult r = rt_npy_parse("p.npy", img, k, &a, err, sizeof err);
+        PxResult r = px_npy_parse("p.npy", img, k, &a, err, sizeof err);
         if (r == PX_OK) {
             clean = 0;
-            rt_npy_free(&a);
+            px_npy_free(&a);
         }
     }
     CHECK(clean);
@@ -133,11 +133,11 @@ TEST(file_round_trip)
     uint16_t h[15];
     for (int i = 0; i < 15; i++) h[i] = (uint16_t)(0x3c00 + i);
     int64_t shape[2] = {3, 5};
-    CHECK(rt_npy_write(path, PX_F16, 2, shape, h, err, sizeof err) == PX_OK);
-    RtNpy a;
-    CHECK(rt_npy_read(path, &a, err, sizeof err) == PX_OK);
+    CHECK(px_npy_write(path, PX_F16, 2, shape, h, err, sizeof err) == PX_OK);
+    PxNpy a;
+    CHECK(px_npy_read(path, &a, err, sizeof err) == PX_OK);
     CHECK(a.dtype == PX_F16 && a.rank == 2 && a.shape[0] == 3 && a.shape[1] == 5 && !memcmp(a.data, h, 30));
-    rt_npy_free(&a);
+    px_npy_free(&a);
     /* the header is 64-byte aligned as NumPy requires */
     FILE *f = fopen(path, "rb");
     size_t n = f ? fread(img, 1, sizeof img, f) : 0;
@@ -145,12 +145,12 @@ TEST(file_round_trip)
     CHECK(n > 30 && (n - 30) % 64 == 0 && img[n - 31] == '\n');
     int64_t s1[1] = {4};
     uint32_t u[4] = {1, 2, 3, 0xffffffffu};
-    CHECK(rt_npy_write(path, PX_U32, 1, s1, u, err, sizeof err) == PX_OK);
-    CHECK(rt_npy_read(path, &a, err, sizeof err) == PX_OK && a.dtype == PX_U32 && a.rank == 1 && a.count == 4 &&
+    CHECK(px_npy_write(path, PX_U32, 1, s1, u, err, sizeof err) == PX_OK);
+    CHECK(px_npy_read(path, &a, err, sizeof err) == PX_OK && a.dtype == PX_U32 && a.rank == 1 && a.count == 4 &&
           ((uint32_t *)a.data)[3] == 0xffffffffu);
-    rt_npy_free(&a);
+    px_npy_free(&a);
     remove(path);
-    CHECK(rt_npy_read("/nonexistent/x.npy", &a, err, sizeof err) == PX_ERR_NOT_FOUND && strstr(err, "cannot open"));
+    CHECK(px_npy_read("/nonexistent/x.npy", &a, err, sizeof err) == PX_ERR_NOT_FOUND && strstr(err, "cannot open"));
 }
 
 /* The value a half bit pattern means is the same either way: NaN-ness
