@@ -115,6 +115,12 @@ PxResult px_sched_vm_destroy(PxSched *s, uint32_t vm);
 PxResult px_vm_compile(PxSched *s, uint32_t vm, const char *src, size_t len, const char *file,
                        uint32_t *module, char **diags);
 PxResult px_vm_module_destroy(PxSched *s, uint32_t vm, uint32_t module);
+/* The kernel `kernel` (NULL: the module's only one) of a VM's module, for
+ * its metadata only (px_kernel_name, _class, _param, _size_*, _stage_*):
+ * owned by the module and valid until the caller destroys that module, so
+ * only a caller that alone decides when the module goes may keep it. */
+PxResult px_vm_module_kernel(PxSched *s, uint32_t vm, uint32_t module, const char *kernel,
+                             const PxKernel **out);
 
 /* A zero-filled buffer charged to the VM's quota (PX_ERR_QUOTA past it). */
 PxResult px_vm_buffer_create(PxSched *s, uint32_t vm, PxDtype dtype, int rank, const int64_t *shape,

@@ -599,6 +599,26 @@ PxResult px_vm_module_destroy(PxSched *s, uint32_t vmid, uint32_t module)
     return r;
 }
 
+PxResult px_vm_module_kernel(PxSched *s, uint32_t vmid, uint32_t module, const char *kernel,
+                             const PxKernel **out)
+{
+    if (!s || !out) return sched_fail(PX_ERR_INVALID, "px_vm_module_kernel: NULL argument");
+    *out = NULL;
+    /* under the device lock: px_module_kernel records its errors in the context */
+    SchedDev *d = lock_vm_device(s, vmid);
+    if (!d) return PX_ERR_NOT_FOUND;
+    pthread_mutex_lock(&s->mu);
+    SchedVm *vm = find_vm(s, vmid);
+    PxModule *m = vm ? obj_find(vm, 1, module) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    PxResult r = !vm ? PX_ERR_NOT_FOUND : !m ? sched_fail(PX_ERR_NOT_FOUND, "VM %u has no module %u", vmid, module) : PX_OK;
+    PxKernel *k = NULL;
+    if (!r && (r = px_module_kernel(m, kernel, &k))) r = dev_fail(d, r);
+    pthread_mutex_unlock(&d->mu);
+    if (!r) *out = k;
+    return r;
+}
+
 /* Under d->mu and s->mu: bytes more for vm, or PX_ERR_QUOTA. */
 static PxResult charge(SchedVm *vm, uint64_t bytes)
 {
