@@ -1,0 +1,341 @@
+/* proto.c — the wire format of docs/PROTOCOL.md: little-endian frames of a
+ * 24-byte header and a payload of fields, every read bounded by the
+ * payload's length and the limits of hv.h. Nothing here trusts a byte from
+ * the peer before checking it; nothing allocates more than HV_MAX_FRAME
+ * (plus one) for one frame. Depends on libc only (the guest build). */
+#include "hv/hv.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "px.h" /* PxResult's names (the header only) */
+
+static void le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+void hv_hdr_encode(const HvHdr *h, unsigned char out[HV_HDR_BYTES])
+{
+    le32(out, HV_MAGIC);
+    out[4] = (unsigned char)h->version, out[5] = (unsigned char)(h->version >> 8);
+    out[6] = (unsigned char)h->type, out[7] = (unsigned char)(h->type >> 8);
+    le32(out + 8, h->len);
+    le32(out + 12, h->req);
+    le32(out + 16, h->flags);
+    le32(out + 20, fnv1a(out, 20));
+}
+
+int hv_hdr_decode(const unsigned char in[HV_HDR_BYTES], HvHdr *h)
+{
+    h->magic = rd32(in);
+    h->version = (uint16_t)(in[4] | in[5] << 8);
+    h->type = (uint16_t)(in[6] | in[7] << 8);
+    h->len = rd32(in + 8);
+    h->req = rd32(in + 12);
+    h->flags = rd32(in + 16);
+    h->check = rd32(in + 20);
+    return h->magic == HV_MAGIC && h->check == fnv1a(in, 20) ? 0 : -1;
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+static void put(HvMsg *m, const void *p, size_t n)
+{
+    if (m->oom) return;
+    if (n > HV_MAX_FRAME + (size_t)HV_HDR_BYTES - m->n) {
+        m->oom = 1;
+        return;
+    }
+    if (m->n + n > m->cap) {
+        size_t c = m->cap ? m->cap : 256;
+        while (c < m->n + n) c *= 2;
+        unsigned char *q = realloc(m->p, c);
+        if (!q) {
+            m->oom = 1;
+            return;
+        }
+        m->p = q, m->cap = c;
+    }
+    if (n) memcpy(m->p + m->n, p, n);
+    m->n += n;
+}
+
+void hv_msg_begin(HvMsg *m, uint16_t type, uint32_t req)
+{
+    m->n = 0;
+    m->oom = 0;
+    unsigned char h[HV_HDR_BYTES] = {0};
+    h[6] = (unsigned char)type, h[7] = (unsigned char)(type >> 8);
+    le32(h + 12, req);
+    put(m, h, sizeof h);
+}
+
+void hv_put_u32(HvMsg *m, uint32_t v)
+{
+    unsigned char b[4];
+    le32(b, v);
+    put(m, b, 4);
+}
+void hv_put_u64(HvMsg *m, uint64_t v)
+{
+    hv_put_u32(m, (uint32_t)v);
+    hv_put_u32(m, (uint32_t)(v >> 32));
+}
+void hv_put_f64(HvMsg *m, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    hv_put_u64(m, u);
+}
+void hv_put_bytes(HvMsg *m, const void *p, size_t n)
+{
+    if (n > HV_MAX_FRAME) {
+        m->oom = 1;
+        return;
+    }
+    hv_put_u32(m, (uint32_t)n);
+    put(m, p, n);
+}
+void hv_put_str(HvMsg *m, const char *s) { hv_put_bytes(m, s ? s : "", s ? strlen(s) : 0); }
+
+int hv_msg_end(HvMsg *m)
+{
+    if (m->oom || m->n < HV_HDR_BYTES) return -1;
+    HvHdr h = {.version = HV_VERSION, .type = (uint16_t)(m->p[6] | m->p[7] << 8),
+               .len = (uint32_t)(m->n - HV_HDR_BYTES), .req = rd32(m->p + 12)};
+    hv_hdr_encode(&h, m->p);
+    return 0;
+}
+
+void hv_msg_free(HvMsg *m)
+{
+    free(m->p);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+static const unsigned char *take(HvRd *r, size_t n)
+{
+    if (r->bad || n > r->n - r->off) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+uint32_t hv_get_u32(HvRd *r)
+{
+    const unsigned char *p = take(r, 4);
+    return p ? rd32(p) : 0;
+}
+uint64_t hv_get_u64(HvRd *r)
+{
+    uint64_t lo = hv_get_u32(r);
+    return lo | (uint64_t)hv_get_u32(r) << 32;
+}
+double hv_get_f64(HvRd *r)
+{
+    uint64_t u = hv_get_u64(r);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+const void *hv_get_bytes(HvRd *r, size_t max, size_t *len)
+{
+    uint32_t n = hv_get_u32(r);
+    *len = 0;
+    if (r->bad || n > max) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = take(r, n);
+    if (p) *len = n;
+    return p;
+}
+void hv_get_str(HvRd *r, char *dst, size_t cap)
+{
+    size_t n;
+    const char *p = hv_get_bytes(r, cap ? cap - 1 : 0, &n);
+    if (cap) dst[0] = 0;
+    if (!p || memchr(p, 0, n)) {
+        r->bad = 1;
+        return;
+    }
+    memcpy(dst, p, n);
+    dst[n] = 0;
+}
+char *hv_get_strdup(HvRd *r, size_t max)
+{
+    size_t n;
+    const char *p = hv_get_bytes(r, max, &n);
+    if (!p || memchr(p, 0, n)) {
+        r->bad = 1;
+        return NULL;
+    }
+    char *s = malloc(n + 1);
+    if (!s) {
+        r->bad = 1;
+        return NULL;
+    }
+    memcpy(s, p, n);
+    s[n] = 0;
+    return s;
+}
+
+/* ---- streams ----------------------------------------------------------------- */
+
+/* Waits up to ms (< 0: for ever) for fd to be readable (or writable). */
+static int wait_fd(int fd, short ev, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = ev};
+    for (;;) {
+        int n = poll(&p, 1, ms);
+        if (n < 0 && errno == EINTR) continue;
+        return n; /* 0 time-out, 1 ready (or hung up: the read says which) */
+    }
+}
+
+/* At least one more byte into the buffer: 1, 0 on EOF/error, -2 time-out. */
+static int fill(HvIn *in, int ms)
+{
+    if (in->r == in->w) in->r = in->w = 0;
+    if (in->r > 0 && in->w == sizeof in->buf) {
+        memmove(in->buf, in->buf + in->r, in->w - in->r);
+        in->w -= in->r, in->r = 0;
+    }
+    int ready = wait_fd(in->fd, POLLIN, ms);
+    if (ready == 0) return -2;
+    if (ready < 0) return 0;
+    for (;;) {
+        ssize_t n = read(in->fd, in->buf + in->w, sizeof in->buf - in->w);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -2;
+        if (n <= 0) return 0;
+        in->w += (size_t)n;
+        return 1;
+    }
+}
+
+/* n (<= sizeof buf) bytes available: 1, 0 EOF, -2 time-out. The first
+ * byte waits first_ms, later ones ms each. */
+static int need(HvIn *in, size_t n, int first_ms, int ms)
+{
+    while (in->w - in->r < n) {
+        int f = fill(in, in->w == in->r ? first_ms : ms);
+        if (f != 1) return f;
+    }
+    return 1;
+}
+
+HvRecv hv_recv(HvIn *in, HvHdr *h, unsigned char **payload, uint32_t max_len, int idle_ms, int frame_ms)
+{
+    *payload = NULL;
+    for (;;) {
+        int f = need(in, HV_HDR_BYTES, idle_ms, frame_ms);
+        if (f == 0) return HV_RECV_EOF;
+        if (f == -2) {
+            if (in->w == in->r) return HV_RECV_IDLE;
+            in->r = in->w; /* a stalled partial header: dropped */
+            in->resync = 1;
+            return HV_RECV_TIMEOUT;
+        }
+        if (hv_hdr_decode(in->buf + in->r, h) == 0) break;
+        /* resync: drop one byte and look again; said once per bad stretch */
+        in->r++;
+        if (!in->resync) {
+            in->resync = 1;
+            return HV_RECV_BADHDR;
+        }
+    }
+    in->resync = 0;
+    in->r += HV_HDR_BYTES;
+    if (h->len > max_len || h->len > HV_MAX_FRAME) {
+        in->resync = 1; /* its payload is not read: skipped as garbage */
+        return HV_RECV_TOOBIG;
+    }
+    unsigned char *p = malloc((size_t)h->len + 1);
+    if (!p) return HV_RECV_NOMEM;
+    size_t got = 0;
+    while (got < h->len) {
+        size_t have = in->w - in->r;
+        if (have) {
+            size_t k = have < h->len - got ? have : h->len - got;
+            memcpy(p + got, in->buf + in->r, k);
+            in->r += k, got += k;
+            continue;
+        }
+        int f2 = fill(in, frame_ms);
+        if (f2 != 1) {
+            free(p);
+            in->resync = 1;
+            return f2 == 0 ? HV_RECV_EOF : HV_RECV_TIMEOUT;
+        }
+    }
+    p[h->len] = 0;
+    *payload = p;
+    return HV_RECV_OK;
+}
+
+int hv_write_all(int fd, const void *p, size_t n, int timeout_ms)
+{
+    const unsigned char *c = p;
+    while (n) {
+        /* a socket's peer that went away is an error, not SIGPIPE */
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == ENOTSOCK) k = write(fd, c, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_fd(fd, POLLOUT, timeout_ms) <= 0) return -1;
+            continue;
+        }
+        if (k <= 0) return -1;
+        c += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+int hv_send(int fd, HvMsg *m, int timeout_ms)
+{
+    if (hv_msg_end(m)) return -1;
+    return hv_write_all(fd, m->p, m->n, timeout_ms);
+}
+
+void hv_default_dir(char *out, size_t n)
+{
+    const char *e = getenv("PX_HVD");
+    const char *x = getenv("XDG_RUNTIME_DIR");
+    if (e && *e) snprintf(out, n, "%s", e);
+    else if (x && *x) snprintf(out, n, "%s/px", x);
+    else snprintf(out, n, "/tmp/px-%u", (unsigned)getuid());
+}
+
+const char *hv_result_name(uint32_t r)
+{
+    static const char *names[] = {
+#define X(e, s) s,
+        PX_RESULTS(X)
+#undef X
+    };
+    return r < sizeof names / sizeof *names ? names[r] : "unknown error";
+}
