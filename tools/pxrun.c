@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hv/hv.h"
 #include "px.h"
 #include "runtime/rt.h"
 
@@ -322,6 +323,9 @@ static int calibrate(PxContext *ctx, const Opts *o)
 
 int main(int argc, char **argv)
 {
+    /* --vm N: the run goes through the hypervisor (hv/client.c) */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--vm")) return hv_client_main(argc, argv);
     Opts o = {0};
     parse_args(argc, argv, &o);
     if (!o.calibrate && !o.repeat) o.repeat = 1;
