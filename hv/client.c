@@ -11,6 +11,7 @@
 #include "hv/hv.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -40,7 +41,7 @@ static uint64_t nonce_now(void)
     return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
 }
 
-static uint32_t next_req = 1;
+static _Atomic uint32_t next_req = 1; /* request ids: any thread */
 
 int hv_call(int fd, HvIn *in, HvMsg *req, uint16_t *rtype, unsigned char **payload, uint32_t *plen,
             int timeout_ms, char *err, size_t errsz)
