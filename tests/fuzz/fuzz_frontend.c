@@ -5,6 +5,7 @@
  * with status 3) ends the process, which libFuzzer reports as a crash. Each
  * run has a fresh arena, so a crash, a leak or a sanitizer report points at
  * the input alone. Built and run by tests/fuzz/run.sh. */
+#include "frontend/fe.h"
 #include "ir/ir.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
