@@ -106,6 +106,40 @@ void hv_get_str(HvRd *r, char *dst, size_t cap);
 /* A string of at most max bytes, malloc'd (free it); NULL and bad on error. */
 char *hv_get_strdup(HvRd *r, size_t max);
 
+/* A request decoded and checked against every limit (the daemon's one
+ * decoder, fuzzed by tests/fuzz/fuzz_hvproto.c). Pointers point into the
+ * payload it was decoded from. */
+typedef struct HvArgReq {
+    char name[HV_MAX_NAME + 1];
+    uint32_t kind;             /* PxArgKind: 0..4 */
+    uint32_t buffer;
+    double f;
+    int64_t i;
+} HvArgReq;
+typedef struct HvReq {
+    uint16_t type;
+    uint64_t nonce;            /* HELLO */
+    uint32_t vmin, vmax;       /* HELLO */
+    char file[HV_MAX_NAME + 1];   /* COMPILE */
+    char kernel[HV_MAX_NAME + 1]; /* COMPILE, LAUNCH; "" = the only one */
+    const char *source;        /* COMPILE, source_len bytes, not NUL-terminated */
+    size_t source_len;
+    uint32_t dtype, rank;      /* BUF_CREATE: dtype 0..3, rank 0..4 */
+    int64_t shape[4];          /* BUF_CREATE: each 0..2^40 */
+    uint32_t id;               /* a buffer, module or VM (1..65535 for CTL_VM_*) */
+    const void *data;          /* BUF_WRITE */
+    size_t data_len;
+    uint32_t nargs;            /* LAUNCH: 0..HV_MAX_ARGS */
+    HvArgReq args[HV_MAX_ARGS];
+    uint64_t ticket;           /* WAIT */
+    uint32_t timeout_ms;       /* WAIT: capped at 1000 */
+    char spec[HV_MAX_NAME + 1]; /* CTL_VM_ADD, CTL_VM_SET */
+    uint32_t device;           /* CTL_VM_MIGRATE */
+} HvReq;
+/* 0: *q holds the request; -1: malformed (err says what); -2: an unknown
+ * type. Trailing bytes after the fields are malformed too. */
+int hv_decode_request(uint16_t type, const unsigned char *p, size_t n, HvReq *q, char *err, size_t errsz);
+
 /* Buffered input from a stream fd (socket or character device). */
 typedef struct HvIn {
     int fd;

@@ -203,6 +203,111 @@ char *hv_get_strdup(HvRd *r, size_t max)
     return s;
 }
 
+/* ---- requests ---------------------------------------------------------------- */
+
+static const char *type_name(uint16_t t)
+{
+    switch (t) {
+    case HV_HELLO: return "HELLO";
+    case HV_COMPILE: return "COMPILE";
+    case HV_BUF_CREATE: return "BUF_CREATE";
+    case HV_BUF_WRITE: return "BUF_WRITE";
+    case HV_BUF_READ: return "BUF_READ";
+    case HV_BUF_FREE: return "BUF_FREE";
+    case HV_LAUNCH: return "LAUNCH";
+    case HV_WAIT: return "WAIT";
+    case HV_STATS: return "STATS";
+    case HV_MOD_FREE: return "MOD_FREE";
+    case HV_CTL_STATUS: return "CTL_STATUS";
+    case HV_CTL_VM_ADD: return "CTL_VM_ADD";
+    case HV_CTL_VM_RM: return "CTL_VM_RM";
+    case HV_CTL_VM_SET: return "CTL_VM_SET";
+    case HV_CTL_VM_MIGRATE: return "CTL_VM_MIGRATE";
+    case HV_CTL_TOP: return "CTL_TOP";
+    }
+    return NULL;
+}
+
+int hv_decode_request(uint16_t type, const unsigned char *p, size_t n, HvReq *q, char *err, size_t errsz)
+{
+    HvRd r = {.p = p, .n = n};
+    const char *tn = type_name(type);
+    q->type = type;
+    if (!tn) {
+        snprintf(err, errsz, "unknown message type %u", type);
+        return -2;
+    }
+    const char *why = NULL;
+    switch (type) {
+    case HV_HELLO:
+        q->nonce = hv_get_u64(&r);
+        q->vmin = hv_get_u32(&r);
+        q->vmax = hv_get_u32(&r);
+        break;
+    case HV_COMPILE:
+        hv_get_str(&r, q->file, sizeof q->file);
+        hv_get_str(&r, q->kernel, sizeof q->kernel);
+        q->source = hv_get_bytes(&r, HV_MAX_SOURCE, &q->source_len);
+        break;
+    case HV_BUF_CREATE:
+        q->dtype = hv_get_u32(&r);
+        q->rank = hv_get_u32(&r);
+        if (!r.bad && (q->dtype > 3 || q->rank > 4)) why = "dtype must be 0..3 and rank 0..4";
+        for (uint32_t i = 0; !why && !r.bad && i < q->rank; i++) {
+            q->shape[i] = (int64_t)hv_get_u64(&r);
+            if (q->shape[i] < 0 || q->shape[i] > (INT64_C(1) << 40)) why = "an extent is out of 0..2^40";
+        }
+        break;
+    case HV_BUF_WRITE:
+        q->id = hv_get_u32(&r);
+        q->data = hv_get_bytes(&r, HV_MAX_FRAME, &q->data_len);
+        break;
+    case HV_BUF_READ:
+    case HV_BUF_FREE:
+    case HV_MOD_FREE:
+    case HV_CTL_VM_RM: q->id = hv_get_u32(&r); break;
+    case HV_LAUNCH:
+        q->id = hv_get_u32(&r);
+        hv_get_str(&r, q->kernel, sizeof q->kernel);
+        q->nargs = hv_get_u32(&r);
+        if (!r.bad && q->nargs > HV_MAX_ARGS) why = "more than 64 arguments";
+        for (uint32_t i = 0; !why && !r.bad && i < q->nargs; i++) {
+            HvArgReq *a = &q->args[i];
+            hv_get_str(&r, a->name, sizeof a->name);
+            a->kind = hv_get_u32(&r);
+            a->buffer = hv_get_u32(&r);
+            a->f = hv_get_f64(&r);
+            a->i = (int64_t)hv_get_u64(&r);
+            if (!r.bad && (a->kind > 4 || !a->name[0])) why = "an argument has no name or an unknown kind";
+        }
+        break;
+    case HV_WAIT:
+        q->ticket = hv_get_u64(&r);
+        q->timeout_ms = hv_get_u32(&r);
+        if (q->timeout_ms > 1000) q->timeout_ms = 1000;
+        break;
+    case HV_CTL_VM_ADD:
+    case HV_CTL_VM_SET:
+        q->id = hv_get_u32(&r);
+        hv_get_str(&r, q->spec, sizeof q->spec);
+        break;
+    case HV_CTL_VM_MIGRATE:
+        q->id = hv_get_u32(&r);
+        q->device = hv_get_u32(&r);
+        break;
+    default: break; /* STATS, CTL_STATUS, CTL_TOP: no fields */
+    }
+    if (!why && !r.bad && type >= HV_CTL_VM_ADD && type <= HV_CTL_VM_MIGRATE && (q->id < 1 || q->id > 65535))
+        why = "VM id out of 1..65535";
+    if (!why && r.bad) why = "a field is truncated or over its limit";
+    if (!why && r.off != r.n) why = "bytes after the last field";
+    if (why) {
+        snprintf(err, errsz, "%s: malformed request: %s", tn, why);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- streams ----------------------------------------------------------------- */
 
 /* Waits up to ms (< 0: for ever) for fd to be readable (or writable). */

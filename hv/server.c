@@ -56,6 +56,7 @@ typedef struct HvConn {
     uint32_t *bufs, *mods;
     uint64_t *tickets;
     int nbufs, nmods, ntickets, cap_bufs, cap_mods, cap_tickets;
+    HvReq q;                   /* the request being served (decoded in place) */
     HvIn in;
 } HvConn;
 
@@ -310,14 +311,10 @@ static void put_kernel(HvMsg *m, const PxKernel *k)
     for (int i = 0; i < nst; i++) hv_put_str(m, px_kernel_stage_name(k, i));
 }
 
-static int do_compile(HvConn *c, uint32_t req, HvRd *rd)
+static int do_compile(HvConn *c, uint32_t req, const HvReq *q)
 {
-    char file[HV_MAX_NAME + 1], kernel[HV_MAX_NAME + 1];
-    hv_get_str(rd, file, sizeof file);
-    hv_get_str(rd, kernel, sizeof kernel);
-    size_t len;
-    const char *src = hv_get_bytes(rd, HV_MAX_SOURCE, &len);
-    if (rd->bad) return send_error(c, req, PX_ERR_INVALID, NULL, "COMPILE: malformed request");
+    const char *file = q->file, *kernel = q->kernel, *src = q->source;
+    size_t len = q->source_len;
     PxSched *s = c->sv->s;
     uint32_t mod;
     char *diags = NULL;
@@ -358,18 +355,13 @@ static int send_empty(HvConn *c, uint16_t type, uint32_t req)
     return e;
 }
 
-static int do_buffer(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
+static int do_buffer(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
 {
     PxSched *s = c->sv->s;
     PxResult r;
     if (type == HV_BUF_CREATE) {
-        uint32_t dt = hv_get_u32(rd), rank = hv_get_u32(rd);
-        int64_t shape[4] = {0};
-        if (!rd->bad && rank <= 4)
-            for (uint32_t i = 0; i < rank; i++) shape[i] = (int64_t)hv_get_u64(rd);
-        if (rd->bad || dt > PX_F16 || rank > 4) return send_error(c, req, PX_ERR_INVALID, NULL, "BUF_CREATE: malformed request");
         uint32_t id;
-        if ((r = px_vm_buffer_create(s, c->vm, (PxDtype)dt, (int)rank, shape, &id))) return sched_error(c, req, r, NULL);
+        if ((r = px_vm_buffer_create(s, c->vm, (PxDtype)q->dtype, (int)q->rank, q->shape, &id))) return sched_error(c, req, r, NULL);
         if (add_buf(c, id)) {
             px_vm_buffer_destroy(s, c->vm, id);
             return send_error(c, req, PX_ERR_BUSY, NULL, "VM %u: this session holds %d objects (at most)", c->vm, HV_MAX_OBJS);
@@ -381,11 +373,10 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
         hv_msg_free(&m);
         return e;
     }
-    uint32_t id = hv_get_u32(rd);
+    uint32_t id = q->id;
     if (type == HV_BUF_WRITE) {
-        size_t n;
-        const void *p = hv_get_bytes(rd, HV_MAX_FRAME, &n);
-        if (rd->bad) return send_error(c, req, PX_ERR_INVALID, NULL, "BUF_WRITE: malformed request");
+        size_t n = q->data_len;
+        const void *p = q->data;
         PxDtype dt;
         int rank;
         int64_t shape[4];
@@ -399,7 +390,6 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
         return send_empty(c, type, req);
     }
     if (type == HV_BUF_FREE || type == HV_MOD_FREE) {
-        if (rd->bad) return send_error(c, req, PX_ERR_INVALID, NULL, "FREE: malformed request");
         r = type == HV_BUF_FREE ? px_vm_buffer_destroy(s, c->vm, id) : px_vm_module_destroy(s, c->vm, id);
         if (r) return sched_error(c, req, r, NULL);
         if (type == HV_BUF_FREE) list_del(&c->mu, c->bufs, &c->nbufs, sizeof id, &id);
@@ -407,7 +397,6 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
         return send_empty(c, type, req);
     }
     /* HV_BUF_READ */
-    if (rd->bad) return send_error(c, req, PX_ERR_INVALID, NULL, "BUF_READ: malformed request");
     PxDtype dt;
     int rank;
     int64_t shape[4];
@@ -435,25 +424,14 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
     return e;
 }
 
-static int do_launch(HvConn *c, uint32_t req, HvRd *rd)
+static int do_launch(HvConn *c, uint32_t req, const HvReq *q)
 {
-    char kernel[HV_MAX_NAME + 1];
-    uint32_t mod = hv_get_u32(rd);
-    hv_get_str(rd, kernel, sizeof kernel);
-    uint32_t n = hv_get_u32(rd);
-    if (rd->bad || n > HV_MAX_ARGS) return send_error(c, req, PX_ERR_INVALID, NULL, "LAUNCH: malformed request");
-    static __thread char names[HV_MAX_ARGS][HV_MAX_NAME + 1];
+    const char *kernel = q->kernel;
+    uint32_t mod = q->id, n = q->nargs;
     PxArg args[HV_MAX_ARGS];
-    for (uint32_t i = 0; i < n; i++) {
-        hv_get_str(rd, names[i], sizeof names[i]);
-        uint32_t kind = hv_get_u32(rd);
-        args[i] = (PxArg){.name = names[i], .kind = (PxArgKind)(kind <= PX_ARG_SIZE ? kind : 0)};
-        args[i].buffer = hv_get_u32(rd);
-        args[i].f = hv_get_f64(rd);
-        args[i].i = (int64_t)hv_get_u64(rd);
-        if (kind > PX_ARG_SIZE) rd->bad = 1;
-    }
-    if (rd->bad) return send_error(c, req, PX_ERR_INVALID, NULL, "LAUNCH: malformed request");
+    for (uint32_t i = 0; i < n; i++)
+        args[i] = (PxArg){.name = q->args[i].name, .kind = (PxArgKind)q->args[i].kind, .buffer = q->args[i].buffer,
+                          .f = q->args[i].f, .i = q->args[i].i};
     if (atomic_load(&c->sv->stopping))
         return send_error(c, req, PX_ERR_CANCELLED, NULL, "pxhvd is shutting down: no new launches");
     if (total_objs(c) >= HV_MAX_OBJS)
@@ -473,12 +451,10 @@ static int do_launch(HvConn *c, uint32_t req, HvRd *rd)
     return e;
 }
 
-static int do_wait(HvConn *c, uint32_t req, HvRd *rd)
+static int do_wait(HvConn *c, uint32_t req, const HvReq *q)
 {
-    uint64_t t = hv_get_u64(rd);
-    uint32_t ms = hv_get_u32(rd);
-    if (rd->bad) return send_error(c, req, PX_ERR_INVALID, NULL, "WAIT: malformed request");
-    if (ms > 1000) ms = 1000; /* the thread looks at the stop flag between waits */
+    uint64_t t = q->ticket;
+    uint32_t ms = q->timeout_ms; /* at most 1000: the thread looks at the stop flag between waits */
     pthread_mutex_lock(&c->mu);
     int mine = 0;
     for (int i = 0; i < c->ntickets; i++) mine |= c->tickets[i] == t;
@@ -528,11 +504,10 @@ static void put_vm_stats(HvMsg *m, const PxVmStats *v)
     hv_put_u64(m, v->slices);
 }
 
-static int do_hello(HvConn *c, uint32_t req, HvRd *rd)
+static int do_hello(HvConn *c, uint32_t req, const HvReq *q)
 {
-    uint64_t nonce = hv_get_u64(rd);
-    uint32_t lo = hv_get_u32(rd), hi = hv_get_u32(rd);
-    if (rd->bad) return send_error(c, req, PX_ERR_INVALID, NULL, "HELLO: malformed request");
+    uint64_t nonce = q->nonce;
+    uint32_t lo = q->vmin, hi = q->vmax;
     if (lo > HV_VERSION || hi < HV_VERSION)
         return send_error(c, req, PX_ERR_UNSUPPORTED, NULL, "protocol versions %u..%u asked; this pxhvd speaks %u", lo, hi,
                           HV_VERSION);
@@ -562,7 +537,7 @@ static int do_hello(HvConn *c, uint32_t req, HvRd *rd)
 
 /* ---- control requests ------------------------------------------------------------------ */
 
-static int do_control(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
+static int do_control(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
 {
     HvServer *sv = c->sv;
     PxSched *s = sv->s;
@@ -594,12 +569,8 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
         for (int i = 0; i < k; i++) put_vm_stats(&m, &v[i]);
         free(v);
     } else {
-        uint32_t id = hv_get_u32(rd);
-        char spec[HV_MAX_NAME + 1] = "";
-        uint32_t dev = 0;
-        if (type == HV_CTL_VM_ADD || type == HV_CTL_VM_SET) hv_get_str(rd, spec, sizeof spec);
-        if (type == HV_CTL_VM_MIGRATE) dev = hv_get_u32(rd);
-        if (rd->bad || id < 1 || id > 65535) return send_error(c, req, PX_ERR_INVALID, NULL, "malformed request or VM id out of 1..65535");
+        uint32_t id = q->id, dev = q->device;
+        const char *spec = q->spec;
         PxResult r = PX_OK;
         char err[256];
         if (type == HV_CTL_VM_MIGRATE) {
@@ -645,27 +616,30 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, HvRd *rd)
 
 static int handle(HvConn *c, const HvHdr *h, const unsigned char *p)
 {
-    HvRd rd = {.p = p, .n = h->len};
     uint16_t t = h->type;
     if (h->version != HV_VERSION)
         return send_error(c, h->req, PX_ERR_UNSUPPORTED, NULL, "protocol version %u; this pxhvd speaks %u", h->version, HV_VERSION);
     if (h->flags) return send_error(c, h->req, PX_ERR_INVALID, NULL, "frame flags %#x: none are defined", h->flags);
-    if (t == HV_HELLO) return do_hello(c, h->req, &rd);
+    char why[256];
+    HvReq *q = &c->q;
+    int d = hv_decode_request(t, p, h->len, q, why, sizeof why);
+    if (d) return send_error(c, h->req, PX_ERR_INVALID, NULL, "%s", why);
+    if (t == HV_HELLO) return do_hello(c, h->req, q);
     if (!c->hello) return send_error(c, h->req, PX_ERR_INVALID, NULL, "send HELLO first");
     int ctl = t >= HV_CTL_STATUS && t <= HV_CTL_TOP;
     if ((c->vm == 0) != ctl && t != HV_STATS)
         return send_error(c, h->req, PX_ERR_INVALID, NULL, "message type %u is not served on %s", t,
                           c->vm ? "a VM socket" : "control.sock");
-    if (ctl) return do_control(c, t, h->req, &rd);
+    if (ctl) return do_control(c, t, h->req, q);
     switch (t) {
-    case HV_COMPILE: return do_compile(c, h->req, &rd);
+    case HV_COMPILE: return do_compile(c, h->req, q);
     case HV_BUF_CREATE:
     case HV_BUF_WRITE:
     case HV_BUF_READ:
     case HV_BUF_FREE:
-    case HV_MOD_FREE: return do_buffer(c, t, h->req, &rd);
-    case HV_LAUNCH: return do_launch(c, h->req, &rd);
-    case HV_WAIT: return do_wait(c, h->req, &rd);
+    case HV_MOD_FREE: return do_buffer(c, t, h->req, q);
+    case HV_LAUNCH: return do_launch(c, h->req, q);
+    case HV_WAIT: return do_wait(c, h->req, q);
     case HV_STATS: {
         if (!c->vm) return send_error(c, h->req, PX_ERR_INVALID, NULL, "STATS is a VM socket's request");
         PxVmStats v;

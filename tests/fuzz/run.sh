@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/fuzz/run.sh BUILDDIR SECONDS — fuzz the front end (lexer, parser,
-# sema) with libFuzzer under ASan and UBSan. Builds BUILDDIR/fuzz/fuzz_frontend
+# sema) with libFuzzer under ASan and UBSan, then the hypervisor's wire
+# decoder (fuzz_hvproto: hv/proto.c) for SECONDS/4 (at least 10 s). Builds BUILDDIR/fuzz/fuzz_frontend
 # from the sources directly (the generated lexer and parser come from
 # BUILDDIR/gen, made first if missing), seeds BUILDDIR/fuzz/corpus from
 # tests/golden/*.px and examples/*.px, runs for SECONDS and prints the number
@@ -18,7 +19,7 @@ mkdir -p "$F/corpus" || exit 2
 $CLANG -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I"$B/gen" \
     -Wno-unused-function -Wno-sign-compare \
-    tests/fuzz/fuzz_frontend.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
+    tests/fuzz/fuzz_frontend.c base/*.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
     -o "$F/fuzz_frontend" || { echo "fuzz: cannot build the target"; exit 2; }
 for s in tests/golden/*.px examples/*.px tests/fuzz/seeds/*.px; do
     [ -f "$s" ] && cp "$s" "$F/corpus/seed_$(basename "$s")"
@@ -34,6 +35,45 @@ echo "fuzz: ${runs:-0} runs in ${SECS}s"
 if [ "$rc" != 0 ]; then
     tail -n 40 "$log"
     echo "fuzz: crash (exit $rc); reproducer: $(ls "$F"/crash-* "$F"/leak-* "$F"/timeout-* "$F"/oom-* 2>/dev/null | head -n 1)"
+    exit 1
+fi
+# the hypervisor's wire decoder: seeds are well-formed frames (fuzz_hvproto
+# starts from them and from nothing)
+HSECS=$((SECS / 4)); [ "$HSECS" -lt 10 ] && HSECS=10
+$CLANG -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_GNU_SOURCE -I. -Iinclude \
+    tests/fuzz/fuzz_hvproto.c hv/proto.c -o "$F/fuzz_hvproto" || { echo "fuzz: cannot build fuzz_hvproto"; exit 2; }
+mkdir -p "$F/hvcorpus"
+python3 - "$F/hvcorpus" <<'PY' || true
+import struct, sys
+def frame(t, payload, req=1):
+    h = struct.pack('<IHHIII', 0x56485850, 1, t, len(payload), req, 0)
+    x = 2166136261
+    for b in h:
+        x = ((x ^ b) * 16777619) & 0xffffffff
+    return h + struct.pack('<I', x) + payload
+def s(b): return struct.pack('<I', len(b)) + b
+seeds = {
+ 'hello': frame(1, struct.pack('<QII', 7, 1, 1)),
+ 'compile': frame(1, struct.pack('<QII', 7, 1, 1)) + frame(2, s(b'k.px') + s(b'') + s(b'GPU_KERNEL k\nGPU_END\n'), 2),
+ 'bufs': frame(3, struct.pack('<IIq', 0, 1, 16)) + frame(4, struct.pack('<I', 1) + s(b'\0' * 64)) + frame(5, struct.pack('<I', 1)),
+ 'launch': frame(7, struct.pack('<I', 1) + s(b'') + struct.pack('<I', 2) + s(b'a') + struct.pack('<IIdq', 1, 0, 2.0, 0)
+                 + s(b'x') + struct.pack('<IIdq', 0, 1, 0, 0)) + frame(8, struct.pack('<QI', 1, 1000)),
+ 'ctl': frame(33, struct.pack('<I', 4) + s(b'mem=1M,share=5')) + frame(36, struct.pack('<II', 4, 0)) + frame(32, b''),
+}
+for k, v in seeds.items():
+    open(sys.argv[1] + '/seed_' + k, 'wb').write(v)
+PY
+hlog="$F/fuzz_hvproto.log"
+ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+"$F/fuzz_hvproto" "$F/hvcorpus" -max_total_time="$HSECS" -max_len=4096 -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$F/hv-" >"$hlog" 2>&1
+rc=$?
+runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$hlog" | grep -o '[0-9]*$' | tail -n 1)
+echo "fuzz_hvproto: ${runs:-0} runs in ${HSECS}s"
+if [ "$rc" != 0 ]; then
+    tail -n 40 "$hlog"
+    echo "fuzz_hvproto: crash (exit $rc); reproducer: $(ls "$F"/hv-* 2>/dev/null | head -n 1)"
     exit 1
 fi
 exit 0
