@@ -491,6 +491,48 @@ TEST(quota_refusal)
     cli_close(c);
 }
 
+TEST(compile_cache_shared_across_vms)
+{
+    PxCacheStats a, b;
+    px_sched_cache_stats(S, &a);
+    Cli *c1 = cli_open(7), *c2 = cli_open(8);
+    CHECK(c1 && c2);
+    if (!c1 || !c2) return;
+    /* a source no other test compiled: one miss, then a hit for the other VM */
+    const char *src = "GPU_KERNEL twice\nGPU_PARAM x float[N]\nGPU_PARAM z float[N]\nGPU_THREAD_CODE:\n"
+                      "    PARALLEL_MAP x -> z : x + x\nGPU_END\n";
+    uint32_t m1 = c_compile(c1, src), m2 = c_compile(c2, src);
+    CHECK(m1 && m2);
+    px_sched_cache_stats(S, &b);
+    CHECK(b.misses == a.misses + 1 && b.hits == a.hits + 1);
+    /* each VM runs it on its own data */
+    float x1[4] = {1, 2, 3, 4}, x2[4] = {10, 20, 30, 40}, z[4];
+    uint32_t b1 = c_buf(c1, 4, x1, NULL), b2 = c_buf(c2, 4, x2, NULL), z1 = 0, z2 = 0;
+    Arg a1[1] = {{"x", PX_ARG_BUFFER, b1, 0, 0}}, a2[1] = {{"x", PX_ARG_BUFFER, b2, 0, 0}};
+    uint64_t t1 = c_launch(c1, m1, a1, 1, NULL), t2 = c_launch(c2, m2, a2, 1, NULL);
+    CHECK(c_wait(c1, t1, &z1) == PX_OK && c_wait(c2, t2, &z2) == PX_OK);
+    CHECK(c_read(c1, z1, z, 4) == 0 && z[3] == 8);
+    CHECK(c_read(c2, z2, z, 4) == 0 && z[3] == 80);
+    /* VM 7 frees its module: VM 8's reference keeps the code */
+    CHECK(c_free(c1, HV_MOD_FREE, m1) == 0);
+    uint64_t t3 = c_launch(c2, m2, a2, 1, NULL);
+    CHECK(t3 && c_wait(c2, t3, NULL) == PX_OK);
+    /* the cache is bounded (4 entries here): more sources evict, and a
+     * module evicted from the cache still runs for the VM that holds it */
+    char more[512];
+    for (int i = 0; i < 6; i++) {
+        snprintf(more, sizeof more, "GPU_KERNEL k%d\nGPU_PARAM x float[N]\nGPU_PARAM z float[N]\nGPU_THREAD_CODE:\n"
+                 "    PARALLEL_MAP x -> z : x + %d\nGPU_END\n", i, i);
+        CHECK(c_compile(c1, more) != 0);
+    }
+    px_sched_cache_stats(S, &b);
+    CHECK(b.entries <= 4 && b.evictions >= a.evictions + 3);
+    uint64_t t4 = c_launch(c2, m2, a2, 1, NULL);
+    CHECK(t4 && c_wait(c2, t4, NULL) == PX_OK);
+    cli_close(c1);
+    cli_close(c2);
+}
+
 /* ---- load: 64 clients over 8 VMs, 10,000 submissions ------------------------------- */
 
 #define LOAD_THREADS 64
@@ -608,6 +650,7 @@ int main(void)
     sc.ndevices = 1;
     sc.devices[0] = ctx;
     sc.capacity[0] = 1ull << 30;
+    sc.compile_cache = 4;
     if (px_sched_create(&sc, &S)) {
         printf("scheduler: %s\n0 passed, 1 failed\n", px_sched_last_error());
         return 1;
@@ -632,6 +675,7 @@ int main(void)
     RUN(stalled_frame_resync);
     RUN(killed_client_frees_its_session);
     RUN(quota_refusal);
+    RUN(compile_cache_shared_across_vms);
     RUN(load_64_clients_8_vms);
     hv_server_stop(SV);
     pthread_join(th, NULL);
