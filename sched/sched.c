@@ -162,9 +162,10 @@ void px_sched_destroy(PxSched *s)
     stop_all(s);
     for (int i = 0; i < s->nvms; i++) {
         SchedVm *vm = s->vms[s->order[i]];
-        pthread_mutex_lock(&vm->dev->mu);
+        SchedDev *d = vm->dev; /* vm_free frees vm */
+        pthread_mutex_lock(&d->mu);
         vm_free(s, vm);
-        pthread_mutex_unlock(&vm->dev->mu);
+        pthread_mutex_unlock(&d->mu);
     }
     for (int i = 0; i < s->ndev; i++) {
         SchedDev *d = &s->dev[i];
