@@ -625,7 +625,13 @@ TEST(load_64_clients_8_vms)
     malloc_trim(0);
     long after = rss_kb();
     printf("load: %d submissions, VmRSS %ld kB before, %ld kB after\n", LOAD_TOTAL, before, after);
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    /* a sanitizer's shadow memory and quarantine grow with the work: no
+     * statement about the daemon's own memory can be made there */
+    (void)before, (void)after;
+#else
     CHECK_MSG(after < before + 64 * 1024, "VmRSS grew from %ld to %ld kB", before, after);
+#endif
 }
 
 static void quiet(void *u, PxLogLevel lv, const char *m) {}
