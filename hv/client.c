@@ -428,7 +428,8 @@ static void buffer_write(Cl *o, uint32_t id, const void *d, size_t bytes, const 
     HvMsg m = {0};
     hv_msg_begin(&m, HV_BUF_WRITE, 0);
     hv_put_u32(&m, id);
-    hv_put_bytes(&m, d, bytes);
+    void *room = hv_put_space(&m, bytes); /* one copy: no growing on the way */
+    if (room) memcpy(room, d, bytes);
     uint32_t n;
     free(call(o, &m, HV_BUF_WRITE, &n, what, NULL));
 }

@@ -84,6 +84,9 @@ void hv_put_u64(HvMsg *m, uint64_t v);
 void hv_put_f64(HvMsg *m, double v);
 void hv_put_bytes(HvMsg *m, const void *p, size_t n); /* u32 length, bytes */
 void hv_put_str(HvMsg *m, const char *s);             /* NULL: "" */
+/* u32 length n, then room for n bytes the caller fills (NULL on overflow:
+ * oom set). The pointer is valid until the next put. */
+void *hv_put_space(HvMsg *m, size_t n);
 /* Fills the header; 0, or -1 when the message overflowed (oom). */
 int hv_msg_end(HvMsg *m);
 void hv_msg_free(HvMsg *m);

@@ -114,6 +114,32 @@ void hv_put_bytes(HvMsg *m, const void *p, size_t n)
     hv_put_u32(m, (uint32_t)n);
     put(m, p, n);
 }
+void *hv_put_space(HvMsg *m, size_t n)
+{
+    if (n > HV_MAX_FRAME) {
+        m->oom = 1;
+        return NULL;
+    }
+    hv_put_u32(m, (uint32_t)n);
+    size_t at = m->n;
+    put(m, NULL, 0);
+    if (m->oom) return NULL;
+    if (n > HV_MAX_FRAME + (size_t)HV_HDR_BYTES - m->n) {
+        m->oom = 1;
+        return NULL;
+    }
+    if (m->n + n > m->cap) {
+        unsigned char *q = realloc(m->p, m->n + n);
+        if (!q) {
+            m->oom = 1;
+            return NULL;
+        }
+        m->p = q, m->cap = m->n + n;
+    }
+    m->n += n;
+    return m->p + at;
+}
+
 void hv_put_str(HvMsg *m, const char *s) { hv_put_bytes(m, s ? s : "", s ? strlen(s) : 0); }
 
 int hv_msg_end(HvMsg *m)
@@ -389,6 +415,19 @@ HvRecv hv_recv(HvIn *in, HvHdr *h, unsigned char **payload, uint32_t max_len, in
             memcpy(p + got, in->buf + in->r, k);
             in->r += k, got += k;
             continue;
+        }
+        if (h->len - got >= sizeof in->buf) {
+            /* a large rest goes straight into the payload, not through buf */
+            int ready = wait_fd(in->fd, POLLIN, frame_ms);
+            ssize_t k = ready > 0 ? read(in->fd, p + got, h->len - got) : -1;
+            if (k < 0 && ready > 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+            if (k > 0) {
+                got += (size_t)k;
+                continue;
+            }
+            free(p);
+            in->resync = 1;
+            return ready == 0 ? HV_RECV_TIMEOUT : HV_RECV_EOF;
         }
         int f2 = fill(in, frame_ms);
         if (f2 != 1) {

@@ -406,19 +406,21 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
     if (bytes > HV_MAX_FRAME - 4096)
         return send_error(c, req, PX_ERR_TOO_LARGE, NULL, "BUF_READ: buffer %u holds %llu bytes, more than one frame carries (%u)",
                           id, (unsigned long long)bytes, HV_MAX_FRAME - 4096);
-    void *d = malloc(bytes ? bytes : 1);
-    if (!d) return send_error(c, req, PX_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    if ((r = px_vm_buffer_read(s, c->vm, id, d, bytes))) {
-        free(d);
-        return sched_error(c, req, r, NULL);
-    }
+    /* the device's bytes go straight into the reply */
     HvMsg m = {0};
     hv_msg_begin(&m, type | HV_REPLY, req);
     hv_put_u32(&m, (uint32_t)dt);
     hv_put_u32(&m, (uint32_t)rank);
     for (int i = 0; i < rank; i++) hv_put_u64(&m, (uint64_t)shape[i]);
-    hv_put_bytes(&m, d, bytes);
-    free(d);
+    void *d = hv_put_space(&m, bytes);
+    if (!d) {
+        hv_msg_free(&m);
+        return send_error(c, req, PX_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    }
+    if ((r = px_vm_buffer_read(s, c->vm, id, d, bytes))) {
+        hv_msg_free(&m);
+        return sched_error(c, req, r, NULL);
+    }
     int e = hv_send(c->fd, &m, HV_WRITE_MS);
     hv_msg_free(&m);
     return e;
