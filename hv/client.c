@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,7 +30,8 @@
 #include "pxsched.h"    /* PxArgKind (the header only) */
 #include "runtime/rt.h" /* RtNpy, rt_npy_read/_write/_descr (npy.c: libc only) */
 
-#define CL_TIMEOUT_MS 60000 /* a reply the daemon owes; launches are waited for in steps */
+#define CL_TIMEOUT_MS 60000
+#define CL_SHM_MIN (1u << 20) /* buffers from 1 MiB go through shared memory on a Unix socket */ /* a reply the daemon owes; launches are waited for in steps */
 #define MAXP 64
 
 /* ---- the connection --------------------------------------------------------------- */
@@ -46,13 +48,19 @@ static _Atomic uint32_t next_req = 1; /* request ids: any thread */
 int hv_call(int fd, HvIn *in, HvMsg *req, uint16_t *rtype, unsigned char **payload, uint32_t *plen,
             int timeout_ms, char *err, size_t errsz)
 {
+    return hv_call_fd(fd, in, req, -1, rtype, payload, plen, timeout_ms, err, errsz);
+}
+
+int hv_call_fd(int fd, HvIn *in, HvMsg *req, int passfd, uint16_t *rtype, unsigned char **payload, uint32_t *plen,
+               int timeout_ms, char *err, size_t errsz)
+{
     *payload = NULL;
     uint32_t id = next_req++;
     if (req->n >= HV_HDR_BYTES) {
         req->p[12] = (unsigned char)id, req->p[13] = (unsigned char)(id >> 8);
         req->p[14] = (unsigned char)(id >> 16), req->p[15] = (unsigned char)(id >> 24);
     }
-    if (hv_send(fd, req, timeout_ms)) {
+    if (passfd >= 0 ? hv_send_fd(fd, req, passfd, timeout_ms) : hv_send(fd, req, timeout_ms)) {
         snprintf(err, errsz, "the hypervisor closed the connection (%s)", req->oom ? "request too large" : strerror(errno));
         return -1;
     }
@@ -201,6 +209,7 @@ typedef struct Cl {
     int vm, repeat, stats, json, werror, verbose;
     /* the connection */
     int fd;
+    int is_port;               /* a serial port: the stream path only */
     HvIn *in;
     char device[256];
     /* the kernel */
@@ -422,8 +431,41 @@ static uint32_t buffer_new(Cl *o, int dtype, int rank, const int64_t *shape, con
     return id;
 }
 
+/* The shared-memory path (docs/PROTOCOL.md): a sealed memfd goes with the
+ * request and the daemon copies between it and the device. 0, or -1 when
+ * no memfd could be made (the caller uses the stream); refusals die. */
+static int shm_copy(Cl *o, uint16_t type, uint32_t id, void *d, size_t bytes, const char *what)
+{
+    void *map;
+    int mfd = hv_shm_create(bytes, &map);
+    if (mfd < 0) return -1;
+    if (type == HV_BUF_WRITE_SHM) memcpy(map, d, bytes);
+    HvMsg m = {0};
+    hv_msg_begin(&m, type, 0);
+    hv_put_u32(&m, id);
+    hv_put_u64(&m, bytes);
+    uint16_t rt;
+    unsigned char *p;
+    uint32_t n;
+    char err[1200];
+    if (hv_call_fd(o->fd, o->in, &m, mfd, &rt, &p, &n, CL_TIMEOUT_MS, err, sizeof err)) die("%s: %s", what, err);
+    hv_msg_free(&m);
+    close(mfd);
+    if (rt == HV_ERROR) {
+        uint32_t code;
+        char msg[1100];
+        error_text(p, n, &code, msg, sizeof msg, NULL);
+        die("%s: %s", what, msg);
+    }
+    free(p);
+    if (type == HV_BUF_READ_SHM) memcpy(d, map, bytes);
+    munmap(map, bytes ? bytes : 1);
+    return 0;
+}
+
 static void buffer_write(Cl *o, uint32_t id, const void *d, size_t bytes, const char *what)
 {
+    if (!o->is_port && bytes >= CL_SHM_MIN && shm_copy(o, HV_BUF_WRITE_SHM, id, (void *)d, bytes, what) == 0) return;
     if (bytes > HV_MAX_FRAME - 64) die("%s: %zu bytes, more than one frame carries (%u)", what, bytes, HV_MAX_FRAME - 64);
     HvMsg m = {0};
     hv_msg_begin(&m, HV_BUF_WRITE, 0);
@@ -437,6 +479,28 @@ static void buffer_write(Cl *o, uint32_t id, const void *d, size_t bytes, const 
 /* A buffer's contents, type and shape; *data malloc'd. */
 static void buffer_read(Cl *o, uint32_t id, int *dtype, int *rank, int64_t *shape, void **data, const char *what)
 {
+    if (!o->is_port) {
+        /* its size first: a large one comes through shared memory */
+        HvMsg m = {0};
+        hv_msg_begin(&m, HV_BUF_INFO, 0);
+        hv_put_u32(&m, id);
+        uint32_t n;
+        unsigned char *p = call(o, &m, HV_BUF_INFO, &n, what, NULL);
+        HvRd rd = {.p = p, .n = n};
+        *dtype = (int)hv_get_u32(&rd);
+        *rank = (int)hv_get_u32(&rd);
+        if (*rank < 0 || *rank > 4 || *dtype < 0 || *dtype > 3) rd.bad = 1;
+        uint64_t count = 1;
+        for (int i = 0; !rd.bad && i < *rank; i++) count *= (uint64_t)(shape[i] = (int64_t)hv_get_u64(&rd));
+        free(p);
+        if (rd.bad || count > (UINT64_C(1) << 40)) die("%s: malformed reply", what);
+        size_t bytes = (size_t)count * dtype_size(*dtype);
+        if (bytes >= CL_SHM_MIN) {
+            if (!(*data = malloc(bytes))) die("out of memory");
+            if (shm_copy(o, HV_BUF_READ_SHM, id, *data, bytes, what) == 0) return;
+            free(*data);
+        }
+    }
     HvMsg m = {0};
     hv_msg_begin(&m, HV_BUF_READ, 0);
     hv_put_u32(&m, id);
@@ -782,7 +846,7 @@ int hv_client_main(int argc, char **argv)
     else snprintf(path, sizeof path, "%s/vm%d.sock", dir, o->vm);
     char err[600];
     int is_port;
-    if (open_stream(path, &o->fd, &is_port, err, sizeof err)) {
+    if (open_stream(path, &o->fd, &o->is_port, err, sizeof err)) {
         if (o->port) die("cannot open the hypervisor's port %s", err);
         struct stat st;
         if (stat(dir, &st)) die("no hypervisor at %s (%s)", dir, strerror(errno));
@@ -791,6 +855,7 @@ int hv_client_main(int argc, char **argv)
     if (!(o->in = calloc(1, sizeof *o->in))) die("out of memory");
     o->in->fd = o->fd;
     uint32_t vm;
+    is_port = o->is_port;
     if (hello(o->fd, o->in, is_port, &vm, o->device, sizeof o->device, err, sizeof err)) die("%s", err);
     if (vm != (uint32_t)o->vm) die("this connection is VM %u at the hypervisor, not VM %d", vm, o->vm);
 

@@ -46,6 +46,9 @@ typedef enum HvType {
     HV_WAIT = 8,       /* u64 ticket, u32 timeout_ms (capped at 1000) */
     HV_STATS = 9,      /* (empty): this VM's statistics */
     HV_MOD_FREE = 10,  /* u32 module */
+    HV_BUF_WRITE_SHM = 11, /* u32 buffer, u64 bytes; a sealed memfd rides with the frame */
+    HV_BUF_READ_SHM = 12,  /* u32 buffer, u64 bytes; likewise: the daemon writes into it */
+    HV_BUF_INFO = 13,  /* u32 buffer; reply: u32 dtype, u32 rank, u64 shape[rank] */
     /* control.sock only */
     HV_CTL_STATUS = 32,  /* reply: str JSON (the contract's status object) */
     HV_CTL_VM_ADD = 33,  /* u32 id, str spec */
@@ -132,6 +135,7 @@ typedef struct HvReq {
     uint32_t id;               /* a buffer, module or VM (1..65535 for CTL_VM_*) */
     const void *data;          /* BUF_WRITE */
     size_t data_len;
+    uint64_t bytes;            /* BUF_*_SHM: the buffer's size, 0..2^42 */
     uint32_t nargs;            /* LAUNCH: 0..HV_MAX_ARGS */
     HvArgReq args[HV_MAX_ARGS];
     uint64_t ticket;           /* WAIT */
@@ -144,9 +148,13 @@ typedef struct HvReq {
 int hv_decode_request(uint16_t type, const unsigned char *p, size_t n, HvReq *q, char *err, size_t errsz);
 
 /* Buffered input from a stream fd (socket or character device). */
+#define HV_MAX_FDS 4           /* descriptors received and not yet used, per connection */
 typedef struct HvIn {
     int fd;
     int resync;                /* skipping garbage to the next valid header */
+    int sock;                  /* 0 unknown, 1 a socket (fds may come), 2 not */
+    int fds[HV_MAX_FDS];       /* received with the bytes (SCM_RIGHTS), oldest first; more are closed */
+    int nfds;
     size_t r, w;               /* unread bytes: buf[r..w) */
     unsigned char buf[65536];
 } HvIn;
@@ -174,6 +182,19 @@ HvRecv hv_recv(HvIn *in, HvHdr *h, unsigned char **payload, uint32_t max_len, in
 int hv_write_all(int fd, const void *p, size_t n, int timeout_ms);
 /* Sends a finished message (hv_msg_end); 0 or -1. */
 int hv_send(int fd, HvMsg *m, int timeout_ms);
+/* The same with descriptor passfd riding on its first byte (SCM_RIGHTS;
+ * Unix sockets only). */
+int hv_send_fd(int fd, HvMsg *m, int passfd, int timeout_ms);
+/* The oldest descriptor received on in and not yet taken (the caller
+ * owns it), or -1. hv_in_close_fds closes those left. */
+int hv_take_fd(HvIn *in);
+void hv_in_close_fds(HvIn *in);
+/* A memfd of n bytes sealed against shrinking and growing (so a peer's
+ * mapping of it can never fault), mapped read-write at *map; the fd or -1. */
+int hv_shm_create(size_t n, void **map);
+/* Maps a descriptor a peer sent for n bytes: it must be a memfd sealed
+ * against shrinking with at least n bytes. NULL with err otherwise. */
+void *hv_shm_map(int fd, size_t n, int writable, char *err, size_t errsz);
 /* The default socket directory of the contract: $PX_HVD, else
  * $XDG_RUNTIME_DIR/px, else /tmp/px-$UID. */
 void hv_default_dir(char *out, size_t n);
@@ -195,6 +216,9 @@ int hv_connect(const char *path, int *fd, uint32_t *vm, char *device, size_t dev
  * 0 with the reply's payload (malloc'd) and type, or -1 with err. */
 int hv_call(int fd, HvIn *in, HvMsg *req, uint16_t *rtype, unsigned char **payload, uint32_t *plen,
             int timeout_ms, char *err, size_t errsz);
+/* hv_call with descriptor passfd riding on the request (BUF_*_SHM). */
+int hv_call_fd(int fd, HvIn *in, HvMsg *req, int passfd, uint16_t *rtype, unsigned char **payload, uint32_t *plen,
+               int timeout_ms, char *err, size_t errsz);
 
 /* ===== server.c: the daemon ===== */
 

@@ -3,10 +3,16 @@
  * payload's length and the limits of hv.h. Nothing here trusts a byte from
  * the peer before checking it; nothing allocates more than HV_MAX_FRAME
  * (plus one) for one frame. Depends on libc only (the guest build). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create, file seals */
+#endif
 #include "hv/hv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +250,9 @@ static const char *type_name(uint16_t t)
     case HV_WAIT: return "WAIT";
     case HV_STATS: return "STATS";
     case HV_MOD_FREE: return "MOD_FREE";
+    case HV_BUF_WRITE_SHM: return "BUF_WRITE_SHM";
+    case HV_BUF_READ_SHM: return "BUF_READ_SHM";
+    case HV_BUF_INFO: return "BUF_INFO";
     case HV_CTL_STATUS: return "CTL_STATUS";
     case HV_CTL_VM_ADD: return "CTL_VM_ADD";
     case HV_CTL_VM_RM: return "CTL_VM_RM";
@@ -288,7 +297,14 @@ int hv_decode_request(uint16_t type, const unsigned char *p, size_t n, HvReq *q,
         q->id = hv_get_u32(&r);
         q->data = hv_get_bytes(&r, HV_MAX_FRAME, &q->data_len);
         break;
+    case HV_BUF_WRITE_SHM:
+    case HV_BUF_READ_SHM:
+        q->id = hv_get_u32(&r);
+        q->bytes = hv_get_u64(&r);
+        if (!r.bad && q->bytes > (UINT64_C(1) << 42)) why = "more than 2^42 bytes";
+        break;
     case HV_BUF_READ:
+    case HV_BUF_INFO:
     case HV_BUF_FREE:
     case HV_MOD_FREE:
     case HV_CTL_VM_RM: q->id = hv_get_u32(&r); break;
@@ -358,8 +374,34 @@ static int fill(HvIn *in, int ms)
     int ready = wait_fd(in->fd, POLLIN, ms);
     if (ready == 0) return -2;
     if (ready < 0) return 0;
+    if (!in->sock) {
+        struct stat st;
+        in->sock = fstat(in->fd, &st) == 0 && S_ISSOCK(st.st_mode) ? 1 : 2;
+    }
     for (;;) {
-        ssize_t n = read(in->fd, in->buf + in->w, sizeof in->buf - in->w);
+        ssize_t n;
+        if (in->sock == 1) {
+            /* descriptors may ride with the bytes (BUF_*_SHM) */
+            union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(int) * HV_MAX_FDS)];
+            } cm;
+            struct iovec iov = {in->buf + in->w, sizeof in->buf - in->w};
+            struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
+            n = recvmsg(in->fd, &mh, MSG_CMSG_CLOEXEC);
+            for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+                int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                for (int i = 0; i < k; i++) {
+                    int f;
+                    memcpy(&f, CMSG_DATA(c) + (size_t)i * sizeof f, sizeof f);
+                    if (in->nfds < HV_MAX_FDS) in->fds[in->nfds++] = f;
+                    else close(f); /* over the bound: a peer gets no more held open */
+                }
+            }
+        } else {
+            n = read(in->fd, in->buf + in->w, sizeof in->buf - in->w);
+        }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -2;
         if (n <= 0) return 0;
@@ -463,6 +505,86 @@ int hv_send(int fd, HvMsg *m, int timeout_ms)
 {
     if (hv_msg_end(m)) return -1;
     return hv_write_all(fd, m->p, m->n, timeout_ms);
+}
+
+int hv_send_fd(int fd, HvMsg *m, int passfd, int timeout_ms)
+{
+    if (hv_msg_end(m)) return -1;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } cm;
+    memset(&cm, 0, sizeof cm);
+    struct iovec iov = {m->p, m->n};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passfd, sizeof passfd);
+    ssize_t k;
+    do k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    while (k < 0 && errno == EINTR);
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) k = 0; /* none sent yet: the rest goes below without the fd */
+    if (k <= 0) return -1;
+    return hv_write_all(fd, m->p + k, m->n - (size_t)k, timeout_ms);
+}
+
+int hv_take_fd(HvIn *in)
+{
+    if (!in->nfds) return -1;
+    int f = in->fds[0];
+    memmove(in->fds, in->fds + 1, sizeof *in->fds * (size_t)--in->nfds);
+    return f;
+}
+
+void hv_in_close_fds(HvIn *in)
+{
+    for (int i = 0; i < in->nfds; i++) close(in->fds[i]);
+    in->nfds = 0;
+}
+
+int hv_shm_create(size_t n, void **map)
+{
+    *map = NULL;
+    int fd = memfd_create("px-hv", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)(n ? n : 1)) || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+        close(fd);
+        return -1;
+    }
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    *map = p;
+    return fd;
+}
+
+void *hv_shm_map(int fd, size_t n, int writable, char *err, size_t errsz)
+{
+    /* unsealed memory could shrink under the mapping: a fault in the daemon */
+    int seals = fcntl(fd, F_GET_SEALS);
+    struct stat st;
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        snprintf(err, errsz, "the descriptor is not a memfd sealed against shrinking (F_SEAL_SHRINK)");
+        return NULL;
+    }
+    if (fstat(fd, &st) || (uint64_t)st.st_size < n) {
+        snprintf(err, errsz, "the memfd holds %lld bytes, %zu needed", (long long)st.st_size, n);
+        return NULL;
+    }
+    if (writable && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
+        snprintf(err, errsz, "the memfd is sealed against writing");
+        return NULL;
+    }
+    void *p = mmap(NULL, n ? n : 1, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (p == MAP_FAILED) {
+        snprintf(err, errsz, "mmap: %s", strerror(errno));
+        return NULL;
+    }
+    return p;
 }
 
 void hv_default_dir(char *out, size_t n)

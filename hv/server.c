@@ -18,7 +18,9 @@
  * started frame waits at most frame_timeout_ms, every write at most
  * HV_WRITE_MS (then the connection is closed).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4 */
+#endif
 #include "hv/hv.h"
 
 #include <errno.h>
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -374,6 +377,35 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
         return e;
     }
     uint32_t id = q->id;
+    if (type == HV_BUF_WRITE_SHM || type == HV_BUF_READ_SHM) {
+        /* the shared-memory path: the bytes move between the device and a
+         * memfd the client mapped too, never through the stream */
+        int fd = hv_take_fd(&c->in);
+        if (fd < 0) return send_error(c, req, PX_ERR_INVALID, NULL, "%s: no memfd came with the frame",
+                                      type == HV_BUF_WRITE_SHM ? "BUF_WRITE_SHM" : "BUF_READ_SHM");
+        PxDtype dt;
+        int rank;
+        int64_t shape[4];
+        if ((r = px_vm_buffer_info(s, c->vm, id, &dt, &rank, shape))) {
+            close(fd);
+            return sched_error(c, req, r, NULL);
+        }
+        uint64_t bytes = px_dtype_size(dt);
+        for (int i = 0; i < rank; i++) bytes *= (uint64_t)shape[i];
+        if (bytes != q->bytes) {
+            close(fd);
+            return send_error(c, req, PX_ERR_SHAPE, NULL, "buffer %u holds %llu bytes, %llu given", id,
+                              (unsigned long long)bytes, (unsigned long long)q->bytes);
+        }
+        char why[256];
+        void *map = hv_shm_map(fd, bytes, type == HV_BUF_READ_SHM, why, sizeof why);
+        close(fd); /* the mapping keeps the memory */
+        if (!map) return send_error(c, req, PX_ERR_INVALID, NULL, "%s", why);
+        r = type == HV_BUF_WRITE_SHM ? px_vm_buffer_write(s, c->vm, id, map, bytes) : px_vm_buffer_read(s, c->vm, id, map, bytes);
+        munmap(map, bytes ? bytes : 1);
+        if (r) return sched_error(c, req, r, NULL);
+        return send_empty(c, type, req);
+    }
     if (type == HV_BUF_WRITE) {
         size_t n = q->data_len;
         const void *p = q->data;
@@ -396,13 +428,23 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
         else list_del(&c->mu, c->mods, &c->nmods, sizeof id, &id);
         return send_empty(c, type, req);
     }
-    /* HV_BUF_READ */
+    /* HV_BUF_READ, HV_BUF_INFO */
     PxDtype dt;
     int rank;
     int64_t shape[4];
     if ((r = px_vm_buffer_info(s, c->vm, id, &dt, &rank, shape))) return sched_error(c, req, r, NULL);
     uint64_t bytes = px_dtype_size(dt);
     for (int i = 0; i < rank; i++) bytes *= (uint64_t)shape[i];
+    if (type == HV_BUF_INFO) {
+        HvMsg m = {0};
+        hv_msg_begin(&m, type | HV_REPLY, req);
+        hv_put_u32(&m, (uint32_t)dt);
+        hv_put_u32(&m, (uint32_t)rank);
+        for (int i = 0; i < rank; i++) hv_put_u64(&m, (uint64_t)shape[i]);
+        int e = hv_send(c->fd, &m, HV_WRITE_MS);
+        hv_msg_free(&m);
+        return e;
+    }
     if (bytes > HV_MAX_FRAME - 4096)
         return send_error(c, req, PX_ERR_TOO_LARGE, NULL, "BUF_READ: buffer %u holds %llu bytes, more than one frame carries (%u)",
                           id, (unsigned long long)bytes, HV_MAX_FRAME - 4096);
@@ -516,6 +558,7 @@ static int do_hello(HvConn *c, uint32_t req, const HvReq *q)
     /* a new hello on a stream that outlives its guest process: whatever
      * the previous process left is freed */
     if (c->vm) session_reset(c);
+    hv_in_close_fds(&c->in);
     c->hello = 1;
     char dev[256] = "";
     if (c->vm) {
@@ -639,7 +682,10 @@ static int handle(HvConn *c, const HvHdr *h, const unsigned char *p)
     case HV_BUF_WRITE:
     case HV_BUF_READ:
     case HV_BUF_FREE:
-    case HV_MOD_FREE: return do_buffer(c, t, h->req, q);
+    case HV_MOD_FREE:
+    case HV_BUF_WRITE_SHM:
+    case HV_BUF_READ_SHM:
+    case HV_BUF_INFO: return do_buffer(c, t, h->req, q);
     case HV_LAUNCH: return do_launch(c, h->req, q);
     case HV_WAIT: return do_wait(c, h->req, q);
     case HV_STATS: {
@@ -691,6 +737,7 @@ static void *conn_main(void *arg)
         if (e) break; /* the peer does not take replies: it is gone or stuck */
     }
     if (c->vm) session_reset(c);
+    hv_in_close_fds(&c->in);
     if (sv->cfg.verbose) logf_(sv, "connection of %s%u closed", c->vm ? "VM " : "control ", c->vm);
     pthread_mutex_lock(&sv->mu);
     c->finished = 1;

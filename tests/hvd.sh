@@ -54,6 +54,20 @@ check "guest pxrun --vm 2 = NumPy" $PY -c "
 import sys, numpy as np
 sys.exit(0 if np.allclose(np.load('$T/zg.npy'), np.load('$T/want.npy'), rtol=1e-6, atol=1e-6) else 1)"
 
+# a large buffer (4 MiB each way): the shared-memory path (memfd) on a Unix
+# socket, for the host client and the guest build alike
+$PY -c "
+import numpy as np
+x = (np.arange(1 << 20) % 1000).astype('<f4'); y = np.ones(1 << 20, dtype='<f4')
+np.save('$T/bx.npy', x); np.save('$T/by.npy', y); np.save('$T/bwant.npy', (np.float32(3) * x + y).astype('<f4'))"
+for c in "$B/pxrun" "$B/guest/pxrun"; do
+    rm -f "$T/bz.npy"
+    "$c" --vm 1 --hvd "$D" examples/saxpy.px --arg a=3 --arg x="$T/bx.npy" --arg y="$T/by.npy" --out z="$T/bz.npy" >/dev/null 2>&1
+    check "4 MiB through shared memory ($(basename "$(dirname "$c")")/pxrun) = NumPy" $PY -c "
+import sys, numpy as np
+sys.exit(0 if np.array_equal(np.load('$T/bz.npy'), np.load('$T/bwant.npy')) else 1)"
+done
+
 # the same output as a local run (the first line names the VM)
 for flags in "--fill x=iota --fill y=ones --arg a=2 --size N=100" "--arg x=$T/x.npy --arg y=$T/y.npy --arg a=-1"; do
     # shellcheck disable=SC2086

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -491,6 +492,57 @@ TEST(quota_refusal)
     cli_close(c);
 }
 
+/* BUF_WRITE_SHM with a descriptor fd (-1: none); the reply's code (0 ok). */
+static uint32_t shm_write(Cli *c, uint32_t id, uint64_t bytes, int fd)
+{
+    HvMsg m = {0};
+    hv_msg_begin(&m, HV_BUF_WRITE_SHM, 0);
+    hv_put_u32(&m, id);
+    hv_put_u64(&m, bytes);
+    uint16_t type = 0;
+    unsigned char *p = NULL;
+    uint32_t n = 0, code = 1;
+    char err[256];
+    if (hv_call_fd(c->fd, &c->in, &m, fd, &type, &p, &n, 30000, err, sizeof err) == 0) {
+        HvRd rd = {.p = p, .n = n};
+        code = type == (HV_BUF_WRITE_SHM | HV_REPLY) ? 0 : type == HV_ERROR ? hv_get_u32(&rd) : 1;
+    }
+    hv_msg_free(&m);
+    free(p);
+    return code;
+}
+
+TEST(shared_memory_path)
+{
+    Cli *c = cli_open(2);
+    CHECK(c != NULL);
+    if (!c) return;
+    enum { N = 1 << 18 };
+    uint32_t b = c_buf(c, N, NULL, NULL);
+    void *map;
+    int fd = hv_shm_create((size_t)N * 4, &map);
+    CHECK(b && fd >= 0);
+    for (int i = 0; i < N; i++) ((float *)map)[i] = (float)(i % 977);
+    CHECK(shm_write(c, b, (uint64_t)N * 4, fd) == 0);
+    float *got = malloc((size_t)N * 4);
+    CHECK(c_read(c, b, got, N) == 0 && !memcmp(got, map, (size_t)N * 4));
+    free(got);
+    /* refusals, none fatal: the wrong size, no descriptor, an unsealed
+     * memfd (it could shrink under the daemon's mapping), a pipe */
+    CHECK(shm_write(c, b, 16, fd) == PX_ERR_SHAPE);
+    CHECK(shm_write(c, b, (uint64_t)N * 4, -1) == PX_ERR_INVALID);
+    int raw = memfd_create("unsealed", MFD_CLOEXEC);
+    CHECK(raw >= 0 && ftruncate(raw, (off_t)N * 4) == 0);
+    CHECK(shm_write(c, b, (uint64_t)N * 4, raw) == PX_ERR_INVALID);
+    int pp[2];
+    CHECK(pipe(pp) == 0);
+    CHECK(shm_write(c, b, (uint64_t)N * 4, pp[0]) == PX_ERR_INVALID);
+    close(pp[0]), close(pp[1]), close(raw), close(fd);
+    munmap(map, (size_t)N * 4);
+    CHECK(roundtrip_ok(2));
+    cli_close(c);
+}
+
 TEST(compile_cache_shared_across_vms)
 {
     PxCacheStats a, b;
@@ -681,6 +733,7 @@ int main(void)
     RUN(stalled_frame_resync);
     RUN(killed_client_frees_its_session);
     RUN(quota_refusal);
+    RUN(shared_memory_path);
     RUN(compile_cache_shared_across_vms);
     RUN(load_64_clients_8_vms);
     hv_server_stop(SV);
