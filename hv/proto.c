@@ -576,7 +576,7 @@ void *hv_shm_map(int fd, size_t n, int writable, char *err, size_t errsz)
         return NULL;
     }
     if (writable && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
-        snprintf(err, errsz, "the memfd is sealed against writing");
+        snprintf(err, errsz, "the memfd is sealed against writing (the daemon maps it read-write)");
         return NULL;
     }
     void *p = mmap(NULL, n ? n : 1, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);

@@ -60,6 +60,14 @@ typedef struct HvConn {
     uint64_t *tickets;
     int nbufs, nmods, ntickets, cap_bufs, cap_mods, cap_tickets;
     HvReq q;                   /* the request being served (decoded in place) */
+    /* the last memfd mapped (BUF_*_SHM), kept for the next request with the
+     * same file: a client reusing its shared memory pays no mmap. One per
+     * connection, at most the size of a buffer of its VM; unmapped when the
+     * connection ends or another file comes. Its thread's alone. */
+    void *shm_map;
+    size_t shm_len;
+    dev_t shm_dev;
+    ino_t shm_ino;
     HvIn in;
 } HvConn;
 
@@ -398,11 +406,22 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
                               (unsigned long long)bytes, (unsigned long long)q->bytes);
         }
         char why[256];
-        void *map = hv_shm_map(fd, bytes, type == HV_BUF_READ_SHM, why, sizeof why);
+        struct stat st;
+        void *map = NULL;
+        if (fstat(fd, &st) == 0 && c->shm_map && st.st_dev == c->shm_dev && st.st_ino == c->shm_ino && c->shm_len == bytes) {
+            /* the same file again: its seals are permanent, so only its
+             * size could have changed, and it cannot shrink (sealed) */
+            map = c->shm_map;
+        } else {
+            map = hv_shm_map(fd, bytes, 1, why, sizeof why);
+            if (map) {
+                if (c->shm_map) munmap(c->shm_map, c->shm_len ? c->shm_len : 1);
+                c->shm_map = map, c->shm_len = bytes, c->shm_dev = st.st_dev, c->shm_ino = st.st_ino;
+            }
+        }
         close(fd); /* the mapping keeps the memory */
         if (!map) return send_error(c, req, PX_ERR_INVALID, NULL, "%s", why);
         r = type == HV_BUF_WRITE_SHM ? px_vm_buffer_write(s, c->vm, id, map, bytes) : px_vm_buffer_read(s, c->vm, id, map, bytes);
-        munmap(map, bytes ? bytes : 1);
         if (r) return sched_error(c, req, r, NULL);
         return send_empty(c, type, req);
     }
@@ -738,6 +757,8 @@ static void *conn_main(void *arg)
     }
     if (c->vm) session_reset(c);
     hv_in_close_fds(&c->in);
+    if (c->shm_map) munmap(c->shm_map, c->shm_len ? c->shm_len : 1);
+    c->shm_map = NULL;
     if (sv->cfg.verbose) logf_(sv, "connection of %s%u closed", c->vm ? "VM " : "control ", c->vm);
     pthread_mutex_lock(&sv->mu);
     c->finished = 1;
