@@ -686,6 +686,44 @@ TEST(load_64_clients_8_vms)
 #endif
 }
 
+/* Stop (SIGTERM's path): the running launch finishes, the queued ones get
+ * an error reply, every ticket gets exactly one, the sockets go. Last. */
+TEST(graceful_stop)
+{
+    Cli *c = cli_open(3);
+    CHECK(c != NULL);
+    if (!c) return;
+    uint32_t mod = c_compile(c, SPIN);
+    float *y = calloc(65536, sizeof *y);
+    uint32_t by = c_buf(c, 65536, y, NULL);
+    free(y);
+    Arg a[2] = {{"reps", PX_ARG_UINT, 0, 0, 3000}, {"y", PX_ARG_BUFFER, by, 0, 0}};
+    uint64_t t[4];
+    for (int i = 0; i < 4; i++) t[i] = c_launch(c, mod, a, 2, NULL);
+    CHECK(t[0] && t[1] && t[2] && t[3]);
+    PxVmStats v = {0};
+    for (int i = 0; i < 2000 && !v.running; i++) {
+        px_sched_vm_stats(S, 3, &v);
+        if (!v.running) sleep_ms(1);
+    }
+    hv_server_stop(SV);
+    int res[4];
+    for (int i = 0; i < 4; i++) res[i] = c_wait(c, t[i], NULL);
+    /* the first was running (or done) when the stop came; at least the last
+     * ones were queued behind it */
+    CHECK_MSG(res[0] == PX_OK, "first launch: %d", res[0]);
+    CHECK_MSG(res[3] == PX_ERR_CANCELLED, "last launch: %d", res[3]);
+    for (int i = 1; i < 4; i++) CHECK(res[i] == PX_OK || res[i] == PX_ERR_CANCELLED);
+    /* no new launches; the sockets are gone */
+    uint32_t code = 0;
+    uint64_t late = c_launch(c, mod, a, 2, &code);
+    CHECK(late == 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/vm3.sock", DIR_);
+    CHECK(access(path, F_OK) != 0);
+    cli_close(c);
+}
+
 static void quiet(void *u, PxLogLevel lv, const char *m) {}
 static void *serve(void *a)
 {
@@ -736,6 +774,7 @@ int main(void)
     RUN(shared_memory_path);
     RUN(compile_cache_shared_across_vms);
     RUN(load_64_clients_8_vms);
+    RUN(graceful_stop);
     hv_server_stop(SV);
     pthread_join(th, NULL);
     hv_server_destroy(SV);
