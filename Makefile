@@ -36,7 +36,7 @@ LDFLAGS := $(SAN) -rdynamic
 # ---- sources ---------------------------------------------------------------
 GEN_C     := $(B)/gen/lex.c $(B)/gen/parse.c
 PXC_SRC   := $(filter-out codegen/llvm.c,$(wildcard base/*.c frontend/*.c ir/*.c codegen/*.c))
-PX_SRC    := $(wildcard runtime/*.c sched/*.c)
+PX_SRC    := $(wildcard runtime/*.c sched/*.c) $(filter-out hv/guest_main.c,$(wildcard hv/*.c))
 PXC_OBJ   := $(PXC_SRC:%.c=$(B)/obj/%.o) $(GEN_C:$(B)/gen/%.c=$(B)/obj/gen/%.o)
 PX_OBJ    := $(PX_SRC:%.c=$(B)/obj/%.o)
 TOOLS     := $(patsubst tools/%.c,$(B)/%,$(wildcard tools/*.c))
@@ -57,7 +57,7 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-compile bench-sched bench-startup install clean guest-image vm-test
+.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-compile bench-sched bench-startup bench-hvd guest-client install clean guest-image vm-test
 all: $(LIBPXC) $(LIBPX) $(SOLIB) $(LLVMPLUG) $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -172,6 +172,24 @@ guest-image:
 # and a hanging guest (tests/vm.sh); ends `N passed, N failed`
 vm-test: guest-image
 	@sh tests/vm.sh $(B)
+
+# The guest build of pxrun (hv/client.c): what runs inside a VM and talks
+# to pxhvd over a serial port or socket. Static, and nothing of Vulkan,
+# LLVM or SPIRV-Tools: the daemon compiles.
+GUEST_SRC := hv/guest_main.c hv/client.c hv/proto.c runtime/npy.c
+$(B)/guest/pxrun: $(GUEST_SRC) hv/hv.h include/px.h
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I$(B)/gen -static $(GUEST_SRC) -lm -o $@
+guest-client: $(B)/guest/pxrun
+	@if ldd $< >/dev/null 2>&1; then echo "guest-client: $< is dynamic"; exit 1; fi
+	@echo "guest-client: $< (static)"
+
+# per-launch overhead through pxhvd against in-process, and the data path
+$(B)/hvd_bench: $(B)/obj/bench/hvd_bench.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
+	$(CC) $(LDFLAGS) $< $(STATIC_LIBS) $(LDLIBS) -o $@
+bench-hvd: deps
+	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all build/release/hvd_bench
+	@build/release/hvd_bench
 
 PREFIX ?= /usr/local
 install: all

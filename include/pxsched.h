@@ -68,6 +68,9 @@ typedef struct PxSchedConfig {
     int max_queued;            /* launches queued per VM before PX_ERR_BUSY; default 1024 */
     PxLogFn log;               /* scheduler events; called from any thread */
     void *log_user;
+    /* Compiled modules kept per device for reuse by any VM compiling the
+     * same source and file name (px_vm_compile); default 64, < 0: none. */
+    int compile_cache;
 } PxSchedConfig;
 
 void px_sched_config_default(PxSchedConfig *cfg);
@@ -111,10 +114,19 @@ PxResult px_sched_vm_destroy(PxSched *s, uint32_t vm);
 /* ---- a VM's modules and buffers ------------------------------------------ */
 
 /* Compiles on the VM's device. *diags as px_module_compile's (px_free it).
- * *module gets the module's id in the VM. */
+ * *module gets the module's id in the VM. The same source and file name
+ * compiled before on that device (by any VM) comes from the compile cache:
+ * the VM gets a reference to the compiled code (modules only: never a
+ * buffer or launch) with the same diagnostics. */
 PxResult px_vm_compile(PxSched *s, uint32_t vm, const char *src, size_t len, const char *file,
                        uint32_t *module, char **diags);
 PxResult px_vm_module_destroy(PxSched *s, uint32_t vm, uint32_t module);
+/* The kernel `kernel` (NULL: the module's only one) of a VM's module, for
+ * its metadata only (px_kernel_name, _class, _param, _size_*, _stage_*):
+ * owned by the module and valid until the caller destroys that module, so
+ * only a caller that alone decides when the module goes may keep it. */
+PxResult px_vm_module_kernel(PxSched *s, uint32_t vm, uint32_t module, const char *kernel,
+                             const PxKernel **out);
 
 /* A zero-filled buffer charged to the VM's quota (PX_ERR_QUOTA past it). */
 PxResult px_vm_buffer_create(PxSched *s, uint32_t vm, PxDtype dtype, int rank, const int64_t *shape,
@@ -207,6 +219,12 @@ typedef struct PxDeviceStats {
     uint64_t busy_ns;          /* device time of every slice run on it */
     double share_used;         /* sum of its VMs' shares */
 } PxDeviceStats;
+
+typedef struct PxCacheStats {
+    uint64_t hits, misses, evictions;
+    int entries, capacity;     /* entries now, over all devices; capacity per device */
+} PxCacheStats;
+void px_sched_cache_stats(PxSched *s, PxCacheStats *out);
 
 int px_sched_device_count(const PxSched *s);
 PxResult px_sched_device_stats(PxSched *s, int device, PxDeviceStats *out);

@@ -104,6 +104,8 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
     s->slice_ns = (int64_t)su * 1000;
     s->long_slice_ns = (int64_t)(cfg->long_slice_us ? cfg->long_slice_us : 8 * su) * 1000;
     s->max_queued = cfg->max_queued > 0 ? cfg->max_queued : 1024;
+    s->cache_max = cfg->compile_cache < 0 ? 0 : cfg->compile_cache ? cfg->compile_cache : SCHED_CACHE_DEFAULT;
+    if (s->cache_max > 4096) s->cache_max = 4096;
     s->log = cfg->log;
     s->log_user = cfg->log_user;
     s->t0 = sched_now_ns();
@@ -137,15 +139,41 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
 
 static void vm_free(PxSched *s, SchedVm *vm);
 
+/* Under d->mu: destroys a shared module no VM and no cache refers to. */
+static void mod_free(SchedDev *d, SchedMod *sm)
+{
+    if (!sm) return;
+    int shared_jit = d->ctx->caps.emit == CG_EMIT_CPU; /* its code leaves the shared JIT */
+    if (shared_jit) pthread_mutex_lock(&d->jit_mu);
+    px_module_destroy(sm->m);
+    if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
+    free(sm->key);
+    free(sm->diags);
+    free(sm);
+}
+
+/* Under s->mu: one reference less; sm when it was the last (the caller
+ * frees it with mod_free once s->mu is released). */
+static SchedMod *mod_unref(SchedMod *sm) { return --sm->refs == 0 ? sm : NULL; }
+
 void px_sched_destroy(PxSched *s)
 {
     if (!s) return;
     stop_all(s);
     for (int i = 0; i < s->nvms; i++) {
         SchedVm *vm = s->vms[s->order[i]];
-        pthread_mutex_lock(&vm->dev->mu);
+        SchedDev *d = vm->dev; /* vm_free frees vm */
+        pthread_mutex_lock(&d->mu);
         vm_free(s, vm);
-        pthread_mutex_unlock(&vm->dev->mu);
+        pthread_mutex_unlock(&d->mu);
+    }
+    for (int i = 0; i < s->ndev; i++) {
+        SchedDev *d = &s->dev[i];
+        for (int k = 0; k < d->ncache; k++) {
+            d->cache[k]->cached = 0;
+            mod_free(d, mod_unref(d->cache[k]));
+        }
+        free(d->cache);
     }
     for (int i = 0; i < s->ndev; i++) {
         pthread_mutex_destroy(&s->dev[i].mu);
@@ -410,7 +438,13 @@ static void vm_free(PxSched *s, SchedVm *vm)
         free(j);
     }
     for (int i = 0; i < vm->bufs.n; i++) px_buffer_destroy(vm->bufs.v[i].p);
-    for (int i = 0; i < vm->mods.n; i++) px_module_destroy(vm->mods.v[i].p);
+    /* its references to shared modules: the last one frees the module */
+    for (int i = 0; i < vm->mods.n; i++) {
+        pthread_mutex_lock(&s->mu);
+        SchedMod *dead = mod_unref(vm->mods.v[i].p);
+        pthread_mutex_unlock(&s->mu);
+        mod_free(vm->dev, dead);
+    }
     free(vm);
 }
 
@@ -535,40 +569,143 @@ static SchedDev *lock_vm_device(PxSched *s, uint32_t id)
     return d;
 }
 
+/* Under s->mu: the cached module of d compiled from key, or NULL. */
+static SchedMod *cache_find(SchedDev *d, const char *key, size_t kl)
+{
+    for (int i = 0; i < d->ncache; i++)
+        if (d->cache[i]->keylen == kl && !memcmp(d->cache[i]->key, key, kl)) return d->cache[i];
+    return NULL;
+}
+
+/* Under d->mu and s->mu: sm enters d's cache (it takes a reference); the
+ * least recently used entry leaves when the cache is full. Returns the
+ * evicted module when nothing refers to it any more (mod_free it). */
+static SchedMod *cache_put(PxSched *s, SchedDev *d, SchedMod *sm)
+{
+    SchedMod *dead = NULL;
+    if (!s->cache_max || cache_find(d, sm->key, sm->keylen)) return NULL; /* a racing compile cached it first */
+    if (!d->cache && !(d->cache = calloc((size_t)s->cache_max, sizeof *d->cache))) return NULL;
+    if (d->ncache == s->cache_max) {
+        int lru = 0;
+        for (int i = 1; i < d->ncache; i++)
+            if (d->cache[i]->used < d->cache[lru]->used) lru = i;
+        SchedMod *old = d->cache[lru];
+        d->cache[lru] = d->cache[--d->ncache];
+        old->cached = 0;
+        s->cache_evictions++;
+        dead = mod_unref(old);
+    }
+    sm->cached = 1;
+    sm->refs++;
+    sm->used = ++s->cache_clock;
+    d->cache[d->ncache++] = sm;
+    return dead;
+}
+
 PxResult px_vm_compile(PxSched *s, uint32_t vmid, const char *src, size_t len, const char *file,
                        uint32_t *module, char **diags)
 {
     if (diags) *diags = NULL;
     if (!s || !src || !module) return sched_fail(PX_ERR_INVALID, "px_vm_compile: NULL argument");
+    if (!file) file = "<source>";
     pthread_mutex_lock(&s->mu);
     SchedVm *vm = find_vm(s, vmid);
     SchedDev *d = vm ? vm->dev : NULL;
     pthread_mutex_unlock(&s->mu);
     if (!d) return PX_ERR_NOT_FOUND;
-    /* the compile driver holds no device lock: other VMs keep running */
-    RtLog log = {0};
-    PxModule *m = NULL;
-    int shared_jit = d->ctx->caps.emit == CG_EMIT_CPU;
-    if (shared_jit) pthread_mutex_lock(&d->jit_mu);
-    PxResult r = rt_module_build(d->ctx, &log, src, len, file ? file : "<source>", &m, diags);
-    if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
-    if (r) return sched_fail(r, "%s", log.last);
-    pthread_mutex_lock(&d->mu);
-    if ((r = rt_module_adopt(m))) r = dev_fail(d, r);
+    /* the cache key: the file name (it is in the diagnostics) NUL the source;
+     * the compile options are the device context's, so the device is the rest */
+    size_t fl = strlen(file), kl = fl + 1 + len;
+    char *key = malloc(kl);
+    if (!key) return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(key, file, fl + 1);
+    memcpy(key + fl + 1, src, len);
     pthread_mutex_lock(&s->mu);
-    vm = find_vm(s, vmid);
-    uint32_t id = !r && vm ? obj_add(s, vm, 1, m) : 0;
-    if (!r && !vm) r = PX_ERR_NOT_FOUND;
-    else if (!r && !id) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of module ids or memory", vmid);
+    SchedMod *sm = s->cache_max ? cache_find(d, key, kl) : NULL;
+    if (sm) {
+        sm->refs++; /* held while it is handed to the VM */
+        sm->used = ++s->cache_clock;
+        s->cache_hits++;
+    } else if (s->cache_max) s->cache_misses++;
     pthread_mutex_unlock(&s->mu);
-    if (r) {
-        if (shared_jit) pthread_mutex_lock(&d->jit_mu); /* its code leaves the shared JIT */
-        px_module_destroy(m);
+    PxResult r = PX_OK;
+    SchedMod *dead = NULL, *dead2 = NULL;
+    uint32_t id = 0;
+    if (sm) {
+        free(key);
+        if (diags && sm->diags && !(*diags = strdup(sm->diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+        pthread_mutex_lock(&s->mu);
+        vm = find_vm(s, vmid);
+        if (!r) id = vm ? obj_add(s, vm, 1, sm) : 0;
+        if (!r && !vm) r = PX_ERR_NOT_FOUND;
+        else if (!r && !id) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of module ids or memory", vmid);
+        if (r) dead = mod_unref(sm);
+        pthread_mutex_unlock(&s->mu);
+        if (dead) {
+            pthread_mutex_lock(&d->mu);
+            mod_free(d, dead);
+            pthread_mutex_unlock(&d->mu);
+        }
+    } else {
+        /* the compile driver holds no device lock: other VMs keep running */
+        RtLog log = {0};
+        PxModule *m = NULL;
+        int shared_jit = d->ctx->caps.emit == CG_EMIT_CPU;
+        if (shared_jit) pthread_mutex_lock(&d->jit_mu);
+        r = rt_module_build(d->ctx, &log, src, len, file, &m, diags);
         if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
+        if (r) {
+            free(key);
+            return sched_fail(r, "%s", log.last);
+        }
+        pthread_mutex_lock(&d->mu);
+        if ((r = rt_module_adopt(m))) r = dev_fail(d, r);
+        if (!r && !(sm = calloc(1, sizeof *sm))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+        if (!r && diags && *diags && !(sm->diags = strdup(*diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+        if (r) {
+            if (sm) free(sm->diags), free(sm);
+            sm = NULL;
+            free(key);
+            if (shared_jit) pthread_mutex_lock(&d->jit_mu); /* its code leaves the shared JIT */
+            px_module_destroy(m);
+            if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
+        } else {
+            sm->m = m;
+            sm->key = key;
+            sm->keylen = kl;
+            sm->refs = 1; /* the VM's, given below */
+            pthread_mutex_lock(&s->mu);
+            vm = find_vm(s, vmid);
+            id = vm ? obj_add(s, vm, 1, sm) : 0;
+            if (!vm) r = PX_ERR_NOT_FOUND;
+            else if (!id) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of module ids or memory", vmid);
+            if (!r) dead2 = cache_put(s, d, sm);
+            else dead = mod_unref(sm);
+            pthread_mutex_unlock(&s->mu);
+            mod_free(d, dead);
+            mod_free(d, dead2);
+        }
+        pthread_mutex_unlock(&d->mu);
     }
-    pthread_mutex_unlock(&d->mu);
     if (!r) *module = id;
+    else if (diags) {
+        free(*diags);
+        *diags = NULL;
+    }
     return r;
+}
+
+void px_sched_cache_stats(PxSched *s, PxCacheStats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    out->hits = s->cache_hits;
+    out->misses = s->cache_misses;
+    out->evictions = s->cache_evictions;
+    out->capacity = s->cache_max;
+    for (int i = 0; i < s->ndev; i++) out->entries += s->dev[i].ncache;
+    pthread_mutex_unlock(&s->mu);
 }
 
 PxResult px_vm_module_destroy(PxSched *s, uint32_t vmid, uint32_t module)
@@ -578,24 +715,42 @@ PxResult px_vm_module_destroy(PxSched *s, uint32_t vmid, uint32_t module)
     if (!d) return PX_ERR_NOT_FOUND;
     pthread_mutex_lock(&s->mu);
     SchedVm *vm = find_vm(s, vmid);
-    PxModule *m = NULL;
+    SchedMod *sm = NULL, *dead = NULL;
     PxResult r = PX_OK;
     if (!vm) r = PX_ERR_NOT_FOUND;
     else {
         /* a module with launches still to run stays until they are done */
-        for (SchedJob *j = vm->head; j && !r; j = j->next)
-            if (j->l && j->l->k->m == obj_find(vm, 1, module))
+        const SchedMod *mine = obj_find(vm, 1, module);
+        for (SchedJob *j = vm->head; j && !r && mine; j = j->next)
+            if (j->l && j->l->k->m == mine->m)
                 r = sched_fail(PX_ERR_BUSY, "VM %u: module %u has launches queued", vmid, module);
-        if (!r && !(m = obj_take(vm, 1, module))) r = sched_fail(PX_ERR_NOT_FOUND, "VM %u has no module %u", vmid, module);
+        if (!r && !(sm = obj_take(vm, 1, module))) r = sched_fail(PX_ERR_NOT_FOUND, "VM %u has no module %u", vmid, module);
+        if (sm) dead = mod_unref(sm); /* the code stays while other VMs or the cache hold it */
     }
     pthread_mutex_unlock(&s->mu);
-    if (m) {
-        int shared_jit = d->ctx->caps.emit == CG_EMIT_CPU;
-        if (shared_jit) pthread_mutex_lock(&d->jit_mu);
-        px_module_destroy(m);
-        if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
-    }
+    mod_free(d, dead);
     pthread_mutex_unlock(&d->mu);
+    return r;
+}
+
+PxResult px_vm_module_kernel(PxSched *s, uint32_t vmid, uint32_t module, const char *kernel,
+                             const PxKernel **out)
+{
+    if (!s || !out) return sched_fail(PX_ERR_INVALID, "px_vm_module_kernel: NULL argument");
+    *out = NULL;
+    /* under the device lock: px_module_kernel records its errors in the context */
+    SchedDev *d = lock_vm_device(s, vmid);
+    if (!d) return PX_ERR_NOT_FOUND;
+    pthread_mutex_lock(&s->mu);
+    SchedVm *vm = find_vm(s, vmid);
+    SchedMod *sm = vm ? obj_find(vm, 1, module) : NULL;
+    PxModule *m = sm ? sm->m : NULL;
+    pthread_mutex_unlock(&s->mu);
+    PxResult r = !vm ? PX_ERR_NOT_FOUND : !m ? sched_fail(PX_ERR_NOT_FOUND, "VM %u has no module %u", vmid, module) : PX_OK;
+    PxKernel *k = NULL;
+    if (!r && (r = px_module_kernel(m, kernel, &k))) r = dev_fail(d, r);
+    pthread_mutex_unlock(&d->mu);
+    if (!r) *out = k;
     return r;
 }
 
@@ -861,7 +1016,8 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     if (!d) return PX_ERR_NOT_FOUND;
     pthread_mutex_lock(&s->mu);
     SchedVm *vm = find_vm(s, vmid);
-    PxModule *m = vm ? obj_find(vm, 1, module) : NULL;
+    SchedMod *sm = vm ? obj_find(vm, 1, module) : NULL;
+    PxModule *m = sm ? sm->m : NULL;
     PxResult r = !vm ? PX_ERR_NOT_FOUND
                  : !m ? sched_fail(PX_ERR_NOT_FOUND, "VM %u has no module %u", vmid, module)
                  : vm->nlive >= s->max_queued

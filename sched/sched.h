@@ -65,8 +65,24 @@ typedef struct SchedJob {
 
 typedef struct SchedObj {
     uint32_t id;
-    void *p;                    /* PxBuffer * or PxModule * */
+    void *p;                    /* PxBuffer * or SchedMod * */
 } SchedObj;
+
+/* A compiled module, shared by every VM of its device that compiled the
+ * same source under the same file name (the compile cache): VMs hold
+ * references, never the module itself, so no VM sees another's buffers or
+ * launches through it — only code is shared. */
+typedef struct SchedMod {
+    PxModule *m;                /* on dev's context; destroyed under dev->mu */
+    int refs;                   /* VM references, + 1 while cached (PxSched.mu) */
+    int cached;                 /* in dev->cache (PxSched.mu) */
+    char *key;                  /* file NUL source */
+    size_t keylen;
+    char *diags;                /* its warnings (NULL: none), given on every hit */
+    uint64_t used;              /* the cache clock at its last hit */
+} SchedMod;
+
+#define SCHED_CACHE_DEFAULT 64
 
 struct SchedVm {
     PxVmConfig cfg;
@@ -107,6 +123,9 @@ struct SchedDev {
     double vclock;              /* the virtual time a VM that wakes up starts from */
     int64_t last_ls_ns;         /* when a latency-sensitive job was last queued */
     uint64_t seq;               /* slices picked so far */
+    /* the compile cache (PxSched.mu): at most PxSched.cache_max entries */
+    SchedMod **cache;
+    int ncache;
 };
 
 struct PxSched {
@@ -125,6 +144,8 @@ struct PxSched {
     uint32_t *order;            /* ids in creation order */
     int nvms;
     Arena *arena;               /* the VMs' object tables */
+    int cache_max;              /* compile cache entries per device; 0: off */
+    uint64_t cache_clock, cache_hits, cache_misses, cache_evictions;
 };
 
 int64_t sched_now_ns(void);

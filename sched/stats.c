@@ -101,7 +101,11 @@ char *px_sched_status_json(PxSched *s)
                 (unsigned long long)v.launches_failed, v.queued, v.latency_p50_us, v.latency_p99_us,
                 (unsigned long long)v.slices);
     }
-    fprintf(f, "]}\n");
+    int entries = 0;
+    for (int i = 0; i < s->ndev; i++) entries += s->dev[i].ncache;
+    fprintf(f, "],\n \"compile_cache\": {\"entries\": %d, \"capacity\": %d, \"hits\": %llu, \"misses\": %llu, \"evictions\": %llu}}\n",
+            entries, s->cache_max, (unsigned long long)s->cache_hits, (unsigned long long)s->cache_misses,
+            (unsigned long long)s->cache_evictions);
     pthread_mutex_unlock(&s->mu);
     if (fclose(f)) {
         free(buf);

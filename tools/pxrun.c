@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hv/hv.h"
 #include "px.h"
 
 #include "tools/pxrun_args.h"
@@ -296,6 +297,9 @@ static int calibrate(PxContext *ctx, const Opts *o)
 
 int main(int argc, char **argv)
 {
+    /* --vm N: the run goes through the hypervisor (hv/client.c) */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--vm")) return hv_client_main(argc, argv);
     Opts o = {0};
     char perr[1024];
     int pr = pxrun_parse_args(argc, argv, &o, perr, sizeof perr);
