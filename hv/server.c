@@ -55,6 +55,8 @@ typedef struct HvConn {
     int finished;              /* its thread is done (HvServer.mu) */
     struct HvConn *next;       /* HvServer.conns (HvServer.mu) */
     int hello;                 /* a HELLO opened the session */
+    atomic_int gone;           /* its VM was removed (vm rm): it serves nothing more,
+                                  and its session died with the VM */
     pthread_mutex_t mu;        /* the session lists below */
     uint32_t *bufs, *mods;
     uint64_t *tickets;
@@ -576,7 +578,7 @@ static int do_hello(HvConn *c, uint32_t req, const HvReq *q)
                           HV_VERSION);
     /* a new hello on a stream that outlives its guest process: whatever
      * the previous process left is freed */
-    if (c->vm) session_reset(c);
+    if (c->vm && !atomic_load(&c->gone)) session_reset(c);
     hv_in_close_fds(&c->in);
     c->hello = 1;
     char dev[256] = "";
@@ -640,6 +642,13 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
         if (type == HV_CTL_VM_MIGRATE) {
             return send_error(c, req, PX_ERR_UNSUPPORTED, NULL, "vm migrate %u --device %u: not supported yet", id, dev);
         } else if (type == HV_CTL_VM_ADD) {
+            /* connections of an earlier VM of this id must be gone first:
+             * they must never reach the new tenant's objects */
+            pthread_mutex_lock(&sv->mu);
+            int old = 0;
+            for (HvConn *o = sv->conns; o; o = o->next) old |= o->vm == id && !o->finished;
+            pthread_mutex_unlock(&sv->mu);
+            if (old) return send_error(c, req, PX_ERR_BUSY, NULL, "VM %u: connections of its previous incarnation are still closing; try again", id);
             PxVmConfig vc = {.id = id, .device = -1};
             if ((r = px_vm_spec_parse(spec, &vc, err, sizeof err))) return send_error(c, req, r, NULL, "%s", err);
             if (!vc.mem_quota || vc.share <= 0) return send_error(c, req, PX_ERR_INVALID, NULL, "VM %u: spec %s sets no quota or no share", id, spec);
@@ -665,6 +674,12 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
             pthread_mutex_lock(&sv->mu);
             for (int i = 0; i < sv->nlis; i++)
                 if (sv->lis[i].vm == id) sv->lis[i].dead = 1;
+            /* and its connections: ended, their sessions die with the VM */
+            for (HvConn *o = sv->conns; o; o = o->next)
+                if (o->vm == id) {
+                    atomic_store(&o->gone, 1);
+                    shutdown(o->fd, SHUT_RDWR);
+                }
             pthread_mutex_unlock(&sv->mu);
             wake(sv);
             if ((r = px_sched_vm_destroy(s, id))) return send_error(c, req, r, NULL, "no VM %u", id);
@@ -684,6 +699,7 @@ static int handle(HvConn *c, const HvHdr *h, const unsigned char *p)
     if (h->version != HV_VERSION)
         return send_error(c, h->req, PX_ERR_UNSUPPORTED, NULL, "protocol version %u; this pxhvd speaks %u", h->version, HV_VERSION);
     if (h->flags) return send_error(c, h->req, PX_ERR_INVALID, NULL, "frame flags %#x: none are defined", h->flags);
+    if (atomic_load(&c->gone)) return send_error(c, h->req, PX_ERR_NOT_FOUND, NULL, "VM %u was removed", c->vm);
     char why[256];
     HvReq *q = &c->q;
     int d = hv_decode_request(t, p, h->len, q, why, sizeof why);
@@ -755,7 +771,7 @@ static void *conn_main(void *arg)
         }
         if (e) break; /* the peer does not take replies: it is gone or stuck */
     }
-    if (c->vm) session_reset(c);
+    if (c->vm && !atomic_load(&c->gone)) session_reset(c);
     hv_in_close_fds(&c->in);
     if (c->shm_map) munmap(c->shm_map, c->shm_len ? c->shm_len : 1);
     c->shm_map = NULL;
@@ -914,13 +930,17 @@ void hv_server_run(HvServer *sv)
     while (!atomic_load(&sv->stop)) {
         pthread_mutex_lock(&sv->mu);
         int n = 0;
+        /* removed sockets go first: a VM removed and added again gets
+         * its path back only after the old socket is gone */
         for (int i = 0; i < sv->nlis; i++) {
             HvListener *l = &sv->lis[i];
             if (l->dead) {
                 if (l->fd >= 0) close(l->fd), unlink(l->path);
                 sv->lis[i--] = sv->lis[--sv->nlis];
-                continue;
             }
+        }
+        for (int i = 0; i < sv->nlis; i++) {
+            HvListener *l = &sv->lis[i];
             if (l->fd < 0) {
                 char err[256];
                 if ((l->fd = listen_at(l->path, err, sizeof err)) < 0) {

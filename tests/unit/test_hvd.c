@@ -686,6 +686,47 @@ TEST(load_64_clients_8_vms)
 #endif
 }
 
+static uint32_t ctl(Cli *k, uint16_t type, uint32_t id, const char *spec)
+{
+    HvMsg m = {0};
+    hv_msg_begin(&m, type, 0);
+    hv_put_u32(&m, id);
+    if (spec) hv_put_str(&m, spec);
+    HvRd rd;
+    uint32_t code = 1;
+    uint16_t t = cli_call(k, &m, &rd, &code);
+    free((void *)rd.p);
+    return t == (type | HV_REPLY) ? 0 : code;
+}
+
+/* vm rm ends the VM's connections; a VM added again with the same id is a
+ * new tenant: nothing of the old one reaches it, nor the old connections. */
+TEST(vm_rm_and_readd)
+{
+    Cli *k = cli_open(0), *c = cli_open(8);
+    CHECK(k && c);
+    if (!k || !c) return;
+    float secret[4] = {7, 7, 7, 7}, got[4];
+    uint32_t b = c_buf(c, 4, secret, NULL);
+    CHECK(b != 0);
+    CHECK(ctl(k, HV_CTL_VM_RM, 8, NULL) == 0);
+    CHECK(c_read(c, b, got, 4) != 0); /* the old connection serves nothing */
+    uint32_t r = 1;
+    for (int i = 0; i < 200 && (r = ctl(k, HV_CTL_VM_ADD, 8, "mem=16M,share=12")) == PX_ERR_BUSY; i++) sleep_ms(10);
+    CHECK(r == 0);
+    Cli *n = NULL;
+    for (int i = 0; i < 200 && !n; i++) {
+        sleep_ms(10);
+        n = cli_open(8);
+    }
+    CHECK(n != NULL);
+    CHECK(n && c_read(n, b, got, 4) == PX_ERR_NOT_FOUND);
+    CHECK(roundtrip_ok(8));
+    cli_close(n);
+    cli_close(c);
+    cli_close(k);
+}
+
 /* Stop (SIGTERM's path): the running launch finishes, the queued ones get
  * an error reply, every ticket gets exactly one, the sockets go. Last. */
 TEST(graceful_stop)
@@ -774,6 +815,7 @@ int main(void)
     RUN(shared_memory_path);
     RUN(compile_cache_shared_across_vms);
     RUN(load_64_clients_8_vms);
+    RUN(vm_rm_and_readd);
     RUN(graceful_stop);
     hv_server_stop(SV);
     pthread_join(th, NULL);
