@@ -732,8 +732,9 @@ typedef struct Result {
 
 static void launch_once(Cl *o, Result *res, int first)
 {
+    /* RUN: launched and (mostly) waited for in one round trip */
     HvMsg m = {0};
-    hv_msg_begin(&m, HV_LAUNCH, 0);
+    hv_msg_begin(&m, HV_RUN, 0);
     hv_put_u32(&m, o->module);
     hv_put_str(&m, o->kname);
     /* scalars, sizes and every buffer bound or made so far */
@@ -786,15 +787,17 @@ static void launch_once(Cl *o, Result *res, int first)
         hv_put_f64(&m, 0);
         hv_put_u64(&m, 0);
     }
+    hv_put_u32(&m, 1000);
     char what[320];
     snprintf(what, sizeof what, "running %s", o->kname);
     uint32_t n;
-    unsigned char *p = call(o, &m, HV_LAUNCH, &n, what, NULL);
+    unsigned char *p = call(o, &m, HV_RUN, &n, what, NULL);
     HvRd rd = {.p = p, .n = n};
     uint64_t ticket = hv_get_u64(&rd);
-    free(p);
+    uint32_t finished = hv_get_u32(&rd);
     if (rd.bad) die("%s: malformed reply", what);
-    for (;;) {
+    if (!finished) free(p);
+    for (; !finished;) {
         HvMsg w = {0};
         hv_msg_begin(&w, HV_WAIT, 0);
         hv_put_u64(&w, ticket);
@@ -811,9 +814,9 @@ static void launch_once(Cl *o, Result *res, int first)
             if (code == PX_ERR_NOT_READY) continue;
             die("%s: %s", what, msg);
         }
+        rd = (HvRd){.p = p, .n = n};
         break;
     }
-    rd = (HvRd){.p = p, .n = n};
     uint32_t result = hv_get_u32(&rd);
     char error[600];
     hv_get_str(&rd, error, sizeof error);

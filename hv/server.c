@@ -489,6 +489,8 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
     return e;
 }
 
+static void put_result(HvConn *c, HvMsg *m, uint64_t t, const PxTicketResult *res);
+
 static int do_launch(HvConn *c, uint32_t req, const HvReq *q)
 {
     const char *kernel = q->kernel;
@@ -509,8 +511,15 @@ static int do_launch(HvConn *c, uint32_t req, const HvReq *q)
         return send_error(c, req, PX_ERR_BUSY, NULL, "out of memory for the ticket");
     }
     HvMsg m = {0};
-    hv_msg_begin(&m, HV_LAUNCH | HV_REPLY, req);
+    hv_msg_begin(&m, q->type | HV_REPLY, req);
     hv_put_u64(&m, t);
+    if (q->type == HV_RUN) {
+        /* and its result, when it comes within the time-out */
+        PxTicketResult res;
+        r = px_vm_wait(c->sv->s, c->vm, t, (int)q->timeout_ms, &res);
+        hv_put_u32(&m, r == PX_OK);
+        if (r == PX_OK) put_result(c, &m, t, &res);
+    }
     int e = hv_send(c->fd, &m, HV_WRITE_MS);
     hv_msg_free(&m);
     return e;
@@ -529,26 +538,32 @@ static int do_wait(HvConn *c, uint32_t req, const HvReq *q)
     PxResult r = px_vm_wait(c->sv->s, c->vm, t, (int)ms, &res);
     if (r == PX_ERR_NOT_READY) return send_error(c, req, r, NULL, "ticket %llu has not finished", (unsigned long long)t);
     if (r) return sched_error(c, req, r, NULL);
-    list_del(&c->mu, c->tickets, &c->ntickets, sizeof t, &t);
-    /* its outputs now belong to the session (room: the ticket's slot went) */
-    for (int o = 0; o < res.noutputs; o++)
-        if (add_buf(c, res.outputs[o].buffer)) px_vm_buffer_destroy(c->sv->s, c->vm, res.outputs[o].buffer);
     HvMsg m = {0};
     hv_msg_begin(&m, HV_WAIT | HV_REPLY, req);
-    hv_put_u32(&m, (uint32_t)res.result);
-    hv_put_str(&m, res.error);
-    hv_put_f64(&m, res.gpu_ns);
-    hv_put_f64(&m, res.latency_ns);
-    hv_put_f64(&m, res.wait_ns);
-    hv_put_u32(&m, (uint32_t)res.slices);
-    hv_put_u32(&m, (uint32_t)res.noutputs);
-    for (int o = 0; o < res.noutputs; o++) {
-        hv_put_str(&m, res.outputs[o].param);
-        hv_put_u32(&m, res.outputs[o].buffer);
-    }
+    put_result(c, &m, t, &res);
     int e = hv_send(c->fd, &m, HV_WRITE_MS);
     hv_msg_free(&m);
     return e;
+}
+
+/* A waited-for ticket leaves the session and its outputs join it (room:
+ * the ticket's slot went); WAIT's reply fields into m. */
+static void put_result(HvConn *c, HvMsg *m, uint64_t t, const PxTicketResult *res)
+{
+    list_del(&c->mu, c->tickets, &c->ntickets, sizeof t, &t);
+    for (int o = 0; o < res->noutputs; o++)
+        if (add_buf(c, res->outputs[o].buffer)) px_vm_buffer_destroy(c->sv->s, c->vm, res->outputs[o].buffer);
+    hv_put_u32(m, (uint32_t)res->result);
+    hv_put_str(m, res->error);
+    hv_put_f64(m, res->gpu_ns);
+    hv_put_f64(m, res->latency_ns);
+    hv_put_f64(m, res->wait_ns);
+    hv_put_u32(m, (uint32_t)res->slices);
+    hv_put_u32(m, (uint32_t)res->noutputs);
+    for (int o = 0; o < res->noutputs; o++) {
+        hv_put_str(m, res->outputs[o].param);
+        hv_put_u32(m, res->outputs[o].buffer);
+    }
 }
 
 static void put_vm_stats(HvMsg *m, const PxVmStats *v)
@@ -721,7 +736,8 @@ static int handle(HvConn *c, const HvHdr *h, const unsigned char *p)
     case HV_BUF_WRITE_SHM:
     case HV_BUF_READ_SHM:
     case HV_BUF_INFO: return do_buffer(c, t, h->req, q);
-    case HV_LAUNCH: return do_launch(c, h->req, q);
+    case HV_LAUNCH:
+    case HV_RUN: return do_launch(c, h->req, q);
     case HV_WAIT: return do_wait(c, h->req, q);
     case HV_STATS: {
         if (!c->vm) return send_error(c, h->req, PX_ERR_INVALID, NULL, "STATS is a VM socket's request");

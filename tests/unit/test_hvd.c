@@ -264,6 +264,37 @@ TEST(saxpy_roundtrip)
     int ok = 1;
     for (int i = 0; i < 16; i++) ok &= z[i] == 3.0f * x[i] + y[i];
     CHECK(ok);
+    /* RUN: the same launch and its result in one round trip */
+    HvMsg m = {0};
+    hv_msg_begin(&m, HV_RUN, 0);
+    hv_put_u32(&m, mod);
+    hv_put_str(&m, "");
+    hv_put_u32(&m, 3);
+    for (int k = 0; k < 3; k++) {
+        hv_put_str(&m, a[k].name);
+        hv_put_u32(&m, a[k].kind);
+        hv_put_u32(&m, a[k].buffer);
+        hv_put_f64(&m, k == 0 ? -2.0 : 0);
+        hv_put_u64(&m, 0);
+    }
+    hv_put_u32(&m, 1000);
+    HvRd rd;
+    uint32_t code;
+    uint16_t t2 = cli_call(c, &m, &rd, &code);
+    uint64_t tk = hv_get_u64(&rd);
+    uint32_t fin = hv_get_u32(&rd), res = hv_get_u32(&rd), bz2 = 0;
+    char e[600], pn[256];
+    hv_get_str(&rd, e, sizeof e);
+    hv_get_f64(&rd), hv_get_f64(&rd), hv_get_f64(&rd), hv_get_u32(&rd);
+    uint32_t no = hv_get_u32(&rd);
+    hv_get_str(&rd, pn, sizeof pn);
+    bz2 = hv_get_u32(&rd);
+    CHECK(t2 == (HV_RUN | HV_REPLY) && !rd.bad && tk && fin == 1 && res == PX_OK && no == 1 && !strcmp(pn, "z"));
+    free((void *)rd.p);
+    CHECK(c_read(c, bz2, z, 16) == 0);
+    ok = 1;
+    for (int i = 0; i < 16; i++) ok &= z[i] == -2.0f * x[i] + y[i];
+    CHECK(ok);
     cli_close(c);
 }
 
