@@ -129,6 +129,9 @@ static int open_stream(const char *path, int *fd, int *is_port, char *err, size_
 static int hello(int fd, HvIn *in, int is_port, uint32_t *vm, char *device, size_t devsz, char *err, size_t errsz)
 {
     uint64_t nonce = nonce_now();
+    /* request ids from a random base: a stale reply to a dead process on
+     * the same stream is unlikely to carry an id this one waits for */
+    atomic_store(&next_req, (uint32_t)(nonce >> 13) | 1);
     int tries = is_port ? 5 : 1;
     for (int t = 0; t < tries; t++) {
         HvMsg m = {0};
