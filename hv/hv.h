@@ -230,6 +230,8 @@ typedef struct HvServerConfig {
     const char *dir;           /* the socket directory */
     int frame_timeout_ms;      /* a started frame's bytes must keep coming; default 2000 */
     int max_conns;             /* connections at once, all sockets; default 256 */
+    int max_conns_per_vm;      /* of one VM's socket (or control.sock), so no VM can take
+                                  every connection from the others; default 64 */
     uint64_t max_inflight;     /* payload bytes being received at once, all connections; default 512 MiB */
     int verbose;
     void (*log)(void *user, const char *msg); /* from any thread */

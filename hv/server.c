@@ -12,7 +12,7 @@
  *   The run loop alone opens and closes listening sockets; control
  *   requests mark a listener wanted or dead and wake it.
  *
- * Bounds: max_conns connections; one frame at a time per connection, at
+ * Bounds: max_conns connections, max_conns_per_vm of one socket; one frame at a time per connection, at
  * most HV_MAX_FRAME bytes, and payloads being received at once are held
  * under max_inflight; HV_MAX_OBJS objects per session; every read of a
  * started frame waits at most frame_timeout_ms, every write at most
@@ -811,6 +811,7 @@ HvServer *hv_server_create(const HvServerConfig *cfg, PxSched *s, char *err, siz
     sv->cfg = *cfg;
     if (sv->cfg.frame_timeout_ms <= 0) sv->cfg.frame_timeout_ms = 2000;
     if (sv->cfg.max_conns <= 0) sv->cfg.max_conns = 256;
+    if (sv->cfg.max_conns_per_vm <= 0) sv->cfg.max_conns_per_vm = 64;
     if (!sv->cfg.max_inflight) sv->cfg.max_inflight = 512ull << 20;
     if (!cfg->dir) hv_default_dir(sv->dir, sizeof sv->dir);
     else snprintf(sv->dir, sizeof sv->dir, "%s", cfg->dir);
@@ -886,7 +887,9 @@ static void accept_one(HvServer *sv, HvListener *l)
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     pthread_mutex_lock(&sv->mu);
-    int full = sv->nconns >= sv->cfg.max_conns;
+    int mine = 0;
+    for (HvConn *o = sv->conns; o; o = o->next) mine += o->vm == l->vm && !o->finished;
+    int full = sv->nconns >= sv->cfg.max_conns || mine >= sv->cfg.max_conns_per_vm;
     pthread_mutex_unlock(&sv->mu);
     HvConn *c = full ? NULL : calloc(1, sizeof *c);
     if (!c) {

@@ -730,6 +730,26 @@ static uint32_t ctl(Cli *k, uint16_t type, uint32_t id, const char *spec)
     return t == (type | HV_REPLY) ? 0 : code;
 }
 
+/* One VM cannot take every connection: past its own bound (64) its
+ * sockets are closed at accept, and another VM still connects. */
+TEST(connection_bound_per_vm)
+{
+    int fds[70], n = 0, closed = 0;
+    for (int i = 0; i < 70; i++)
+        if ((fds[n] = raw_open(4)) >= 0) n++;
+    sleep_ms(300);
+    for (int i = 0; i < n; i++) {
+        char b;
+        ssize_t k = recv(fds[i], &b, 1, MSG_DONTWAIT);
+        closed += k == 0; /* closed by the daemon: end of stream */
+    }
+    CHECK_MSG(closed >= 70 - 64 && closed <= 70 - 64 + 2, "%d of %d closed", closed, n);
+    CHECK(roundtrip_ok(2));
+    for (int i = 0; i < n; i++) close(fds[i]);
+    for (int i = 0; i < 300 && hv_server_conn_count(SV); i++) sleep_ms(10);
+    CHECK(roundtrip_ok(4));
+}
+
 /* vm rm ends the VM's connections; a VM added again with the same id is a
  * new tenant: nothing of the old one reaches it, nor the old connections. */
 TEST(vm_rm_and_readd)
@@ -846,6 +866,7 @@ int main(void)
     RUN(shared_memory_path);
     RUN(compile_cache_shared_across_vms);
     RUN(load_64_clients_8_vms);
+    RUN(connection_bound_per_vm);
     RUN(vm_rm_and_readd);
     RUN(graceful_stop);
     hv_server_stop(SV);
