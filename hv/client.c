@@ -129,6 +129,9 @@ static int open_stream(const char *path, int *fd, int *is_port, char *err, size_
 static int hello(int fd, HvIn *in, int is_port, uint32_t *vm, char *device, size_t devsz, char *err, size_t errsz)
 {
     uint64_t nonce = nonce_now();
+    /* request ids from a random base: a stale reply to a dead process on
+     * the same stream is unlikely to carry an id this one waits for */
+    atomic_store(&next_req, (uint32_t)(nonce >> 13) | 1);
     int tries = is_port ? 5 : 1;
     for (int t = 0; t < tries; t++) {
         HvMsg m = {0};
@@ -732,8 +735,9 @@ typedef struct Result {
 
 static void launch_once(Cl *o, Result *res, int first)
 {
+    /* RUN: launched and (mostly) waited for in one round trip */
     HvMsg m = {0};
-    hv_msg_begin(&m, HV_LAUNCH, 0);
+    hv_msg_begin(&m, HV_RUN, 0);
     hv_put_u32(&m, o->module);
     hv_put_str(&m, o->kname);
     /* scalars, sizes and every buffer bound or made so far */
@@ -786,15 +790,17 @@ static void launch_once(Cl *o, Result *res, int first)
         hv_put_f64(&m, 0);
         hv_put_u64(&m, 0);
     }
+    hv_put_u32(&m, 1000);
     char what[320];
     snprintf(what, sizeof what, "running %s", o->kname);
     uint32_t n;
-    unsigned char *p = call(o, &m, HV_LAUNCH, &n, what, NULL);
+    unsigned char *p = call(o, &m, HV_RUN, &n, what, NULL);
     HvRd rd = {.p = p, .n = n};
     uint64_t ticket = hv_get_u64(&rd);
-    free(p);
+    uint32_t finished = hv_get_u32(&rd);
     if (rd.bad) die("%s: malformed reply", what);
-    for (;;) {
+    if (!finished) free(p);
+    for (; !finished;) {
         HvMsg w = {0};
         hv_msg_begin(&w, HV_WAIT, 0);
         hv_put_u64(&w, ticket);
@@ -811,9 +817,9 @@ static void launch_once(Cl *o, Result *res, int first)
             if (code == PX_ERR_NOT_READY) continue;
             die("%s: %s", what, msg);
         }
+        rd = (HvRd){.p = p, .n = n};
         break;
     }
-    rd = (HvRd){.p = p, .n = n};
     uint32_t result = hv_get_u32(&rd);
     char error[600];
     hv_get_str(&rd, error, sizeof error);

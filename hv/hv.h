@@ -49,6 +49,9 @@ typedef enum HvType {
     HV_BUF_WRITE_SHM = 11, /* u32 buffer, u64 bytes; a sealed memfd rides with the frame */
     HV_BUF_READ_SHM = 12,  /* u32 buffer, u64 bytes; likewise: the daemon writes into it */
     HV_BUF_INFO = 13,  /* u32 buffer; reply: u32 dtype, u32 rank, u64 shape[rank] */
+    HV_RUN = 14,       /* LAUNCH's fields, u32 timeout_ms (capped at 1000): launch and wait
+                          in one round trip; reply: u64 ticket, u32 finished, then (finished)
+                          WAIT's reply fields */
     /* control.sock only */
     HV_CTL_STATUS = 32,  /* reply: str JSON (the contract's status object) */
     HV_CTL_VM_ADD = 33,  /* u32 id, str spec */
@@ -227,6 +230,8 @@ typedef struct HvServerConfig {
     const char *dir;           /* the socket directory */
     int frame_timeout_ms;      /* a started frame's bytes must keep coming; default 2000 */
     int max_conns;             /* connections at once, all sockets; default 256 */
+    int max_conns_per_vm;      /* of one VM's socket (or control.sock), so no VM can take
+                                  every connection from the others; default 64 */
     uint64_t max_inflight;     /* payload bytes being received at once, all connections; default 512 MiB */
     int verbose;
     void (*log)(void *user, const char *msg); /* from any thread */

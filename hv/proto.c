@@ -253,6 +253,7 @@ static const char *type_name(uint16_t t)
     case HV_BUF_WRITE_SHM: return "BUF_WRITE_SHM";
     case HV_BUF_READ_SHM: return "BUF_READ_SHM";
     case HV_BUF_INFO: return "BUF_INFO";
+    case HV_RUN: return "RUN";
     case HV_CTL_STATUS: return "CTL_STATUS";
     case HV_CTL_VM_ADD: return "CTL_VM_ADD";
     case HV_CTL_VM_RM: return "CTL_VM_RM";
@@ -309,6 +310,7 @@ int hv_decode_request(uint16_t type, const unsigned char *p, size_t n, HvReq *q,
     case HV_MOD_FREE:
     case HV_CTL_VM_RM: q->id = hv_get_u32(&r); break;
     case HV_LAUNCH:
+    case HV_RUN:
         q->id = hv_get_u32(&r);
         hv_get_str(&r, q->kernel, sizeof q->kernel);
         q->nargs = hv_get_u32(&r);
@@ -321,6 +323,10 @@ int hv_decode_request(uint16_t type, const unsigned char *p, size_t n, HvReq *q,
             a->f = hv_get_f64(&r);
             a->i = (int64_t)hv_get_u64(&r);
             if (!r.bad && (a->kind > 4 || !a->name[0])) why = "an argument has no name or an unknown kind";
+        }
+        if (type == HV_RUN) {
+            q->timeout_ms = hv_get_u32(&r);
+            if (q->timeout_ms > 1000) q->timeout_ms = 1000;
         }
         break;
     case HV_WAIT:

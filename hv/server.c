@@ -12,7 +12,7 @@
  *   The run loop alone opens and closes listening sockets; control
  *   requests mark a listener wanted or dead and wake it.
  *
- * Bounds: max_conns connections; one frame at a time per connection, at
+ * Bounds: max_conns connections, max_conns_per_vm of one socket; one frame at a time per connection, at
  * most HV_MAX_FRAME bytes, and payloads being received at once are held
  * under max_inflight; HV_MAX_OBJS objects per session; every read of a
  * started frame waits at most frame_timeout_ms, every write at most
@@ -55,6 +55,8 @@ typedef struct HvConn {
     int finished;              /* its thread is done (HvServer.mu) */
     struct HvConn *next;       /* HvServer.conns (HvServer.mu) */
     int hello;                 /* a HELLO opened the session */
+    atomic_int gone;           /* its VM was removed (vm rm): it serves nothing more,
+                                  and its session died with the VM */
     pthread_mutex_t mu;        /* the session lists below */
     uint32_t *bufs, *mods;
     uint64_t *tickets;
@@ -487,6 +489,8 @@ static int do_buffer(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
     return e;
 }
 
+static void put_result(HvConn *c, HvMsg *m, uint64_t t, const PxTicketResult *res);
+
 static int do_launch(HvConn *c, uint32_t req, const HvReq *q)
 {
     const char *kernel = q->kernel;
@@ -507,8 +511,15 @@ static int do_launch(HvConn *c, uint32_t req, const HvReq *q)
         return send_error(c, req, PX_ERR_BUSY, NULL, "out of memory for the ticket");
     }
     HvMsg m = {0};
-    hv_msg_begin(&m, HV_LAUNCH | HV_REPLY, req);
+    hv_msg_begin(&m, q->type | HV_REPLY, req);
     hv_put_u64(&m, t);
+    if (q->type == HV_RUN) {
+        /* and its result, when it comes within the time-out */
+        PxTicketResult res;
+        r = px_vm_wait(c->sv->s, c->vm, t, (int)q->timeout_ms, &res);
+        hv_put_u32(&m, r == PX_OK);
+        if (r == PX_OK) put_result(c, &m, t, &res);
+    }
     int e = hv_send(c->fd, &m, HV_WRITE_MS);
     hv_msg_free(&m);
     return e;
@@ -527,26 +538,32 @@ static int do_wait(HvConn *c, uint32_t req, const HvReq *q)
     PxResult r = px_vm_wait(c->sv->s, c->vm, t, (int)ms, &res);
     if (r == PX_ERR_NOT_READY) return send_error(c, req, r, NULL, "ticket %llu has not finished", (unsigned long long)t);
     if (r) return sched_error(c, req, r, NULL);
-    list_del(&c->mu, c->tickets, &c->ntickets, sizeof t, &t);
-    /* its outputs now belong to the session (room: the ticket's slot went) */
-    for (int o = 0; o < res.noutputs; o++)
-        if (add_buf(c, res.outputs[o].buffer)) px_vm_buffer_destroy(c->sv->s, c->vm, res.outputs[o].buffer);
     HvMsg m = {0};
     hv_msg_begin(&m, HV_WAIT | HV_REPLY, req);
-    hv_put_u32(&m, (uint32_t)res.result);
-    hv_put_str(&m, res.error);
-    hv_put_f64(&m, res.gpu_ns);
-    hv_put_f64(&m, res.latency_ns);
-    hv_put_f64(&m, res.wait_ns);
-    hv_put_u32(&m, (uint32_t)res.slices);
-    hv_put_u32(&m, (uint32_t)res.noutputs);
-    for (int o = 0; o < res.noutputs; o++) {
-        hv_put_str(&m, res.outputs[o].param);
-        hv_put_u32(&m, res.outputs[o].buffer);
-    }
+    put_result(c, &m, t, &res);
     int e = hv_send(c->fd, &m, HV_WRITE_MS);
     hv_msg_free(&m);
     return e;
+}
+
+/* A waited-for ticket leaves the session and its outputs join it (room:
+ * the ticket's slot went); WAIT's reply fields into m. */
+static void put_result(HvConn *c, HvMsg *m, uint64_t t, const PxTicketResult *res)
+{
+    list_del(&c->mu, c->tickets, &c->ntickets, sizeof t, &t);
+    for (int o = 0; o < res->noutputs; o++)
+        if (add_buf(c, res->outputs[o].buffer)) px_vm_buffer_destroy(c->sv->s, c->vm, res->outputs[o].buffer);
+    hv_put_u32(m, (uint32_t)res->result);
+    hv_put_str(m, res->error);
+    hv_put_f64(m, res->gpu_ns);
+    hv_put_f64(m, res->latency_ns);
+    hv_put_f64(m, res->wait_ns);
+    hv_put_u32(m, (uint32_t)res->slices);
+    hv_put_u32(m, (uint32_t)res->noutputs);
+    for (int o = 0; o < res->noutputs; o++) {
+        hv_put_str(m, res->outputs[o].param);
+        hv_put_u32(m, res->outputs[o].buffer);
+    }
 }
 
 static void put_vm_stats(HvMsg *m, const PxVmStats *v)
@@ -576,7 +593,7 @@ static int do_hello(HvConn *c, uint32_t req, const HvReq *q)
                           HV_VERSION);
     /* a new hello on a stream that outlives its guest process: whatever
      * the previous process left is freed */
-    if (c->vm) session_reset(c);
+    if (c->vm && !atomic_load(&c->gone)) session_reset(c);
     hv_in_close_fds(&c->in);
     c->hello = 1;
     char dev[256] = "";
@@ -640,6 +657,13 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
         if (type == HV_CTL_VM_MIGRATE) {
             return send_error(c, req, PX_ERR_UNSUPPORTED, NULL, "vm migrate %u --device %u: not supported yet", id, dev);
         } else if (type == HV_CTL_VM_ADD) {
+            /* connections of an earlier VM of this id must be gone first:
+             * they must never reach the new tenant's objects */
+            pthread_mutex_lock(&sv->mu);
+            int old = 0;
+            for (HvConn *o = sv->conns; o; o = o->next) old |= o->vm == id && !o->finished;
+            pthread_mutex_unlock(&sv->mu);
+            if (old) return send_error(c, req, PX_ERR_BUSY, NULL, "VM %u: connections of its previous incarnation are still closing; try again", id);
             PxVmConfig vc = {.id = id, .device = -1};
             if ((r = px_vm_spec_parse(spec, &vc, err, sizeof err))) return send_error(c, req, r, NULL, "%s", err);
             if (!vc.mem_quota || vc.share <= 0) return send_error(c, req, PX_ERR_INVALID, NULL, "VM %u: spec %s sets no quota or no share", id, spec);
@@ -665,6 +689,12 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
             pthread_mutex_lock(&sv->mu);
             for (int i = 0; i < sv->nlis; i++)
                 if (sv->lis[i].vm == id) sv->lis[i].dead = 1;
+            /* and its connections: ended, their sessions die with the VM */
+            for (HvConn *o = sv->conns; o; o = o->next)
+                if (o->vm == id) {
+                    atomic_store(&o->gone, 1);
+                    shutdown(o->fd, SHUT_RDWR);
+                }
             pthread_mutex_unlock(&sv->mu);
             wake(sv);
             if ((r = px_sched_vm_destroy(s, id))) return send_error(c, req, r, NULL, "no VM %u", id);
@@ -684,6 +714,7 @@ static int handle(HvConn *c, const HvHdr *h, const unsigned char *p)
     if (h->version != HV_VERSION)
         return send_error(c, h->req, PX_ERR_UNSUPPORTED, NULL, "protocol version %u; this pxhvd speaks %u", h->version, HV_VERSION);
     if (h->flags) return send_error(c, h->req, PX_ERR_INVALID, NULL, "frame flags %#x: none are defined", h->flags);
+    if (atomic_load(&c->gone)) return send_error(c, h->req, PX_ERR_NOT_FOUND, NULL, "VM %u was removed", c->vm);
     char why[256];
     HvReq *q = &c->q;
     int d = hv_decode_request(t, p, h->len, q, why, sizeof why);
@@ -705,7 +736,8 @@ static int handle(HvConn *c, const HvHdr *h, const unsigned char *p)
     case HV_BUF_WRITE_SHM:
     case HV_BUF_READ_SHM:
     case HV_BUF_INFO: return do_buffer(c, t, h->req, q);
-    case HV_LAUNCH: return do_launch(c, h->req, q);
+    case HV_LAUNCH:
+    case HV_RUN: return do_launch(c, h->req, q);
     case HV_WAIT: return do_wait(c, h->req, q);
     case HV_STATS: {
         if (!c->vm) return send_error(c, h->req, PX_ERR_INVALID, NULL, "STATS is a VM socket's request");
@@ -755,7 +787,7 @@ static void *conn_main(void *arg)
         }
         if (e) break; /* the peer does not take replies: it is gone or stuck */
     }
-    if (c->vm) session_reset(c);
+    if (c->vm && !atomic_load(&c->gone)) session_reset(c);
     hv_in_close_fds(&c->in);
     if (c->shm_map) munmap(c->shm_map, c->shm_len ? c->shm_len : 1);
     c->shm_map = NULL;
@@ -779,6 +811,7 @@ HvServer *hv_server_create(const HvServerConfig *cfg, PxSched *s, char *err, siz
     sv->cfg = *cfg;
     if (sv->cfg.frame_timeout_ms <= 0) sv->cfg.frame_timeout_ms = 2000;
     if (sv->cfg.max_conns <= 0) sv->cfg.max_conns = 256;
+    if (sv->cfg.max_conns_per_vm <= 0) sv->cfg.max_conns_per_vm = 64;
     if (!sv->cfg.max_inflight) sv->cfg.max_inflight = 512ull << 20;
     if (!cfg->dir) hv_default_dir(sv->dir, sizeof sv->dir);
     else snprintf(sv->dir, sizeof sv->dir, "%s", cfg->dir);
@@ -854,7 +887,9 @@ static void accept_one(HvServer *sv, HvListener *l)
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     pthread_mutex_lock(&sv->mu);
-    int full = sv->nconns >= sv->cfg.max_conns;
+    int mine = 0;
+    for (HvConn *o = sv->conns; o; o = o->next) mine += o->vm == l->vm && !o->finished;
+    int full = sv->nconns >= sv->cfg.max_conns || mine >= sv->cfg.max_conns_per_vm;
     pthread_mutex_unlock(&sv->mu);
     HvConn *c = full ? NULL : calloc(1, sizeof *c);
     if (!c) {
@@ -914,13 +949,17 @@ void hv_server_run(HvServer *sv)
     while (!atomic_load(&sv->stop)) {
         pthread_mutex_lock(&sv->mu);
         int n = 0;
+        /* removed sockets go first: a VM removed and added again gets
+         * its path back only after the old socket is gone */
         for (int i = 0; i < sv->nlis; i++) {
             HvListener *l = &sv->lis[i];
             if (l->dead) {
                 if (l->fd >= 0) close(l->fd), unlink(l->path);
                 sv->lis[i--] = sv->lis[--sv->nlis];
-                continue;
             }
+        }
+        for (int i = 0; i < sv->nlis; i++) {
+            HvListener *l = &sv->lis[i];
             if (l->fd < 0) {
                 char err[256];
                 if ((l->fd = listen_at(l->path, err, sizeof err)) < 0) {

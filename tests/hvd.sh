@@ -118,6 +118,28 @@ sys.exit(0 if ok else 1)"
 "$B/pxrun" --vm 1 --hvd "$D" examples/saxpy.px --fill x=iota --fill y=ones --arg a=2 --size N=64 --stats --repeat 3 >"$T/st" 2>&1
 check "--vm --stats prints the stage table" grep -q '^total ' "$T/st"
 
+# the daemon's own memory after 200 clients (8 at a time) have come and
+# gone: back near its baseline (VmRSS from /proc, 32 MiB of slack)
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
+before=$(rss)
+pids=
+for k in 1 2 3 4 5 6 7 8; do
+    ( for i in $(seq 1 25); do
+        "$B/pxrun" --vm $((k % 2 + 1)) --hvd "$D" examples/saxpy.px --fill x=iota --fill y=ones --arg a=$i --size N=64 \
+            2>/dev/null | grep -q "sum $((i * 2016 + 64))\$" || echo bad
+      done ) >"$T/burst$k" &
+    pids="$pids $!"
+done
+# shellcheck disable=SC2086
+wait $pids
+after=$(rss)
+check "200 clients, every result right" test "$(cat "$T"/burst* | wc -l)" = 0
+# (not under sanitizers: make asan sets PX_TEST_SAN; their quarantine and
+# shadow memory grow with the work)
+if [ -z "$PX_TEST_SAN" ]; then
+    check "daemon VmRSS back near baseline ($before -> $after kB)" test "$after" -lt $((before + 32768))
+fi
+
 # refusals: one line on stderr, exit 1
 one_line_1() { # name, expected text, command...
     name=$1; want=$2; shift 2

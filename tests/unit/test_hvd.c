@@ -264,6 +264,37 @@ TEST(saxpy_roundtrip)
     int ok = 1;
     for (int i = 0; i < 16; i++) ok &= z[i] == 3.0f * x[i] + y[i];
     CHECK(ok);
+    /* RUN: the same launch and its result in one round trip */
+    HvMsg m = {0};
+    hv_msg_begin(&m, HV_RUN, 0);
+    hv_put_u32(&m, mod);
+    hv_put_str(&m, "");
+    hv_put_u32(&m, 3);
+    for (int k = 0; k < 3; k++) {
+        hv_put_str(&m, a[k].name);
+        hv_put_u32(&m, a[k].kind);
+        hv_put_u32(&m, a[k].buffer);
+        hv_put_f64(&m, k == 0 ? -2.0 : 0);
+        hv_put_u64(&m, 0);
+    }
+    hv_put_u32(&m, 1000);
+    HvRd rd;
+    uint32_t code;
+    uint16_t t2 = cli_call(c, &m, &rd, &code);
+    uint64_t tk = hv_get_u64(&rd);
+    uint32_t fin = hv_get_u32(&rd), res = hv_get_u32(&rd), bz2 = 0;
+    char e[600], pn[256];
+    hv_get_str(&rd, e, sizeof e);
+    hv_get_f64(&rd), hv_get_f64(&rd), hv_get_f64(&rd), hv_get_u32(&rd);
+    uint32_t no = hv_get_u32(&rd);
+    hv_get_str(&rd, pn, sizeof pn);
+    bz2 = hv_get_u32(&rd);
+    CHECK(t2 == (HV_RUN | HV_REPLY) && !rd.bad && tk && fin == 1 && res == PX_OK && no == 1 && !strcmp(pn, "z"));
+    free((void *)rd.p);
+    CHECK(c_read(c, bz2, z, 16) == 0);
+    ok = 1;
+    for (int i = 0; i < 16; i++) ok &= z[i] == -2.0f * x[i] + y[i];
+    CHECK(ok);
     cli_close(c);
 }
 
@@ -686,6 +717,67 @@ TEST(load_64_clients_8_vms)
 #endif
 }
 
+static uint32_t ctl(Cli *k, uint16_t type, uint32_t id, const char *spec)
+{
+    HvMsg m = {0};
+    hv_msg_begin(&m, type, 0);
+    hv_put_u32(&m, id);
+    if (spec) hv_put_str(&m, spec);
+    HvRd rd;
+    uint32_t code = 1;
+    uint16_t t = cli_call(k, &m, &rd, &code);
+    free((void *)rd.p);
+    return t == (type | HV_REPLY) ? 0 : code;
+}
+
+/* One VM cannot take every connection: past its own bound (64) its
+ * sockets are closed at accept, and another VM still connects. */
+TEST(connection_bound_per_vm)
+{
+    int fds[70], n = 0, closed = 0;
+    for (int i = 0; i < 70; i++)
+        if ((fds[n] = raw_open(4)) >= 0) n++;
+    sleep_ms(300);
+    for (int i = 0; i < n; i++) {
+        char b;
+        ssize_t k = recv(fds[i], &b, 1, MSG_DONTWAIT);
+        closed += k == 0; /* closed by the daemon: end of stream */
+    }
+    CHECK_MSG(closed >= 70 - 64 && closed <= 70 - 64 + 2, "%d of %d closed", closed, n);
+    CHECK(roundtrip_ok(2));
+    for (int i = 0; i < n; i++) close(fds[i]);
+    for (int i = 0; i < 300 && hv_server_conn_count(SV); i++) sleep_ms(10);
+    CHECK(roundtrip_ok(4));
+}
+
+/* vm rm ends the VM's connections; a VM added again with the same id is a
+ * new tenant: nothing of the old one reaches it, nor the old connections. */
+TEST(vm_rm_and_readd)
+{
+    Cli *k = cli_open(0), *c = cli_open(8);
+    CHECK(k && c);
+    if (!k || !c) return;
+    float secret[4] = {7, 7, 7, 7}, got[4];
+    uint32_t b = c_buf(c, 4, secret, NULL);
+    CHECK(b != 0);
+    CHECK(ctl(k, HV_CTL_VM_RM, 8, NULL) == 0);
+    CHECK(c_read(c, b, got, 4) != 0); /* the old connection serves nothing */
+    uint32_t r = 1;
+    for (int i = 0; i < 200 && (r = ctl(k, HV_CTL_VM_ADD, 8, "mem=16M,share=12")) == PX_ERR_BUSY; i++) sleep_ms(10);
+    CHECK(r == 0);
+    Cli *n = NULL;
+    for (int i = 0; i < 200 && !n; i++) {
+        sleep_ms(10);
+        n = cli_open(8);
+    }
+    CHECK(n != NULL);
+    CHECK(n && c_read(n, b, got, 4) == PX_ERR_NOT_FOUND);
+    CHECK(roundtrip_ok(8));
+    cli_close(n);
+    cli_close(c);
+    cli_close(k);
+}
+
 /* Stop (SIGTERM's path): the running launch finishes, the queued ones get
  * an error reply, every ticket gets exactly one, the sockets go. Last. */
 TEST(graceful_stop)
@@ -774,6 +866,8 @@ int main(void)
     RUN(shared_memory_path);
     RUN(compile_cache_shared_across_vms);
     RUN(load_64_clients_8_vms);
+    RUN(connection_bound_per_vm);
+    RUN(vm_rm_and_readd);
     RUN(graceful_stop);
     hv_server_stop(SV);
     pthread_join(th, NULL);
