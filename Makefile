@@ -103,8 +103,11 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
 # ---- tests -----------------------------------------------------------------
 # tests/run.sh runs every unit test and the golden suite and ends with one
 # `N passed, N failed` line.
+# check: every suite, real guest VMs included (the image is built first:
+# QEMU and busybox from apt when missing, a kernel from its Debian package)
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(B)/guest/pxrun
+	@$(MAKE) --no-print-directory guest-image
 	@sh tests/run.sh $(B)
 
 golden: all
@@ -132,7 +135,9 @@ fuzz: deps
 	@sh tests/fuzz/run.sh $(B) $(FUZZ_SECONDS)
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(B)/guest/pxrun
+	@sh guest/install-deps.sh && sh guest/build-image.sh $(B)/guest >/dev/null || \
+	    echo "demo: no guest image (QEMU or the kernel package is missing): local clients instead"
 	@sh examples/demo.sh $(B)
 
 bench: deps
@@ -168,10 +173,13 @@ bench-startup: deps
 guest-image:
 	@sh guest/install-deps.sh
 	@sh guest/build-image.sh $(B)/guest
-# vm-test: three guests at once against a stand-in for pxhvd, plus a failing
-# and a hanging guest (tests/vm.sh); ends `N passed, N failed`
+# vm-test: the harness (three guests at once against a stand-in, a failing
+# and a hanging guest: tests/vm.sh) and real VMs against pxhvd (three
+# guests running pxrun --vm at once, checked against NumPy:
+# tests/vm-hvd.sh); both are part of make check
 vm-test: guest-image
-	@sh tests/vm.sh $(B)
+	@$(MAKE) --no-print-directory all $(B)/guest/pxrun
+	@sh tests/vm.sh $(B) && sh tests/vm-hvd.sh $(B)
 
 # The guest build of pxrun (hv/client.c): what runs inside a VM and talks
 # to pxhvd over a serial port or socket. Static, and nothing of Vulkan,
