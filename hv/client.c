@@ -26,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "px.h"
-#include "pxsched.h"    /* PxArgKind (the header only) */
-#include "px.h" /* PxNpy, px_npy_read/_write/_descr (npy.c: libc only) */
+#include "px.h"        /* PxNpy, px_npy_*, dtypes, number parsing (libc-only files) */
+#include "pxsched.h"   /* PxArgKind (the header only) */
+#include "tools/pxrun_args.h" /* fills and output formats: the same as a local run's */
 
 #define CL_TIMEOUT_MS 60000
 #define CL_SHM_MIN (1u << 20) /* buffers from 1 MiB go through shared memory on a Unix socket */ /* a reply the daemon owes; launches are waited for in steps */
@@ -189,11 +189,6 @@ int hv_connect(const char *path, int *fd, uint32_t *vm, char *device, size_t dev
 }
 
 /* ---- pxrun --vm ----------------------------------------------------------------------- */
-
-typedef struct Pair {
-    char *name;
-    const char *value, *text;
-} Pair;
 
 typedef struct Param {
     char name[HV_MAX_NAME + 1];
@@ -411,13 +406,6 @@ static int size_index(Cl *o, const char *name)
     return -1;
 }
 
-static const char *dtype_name(int t)
-{
-    static const char *n[] = {"float", "int", "uint", "half"};
-    return t >= 0 && t <= 3 ? n[t] : "?";
-}
-static size_t dtype_size(int t) { return t == PX_F16 ? 2 : 4; }
-
 static uint32_t buffer_new(Cl *o, int dtype, int rank, const int64_t *shape, const char *what)
 {
     HvMsg m = {0};
@@ -497,7 +485,7 @@ static void buffer_read(Cl *o, uint32_t id, int *dtype, int *rank, int64_t *shap
         for (int i = 0; !rd.bad && i < *rank; i++) count *= (uint64_t)(shape[i] = (int64_t)hv_get_u64(&rd));
         free(p);
         if (rd.bad || count > (UINT64_C(1) << 40)) die("%s: malformed reply", what);
-        size_t bytes = (size_t)count * dtype_size(*dtype);
+        size_t bytes = (size_t)count * px_dtype_size((PxDtype)*dtype);
         if (bytes >= CL_SHM_MIN) {
             if (!(*data = malloc(bytes))) die("out of memory");
             if (shm_copy(o, HV_BUF_READ_SHM, id, *data, bytes, what) == 0) return;
@@ -517,190 +505,11 @@ static void buffer_read(Cl *o, uint32_t id, int *dtype, int *rank, int64_t *shap
     for (int i = 0; !rd.bad && i < *rank; i++) count *= (uint64_t)(shape[i] = (int64_t)hv_get_u64(&rd));
     size_t len;
     const void *d = hv_get_bytes(&rd, HV_MAX_FRAME, &len);
-    if (rd.bad || len != count * dtype_size(*dtype)) die("%s: malformed reply", what);
+    if (rd.bad || len != count * px_dtype_size((PxDtype)*dtype)) die("%s: malformed reply", what);
     *data = malloc(len + 1);
     if (!*data) die("out of memory");
     memcpy(*data, d, len);
     free(p);
-}
-
-/* ---- fills (as tools/pxrun.c: the same values for the same seed) ----------------------- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* IEEE half <-> float, round to nearest even (as px_float_to_half). */
-static uint16_t to_half(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, man = x & 0x7fffff;
-    if (e == 0xff) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
-    int ee = (int)e - 127 + 15;
-    if (ee >= 31) return (uint16_t)(sign | 0x7c00);
-    if (ee <= 0) {
-        if (ee < -10) return (uint16_t)sign;
-        man |= 0x800000;
-        int shift = 14 - ee;
-        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = (uint32_t)ee << 10 | man >> 13, rem = man & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
-    return (uint16_t)(sign | h);
-}
-static float from_half(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, man = h & 0x3ff;
-    float f;
-    if (e == 0) f = ldexpf((float)man, -24);
-    else if (e == 31) f = man ? NAN : INFINITY;
-    else f = ldexpf((float)(man | 0x400), (int)e - 25);
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    x |= sign;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
-static void *fill_data(const Pair *f, int t, int64_t n)
-{
-    size_t es = dtype_size(t);
-    unsigned char *d = malloc((size_t)n * es + 1);
-    if (!d) die("out of memory for --fill %s", f->text);
-    const char *v = f->value;
-    int mode;
-    double val = 0;
-    uint64_t seed = 1;
-    if (!strcmp(v, "zeros")) mode = 0, val = 0;
-    else if (!strcmp(v, "ones")) mode = 0, val = 1;
-    else if (!strcmp(v, "iota")) mode = 1;
-    else if (!strncmp(v, "random", 6) && (v[6] == 0 || v[6] == ':')) {
-        mode = 2;
-        if (v[6] == ':') {
-            char *end;
-            seed = strtoull(v + 7, &end, 0);
-            if (end == v + 7 || *end) die("--fill %s: the seed must be a whole number", f->text);
-        }
-    } else {
-        char *end;
-        val = strtod(v, &end);
-        if (end == v || *end) die("--fill %s: expected zeros, ones, iota, random[:SEED] or a number", f->text);
-        if ((t == PX_I32 || t == PX_U32) && val != floor(val))
-            die("--fill %s: %s is %s, so the value must be a whole number", f->text, f->name, dtype_name(t));
-        if (t == PX_U32 && val < 0) die("--fill %s: %s is uint, so the value cannot be negative", f->text, f->name);
-        mode = 0;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        double x = mode == 0 ? val : mode == 1 ? (double)i : 0;
-        if (mode == 2) {
-            uint64_t r = rng_next(&seed);
-            x = (t == PX_F32 || t == PX_F16) ? (double)(r >> 11) * (1.0 / 9007199254740992.0) : (double)(r % 100);
-        }
-        unsigned char *p = d + (size_t)i * es;
-        switch (t) {
-        case PX_F32: { float y = (float)x; memcpy(p, &y, 4); break; }
-        case PX_I32: { int32_t y = (int32_t)(int64_t)x; memcpy(p, &y, 4); break; }
-        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)x; memcpy(p, &y, 4); break; }
-        case PX_F16: { uint16_t y = to_half((float)x); memcpy(p, &y, 2); break; }
-        }
-    }
-    return d;
-}
-
-/* ---- output (the formats of tools/pxrun.c) ----------------------------------------------- */
-
-static double elem(const void *d, int t, int64_t i)
-{
-    switch (t) {
-    case PX_F32: return ((const float *)d)[i];
-    case PX_I32: return ((const int32_t *)d)[i];
-    case PX_U32: return ((const uint32_t *)d)[i];
-    case PX_F16: return from_half(((const uint16_t *)d)[i]);
-    }
-    return 0;
-}
-
-static void print_num(FILE *f, double x, int t, int json)
-{
-    if (json && !isfinite(x)) fprintf(f, "\"%s\"", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
-    else if (t == PX_I32 || t == PX_U32) fprintf(f, "%.0f", x);
-    else fprintf(f, "%.7g", x);
-}
-
-static void summary(FILE *f, const char *name, int t, int rank, const int64_t *shape, const void *d, int json, int first)
-{
-    int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= shape[i];
-    double mn = INFINITY, mx = -INFINITY, sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double x = elem(d, t, i);
-        if (x < mn) mn = x;
-        if (x > mx) mx = x;
-        sum += x;
-    }
-    int nf = n < 8 ? (int)n : 8;
-    if (json) {
-        fprintf(f, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", first ? "" : ",", name, px_npy_descr((PxDtype)t));
-        for (int i = 0; i < rank; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)shape[i]);
-        fprintf(f, "], \"first\": [");
-        for (int i = 0; i < nf; i++) {
-            if (i) fputs(", ", f);
-            print_num(f, elem(d, t, i), t, 1);
-        }
-        fputs("]", f);
-        if (n) {
-            fputs(", \"min\": ", f);
-            print_num(f, mn, t, 1);
-            fputs(", \"max\": ", f);
-            print_num(f, mx, t, 1);
-            fputs(", \"sum\": ", f);
-            print_num(f, sum, PX_F32, 1);
-        }
-        fputs("}", f);
-        return;
-    }
-    char sh[128];
-    size_t o = (size_t)snprintf(sh, sizeof sh, "(");
-    for (int i = 0; i < rank && o < sizeof sh; i++)
-        o += (size_t)snprintf(sh + o, sizeof sh - o, "%lld%s", (long long)shape[i], rank == 1 ? "," : i + 1 < rank ? ", " : "");
-    if (o < sizeof sh) snprintf(sh + o, sizeof sh - o, ")");
-    fprintf(f, "%s: %s %s [", name, dtype_name(t), sh);
-    for (int i = 0; i < nf; i++) {
-        if (i) fputs(", ", f);
-        print_num(f, elem(d, t, i), t, 0);
-    }
-    fprintf(f, "%s]", n > nf ? ", ..." : "");
-    if (n) {
-        fputs(" min ", f);
-        print_num(f, mn, t, 0);
-        fputs(" max ", f);
-        print_num(f, mx, t, 0);
-        fputs(" sum ", f);
-        print_num(f, sum, PX_F32, 0);
-    }
-    fputc('\n', f);
-}
-
-static void fmt_time(char *buf, size_t n, double ns)
-{
-    if (ns < 0) snprintf(buf, n, "-");
-    else if (ns < 1e3) snprintf(buf, n, "%.0f ns", ns);
-    else if (ns < 1e6) snprintf(buf, n, "%.1f us", ns / 1e3);
-    else if (ns < 1e9) snprintf(buf, n, "%.2f ms", ns / 1e6);
-    else snprintf(buf, n, "%.2f s", ns / 1e9);
-}
-
-static void json_num(FILE *f, double x)
-{
-    if (x < 0 || !isfinite(x)) fputs("null", f);
-    else fprintf(f, "%.6g", x);
 }
 
 /* ---- the run ----------------------------------------------------------------------------- */
@@ -756,20 +565,25 @@ static void launch_once(Cl *o, Result *res, int first)
         const Pair *a = &o->args[i];
         Param *q = param(o, a->name);
         if (!q || q->is_buffer) continue;
-        char *end;
-        errno = 0;
         hv_put_str(&m, a->name);
+        /* the numbers of px_launch_set_scalar_text: decimal or 0x hex, range-checked */
         if (q->dtype == PX_F32 || q->dtype == PX_F16) {
-            double v = strtod(a->value, &end);
-            if (end == a->value || *end) die("--arg %s: %s is %s: expected a number", a->text, a->name, dtype_name(q->dtype));
+            double v;
+            int half = q->dtype == PX_F16;
+            int e = px_parse_float(a->value, half ? PX_HALF_MAX : PX_FLOAT_MAX, &v);
+            if (e == 1) die("--arg %s: %s is %s: '%s' is not a number", a->text, a->name, px_dtype_name((PxDtype)q->dtype), a->value);
+            if (e) die("--arg %s: %s is %s: %s is beyond its range", a->text, a->name, px_dtype_name((PxDtype)q->dtype), a->value);
             hv_put_u32(&m, PX_ARG_FLOAT);
             hv_put_u32(&m, 0);
             hv_put_f64(&m, v);
             hv_put_u64(&m, 0);
         } else {
-            long long v = strtoll(a->value, &end, 0);
-            if (end == a->value || *end || errno) die("--arg %s: %s is %s: expected a whole number", a->text, a->name, dtype_name(q->dtype));
-            hv_put_u32(&m, q->dtype == PX_U32 ? PX_ARG_UINT : PX_ARG_INT);
+            int64_t v;
+            int u = q->dtype == PX_U32;
+            int e = u && a->value[0] == '-' ? 1 : px_parse_int(a->value, u ? 0 : INT32_MIN, u ? UINT32_MAX : INT32_MAX, &v);
+            if (e == 1) die("--arg %s: %s is %s: '%s' is not an integer (decimal or 0x hex)", a->text, a->name, px_dtype_name((PxDtype)q->dtype), a->value);
+            if (e) die("--arg %s: %s is %s: %s does not fit in 32 bits", a->text, a->name, px_dtype_name((PxDtype)q->dtype), a->value);
+            hv_put_u32(&m, u ? PX_ARG_UINT : PX_ARG_INT);
             hv_put_u32(&m, 0);
             hv_put_f64(&m, 0);
             hv_put_u64(&m, (uint64_t)v);
@@ -879,17 +693,17 @@ int hv_client_main(int argc, char **argv)
         char e[512];
         if (px_npy_read(a->value, &npy, e, sizeof e)) die("--arg %s: %s", a->text, e);
         char decl[128] = "";
-        size_t dl = (size_t)snprintf(decl, sizeof decl, "%s", dtype_name(q->dtype));
+        size_t dl = (size_t)snprintf(decl, sizeof decl, "%s", px_dtype_name((PxDtype)q->dtype));
         if (q->flexible) snprintf(decl + dl, sizeof decl - dl, "[]");
         else
             for (int d = 0; d < q->rank && dl < sizeof decl; d++) dl += (size_t)snprintf(decl + dl, sizeof decl - dl, "[%s]", q->dims[d]);
         if ((int)npy.dtype != q->dtype)
             die("--arg %s: %s has dtype %s (%s) but parameter %s is %s", a->text, a->value, px_npy_descr(npy.dtype),
-                dtype_name(npy.dtype), a->name, decl);
+                px_dtype_name((PxDtype)npy.dtype), a->name, decl);
         char what[320];
         snprintf(what, sizeof what, "--arg %s", a->text);
         q->buffer = buffer_new(o, npy.dtype, npy.rank, npy.shape, what);
-        buffer_write(o, q->buffer, npy.data, (size_t)npy.count * dtype_size(npy.dtype), what);
+        buffer_write(o, q->buffer, npy.data, (size_t)npy.count * px_dtype_size((PxDtype)npy.dtype), what);
         q->have_shape = 1;
         for (int d = 0; d < npy.rank && d < 4; d++) q->shape[d] = npy.shape[d];
         if (npy.rank != q->rank && !q->flexible) q->have_shape = 0;
@@ -920,8 +734,13 @@ int hv_client_main(int argc, char **argv)
         char what[320];
         snprintf(what, sizeof what, "--fill %s", f->text);
         q->buffer = buffer_new(o, q->dtype, q->rank, q->shape, what);
-        void *d = fill_data(f, q->dtype, count);
-        buffer_write(o, q->buffer, d, (size_t)count * dtype_size(q->dtype), what);
+        FillSpec fs;
+        char fe[512];
+        if (pxrun_parse_fill(f, (PxDtype)q->dtype, &fs, fe, sizeof fe)) die("%s", fe);
+        void *d = malloc((size_t)count * px_dtype_size((PxDtype)q->dtype) + 1);
+        if (!d) die("out of memory for --fill %s", f->text);
+        pxrun_fill(&fs, (PxDtype)q->dtype, count, d);
+        buffer_write(o, q->buffer, d, (size_t)count * px_dtype_size((PxDtype)q->dtype), what);
         free(d);
     }
     for (int i = 0; i < o->nouts; i++) {
@@ -977,7 +796,7 @@ int hv_client_main(int argc, char **argv)
             char what[320];
             snprintf(what, sizeof what, "reading %s", q->name);
             buffer_read(o, q->buffer, &t, &rank, shape, &d, what);
-            summary(f, q->name, t, rank, shape, d, o->json, first);
+            pxrun_summary(f, q->name, (PxDtype)t, rank, shape, d, o->json, first);
             first = 0;
             free(d);
         }
@@ -988,27 +807,27 @@ int hv_client_main(int argc, char **argv)
      * ticket is waited for): a --vm run reports the launch's total GPU time */
     if (o->json) {
         fprintf(f, "\n  ],\n  \"stages\": [\n  ],\n  \"total\": {\"name\": \"total\", \"predicted_ns\": null, \"measured_ns\": ");
-        json_num(f, best);
+        pxrun_json_num(f, best);
         fprintf(f, ", \"flops\": null, \"bytes\": null, \"gb_per_s\": null, \"gflop_per_s\": null, \"latency_ns\": ");
-        json_num(f, lat);
+        pxrun_json_num(f, lat);
         fputs("}\n}\n", f);
     } else if (o->stats) {
         char mt[32];
-        fmt_time(mt, sizeof mt, best);
+        pxrun_fmt_time(mt, sizeof mt, best);
         fprintf(f, "%-24s %12s %12s %10s %10s\n", "stage", "predicted", "measured", "GB/s", "GFLOP/s");
         fprintf(f, "%-24s %12s %12s %10s %10s\n", "total", "-", mt, "-", "-");
         if (o->repeat > 1) fprintf(f, "(measured: best of %d runs)\n", o->repeat);
         char lt[32];
-        fmt_time(lt, sizeof lt, lat);
+        pxrun_fmt_time(lt, sizeof lt, lat);
         fprintf(f, "(measured: GPU time of the launch at the hypervisor; submit to done %s)\n", lt);
     }
     fflush(f);
     close(o->fd);
     free(o->in);
-    for (int i = 0; i < o->nargs; i++) free(o->args[i].name);
-    for (int i = 0; i < o->nsizes; i++) free(o->sizes[i].name);
-    for (int i = 0; i < o->nfills; i++) free(o->fills[i].name);
-    for (int i = 0; i < o->nouts; i++) free(o->outs[i].name);
+    for (int i = 0; i < o->nargs; i++) free((char *)o->args[i].name);
+    for (int i = 0; i < o->nsizes; i++) free((char *)o->sizes[i].name);
+    for (int i = 0; i < o->nfills; i++) free((char *)o->fills[i].name);
+    for (int i = 0; i < o->nouts; i++) free((char *)o->outs[i].name);
     free(o);
     return 0;
 }

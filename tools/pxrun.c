@@ -50,15 +50,6 @@ static void on_log(void *user, PxLogLevel lv, const char *msg)
 
 /* ---- fills ---------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    /* splitmix64: reproducible across platforms for a seed */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void fill_buffer(PxBuffer *b, const Pair *f)
 {
     PxDtype t = px_buffer_dtype(b);
@@ -72,59 +63,12 @@ static void fill_buffer(PxBuffer *b, const Pair *f)
         free(d);
         die("%s", e);
     }
-    int mode = fs.mode;
-    double val = fs.val;
-    uint64_t seed = fs.seed;
-    for (int64_t i = 0; i < n; i++) {
-        double x = mode == 0 ? val : mode == 1 ? (double)i : 0;
-        if (mode == 2) {
-            uint64_t r = rng_next(&seed);
-            /* floats uniform in [0, 1); integers in 0..99 */
-            x = (t == PX_F32 || t == PX_F16) ? (double)(r >> 11) * (1.0 / 9007199254740992.0) : (double)(r % 100);
-        }
-        unsigned char *p = d + (size_t)i * es;
-        switch (t) {
-        case PX_F32: { float y = (float)x; memcpy(p, &y, 4); break; }
-        /* x is an integer here (a checked value, iota's index or 0..99);
-         * through uint64 it wraps modulo 2^32 with no undefined cast */
-        case PX_I32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
-        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
-        case PX_F16: { uint16_t y = px_float_to_half((float)x); memcpy(p, &y, 2); break; }
-        }
-    }
+    pxrun_fill(&fs, t, n, d);
     if (px_buffer_write(b, d, (size_t)n * es)) die("--fill %s: could not write the buffer", f->text);
     free(d);
 }
 
 /* ---- output ---------------------------------------------------------------- */
-
-static double elem(const void *d, PxDtype t, int64_t i)
-{
-    switch (t) {
-    case PX_F32: return ((const float *)d)[i];
-    case PX_I32: return ((const int32_t *)d)[i];
-    case PX_U32: return ((const uint32_t *)d)[i];
-    case PX_F16: return px_half_to_float(((const uint16_t *)d)[i]);
-    }
-    return 0;
-}
-
-static void print_num(FILE *f, double x, PxDtype t, int json)
-{
-    if (json && !isfinite(x)) fprintf(f, "\"%s\"", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
-    else if (t == PX_I32 || t == PX_U32) fprintf(f, "%.0f", x);
-    else fprintf(f, "%.7g", x);
-}
-
-static void shape_str(char *buf, size_t n, const PxBuffer *b)
-{
-    int r = px_buffer_rank(b);
-    const int64_t *s = px_buffer_shape(b);
-    size_t o = (size_t)snprintf(buf, n, "(");
-    for (int i = 0; i < r && o < n; i++)
-        o += (size_t)snprintf(buf + o, n - o, "%lld%s", (long long)s[i], r == 1 ? "," : i + 1 < r ? ", " : "");
-    if (o < n) snprintf(buf + o, n - o, ")");
-}
 
 static void *read_all(PxBuffer *b, const char *name)
 {
@@ -137,68 +81,9 @@ static void *read_all(PxBuffer *b, const char *name)
 
 static void summary(FILE *f, const char *name, PxBuffer *b, int json, int first)
 {
-    PxDtype t = px_buffer_dtype(b);
-    int64_t n = px_buffer_count(b);
     void *d = read_all(b, name);
-    /* min and max of the values that are not NaN; NaN when all are */
-    double mn = INFINITY, mx = -INFINITY, sum = 0;
-    int64_t nums = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double x = elem(d, t, i);
-        if (x < mn) mn = x;
-        if (x > mx) mx = x;
-        nums += !isnan(x);
-        sum += x;
-    }
-    if (!nums) mn = mx = NAN;
-    char sh[128];
-    shape_str(sh, sizeof sh, b);
-    int nf = n < 8 ? (int)n : 8;
-    if (json) {
-        fprintf(f, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", first ? "" : ",", name, px_npy_descr(t));
-        for (int i = 0; i < px_buffer_rank(b); i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)px_buffer_shape(b)[i]);
-        fprintf(f, "], \"first\": [");
-        for (int i = 0; i < nf; i++) {
-            if (i) fputs(", ", f);
-            print_num(f, elem(d, t, i), t, 1);
-        }
-        fputs("]", f);
-        if (n) {
-            fputs(", \"min\": ", f);
-            print_num(f, mn, t, 1);
-            fputs(", \"max\": ", f);
-            print_num(f, mx, t, 1);
-            fputs(", \"sum\": ", f);
-            print_num(f, sum, PX_F32, 1);
-        }
-        fputs("}", f);
-    } else {
-        fprintf(f, "%s: %s %s [", name, px_dtype_name(t), sh);
-        for (int i = 0; i < nf; i++) {
-            if (i) fputs(", ", f);
-            print_num(f, elem(d, t, i), t, 0);
-        }
-        fprintf(f, "%s]", n > nf ? ", ..." : "");
-        if (n) {
-            fputs(" min ", f);
-            print_num(f, mn, t, 0);
-            fputs(" max ", f);
-            print_num(f, mx, t, 0);
-            fputs(" sum ", f);
-            print_num(f, sum, PX_F32, 0);
-        }
-        fputc('\n', f);
-    }
+    pxrun_summary(f, name, px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, json, first);
     free(d);
-}
-
-static void fmt_time(char *buf, size_t n, double ns)
-{
-    if (ns < 0) snprintf(buf, n, "-");
-    else if (ns < 1e3) snprintf(buf, n, "%.0f ns", ns);
-    else if (ns < 1e6) snprintf(buf, n, "%.1f us", ns / 1e3);
-    else if (ns < 1e9) snprintf(buf, n, "%.2f ms", ns / 1e6);
-    else snprintf(buf, n, "%.2f s", ns / 1e9);
 }
 
 static void fmt_rate(char *buf, size_t n, double amount, double ns)
@@ -207,11 +92,6 @@ static void fmt_rate(char *buf, size_t n, double amount, double ns)
     else snprintf(buf, n, "%.2f", amount / ns); /* per ns = G per s */
 }
 
-static void json_num(FILE *f, double x)
-{
-    if (x < 0 || !isfinite(x)) fputs("null", f);
-    else fprintf(f, "%.6g", x);
-}
 
 /* Every --out goes to a temporary file beside its target (same file
  * system, so rename is atomic), and only when all are written are they
@@ -493,17 +373,17 @@ int main(int argc, char **argv)
             if (i < 0) fprintf(f, "\n  ],\n  \"total\": ");
             else fprintf(f, "%s\n    ", i ? "," : "");
             fprintf(f, "{\"name\": \"%s\", \"predicted_ns\": ", i < 0 ? "total" : px_launch_stage_name(l, i));
-            json_num(f, have ? c.predicted_ns : -1);
+            pxrun_json_num(f, have ? c.predicted_ns : -1);
             fputs(", \"measured_ns\": ", f);
-            json_num(f, t);
+            pxrun_json_num(f, t);
             fputs(", \"flops\": ", f);
-            json_num(f, have ? c.flops : -1);
+            pxrun_json_num(f, have ? c.flops : -1);
             fputs(", \"bytes\": ", f);
-            json_num(f, have && c.bytes_read >= 0 ? c.bytes_read + c.bytes_written : -1);
+            pxrun_json_num(f, have && c.bytes_read >= 0 ? c.bytes_read + c.bytes_written : -1);
             fputs(", \"gb_per_s\": ", f);
-            json_num(f, have && c.bytes_read >= 0 && t > 0 ? (c.bytes_read + c.bytes_written) / t : -1);
+            pxrun_json_num(f, have && c.bytes_read >= 0 && t > 0 ? (c.bytes_read + c.bytes_written) / t : -1);
             fputs(", \"gflop_per_s\": ", f);
-            json_num(f, have && c.flops >= 0 && t > 0 ? c.flops / t : -1);
+            pxrun_json_num(f, have && c.flops >= 0 && t > 0 ? c.flops / t : -1);
             fputs("}", f);
         }
         fprintf(f, "\n}\n");
@@ -529,8 +409,8 @@ int main(int argc, char **argv)
                 int have = px_launch_cost(l, si, &c) == PX_OK;
                 double t = si < 0 ? best_total : best[si];
                 char pt[32], mt[32], gb[32], gf[32];
-                fmt_time(pt, sizeof pt, have ? c.predicted_ns : -1);
-                fmt_time(mt, sizeof mt, t);
+                pxrun_fmt_time(pt, sizeof pt, have ? c.predicted_ns : -1);
+                pxrun_fmt_time(mt, sizeof mt, t);
                 fmt_rate(gb, sizeof gb, have && c.bytes_read >= 0 ? c.bytes_read + c.bytes_written : -1, t);
                 fmt_rate(gf, sizeof gf, have ? c.flops : -1, t);
                 char nm[64];

@@ -33,8 +33,8 @@ typedef struct Opts {
 /* pxrun_parse_args results */
 enum { PXRUN_OK, PXRUN_ERROR, PXRUN_HELP, PXRUN_USAGE /* an error; show the usage too */ };
 
-static int pxrun_fail(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int pxrun_fail(char *err, size_t errsz, const char *fmt, ...)
+static inline int pxrun_fail(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline int pxrun_fail(char *err, size_t errsz, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -43,7 +43,7 @@ static int pxrun_fail(char *err, size_t errsz, const char *fmt, ...)
     return PXRUN_ERROR;
 }
 
-static void pxrun_free_opts(Opts *o)
+static inline void pxrun_free_opts(Opts *o)
 {
     for (int i = 0; i < o->nargs; i++) free((void *)o->args[i].name);
     for (int i = 0; i < o->nsizes; i++) free((void *)o->sizes[i].name);
@@ -54,7 +54,7 @@ static void pxrun_free_opts(Opts *o)
 
 /* Appends NAME=VALUE of `flag` to v[*n]; a NAME given twice for one flag
  * is an error (the last would silently win otherwise). */
-static int pxrun_pair(const char *flag, const char *s, Pair *v, int *n, char *err, size_t errsz)
+static inline int pxrun_pair(const char *flag, const char *s, Pair *v, int *n, char *err, size_t errsz)
 {
     if (*n == MAXP) return pxrun_fail(err, errsz, "too many %s (at most %d)", flag, MAXP);
     const char *eq = strchr(s, '=');
@@ -69,7 +69,7 @@ static int pxrun_pair(const char *flag, const char *s, Pair *v, int *n, char *er
     return PXRUN_OK;
 }
 
-static int pxrun_count(const char *flag, const char *v, long lo, long hi, long *out, char *err, size_t errsz)
+static inline int pxrun_count(const char *flag, const char *v, long lo, long hi, long *out, char *err, size_t errsz)
 {
     int64_t n;
     if (px_parse_int(v, lo, hi, &n))
@@ -79,7 +79,7 @@ static int pxrun_count(const char *flag, const char *v, long lo, long hi, long *
 }
 
 /* Fills o from argv (o zeroed by the caller). */
-static int pxrun_parse_args(int argc, char **argv, Opts *o, char *err, size_t errsz)
+static inline int pxrun_parse_args(int argc, char **argv, Opts *o, char *err, size_t errsz)
 {
     o->repeat = 0; /* not given: 1 run, or 5 per micro-kernel with --calibrate */
     o->vm = -1;
@@ -153,7 +153,7 @@ typedef struct FillSpec {
     uint64_t seed;     /* mode 2 */
 } FillSpec;
 
-static int pxrun_parse_fill(const Pair *f, PxDtype t, FillSpec *out, char *err, size_t errsz)
+static inline int pxrun_parse_fill(const Pair *f, PxDtype t, FillSpec *out, char *err, size_t errsz)
 {
     const char *v = f->value;
     *out = (FillSpec){0, 0, 1};
@@ -192,6 +192,124 @@ static int pxrun_parse_fill(const Pair *f, PxDtype t, FillSpec *out, char *err, 
         return pxrun_fail(err, errsz, "--fill %s: %s is beyond the range of %s, the type of %s", f->text, v,
                           px_dtype_name(t), f->name);
     return PXRUN_OK;
+}
+
+/* ---- values and output, the same for a local and a --vm run ---------------- */
+
+static inline uint64_t pxrun_rng_next(uint64_t *s)
+{
+    /* splitmix64: reproducible across platforms for a seed */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The n elements of type t that fill spec fs gives, into d. */
+static inline void pxrun_fill(const FillSpec *fs, PxDtype t, int64_t n, void *data)
+{
+    unsigned char *d = data;
+    size_t es = px_dtype_size(t);
+    uint64_t seed = fs->seed;
+    for (int64_t i = 0; i < n; i++) {
+        double x = fs->mode == 0 ? fs->val : fs->mode == 1 ? (double)i : 0;
+        if (fs->mode == 2) {
+            uint64_t r = pxrun_rng_next(&seed);
+            /* floats uniform in [0, 1); integers in 0..99 */
+            x = (t == PX_F32 || t == PX_F16) ? (double)(r >> 11) * (1.0 / 9007199254740992.0) : (double)(r % 100);
+        }
+        unsigned char *p = d + (size_t)i * es;
+        switch (t) {
+        case PX_F32: { float y = (float)x; memcpy(p, &y, 4); break; }
+        /* x is an integer here (a checked value, iota's index or 0..99);
+         * through uint64 it wraps modulo 2^32 with no undefined cast */
+        case PX_I32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
+        case PX_U32: { uint32_t y = (uint32_t)(uint64_t)(int64_t)x; memcpy(p, &y, 4); break; }
+        case PX_F16: { uint16_t y = px_float_to_half((float)x); memcpy(p, &y, 2); break; }
+        }
+    }
+}
+
+static inline double pxrun_elem(const void *d, PxDtype t, int64_t i)
+{
+    switch (t) {
+    case PX_F32: return ((const float *)d)[i];
+    case PX_I32: return ((const int32_t *)d)[i];
+    case PX_U32: return ((const uint32_t *)d)[i];
+    case PX_F16: return px_half_to_float(((const uint16_t *)d)[i]);
+    }
+    return 0;
+}
+
+static inline void pxrun_print_num(FILE *f, double x, PxDtype t, int json)
+{
+    if (json && !isfinite(x)) fprintf(f, "\"%s\"", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+    else if (t == PX_I32 || t == PX_U32) fprintf(f, "%.0f", x);
+    else fprintf(f, "%.7g", x);
+}
+
+/* The summary of a buffer's data: text (`name: type (shape) [first...] min
+ * max sum`) or one JSON object of the "buffers" list (first: the first of
+ * the list). */
+static inline void pxrun_summary(FILE *f, const char *name, PxDtype t, int rank, const int64_t *shape, const void *d,
+                          int json, int first)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= shape[i];
+    /* min and max of the values that are not NaN; NaN when all are */
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    int64_t nums = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = pxrun_elem(d, t, i);
+        if (x < mn) mn = x;
+        if (x > mx) mx = x;
+        nums += !isnan(x);
+        sum += x;
+    }
+    if (!nums) mn = mx = NAN;
+    int nf = n < 8 ? (int)n : 8;
+    if (json) {
+        fprintf(f, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", first ? "" : ",", name, px_npy_descr(t));
+        for (int i = 0; i < rank; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        fprintf(f, "], \"first\": [");
+    } else {
+        char sh[128];
+        size_t o = (size_t)snprintf(sh, sizeof sh, "(");
+        for (int i = 0; i < rank && o < sizeof sh; i++)
+            o += (size_t)snprintf(sh + o, sizeof sh - o, "%lld%s", (long long)shape[i],
+                                  rank == 1 ? "," : i + 1 < rank ? ", " : "");
+        if (o < sizeof sh) snprintf(sh + o, sizeof sh - o, ")");
+        fprintf(f, "%s: %s %s [", name, px_dtype_name(t), sh);
+    }
+    for (int i = 0; i < nf; i++) {
+        if (i) fputs(", ", f);
+        pxrun_print_num(f, pxrun_elem(d, t, i), t, json);
+    }
+    fputs(json ? "]" : n > nf ? ", ...]" : "]", f);
+    if (n) {
+        fputs(json ? ", \"min\": " : " min ", f);
+        pxrun_print_num(f, mn, t, json);
+        fputs(json ? ", \"max\": " : " max ", f);
+        pxrun_print_num(f, mx, t, json);
+        fputs(json ? ", \"sum\": " : " sum ", f);
+        pxrun_print_num(f, sum, PX_F32, json);
+    }
+    fputs(json ? "}" : "\n", f);
+}
+
+static inline void pxrun_fmt_time(char *buf, size_t n, double ns)
+{
+    if (ns < 0) snprintf(buf, n, "-");
+    else if (ns < 1e3) snprintf(buf, n, "%.0f ns", ns);
+    else if (ns < 1e6) snprintf(buf, n, "%.1f us", ns / 1e3);
+    else if (ns < 1e9) snprintf(buf, n, "%.2f ms", ns / 1e6);
+    else snprintf(buf, n, "%.2f s", ns / 1e9);
+}
+
+static inline void pxrun_json_num(FILE *f, double x)
+{
+    if (x < 0 || !isfinite(x)) fputs("null", f);
+    else fprintf(f, "%.6g", x);
 }
 
 #endif

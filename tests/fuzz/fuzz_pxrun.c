@@ -19,14 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The two helpers of runtime/px.c that npy.c uses, here so the target
- * links without the Vulkan runtime. */
-size_t px_dtype_size(PxDtype t) { return t == PX_F16 ? 2 : 4; }
-const char *px_dtype_name(PxDtype t)
-{
-    static const char *const n[] = {"float", "int", "uint", "half"};
-    return (unsigned)t < 4 ? n[t] : "?";
-}
+/* Links runtime/npy.c and runtime/dtype.c only (libc): no Vulkan runtime. */
 
 #define PROMISE(c)                  \
     do {                            \

@@ -28,7 +28,7 @@ FLAGS="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow -
 $CLANG $FLAGS tests/fuzz/fuzz_frontend.c base/*.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
     -o "$F/fuzz_frontend" || { echo "fuzz: cannot build fuzz_frontend"; exit 2; }
 # shellcheck disable=SC2086
-$CLANG $FLAGS tests/fuzz/fuzz_pxrun.c runtime/npy.c -lm \
+$CLANG $FLAGS tests/fuzz/fuzz_pxrun.c runtime/npy.c runtime/dtype.c -lm \
     -o "$F/fuzz_pxrun" || { echo "fuzz: cannot build fuzz_pxrun"; exit 2; }
 for s in tests/golden/*.px examples/*.px tests/fuzz/seeds/*.px; do
     [ -f "$s" ] && cp "$s" "$F/corpus/seed_$(basename "$s")"
