@@ -725,6 +725,11 @@ PxResult px_vm_module_destroy(PxSched *s, uint32_t vmid, uint32_t module)
             if (j->l && j->l->k->m == mine->m)
                 r = sched_fail(PX_ERR_BUSY, "VM %u: module %u has launches queued", vmid, module);
         if (!r && !(sm = obj_take(vm, 1, module))) r = sched_fail(PX_ERR_NOT_FOUND, "VM %u has no module %u", vmid, module);
+        /* a finished job not yet waited for (a cancelled queued one keeps
+         * its launch until then) lets its launch go now: it must not
+         * outlive the code it was made from */
+        for (SchedJob *j = vm->live; sm && j; j = j->live_next)
+            if (j->state == JOB_DONE && j->l && j->l->k->m == sm->m) sched_job_release(d, j);
         if (sm) dead = mod_unref(sm); /* the code stays while other VMs or the cache hold it */
     }
     pthread_mutex_unlock(&s->mu);

@@ -261,6 +261,18 @@ TEST(cancel_and_destroy)
     for (int i = 0; i < 6; i++) t[i] = submit_spin(9, m9, y9, 20000);
     /* a buffer bound to a queued launch cannot go */
     CHECK(px_vm_buffer_destroy(S, 9, y9) == PX_ERR_BUSY);
+    /* a cancelled queued launch of another module, not yet waited for:
+     * that module can go, and the wait afterwards still gets its result
+     * (the launch is released with the module; ASan checks no use after) */
+    uint32_t mb = compile(9, SAXPY), bx9 = fbuf(9, 64, NULL), by9 = fbuf(9, 64, NULL);
+    PxArg sa[3] = {{.name = "a", .kind = PX_ARG_FLOAT, .f = 1}, {.name = "x", .kind = PX_ARG_BUFFER, .buffer = bx9},
+                   {.name = "y", .kind = PX_ARG_BUFFER, .buffer = by9}};
+    uint64_t tb;
+    CHECK(px_vm_submit(S, 9, mb, NULL, sa, 3, &tb) == PX_OK);
+    CHECK(px_vm_cancel(S, 9, tb) == PX_OK);
+    CHECK(px_vm_module_destroy(S, 9, mb) == PX_OK);
+    PxTicketResult rb;
+    CHECK(px_vm_wait(S, 9, tb, -1, &rb) == PX_OK && rb.result == PX_ERR_CANCELLED);
     /* a queued one: removed, cancelled */
     CHECK(px_vm_cancel(S, 9, t[5]) == PX_OK);
     PxTicketResult r;
