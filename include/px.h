@@ -1,15 +1,19 @@
 /*
  * px.h — the PX embedding API: compile PX kernels and run them on a Vulkan
- * device.
+ * device, or on the host CPU through an LLVM JIT (the plugin
+ * libpx-llvm.so.0, loaded on first use). Many tenants sharing devices:
+ * pxsched.h, over this.
  *
  * Objects and ownership
  * ---------------------
- *   PxContext  one Vulkan instance + device + queue; everything else belongs
- *              to a context and must be destroyed before it. Contexts share
+ *   PxContext  one device: a Vulkan instance + device + queue, or the CPU
+ *              backend's thread pool and JIT; everything else belongs to a
+ *              context and must be destroyed before it. Contexts share
  *              nothing: several may live in one process, each used by one
  *              thread at a time. There is no global state.
  *   PxModule   a compiled .px source (every kernel in it, as SPIR-V and
- *              launch metadata). Destroy with px_module_destroy.
+ *              launch metadata, or native code). Destroy with
+ *              px_module_destroy.
  *   PxKernel   a kernel of a module; borrowed, valid while its module lives.
  *   PxBuffer   a device buffer with an element type and a shape (rank 0..4).
  *              Destroy with px_buffer_destroy. Buffers a launch creates

@@ -35,7 +35,6 @@ struct RtProg {
     RtUnit *units;              /* [dispatch]: sliced execution (rt.h) */
     int nunits;
     uint64_t total;             /* groups of all units */
-    int ran_empty;              /* a kernel with no dispatches "ran" */
 };
 
 static PxResult vk_open(RtLog *log, const RtDeviceConfig *cfg, RtDev **out, RtCaps *caps)
@@ -320,11 +319,8 @@ static PxResult vk_prog_prepare(RtDev *d, RtCode *code, int k, const RtArgs *a, 
 
 static PxResult vk_submit(RtDev *d, RtProg *p)
 {
-    if (p->cl->dispatches.n == 0) {
-        p->ran_empty = 1;
-        return PX_OK;
-    }
-    return rt_program_submit(&d->vk, &p->prog);
+    /* a kernel with no statements has no dispatches: nothing to submit */
+    return p->cl->dispatches.n ? rt_program_submit(&d->vk, &p->prog) : PX_OK;
 }
 
 static PxResult vk_wait(RtDev *d, RtProg *p)
