@@ -885,28 +885,29 @@ static SchedDev *lock_buffer(PxSched *s, uint32_t vmid, uint32_t buffer, PxBuffe
     return d;
 }
 
-PxResult px_vm_buffer_write(PxSched *s, uint32_t vmid, uint32_t buffer, const void *data, size_t bytes)
+/* A host copy into (write) or out of a VM's buffer, after the VM's earlier
+ * launches (lock_buffer). */
+static PxResult vm_copy(PxSched *s, uint32_t vmid, uint32_t buffer, void *data, size_t bytes, int write)
 {
-    if (!s || (!data && bytes)) return sched_fail(PX_ERR_INVALID, "px_vm_buffer_write: NULL argument");
+    if (!s || (!data && bytes))
+        return sched_fail(PX_ERR_INVALID, "px_vm_buffer_%s: NULL argument", write ? "write" : "read");
     PxBuffer *b;
     PxResult r;
     SchedDev *d = lock_buffer(s, vmid, buffer, &b, &r);
     if (!d) return r;
-    if ((r = px_buffer_write(b, data, bytes))) r = dev_fail(d, r);
+    if ((r = write ? px_buffer_write(b, data, bytes) : px_buffer_read(b, data, bytes))) r = dev_fail(d, r);
     pthread_mutex_unlock(&d->mu);
     return r;
 }
 
+PxResult px_vm_buffer_write(PxSched *s, uint32_t vmid, uint32_t buffer, const void *data, size_t bytes)
+{
+    return vm_copy(s, vmid, buffer, (void *)data, bytes, 1);
+}
+
 PxResult px_vm_buffer_read(PxSched *s, uint32_t vmid, uint32_t buffer, void *data, size_t bytes)
 {
-    if (!s || (!data && bytes)) return sched_fail(PX_ERR_INVALID, "px_vm_buffer_read: NULL argument");
-    PxBuffer *b;
-    PxResult r;
-    SchedDev *d = lock_buffer(s, vmid, buffer, &b, &r);
-    if (!d) return r;
-    if ((r = px_buffer_read(b, data, bytes))) r = dev_fail(d, r);
-    pthread_mutex_unlock(&d->mu);
-    return r;
+    return vm_copy(s, vmid, buffer, data, bytes, 0);
 }
 
 PxResult px_vm_buffer_info(PxSched *s, uint32_t vmid, uint32_t buffer, PxDtype *dtype, int *rank, int64_t *shape)

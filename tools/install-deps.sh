@@ -1,10 +1,11 @@
 #!/bin/sh
-# Installs, with apt-get as root, every Debian package PX needs, skipping
-# those already present. Quiet when nothing is missing.
+# Installs, with apt-get as root, the Debian packages given (default: every
+# package PX needs to build and test), skipping those already present.
+# Quiet when nothing is missing. guest/install-deps.sh names the guests'.
 set -e
-PKGS="llvm-16-dev clang-16 libclang-rt-16-dev spirv-tools spirv-headers libvulkan-dev
+PKGS="${*:-llvm-16-dev clang-16 libclang-rt-16-dev spirv-tools spirv-headers libvulkan-dev
       mesa-vulkan-drivers vulkan-tools glslang-tools re2c bison pkg-config
-      python3-numpy make gcc"
+      python3-numpy make gcc}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
