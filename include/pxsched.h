@@ -111,6 +111,20 @@ PxResult px_sched_vm_set(PxSched *s, const PxVmConfig *c);
  * modules and buffers. */
 PxResult px_sched_vm_destroy(PxSched *s, uint32_t vm);
 
+/* Live migration (docs/SCHEDULER.md, "Migration"): the VM's queue pauses at
+ * a slice boundary, its buffers and modules move to device `device`, and
+ * its queued and running launches continue there; tickets, ids and results
+ * are unchanged (outputs bit-identical to an unmigrated run). Refused with
+ * PX_ERR_QUOTA when its quota or share does not fit on the target. out may
+ * be NULL. */
+typedef struct PxMigrateStats {
+    double total_ns;           /* the call, start to the VM running on the target */
+    double downtime_ns;        /* while no launch of the VM could run */
+    uint64_t bytes;            /* buffer bytes copied */
+    int launches_moved;        /* queued or running launches continued there */
+} PxMigrateStats;
+PxResult px_vm_migrate(PxSched *s, uint32_t vm, int device, PxMigrateStats *out);
+
 /* ---- a VM's modules and buffers ------------------------------------------ */
 
 /* Compiles on the VM's device. *diags as px_module_compile's (px_free it).

@@ -1231,3 +1231,12 @@ PxResult px_sched_vm_stats(PxSched *s, uint32_t vmid, PxVmStats *out)
     pthread_mutex_unlock(&s->mu);
     return vm ? PX_OK : PX_ERR_NOT_FOUND;
 }
+
+PxResult px_vm_migrate(PxSched *s, uint32_t vm, int device, PxMigrateStats *out)
+{
+    (void)vm;
+    (void)device;
+    if (out) memset(out, 0, sizeof *out);
+    if (!s) return sched_fail(PX_ERR_INVALID, "px_vm_migrate: NULL argument");
+    return sched_fail(PX_ERR_UNSUPPORTED, "px_vm_migrate: not implemented yet (issue #15)");
+}
