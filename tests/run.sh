@@ -37,5 +37,6 @@ done
 # (PX_BACKEND: px_config_default)
 run_suite runtime-cpu env PX_BACKEND=cpu sh tests/runtime.sh "$B"
 run_suite sched-cpu env PX_BACKEND=cpu "$B/tests/test_sched"
+run_suite oversub-cpu env PX_BACKEND=cpu "$B/tests/test_oversub"
 echo "$total_p passed, $total_f failed"
 [ "$total_f" = 0 ]
