@@ -58,14 +58,17 @@ static PxResult host_copy(SchedDev *d, SchedObj *o, uint64_t *copied)
     return PX_OK;
 }
 
-/* Under d->mu: o (of vm) leaves device memory. */
-static PxResult evict(PxSched *s, SchedDev *d, SchedVm *vm, SchedObj *o)
+/* Under d->mu: o (of vm) leaves device memory. Its device buffer goes to
+ * *donate when that is empty and the sizes match (a restore reuses it:
+ * no allocation, no zero-fill), else it is freed. */
+static PxResult evict(PxSched *s, SchedDev *d, SchedVm *vm, SchedObj *o, size_t want, RtBuf **donate)
 {
     PxBuffer *b = o->p;
     uint64_t copied;
     PxResult r = host_copy(d, o, &copied);
     if (r) return r;
-    d->ctx->ops->buffer_destroy(d->ctx->dev, b->rb);
+    if (donate && !*donate && b->bytes == want) *donate = b->rb;
+    else d->ctx->ops->buffer_destroy(d->ctx->dev, b->rb);
     b->rb = NULL;
     o->evicted = 1;
     pthread_mutex_lock(&s->mu);
@@ -78,17 +81,21 @@ static PxResult evict(PxSched *s, SchedDev *d, SchedVm *vm, SchedObj *o)
     return PX_OK;
 }
 
-/* Under d->mu: o (of vm) back in device memory from its host copy. */
-static PxResult restore(PxSched *s, SchedDev *d, SchedVm *vm, SchedObj *o)
+static PxResult room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob *pin, RtBuf **donate);
+
+/* Under d->mu: o (of vm) back in device memory from its host copy, making
+ * room first (never evicting a buffer of pin). */
+static PxResult restore(PxSched *s, SchedDev *d, SchedVm *vm, SchedObj *o, const SchedJob *pin)
 {
     PxBuffer *b = o->p;
     PxContext *c = d->ctx;
     RtBuf *rb = NULL;
-    PxResult r = c->ops->buffer_create(c->dev, b->bytes ? b->bytes : 1, &rb);
-    if (!r && b->bytes) r = c->ops->buffer_write(c->dev, rb, o->host, b->bytes);
+    PxResult r = room(s, d, b->bytes, pin, &rb);
+    if (!r && !rb && (r = c->ops->buffer_create(c->dev, b->bytes ? b->bytes : 1, &rb))) r = sched_fail(r, "%s", px_last_error(c));
+    if (!r && b->bytes && (r = c->ops->buffer_write(c->dev, rb, o->host, b->bytes))) r = sched_fail(r, "%s", px_last_error(c));
     if (r) {
         c->ops->buffer_destroy(c->dev, rb);
-        return sched_fail(r, "device %d: restoring a buffer of VM %u: %s", d->index, vm->cfg.id, px_last_error(c));
+        return sched_fail(r, "device %d: restoring a buffer of VM %u: %s", d->index, vm->cfg.id, px_sched_last_error());
     }
     b->rb = rb;
     o->evicted = 0;
@@ -128,6 +135,12 @@ static SchedObj *victim(PxSched *s, SchedDev *d, const SchedJob *pin, SchedVm **
 
 PxResult sched_make_room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob *pin)
 {
+    return room(s, d, bytes, pin, NULL);
+}
+
+/* sched_make_room; an evicted buffer of exactly `bytes` may be donated. */
+static PxResult room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob *pin, RtBuf **donate)
+{
     if (d->dead) return sched_fail(PX_ERR_DEVICE_LOST, "device %d was lost and could not be opened again", d->index);
     if (s->oversub <= 1) return PX_OK; /* quotas fit the capacity: so do the buffers */
     for (;;) {
@@ -143,7 +156,7 @@ PxResult sched_make_room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob
                               "none of it evictable)",
                               d->index, (unsigned long long)bytes, (unsigned long long)d->capacity,
                               (unsigned long long)resident);
-        PxResult r = evict(s, d, vm, o);
+        PxResult r = evict(s, d, vm, o, bytes, donate);
         if (r) return r;
     }
 }
@@ -199,8 +212,7 @@ PxResult sched_make_resident(PxSched *s, SchedDev *d, SchedJob *j)
         SchedObj *o = l->p[i].bound ? sched_buf_slot(vm, l->p[i].bound) : NULL;
         if (!o) continue;
         if (o->lost) return lost(d, vm, err, n);
-        if (o->evicted && ((r = sched_make_room(s, d, px_buffer_bytes(o->p), j)) || (r = restore(s, d, vm, o))))
-            snprintf(err, n, "%s", px_sched_last_error());
+        if (o->evicted && (r = restore(s, d, vm, o, j))) snprintf(err, n, "%s", px_sched_last_error());
         o->used = ++d->lru;
         /* the launch may change it from now on: the host copy is stale */
         if (k->params.v[i].flags & IR_P_WRITTEN) o->clean = 0;
