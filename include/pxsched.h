@@ -77,6 +77,11 @@ typedef struct PxSchedConfig {
      * capacity, the least recently used buffers (idle VMs' first) are
      * evicted to host memory and restored before their VM's next launch. */
     double oversubscribe;
+    /* Keep a host copy of every buffer the host writes or reads, so that
+     * it survives a device loss (docs/SCHEDULER.md, "Device loss"): one
+     * more memcpy per copy and host memory for the bytes. Always on while
+     * oversubscribed (the copies make evicting those buffers free). */
+    int host_copies;
 } PxSchedConfig;
 
 void px_sched_config_default(PxSchedConfig *cfg);

@@ -239,9 +239,10 @@ PxResult sched_buf_copy(SchedDev *d, SchedVm *vm, PxBuffer *b, void *data, size_
         return sched_fail(lost(d, vm, err, sizeof err), "%s", err);
     }
     if (d->dead) return sched_fail(PX_ERR_DEVICE_LOST, "device %d was lost and could not be opened again", d->index);
-    /* a host copy is made (or kept) either way: it is what an eviction or
-     * a device loss falls back on; an evicted buffer has one (or is lost) */
-    if (!o->host && !(o->host = malloc(b->bytes ? b->bytes : 1)) && o->evicted)
+    /* a host copy is what an eviction or a device loss falls back on: an
+     * evicted buffer has one (or is lost); a resident one keeps one when
+     * the scheduler keeps host copies */
+    if (!o->host && (o->evicted || d->s->host_copies) && !(o->host = malloc(b->bytes ? b->bytes : 1)) && o->evicted)
         return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of host memory for a %zu-byte host copy", b->bytes);
     if (!o->evicted) {
         PxResult r = write ? px_buffer_write(b, data, bytes) : px_buffer_read(b, data, bytes);

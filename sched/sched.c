@@ -111,6 +111,7 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
     s->log = cfg->log;
     s->log_user = cfg->log_user;
     s->oversub = cfg->oversubscribe >= 1 ? cfg->oversubscribe : 1;
+    s->host_copies = cfg->host_copies || s->oversub > 1;
     s->t0 = sched_now_ns();
     s->ndev = cfg->ndevices;
     PxResult r = PX_OK;

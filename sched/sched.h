@@ -164,6 +164,7 @@ struct PxSched {
     int cache_max;              /* compile cache entries per device; 0: off */
     uint64_t cache_clock, cache_hits, cache_misses, cache_evictions;
     double oversub;             /* quotas may sum to capacity x this; 1: off */
+    int host_copies;            /* PxSchedConfig.host_copies, or oversubscribed */
 };
 
 int64_t sched_now_ns(void);

@@ -30,7 +30,7 @@ static void usage(FILE *f)
     fputs("usage: pxhvd [--listen DIR] [--vm ID:SPEC]... [--device N|NAME|cpu]...\n"
           "             [--device-memory SIZE] [--policy fair|fixed] [--slice-us N]\n"
           "             [--metrics HOST:PORT] [--log FILE] [--frame-timeout-ms N] [-v]\n"
-          "             [--oversubscribe RATIO] [--test-faults]\n",
+          "             [--oversubscribe RATIO] [--host-copies] [--test-faults]\n",
           f);
 }
 
@@ -154,7 +154,8 @@ int main(int argc, char **argv)
             double x = strtod(v, &end);
             if (end == v || *end || !(x >= 1 && x <= 64)) fail(2, "--oversubscribe %s: expected a ratio from 1 to 64", v);
             sc.oversubscribe = x;
-        } else if (!strcmp(a, "--test-faults")) test_faults = 1;
+        } else if (!strcmp(a, "--host-copies")) sc.host_copies = 1;
+        else if (!strcmp(a, "--test-faults")) test_faults = 1;
         else if (!strcmp(a, "--metrics")) metrics = NEXT();
         else if (!strcmp(a, "--log")) logpath = NEXT();
         else if (!strcmp(a, "-v")) verbose = 1;

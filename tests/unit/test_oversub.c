@@ -17,6 +17,7 @@ static const char *SAXPY = "GPU_KERNEL saxpy\nGPU_PARAM a float\nGPU_PARAM x flo
 
 static PxSched *S;
 static PxContext *ctx2; /* a second context on the same backend: device 1 */
+static int host_copies;  /* PxSchedConfig.host_copies of the next mk */
 
 static int mk(double ratio, uint64_t cap, int ndev, int slice_us)
 {
@@ -27,6 +28,7 @@ static int mk(double ratio, uint64_t cap, int ndev, int slice_us)
     sc.devices[1] = ctx2;
     sc.capacity[0] = sc.capacity[1] = cap;
     sc.oversubscribe = ratio;
+    sc.host_copies = host_copies;
     sc.compile_cache = -1;
     if (slice_us) sc.slice_us = sc.long_slice_us = slice_us;
     S = NULL;
@@ -293,7 +295,9 @@ TEST(device_loss_recovery)
         return;
     }
     const int64_t n = 4096;
+    host_copies = 1;
     CHECK(mk(0, 64 * MIB, 2, 0));
+    host_copies = 0;
     if (!S) return;
     CHECK(vm_on(1, 0, 8 * MIB) == PX_OK && vm_on(2, 1, 8 * MIB) == PX_OK);
     uint32_t m1 = compile(1), m2 = compile(2);
@@ -339,6 +343,31 @@ TEST(device_loss_recovery)
     px_sched_destroy(S);
 }
 
+/* Without host copies (and not oversubscribed) a host-written buffer is
+ * lost with the device too; the VM goes on once it writes it again. */
+TEST(device_loss_without_host_copies)
+{
+    if (!strcmp(px_context_backend(ctx), "cpu")) return; /* device_loss_recovery checks the refusal */
+    const int64_t n = 1024;
+    CHECK(mk(0, 64 * MIB, 1, 0));
+    if (!S) return;
+    CHECK(vm_on(1, 0, 8 * MIB) == PX_OK);
+    uint32_t m = compile(1), x = fbuf(1, n, 1), y = fbuf(1, n, 2);
+    PxTicketResult res;
+    CHECK(sched_inject_loss(S, 0) == PX_OK);
+    CHECK(run_saxpy(1, m, 2, x, y, &res) == PX_ERR_DEVICE_LOST);
+    float *v = calloc((size_t)n, 4);
+    CHECK(px_vm_buffer_read(S, 1, x, v, (size_t)n * 4) == PX_ERR_DEVICE_LOST);
+    for (int64_t i = 0; i < n; i++) v[i] = 1 + (float)(i % 97);
+    CHECK(px_vm_buffer_write(S, 1, x, v, (size_t)n * 4) == PX_OK);
+    for (int64_t i = 0; i < n; i++) v[i] = 2 + (float)(i % 97);
+    CHECK(px_vm_buffer_write(S, 1, y, v, (size_t)n * 4) == PX_OK);
+    free(v);
+    CHECK(run_saxpy(1, m, 2, x, y, &res) == PX_OK);
+    CHECK(holds(1, y, n, 1, 2, 2, 1));
+    px_sched_destroy(S);
+}
+
 /* An evicted buffer's host copy survives a loss too. */
 TEST(device_loss_keeps_evicted)
 {
@@ -378,6 +407,7 @@ int main(void)
     RUN(evict_between_slices);
     RUN(own_launch_too_large);
     RUN(device_loss_recovery);
+    RUN(device_loss_without_host_copies);
     RUN(device_loss_keeps_evicted);
     px_context_destroy(ctx2);
     px_context_destroy(ctx);
