@@ -6,6 +6,7 @@
  * timing is asserted. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pxtest.h"
 #include "sched/sched.h"
@@ -343,6 +344,43 @@ TEST(device_loss_recovery)
     px_sched_destroy(S);
 }
 
+/* Two VMs' long launches run slices in turn on device 0 when it is lost:
+ * both fail (the one on the device and the one half done), VM 1's launch
+ * queued behind its own runs on the recreated device. */
+TEST(device_loss_fails_started)
+{
+    if (!strcmp(px_context_backend(ctx), "cpu")) return; /* device_loss_recovery checks the refusal */
+    const int64_t n = 1 << 22;
+    host_copies = 1;
+    CHECK(mk(0, 256 * MIB, 1, 20));
+    host_copies = 0;
+    if (!S) return;
+    CHECK(vm_on(1, 0, 64 * MIB) == PX_OK && vm_on(2, 0, 64 * MIB) == PX_OK);
+    uint32_t m[3] = {0, compile(1), compile(2)};
+    uint32_t x[3] = {0, fbuf(1, n, 1), fbuf(2, n, 2)}, y[3] = {0, fbuf(1, n, 3), fbuf(2, n, 4)};
+    uint32_t z = fbuf(1, 1024, 5), w = fbuf(1, 1024, 6);
+    PxResult r;
+    uint64_t t1 = submit_saxpy(1, m[1], 1, x[1], y[1], &r), t2 = submit_saxpy(2, m[2], 1, x[2], y[2], &r);
+    uint64_t t3 = submit_saxpy(1, m[1], 2, z, w, &r);
+    /* both started: each has run a slice (bounded poll; no time is asserted) */
+    for (int i = 0; i < 20000 && !(vstats(1).slices && vstats(2).slices); i++) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(vstats(1).slices > 0 && vstats(2).slices > 0);
+    CHECK(sched_inject_loss(S, 0) == PX_OK);
+    PxTicketResult a, b, c;
+    CHECK(px_vm_wait(S, 1, t1, 60000, &a) == PX_OK && px_vm_wait(S, 2, t2, 60000, &b) == PX_OK);
+    CHECK_MSG(a.result == PX_ERR_DEVICE_LOST && b.result == PX_ERR_DEVICE_LOST, "results %d %d: %s / %s", a.result,
+              b.result, a.error, b.error);
+    CHECK(px_vm_wait(S, 1, t3, 60000, &c) == PX_OK && c.result == PX_OK);
+    CHECK(holds(1, w, 1024, 5, 6, 2, 1));
+    PxDeviceStats ds;
+    px_sched_device_stats(S, 0, &ds);
+    CHECK(ds.losses == 1 && ds.launches_lost == 2);
+    px_sched_destroy(S);
+}
+
 /* Without host copies (and not oversubscribed) a host-written buffer is
  * lost with the device too; the VM goes on once it writes it again. */
 TEST(device_loss_without_host_copies)
@@ -407,6 +445,7 @@ int main(void)
     RUN(evict_between_slices);
     RUN(own_launch_too_large);
     RUN(device_loss_recovery);
+    RUN(device_loss_fails_started);
     RUN(device_loss_without_host_copies);
     RUN(device_loss_keeps_evicted);
     px_context_destroy(ctx2);
