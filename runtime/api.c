@@ -210,10 +210,10 @@ PxResult rt_context_reopen(PxContext *c)
     c->ops->close(c->dev);
     c->dev = NULL;
     c->inflight = 0;
+    /* the same device again: c->caps stay (compiles read them without
+     * c's lock, rt_module_build) */
     RtCaps caps;
-    PxResult r = c->ops->open(&c->log, &c->dc, &c->dev, &caps);
-    if (!r) c->caps = caps;
-    return r;
+    return c->ops->open(&c->log, &c->dc, &c->dev, &caps);
 }
 
 void px_context_destroy(PxContext *c)

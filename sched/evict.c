@@ -141,7 +141,8 @@ PxResult sched_make_room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob
 /* sched_make_room; an evicted buffer of exactly `bytes` may be donated. */
 static PxResult room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob *pin, RtBuf **donate)
 {
-    if (d->dead) return sched_fail(PX_ERR_DEVICE_LOST, "device %d was lost and could not be opened again", d->index);
+    PxResult r = sched_dev_alive(d);
+    if (r) return r;
     if (s->oversub <= 1) return PX_OK; /* quotas fit the capacity: so do the buffers */
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -156,8 +157,7 @@ static PxResult room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob *pi
                               "none of it evictable)",
                               d->index, (unsigned long long)bytes, (unsigned long long)d->capacity,
                               (unsigned long long)resident);
-        PxResult r = evict(s, d, vm, o, bytes, donate);
-        if (r) return r;
+        if ((r = evict(s, d, vm, o, bytes, donate))) return r;
     }
 }
 
@@ -202,11 +202,12 @@ PxResult sched_make_resident(PxSched *s, SchedDev *d, SchedJob *j)
     SchedVm *vm = j->vm;
     char *err = j->res.error;
     size_t n = sizeof j->res.error;
-    if (d->dead) {
-        snprintf(err, n, "device %d was lost and could not be opened again", d->index);
-        return PX_ERR_DEVICE_LOST;
+    PxResult r = sched_dev_alive(d);
+    if (r) {
+        snprintf(err, n, "%s", px_sched_last_error());
+        return r;
     }
-    PxResult r = sched_launch_fits(s, d, j, err, n);
+    r = sched_launch_fits(s, d, j, err, n);
     const IrKernel *k = l->k->ir;
     for (int i = 0; i < k->params.n && !r; i++) {
         SchedObj *o = l->p[i].bound ? sched_buf_slot(vm, l->p[i].bound) : NULL;
@@ -238,15 +239,16 @@ PxResult sched_buf_copy(SchedDev *d, SchedVm *vm, PxBuffer *b, void *data, size_
         char err[256];
         return sched_fail(lost(d, vm, err, sizeof err), "%s", err);
     }
-    if (d->dead) return sched_fail(PX_ERR_DEVICE_LOST, "device %d was lost and could not be opened again", d->index);
+    PxResult r = sched_dev_alive(d);
+    if (r) return r;
     /* a host copy is what an eviction or a device loss falls back on: an
      * evicted buffer has one (or is lost); a resident one keeps one when
      * the scheduler keeps host copies */
     if (!o->host && (o->evicted || d->s->host_copies) && !(o->host = malloc(b->bytes ? b->bytes : 1)) && o->evicted)
         return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of host memory for a %zu-byte host copy", b->bytes);
     if (!o->evicted) {
-        PxResult r = write ? px_buffer_write(b, data, bytes) : px_buffer_read(b, data, bytes);
-        if (r) return sched_fail(r, "%s", px_last_error(d->ctx));
+        if ((r = write ? px_buffer_write(b, data, bytes) : px_buffer_read(b, data, bytes)))
+            return sched_fail(r, "%s", px_last_error(d->ctx));
         if (o->host && bytes) memcpy(o->host, data, bytes);
     } else if (bytes) {
         memcpy(write ? o->host : data, write ? data : o->host, bytes);

@@ -38,6 +38,11 @@ PxResult sched_inject_loss(PxSched *s, int device)
     return PX_OK;
 }
 
+PxResult sched_dev_alive(const SchedDev *d)
+{
+    return d->dead ? sched_fail(PX_ERR_DEVICE_LOST, "device %d was lost and could not be opened again", d->index) : PX_OK;
+}
+
 /* What recovery touches, gathered under PxSched.mu. */
 typedef struct Lost {
     SchedVm **vms;

@@ -669,7 +669,7 @@ PxResult px_vm_compile(PxSched *s, uint32_t vmid, const char *src, size_t len, c
             return sched_fail(r, "%s", log.last);
         }
         pthread_mutex_lock(&d->mu);
-        if ((r = rt_module_adopt(m))) r = dev_fail(d, r);
+        if (!(r = sched_dev_alive(d)) && (r = rt_module_adopt(m))) r = dev_fail(d, r);
         if (!r && !(sm = calloc(1, sizeof *sm))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
         if (!r && diags && *diags && !(sm->diags = strdup(*diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
         if (r) {

@@ -239,6 +239,9 @@ void sched_device_lost(PxSched *s, SchedDev *d, SchedJob *j);
  * wait on device `device` reports the device lost. PX_ERR_UNSUPPORTED on
  * a CPU device (the host cannot be lost, nor its JIT code recreated). */
 PxResult sched_inject_loss(PxSched *s, int device);
+/* Under d->mu: PX_OK, or PX_ERR_DEVICE_LOST (message set) when d was lost
+ * and could not be opened again. */
+PxResult sched_dev_alive(const SchedDev *d);
 
 /* ===== stats.c ===== */
 
