@@ -57,7 +57,7 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-compile bench-sched bench-startup bench-hvd guest-client install clean guest-image vm-test
+.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-compile bench-sched bench-startup bench-hvd bench-oversub guest-client install clean guest-image vm-test
 all: $(LIBPXC) $(LIBPX) $(SOLIB) $(LLVMPLUG) $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -160,6 +160,14 @@ $(B)/sched_bench: $(B)/obj/bench/sched_bench.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
 bench-sched: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all build/release/sched_bench
 	@build/release/sched_bench build/release/sched.json
+
+# oversubscription: a VM's launch speed with its buffers evicted against
+# unpressured (bench/oversub_bench.c); JSON in build/release/oversub.json
+$(B)/oversub_bench: $(B)/obj/bench/oversub_bench.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
+	$(CC) $(LDFLAGS) $< $(STATIC_LIBS) $(LDLIBS) -o $@
+bench-oversub: deps
+	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all build/release/oversub_bench
+	@build/release/oversub_bench build/release/oversub.json
 
 bench-startup: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all

@@ -71,6 +71,17 @@ typedef struct PxSchedConfig {
     /* Compiled modules kept per device for reuse by any VM compiling the
      * same source and file name (px_vm_compile); default 64, < 0: none. */
     int compile_cache;
+    /* Oversubscription (docs/SCHEDULER.md, "Oversubscription"): the quotas
+     * on a device may sum to capacity x this ratio (1..64; 0 or 1: off,
+     * quotas fit the capacity). When a device's buffers would pass its
+     * capacity, the least recently used buffers (idle VMs' first) are
+     * evicted to host memory and restored before their VM's next launch. */
+    double oversubscribe;
+    /* Keep a host copy of every buffer the host writes or reads, so that
+     * it survives a device loss (docs/SCHEDULER.md, "Device loss"): one
+     * more memcpy per copy and host memory for the bytes. Always on while
+     * oversubscribed (the copies make evicting those buffers free). */
+    int host_copies;
 } PxSchedConfig;
 
 void px_sched_config_default(PxSchedConfig *cfg);
@@ -224,6 +235,10 @@ typedef struct PxVmStats {
     int running;               /* of those, 1 when one is on the device now */
     double latency_p50_us, latency_p99_us; /* of its last 1024 launches */
     uint64_t slices;
+    /* oversubscription and device loss (counters only grow) */
+    uint64_t evictions;        /* its buffers moved out of device memory */
+    uint64_t bytes_evicted, bytes_restored;
+    uint64_t launches_lost;    /* its launches failed by a device loss */
 } PxVmStats;
 
 typedef struct PxDeviceStats {
@@ -232,6 +247,10 @@ typedef struct PxDeviceStats {
     uint64_t memory_bytes, memory_used_bytes;
     uint64_t busy_ns;          /* device time of every slice run on it */
     double share_used;         /* sum of its VMs' shares */
+    uint64_t memory_resident_bytes; /* of memory_used_bytes, in device memory now */
+    uint64_t evictions, bytes_evicted, bytes_restored;
+    uint64_t losses;           /* times the device was lost (and recreated) */
+    uint64_t launches_lost;    /* launches failed by those losses */
 } PxDeviceStats;
 
 typedef struct PxCacheStats {

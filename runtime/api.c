@@ -192,6 +192,8 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
         free(c);
         return r;
     }
+    c->dc = dc;
+    if (dc.name) c->dc.name = c->dc_name, snprintf(c->dc_name, sizeof c->dc_name, "%s", dc.name);
     ir_profile_default(&c->profile);
     snprintf(c->profile_src, sizeof c->profile_src, "default");
     char path[1024];
@@ -201,6 +203,17 @@ PxResult px_context_create(const PxConfig *cfg_in, PxContext **out, char **err)
     }
     *out = c;
     return PX_OK;
+}
+
+PxResult rt_context_reopen(PxContext *c)
+{
+    c->ops->close(c->dev);
+    c->dev = NULL;
+    c->inflight = 0;
+    /* the same device again: c->caps stay (compiles read them without
+     * c's lock, rt_module_build) */
+    RtCaps caps;
+    return c->ops->open(&c->log, &c->dc, &c->dev, &caps);
 }
 
 void px_context_destroy(PxContext *c)

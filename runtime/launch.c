@@ -514,6 +514,14 @@ PxResult rt_launch_ready(PxLaunch *l)
     return l->recorded ? PX_OK : record(l);
 }
 
+void rt_launch_forget(PxLaunch *l)
+{
+    l->c->ops->prog_destroy(l->c->dev, l->prog);
+    l->prog = NULL;
+    l->recorded = 0;
+    l->pending = 0;
+}
+
 PxResult px_launch_submit(PxLaunch *l)
 {
     if (!l) return PX_ERR_INVALID;

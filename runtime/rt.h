@@ -176,6 +176,8 @@ struct PxContext {
     uint64_t buffers_made;      /* PxBuffer ids: a freed buffer's address may come back */
     int timed;                  /* PxConfig.timestamps: launches start with timing on */
     PxLimits limits;            /* PxConfig.limits */
+    RtDeviceConfig dc;          /* the device as opened, for rt_context_reopen */
+    char dc_name[256];          /* dc.name's text */
 };
 
 struct PxKernel {
@@ -268,6 +270,12 @@ PxDtype rt_dtype_of(ScalarType t);
 PxResult rt_module_build(PxContext *c, RtLog *log, const char *src, size_t len, const char *file,
                          PxModule **out, char **diags);
 PxResult rt_module_adopt(PxModule *m);
+/* api.c, for the scheduler's device-loss recovery (sched/loss.c): closes
+ * c's device and opens the one it was created on again. Every program,
+ * buffer and code made on it must be gone first (rt_launch_forget, the
+ * backend's buffer_destroy and code_destroy); on failure c has no device
+ * (c->dev NULL) and must only be destroyed. */
+PxResult rt_context_reopen(PxContext *c);
 /* launch.c, for the scheduler (sched/): resolve size symbols only (after
  * it, the shapes unbound params would get are known); that shape of param
  * i (its rank, or -1 when i is bound or a scalar); prepare and record so
@@ -275,6 +283,9 @@ PxResult rt_module_adopt(PxModule *m);
 PxResult rt_launch_resolve(PxLaunch *l);
 int rt_launch_unbound_shape(const PxLaunch *l, int param, int64_t shape[4]);
 PxResult rt_launch_ready(PxLaunch *l);
+/* launch.c, for the same recovery: drops l's program (made on a device
+ * about to be closed); the next rt_launch_ready records it anew. */
+void rt_launch_forget(PxLaunch *l);
 /* predict.c: a completed, timed run teaches its kernel's correction */
 void rt_learn(PxLaunch *l);
 /* predict.c: reads the last run's times (once) and learns from them */

@@ -95,7 +95,9 @@ static int64_t slice_end(const SchedJob *j, int64_t budget_ns, int64_t floor)
 static PxResult submit(SchedDev *d, SchedJob *j, int64_t budget_ns, int64_t *end)
 {
     PxContext *c = d->ctx;
-    PxResult r;
+    /* its buffers in device memory (evict.c); an error is in j->res.error */
+    PxResult r = sched_make_resident(d->s, d, j);
+    if (r) return r;
     if (!j->prepared && (r = plan(d, j))) return r;
     RtSlice sl = {0, j->total};
     if (j->nunits) sl = (RtSlice){j->done, slice_end(j, budget_ns, c->caps.parallel_groups > 0 ? c->caps.parallel_groups : 1)};
@@ -171,7 +173,7 @@ void *sched_dispatcher(void *arg)
         pthread_mutex_unlock(&d->mu);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        PxResult w = r ? PX_OK : d->ctx->ops->wait(d->ctx->dev, j->l->prog);
+        PxResult w = r ? PX_OK : sched_dev_wait(d, j);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         pthread_mutex_lock(&d->mu);
         double ns = 0;
@@ -184,12 +186,15 @@ void *sched_dispatcher(void *arg)
                 j->gpu_ns += ns;
             }
         }
+        /* the device reported the loss (a refusal of ours, a lost buffer,
+         * comes with j->res.error set): recreate it in place (loss.c) */
+        if (r == PX_ERR_DEVICE_LOST && !j->res.error[0]) sched_device_lost(s, d, j);
         pthread_mutex_lock(&s->mu);
         /* cancelled, or its VM is going away: stop at this boundary */
         if (!r && j->done < j->total && (j->cancel || vm->dying)) r = PX_ERR_CANCELLED;
         char msg[512] = "";
         if (r == PX_ERR_CANCELLED) snprintf(msg, sizeof msg, "cancelled after %d slice%s", j->slices, j->slices == 1 ? "" : "s");
-        else if (r) snprintf(msg, sizeof msg, "%s", px_last_error(d->ctx));
+        else if (r) snprintf(msg, sizeof msg, "%s", j->res.error[0] ? j->res.error : px_last_error(d->ctx));
         int finished = r || j->done >= j->total;
         if (finished && !r) learn(j);
         if (finished) sched_job_release(d, j);

@@ -76,6 +76,8 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
         return sched_fail(PX_ERR_INVALID, "px_sched_create: unknown policy %d", (int)cfg->policy);
     if (cfg->slice_us < 0 || cfg->long_slice_us < 0 || cfg->slice_us > 10000000 || cfg->long_slice_us > 10000000)
         return sched_fail(PX_ERR_INVALID, "slice length out of range (1 us to 10 s)");
+    if (!(cfg->oversubscribe == 0 || (cfg->oversubscribe >= 1 && cfg->oversubscribe <= 64)))
+        return sched_fail(PX_ERR_INVALID, "oversubscription ratio %g is out of range (1 to 64; 0: off)", cfg->oversubscribe);
     for (int i = 0; i < cfg->ndevices; i++) {
         if (!cfg->devices[i]) return sched_fail(PX_ERR_INVALID, "device %d: no context", i);
         for (int j = 0; j < i; j++)
@@ -108,6 +110,8 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
     if (s->cache_max > 4096) s->cache_max = 4096;
     s->log = cfg->log;
     s->log_user = cfg->log_user;
+    s->oversub = cfg->oversubscribe >= 1 ? cfg->oversubscribe : 1;
+    s->host_copies = cfg->host_copies || s->oversub > 1;
     s->t0 = sched_now_ns();
     s->ndev = cfg->ndevices;
     PxResult r = PX_OK;
@@ -337,17 +341,18 @@ static PxResult check_room(PxSched *s, SchedDev *d, double share, uint64_t quota
 {
     double shares = d->share_sum - (except ? except->cfg.share : 0);
     uint64_t quotas = d->quota_sum - (except ? except->cfg.mem_quota : 0);
+    /* oversubscribed: quotas may pass the capacity, buffers are evicted (evict.c) */
+    uint64_t cap = (uint64_t)((double)d->capacity * s->oversub);
     char q[32], free_[32];
     if (shares + share > 100.0 + 1e-9)
         return sched_fail(PX_ERR_QUOTA, "device %d: a share of %g%% does not fit: %g%% of 100%% is taken (%g%% free)",
                           d->index, share, shares, 100.0 - shares);
-    if (quota > d->capacity - quotas) {
+    if (quotas > cap || quota > cap - quotas) {
         mib(q, sizeof q, quota);
-        mib(free_, sizeof free_, d->capacity - quotas);
-        return sched_fail(PX_ERR_QUOTA, "device %d: a memory quota of %s does not fit: %s of its %llu bytes are free",
-                          d->index, q, free_, (unsigned long long)d->capacity);
+        mib(free_, sizeof free_, quotas > cap ? 0 : cap - quotas);
+        return sched_fail(PX_ERR_QUOTA, "device %d: a memory quota of %s does not fit: %s of its %llu bytes are free%s",
+                          d->index, q, free_, (unsigned long long)cap, s->oversub > 1 ? " (oversubscribed)" : "");
     }
-    (void)s;
     return PX_OK;
 }
 
@@ -437,7 +442,12 @@ static void vm_free(PxSched *s, SchedVm *vm)
         sched_job_release(vm->dev, j);
         free(j);
     }
-    for (int i = 0; i < vm->bufs.n; i++) px_buffer_destroy(vm->bufs.v[i].p);
+    for (int i = 0; i < vm->bufs.n; i++) {
+        pthread_mutex_lock(&s->mu);
+        sched_buf_drop(vm->dev, &vm->bufs.v[i]);
+        pthread_mutex_unlock(&s->mu);
+        px_buffer_destroy(vm->bufs.v[i].p);
+    }
     /* its references to shared modules: the last one frees the module */
     for (int i = 0; i < vm->mods.n; i++) {
         pthread_mutex_lock(&s->mu);
@@ -549,7 +559,7 @@ static uint32_t obj_add(PxSched *s, SchedVm *vm, int mods, void *p)
 {
     uint32_t *next = mods ? &vm->next_mod : &vm->next_buf;
     if (*next == UINT32_MAX) return 0;
-    ObjAdd a = {s, vm, mods, {*next + 1, p}};
+    ObjAdd a = {s, vm, mods, {.id = *next + 1, .p = p}};
     FeFail f;
     if (fe_protect(obj_add_fn, &a, &f)) return 0;
     return ++*next;
@@ -659,7 +669,7 @@ PxResult px_vm_compile(PxSched *s, uint32_t vmid, const char *src, size_t len, c
             return sched_fail(r, "%s", log.last);
         }
         pthread_mutex_lock(&d->mu);
-        if ((r = rt_module_adopt(m))) r = dev_fail(d, r);
+        if (!(r = sched_dev_alive(d)) && (r = rt_module_adopt(m))) r = dev_fail(d, r);
         if (!r && !(sm = calloc(1, sizeof *sm))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
         if (!r && diags && *diags && !(sm->diags = strdup(*diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
         if (r) {
@@ -798,11 +808,13 @@ static PxResult vm_buffer_new(PxSched *s, SchedDev *d, uint32_t vmid, PxDtype dt
     pthread_mutex_unlock(&s->mu);
     if (r) return r;
     PxBuffer *b = NULL;
-    if ((r = px_buffer_create(d->ctx, dtype, rank, shape, &b))) r = dev_fail(d, r);
+    /* room in device memory first: past its capacity, others are evicted */
+    if (!(r = sched_make_room(s, d, bytes, NULL)) && (r = px_buffer_create(d->ctx, dtype, rank, shape, &b))) r = dev_fail(d, r);
     pthread_mutex_lock(&s->mu);
     uint32_t bid = 0;
     if (!r && !(bid = obj_add(s, vm, 0, b))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of buffer ids or memory", vmid);
     if (r) uncharge(vm, bytes);
+    else sched_buf_made(d, bytes);
     pthread_mutex_unlock(&s->mu);
     if (r) {
         px_buffer_destroy(b);
@@ -846,6 +858,7 @@ PxResult px_vm_buffer_destroy(PxSched *s, uint32_t vmid, uint32_t buffer)
     else if (!b) r = sched_fail(PX_ERR_NOT_FOUND, "VM %u has no buffer %u", vmid, buffer);
     else if (buffer_in_use(vm, b)) r = sched_fail(PX_ERR_BUSY, "VM %u: buffer %u is bound to a launch still to run", vmid, buffer);
     else {
+        sched_buf_drop(d, sched_buf_slot(vm, b));
         obj_take(vm, 0, buffer);
         uncharge(vm, px_buffer_bytes(b));
     }
@@ -857,7 +870,7 @@ PxResult px_vm_buffer_destroy(PxSched *s, uint32_t vmid, uint32_t buffer)
 
 /* Waits (without any lock) until every launch vm had submitted when the
  * call began has finished; returns the device locked, with the buffer. */
-static SchedDev *lock_buffer(PxSched *s, uint32_t vmid, uint32_t buffer, PxBuffer **b, PxResult *r)
+static SchedDev *lock_buffer(PxSched *s, uint32_t vmid, uint32_t buffer, PxBuffer **b, SchedVm **owner, PxResult *r)
 {
     *b = NULL;
     pthread_mutex_lock(&s->mu);
@@ -877,6 +890,7 @@ static SchedDev *lock_buffer(PxSched *s, uint32_t vmid, uint32_t buffer, PxBuffe
     *r = !vm ? PX_ERR_NOT_FOUND : !(*b = obj_find(vm, 0, buffer))
                                       ? sched_fail(PX_ERR_NOT_FOUND, "VM %u has no buffer %u", vmid, buffer)
                                       : PX_OK;
+    *owner = vm; /* freed only under d->mu */
     pthread_mutex_unlock(&s->mu);
     if (*r) {
         pthread_mutex_unlock(&d->mu);
@@ -892,10 +906,11 @@ static PxResult vm_copy(PxSched *s, uint32_t vmid, uint32_t buffer, void *data, 
     if (!s || (!data && bytes))
         return sched_fail(PX_ERR_INVALID, "px_vm_buffer_%s: NULL argument", write ? "write" : "read");
     PxBuffer *b;
+    SchedVm *vm;
     PxResult r;
-    SchedDev *d = lock_buffer(s, vmid, buffer, &b, &r);
+    SchedDev *d = lock_buffer(s, vmid, buffer, &b, &vm, &r);
     if (!d) return r;
-    if ((r = write ? px_buffer_write(b, data, bytes) : px_buffer_read(b, data, bytes))) r = dev_fail(d, r);
+    r = sched_buf_copy(d, vm, b, data, bytes, write); /* an evicted buffer's bytes are on the host */
     pthread_mutex_unlock(&d->mu);
     return r;
 }
@@ -1002,12 +1017,16 @@ static PxResult bind_args(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j, con
 
 /* Under d->mu: frees the buffers bind_args made for a launch that never
  * runs (the submit failed). */
-static void drop_outputs(PxSched *s, SchedVm *vm, SchedJob *j)
+static void drop_outputs(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j)
 {
     for (int o = 0; o < j->res.noutputs; o++) {
         pthread_mutex_lock(&s->mu);
-        PxBuffer *b = obj_take(vm, 0, j->res.outputs[o].buffer);
-        if (b) uncharge(vm, px_buffer_bytes(b));
+        PxBuffer *b = obj_find(vm, 0, j->res.outputs[o].buffer);
+        if (b) {
+            sched_buf_drop(d, sched_buf_slot(vm, b));
+            obj_take(vm, 0, j->res.outputs[o].buffer);
+            uncharge(vm, px_buffer_bytes(b));
+        }
         pthread_mutex_unlock(&s->mu);
         px_buffer_destroy(b);
     }
@@ -1044,7 +1063,11 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
         j->realtime = !strcmp(cls, "REALTIME");
         j->latency_sensitive = j->realtime || !strcmp(cls, "INTERACTIVE");
         r = bind_args(s, d, vm, j, args, nargs);
-        if (r) drop_outputs(s, vm, j);
+        if (!r) {
+            char err[512];
+            if ((r = sched_launch_fits(s, d, j, err, sizeof err))) sched_fail(r, "%s", err);
+        }
+        if (r) drop_outputs(s, d, vm, j);
     }
     pthread_mutex_lock(&s->mu);
     if (!r && vm->dying) r = sched_fail(PX_ERR_NOT_FOUND, "no VM %u", vmid);
@@ -1208,6 +1231,12 @@ PxResult px_sched_device_stats(PxSched *s, int device, PxDeviceStats *out)
     out->memory_used_bytes = d->mem_used;
     out->busy_ns = d->busy_ns;
     out->share_used = d->share_sum;
+    out->memory_resident_bytes = d->resident;
+    out->evictions = d->evictions;
+    out->bytes_evicted = d->bytes_evicted;
+    out->bytes_restored = d->bytes_restored;
+    out->losses = d->losses;
+    out->launches_lost = d->launches_lost;
     pthread_mutex_unlock(&s->mu);
     return PX_OK;
 }

@@ -26,6 +26,7 @@
 #define PX_SCHED_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "pxsched.h"
 #include "runtime/rt.h"
@@ -66,6 +67,12 @@ typedef struct SchedJob {
 typedef struct SchedObj {
     uint32_t id;
     void *p;                    /* PxBuffer * or SchedMod * */
+    /* buffers only, under SchedDev.mu (evict.c): */
+    void *host;                 /* host copy of its bytes (malloc'd), NULL: none */
+    uint64_t used;              /* the device's LRU clock at its last use */
+    int clean;                  /* host holds the buffer's current bytes */
+    int evicted;                /* no device memory: the bytes are in host (or lost) */
+    int lost;                   /* its bytes went with a lost device (loss.c) */
 } SchedObj;
 
 /* A compiled module, shared by every VM of its device that compiled the
@@ -106,6 +113,7 @@ struct SchedVm {
     uint64_t gpu_ns, done, failed, slices;
     double lat_us[SCHED_LAT_RING];
     uint64_t nlat;
+    uint64_t evictions, bytes_evicted, bytes_restored, launches_lost; /* PxSched.mu */
 };
 
 struct SchedDev {
@@ -126,6 +134,15 @@ struct SchedDev {
     /* the compile cache (PxSched.mu): at most PxSched.cache_max entries */
     SchedMod **cache;
     int ncache;
+    /* oversubscription (evict.c): bytes of its buffers in device memory,
+     * written under mu and PxSched.mu (read under either); at most
+     * capacity. lru: the clock of SchedObj.used (mu). */
+    uint64_t resident, lru;
+    uint64_t evictions, bytes_evicted, bytes_restored; /* PxSched.mu */
+    /* device loss (loss.c) */
+    atomic_int lose_next;       /* test fault: the next slice wait reports a loss */
+    int dead;                   /* lost and not recreated: every use fails (mu) */
+    uint64_t losses, launches_lost; /* PxSched.mu */
 };
 
 struct PxSched {
@@ -146,6 +163,8 @@ struct PxSched {
     Arena *arena;               /* the VMs' object tables */
     int cache_max;              /* compile cache entries per device; 0: off */
     uint64_t cache_clock, cache_hits, cache_misses, cache_evictions;
+    double oversub;             /* quotas may sum to capacity x this; 1: off */
+    int host_copies;            /* PxSchedConfig.host_copies, or oversubscribed */
 };
 
 int64_t sched_now_ns(void);
@@ -175,6 +194,54 @@ void sched_charge(PxSched *s, SchedVm *vm, double ns, int64_t now);
 void *sched_dispatcher(void *dev);
 /* Under SchedDev.mu: frees a job's launch. */
 void sched_job_release(SchedDev *d, SchedJob *j);
+
+/* ===== evict.c: oversubscription, host copies ===== */
+
+/* A buffer is RESIDENT (device memory, SchedObj.evicted 0) or EVICTED (its
+ * device memory freed, its bytes in SchedObj.host). Every buffer may also
+ * have a host copy: made by an eviction or a host read or write, and
+ * CLEAN while no launch that writes the buffer has started since; a clean
+ * buffer is evicted without a copy and survives a device loss. */
+
+/* Under d->mu: vm's slot of its buffer b (NULL: not vm's). */
+SchedObj *sched_buf_slot(SchedVm *vm, const PxBuffer *b);
+/* Under d->mu: room for `bytes` more device memory on d, evicting least
+ * recently used buffers (first those of idle VMs) when oversubscription
+ * is on; never one bound to pin or to the launch running on d. */
+PxResult sched_make_room(PxSched *s, SchedDev *d, uint64_t bytes, const SchedJob *pin);
+/* Under d->mu and PxSched.mu: a buffer of d's VMs was made (resident) or
+ * leaves (its host copy is freed). */
+void sched_buf_made(SchedDev *d, uint64_t bytes);
+void sched_buf_drop(SchedDev *d, SchedObj *o);
+/* Under d->mu, before j's launch could fit on d at all: PX_ERR_QUOTA with
+ * the bytes its buffers need at once and the capacity, into err. */
+PxResult sched_launch_fits(const PxSched *s, const SchedDev *d, const SchedJob *j, char *err, size_t n);
+/* Under d->mu, in the dispatcher before each slice of j: every buffer j
+ * binds is resident (restored from its host copy, evicting others), and a
+ * prepared program whose buffers moved is recorded again. On failure the
+ * reason is in j->res.error. */
+PxResult sched_make_resident(PxSched *s, SchedDev *d, SchedJob *j);
+/* Under d->mu: a host read or write of vm's buffer b, through its host
+ * copy when evicted; resident copies refresh the host copy. */
+PxResult sched_buf_copy(SchedDev *d, SchedVm *vm, PxBuffer *b, void *data, size_t bytes, int write);
+
+/* ===== loss.c: device loss ===== */
+
+/* The dispatcher's wait for j's slice; reports PX_ERR_DEVICE_LOST once
+ * after sched_inject_loss. No lock held. */
+PxResult sched_dev_wait(SchedDev *d, SchedJob *j);
+/* Under d->mu, in d's dispatcher, after a submit or wait of j reported
+ * PX_ERR_DEVICE_LOST: fails j and every started launch of d, recreates
+ * the device's context in place, keeps queued launches (docs/SCHEDULER.md,
+ * "Device loss"). j->res.error says what happened. */
+void sched_device_lost(PxSched *s, SchedDev *d, SchedJob *j);
+/* Test-only fault injection (not reachable by tenants): the next slice
+ * wait on device `device` reports the device lost. PX_ERR_UNSUPPORTED on
+ * a CPU device (the host cannot be lost, nor its JIT code recreated). */
+PxResult sched_inject_loss(PxSched *s, int device);
+/* Under d->mu: PX_OK, or PX_ERR_DEVICE_LOST (message set) when d was lost
+ * and could not be opened again. */
+PxResult sched_dev_alive(const SchedDev *d);
 
 /* ===== stats.c ===== */
 

@@ -44,6 +44,10 @@ void sched_vm_stats(const SchedVm *vm, PxVmStats *out)
     out->queued = vm->nqueued;
     out->running = vm->head && vm->head->state == JOB_RUNNING;
     out->slices = vm->slices;
+    out->evictions = vm->evictions;
+    out->bytes_evicted = vm->bytes_evicted;
+    out->bytes_restored = vm->bytes_restored;
+    out->launches_lost = vm->launches_lost;
     int n = vm->nlat < SCHED_LAT_RING ? (int)vm->nlat : SCHED_LAT_RING;
     double tmp[SCHED_LAT_RING];
     memcpy(tmp, vm->lat_us, sizeof *tmp * (size_t)n);
@@ -81,8 +85,14 @@ char *px_sched_status_json(PxSched *s)
         px_device_info(d->ctx, &di);
         fprintf(f, "%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
         json_str(f, di.name);
-        fprintf(f, ", \"memory_bytes\": %llu, \"memory_used_bytes\": %llu, \"busy_ns\": %llu}",
+        fprintf(f, ", \"memory_bytes\": %llu, \"memory_used_bytes\": %llu, \"busy_ns\": %llu",
                 (unsigned long long)d->capacity, (unsigned long long)d->mem_used, (unsigned long long)d->busy_ns);
+        fprintf(f,
+                ", \"oversubscribe\": %g, \"memory_resident_bytes\": %llu, \"evictions\": %llu, \"bytes_evicted\": %llu, "
+                "\"bytes_restored\": %llu, \"device_losses\": %llu, \"launches_lost\": %llu}",
+                s->oversub, (unsigned long long)d->resident, (unsigned long long)d->evictions,
+                (unsigned long long)d->bytes_evicted, (unsigned long long)d->bytes_restored,
+                (unsigned long long)d->losses, (unsigned long long)d->launches_lost);
     }
     fprintf(f, "],\n \"vms\": [");
     for (int i = 0; i < s->nvms; i++) {
@@ -95,11 +105,13 @@ char *px_sched_status_json(PxSched *s)
         fprintf(f,
                 ", \"mem_quota_bytes\": %llu, \"mem_used_bytes\": %llu, \"share\": %g, \"gpu_ns\": %llu, "
                 "\"launches_done\": %llu, \"launches_failed\": %llu, \"queued\": %d, \"latency_p50_us\": %.1f, "
-                "\"latency_p99_us\": %.1f, \"slices\": %llu}",
+                "\"latency_p99_us\": %.1f, \"slices\": %llu, \"evictions\": %llu, \"bytes_evicted\": %llu, "
+                "\"bytes_restored\": %llu, \"launches_lost\": %llu}",
                 (unsigned long long)v.mem_quota_bytes, (unsigned long long)v.mem_used_bytes, v.share,
                 (unsigned long long)v.gpu_ns, (unsigned long long)v.launches_done,
                 (unsigned long long)v.launches_failed, v.queued, v.latency_p50_us, v.latency_p99_us,
-                (unsigned long long)v.slices);
+                (unsigned long long)v.slices, (unsigned long long)v.evictions, (unsigned long long)v.bytes_evicted,
+                (unsigned long long)v.bytes_restored, (unsigned long long)v.launches_lost);
     }
     int entries = 0;
     for (int i = 0; i < s->ndev; i++) entries += s->dev[i].ncache;

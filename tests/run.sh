@@ -25,7 +25,7 @@ for t in "$B"/tests/test_*; do
 done
 # A listed suite that is missing counts as a failure: a renamed or deleted
 # suite must not silently stop running.
-for s in tests/golden.sh tests/spirv-val.sh tests/runtime.sh tests/cpu-vs-vulkan.sh tests/loop-limit.sh tests/install.sh tests/hvd.sh tests/vm.sh tests/vm-hvd.sh; do
+for s in tests/golden.sh tests/spirv-val.sh tests/runtime.sh tests/cpu-vs-vulkan.sh tests/loop-limit.sh tests/install.sh tests/hvd.sh tests/hvd-oversub.sh tests/vm.sh tests/vm-hvd.sh; do
     if [ -f "$s" ]; then
         run_suite "$(basename "$s" .sh)" sh "$s" "$B"
     else
@@ -37,5 +37,6 @@ done
 # (PX_BACKEND: px_config_default)
 run_suite runtime-cpu env PX_BACKEND=cpu sh tests/runtime.sh "$B"
 run_suite sched-cpu env PX_BACKEND=cpu "$B/tests/test_sched"
+run_suite oversub-cpu env PX_BACKEND=cpu "$B/tests/test_oversub"
 echo "$total_p passed, $total_f failed"
 [ "$total_f" = 0 ]

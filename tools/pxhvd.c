@@ -2,7 +2,9 @@
  * owns the devices, serves each VM on DIR/vm<ID>.sock and the operator on
  * DIR/control.sock (hv/server.c over sched/). Exit status: 0 after
  * SIGINT/SIGTERM, 2 for a bad command line, shares over 100 on a device or
- * quotas over capacity, 1 for no device or an unusable DIR. */
+ * quotas over capacity (times --oversubscribe), 1 for no device or an
+ * unusable DIR. --test-faults (tests only, never for tenants): SIGUSR1
+ * makes every Vulkan device report itself lost at its next slice. */
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include "hv/hv.h"
 #include "px.h"
 #include "pxsched.h"
+#include "sched/sched.h"
 
 #define MAXV 1024
 
@@ -26,7 +29,8 @@ static void usage(FILE *f)
 {
     fputs("usage: pxhvd [--listen DIR] [--vm ID:SPEC]... [--device N|NAME|cpu]...\n"
           "             [--device-memory SIZE] [--policy fair|fixed] [--slice-us N]\n"
-          "             [--metrics HOST:PORT] [--log FILE] [--frame-timeout-ms N] [-v]\n",
+          "             [--metrics HOST:PORT] [--log FILE] [--frame-timeout-ms N] [-v]\n"
+          "             [--oversubscribe RATIO] [--host-copies] [--test-faults]\n",
           f);
 }
 
@@ -73,13 +77,20 @@ static int parse_size(const char *s, uint64_t *out)
 typedef struct SigWait {
     sigset_t set;
     HvServer *sv;
+    PxSched *s;                /* with --test-faults: SIGUSR1 loses the devices */
 } SigWait;
 
 static void *sig_thread(void *arg)
 {
     SigWait *w = arg;
     int sig;
-    sigwait(&w->set, &sig);
+    while (sigwait(&w->set, &sig) == 0 && sig == SIGUSR1)
+        for (int d = 0; d < px_sched_device_count(w->s); d++)
+            if (sched_inject_loss(w->s, d) == PX_OK) {
+                char m[64];
+                snprintf(m, sizeof m, "SIGUSR1: device %d will be lost (test fault)", d);
+                say(m);
+            }
     hv_server_stop(w->sv);
     char m[64];
     snprintf(m, sizeof m, "signal %d: stopping", sig);
@@ -90,7 +101,7 @@ static void *sig_thread(void *arg)
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *devs[PX_SCHED_MAX_DEVICES], *logpath = NULL, *metrics = NULL;
-    int ndevs = 0, frame_ms = 0;
+    int ndevs = 0, frame_ms = 0, test_faults = 0;
     uint64_t devmem = 0;
     PxVmConfig vms[MAXV];
     int nvms = 0;
@@ -137,7 +148,15 @@ int main(int argc, char **argv)
             long n = strtol(v, &end, 10);
             if (end == v || *end || n < 1 || n > 600000) fail(2, "--frame-timeout-ms %s: expected 1 to 600000", v);
             frame_ms = (int)n;
-        } else if (!strcmp(a, "--metrics")) metrics = NEXT();
+        } else if (!strcmp(a, "--oversubscribe")) {
+            const char *v = NEXT();
+            char *end;
+            double x = strtod(v, &end);
+            if (end == v || *end || !(x >= 1 && x <= 64)) fail(2, "--oversubscribe %s: expected a ratio from 1 to 64", v);
+            sc.oversubscribe = x;
+        } else if (!strcmp(a, "--host-copies")) sc.host_copies = 1;
+        else if (!strcmp(a, "--test-faults")) test_faults = 1;
+        else if (!strcmp(a, "--metrics")) metrics = NEXT();
         else if (!strcmp(a, "--log")) logpath = NEXT();
         else if (!strcmp(a, "-v")) verbose = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -157,6 +176,7 @@ int main(int argc, char **argv)
     sigemptyset(&w.set);
     sigaddset(&w.set, SIGINT);
     sigaddset(&w.set, SIGTERM);
+    if (test_faults) sigaddset(&w.set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &w.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -198,6 +218,7 @@ int main(int argc, char **argv)
     HvServer *sv = hv_server_create(&hc, s, err, sizeof err);
     if (!sv) fail(1, "%s", err);
     w.sv = sv;
+    w.s = s;
     pthread_t th;
     if (pthread_create(&th, NULL, sig_thread, &w)) fail(1, "cannot start the signal thread");
     if (verbose) say("serving");
