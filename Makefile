@@ -18,7 +18,7 @@ OPT     ?= -O2 -g
 DEFS    := $(if $(RELEASE),,-DPX_DEBUG=1)
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
 SAN     ?=
-PKGS    := SPIRV-Tools vulkan
+PKGS    := SPIRV-Tools vulkan jansson libmicrohttpd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//; s/-W[^ ]*//g')
@@ -39,6 +39,9 @@ PXC_SRC   := $(filter-out codegen/llvm.c,$(wildcard base/*.c frontend/*.c ir/*.c
 PX_SRC    := $(wildcard runtime/*.c sched/*.c) $(filter-out hv/guest_main.c,$(wildcard hv/*.c))
 PXC_OBJ   := $(PXC_SRC:%.c=$(B)/obj/%.o) $(GEN_C:$(B)/gen/%.c=$(B)/obj/gen/%.o)
 PX_OBJ    := $(PX_SRC:%.c=$(B)/obj/%.o)
+# the dashboard (hv/dash/) compiled in as arrays: no run-time path lookup
+DASH_FILES := hv/dash/index.html hv/dash/dash.js
+PX_OBJ    += $(B)/obj/gen/dash.o
 TOOLS     := $(patsubst tools/%.c,$(B)/%,$(wildcard tools/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -71,6 +74,9 @@ $(B)/gen/parse.c: grammar/px.y
 	@mkdir -p $(@D)
 	bison -Wall -Werror --header=$(B)/gen/parse.h -o $@ $<
 $(B)/gen/parse.h: $(B)/gen/parse.c
+$(B)/gen/dash.c: $(DASH_FILES) hv/dash/embed.sh
+	@mkdir -p $(@D)
+	sh hv/dash/embed.sh $(DASH_FILES) >$@
 
 $(B)/obj/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $(@D)
