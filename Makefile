@@ -40,7 +40,7 @@ PX_SRC    := $(wildcard runtime/*.c sched/*.c) $(filter-out hv/guest_main.c,$(wi
 PXC_OBJ   := $(PXC_SRC:%.c=$(B)/obj/%.o) $(GEN_C:$(B)/gen/%.c=$(B)/obj/gen/%.o)
 PX_OBJ    := $(PX_SRC:%.c=$(B)/obj/%.o)
 # the dashboard (hv/dash/) compiled in as arrays: no run-time path lookup
-DASH_FILES := hv/dash/index.html hv/dash/dash.js
+DASH_FILES := hv/dash/index.html hv/dash/dash.js hv/dash/dash.css
 PX_OBJ    += $(B)/obj/gen/dash.o
 TOOLS     := $(patsubst tools/%.c,$(B)/%,$(wildcard tools/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)

@@ -1,6 +1,6 @@
 /* http.c — pxhvd's read-only HTTP endpoint (px-hypervisor.md section 6)
  * on libmicrohttpd: GET /metrics, /api/status, / and the dashboard's
- * script. One polling thread of libmicrohttpd serves every connection
+ * script and style. One polling thread of libmicrohttpd serves every connection
  * (no thread per client, so slow clients hold no threads); connections,
  * per-address connections, request memory and idle time are all bounded.
  * Anything but GET or HEAD is 405, an unknown path 404. */
@@ -20,8 +20,8 @@
 #include "pxsched.h"
 
 /* the dashboard, embedded at build time (hv/dash/, build/gen/dash.c) */
-extern const unsigned char hv_dash_index_html[], hv_dash_dash_js[];
-extern const size_t hv_dash_index_html_len, hv_dash_dash_js_len;
+extern const unsigned char hv_dash_index_html[], hv_dash_dash_js[], hv_dash_dash_css[];
+extern const size_t hv_dash_index_html_len, hv_dash_dash_js_len, hv_dash_dash_css_len;
 
 struct HvHttp {
     HvHttpConfig cfg;
@@ -112,6 +112,7 @@ static enum MHD_Result handle(void *u, struct MHD_Connection *c, const char *url
         return embedded(c, "text/html; charset=utf-8", hv_dash_index_html, hv_dash_index_html_len);
     if (!strcmp(url, "/dash.js"))
         return embedded(c, "text/javascript; charset=utf-8", hv_dash_dash_js, hv_dash_dash_js_len);
+    if (!strcmp(url, "/dash.css")) return embedded(c, "text/css; charset=utf-8", hv_dash_dash_css, hv_dash_dash_css_len);
     return text(c, MHD_HTTP_NOT_FOUND, "not found: /metrics, /api/status or /\n");
 }
 

@@ -276,8 +276,8 @@ typedef struct HvHttpConfig {
     void *log_user;
 } HvHttpConfig;
 
-/* Binds addr and serves GET /metrics, /api/status, / (the dashboard) and
- * /dash.js from a thread of its own over s, which must outlive it (stop
+/* Binds addr and serves GET /metrics, /api/status, / (the dashboard),
+ * /dash.js and /dash.css from a thread of its own over s, which must outlive it (stop
  * it before px_sched_destroy / hv_server_destroy). NULL with err when the
  * address is malformed or cannot be bound. */
 HvHttp *hv_http_start(const HvHttpConfig *cfg, struct PxSched *s, char *err, size_t errsz);

@@ -8,6 +8,14 @@ pass=0; fail=0; PIDS=; LOAD=
 ok() { pass=$((pass + 1)); echo "ok $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+# run_checks CMD...: runs a checker that prints ok/FAIL lines and counts them
+run_checks() {
+    out=$("$@" 2>&1)
+    printf '%s\n' "$out"
+    pass=$((pass + $(printf '%s\n' "$out" | grep -c '^ok ')))
+    fail=$((fail + $(printf '%s\n' "$out" | grep -c '^FAIL ')))
+    printf '%s\n' "$out" | grep -q -e '^ok ' -e '^FAIL ' || bad "$* printed no result"
+}
 cleanup() {
     for p in $LOAD $PIDS; do kill "$p" 2>/dev/null; done
     for p in $LOAD $PIDS; do wait "$p" 2>/dev/null; done

@@ -10,15 +10,6 @@ B=${1:-build}
 . tests/http_lib.sh
 PROM=/usr/bin/prometheus
 
-# counts the ok/FAIL lines of a checker
-run_checks() {
-    out=$("$@" 2>&1)
-    printf '%s\n' "$out"
-    pass=$((pass + $(printf '%s\n' "$out" | grep -c '^ok ')))
-    fail=$((fail + $(printf '%s\n' "$out" | grep -c '^FAIL ')))
-    printf '%s\n' "$out" | grep -q -e '^ok ' -e '^FAIL ' || bad "$1 printed no result"
-}
-
 if [ ! -x "$PROM" ]; then
     bad "prometheus is not installed (tools/install-deps.sh installs it)"
     echo "$pass passed, $fail failed"; exit 1
