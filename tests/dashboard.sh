@@ -57,6 +57,22 @@ get "$URL/api/status" >"$T/status.json"
 run_checks $PY tests/dashboard_check.py "$T/dom.html" "$T/status.json" 4 \
     "1:mem_used_bytes=0.0 / 256.0 MiB" "2:share=30.0%" "3:name=batch" "4:launches_done=7" "4:launches_failed=0" \
     "4:queued=0"
+# pxctl top / status: the same numbers in the terminal
+"$B/pxctl" --hvd "$D" status >"$T/pxctl.txt"
+check "pxctl status shows /api/status's numbers (memory, share, achieved, queue, p99, done, failed)" \
+    $PY - "$T/pxctl.txt" "$T/status.json" <<'EOF'
+import json, sys
+st = {str(v['id']): v for v in json.load(open(sys.argv[2]))['vms']}
+lines = [l.split() for l in open(sys.argv[1])]
+head = [r[:2] for r in lines].index(['VM', 'name'])
+rows = {r[0]: r for r in lines[head + 1:]}
+def same(r, v):
+    mem = '%.1f/%.1f' % (v['mem_used_bytes'] / 1048576, v['mem_quota_bytes'] / 1048576)
+    return (r[1] == v['name'] and r[3] == mem and r[4] == '%.1f%%' % v['share']
+            and abs(float(r[6].rstrip('%')) - v['achieved_60s']) <= 2 and r[7:] ==
+            [str(v['queued']), '%.0f' % v['latency_p99_us'], str(v['launches_done']), str(v['launches_failed'])])
+sys.exit(0 if sorted(rows) == sorted(st) and all(same(rows[k], st[k]) for k in st) else 1)
+EOF
 check "SIGTERM exit 0" stop_hvd
 
 # ---- 64 VMs: a row each ------------------------------------------------------
