@@ -189,11 +189,12 @@ vm-test: guest-image
 
 # The guest build of pxrun (hv/client.c): what runs inside a VM and talks
 # to pxhvd over a serial port or socket. Static, and nothing of Vulkan,
-# LLVM or SPIRV-Tools: the daemon compiles.
+# LLVM or SPIRV-Tools: the daemon compiles. --json is built with jansson
+# (its static archive).
 GUEST_SRC := hv/guest_main.c hv/client.c hv/proto.c runtime/npy.c runtime/dtype.c
 $(B)/guest/pxrun: $(GUEST_SRC) hv/hv.h include/px.h tools/pxrun_args.h
 	@mkdir -p $(@D)
-	$(CC) $(WARN) -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I$(B)/gen -static $(GUEST_SRC) -lm -o $@
+	$(CC) $(WARN) -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I$(B)/gen -static $(GUEST_SRC) -ljansson -lm -o $@
 guest-client: $(B)/guest/pxrun
 	@if ldd $< >/dev/null 2>&1; then echo "guest-client: $< is dynamic"; exit 1; fi
 	@echo "guest-client: $< (static)"
