@@ -31,28 +31,17 @@ struct HvHttp {
     int port;
 };
 
-static void logf_(HvHttp *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(HvHttp *h, const char *fmt, ...)
-{
-    if (!h->cfg.log) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    h->cfg.log(h->cfg.log_user, buf);
-}
-
 /* libmicrohttpd's own messages go to the caller's log, never to stderr */
 static void mhd_log(void *u, const char *fmt, va_list ap)
 {
     HvHttp *h = u;
     if (!h->cfg.log || !h->cfg.verbose) return;
     char buf[512];
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int k = snprintf(buf, sizeof buf, "metrics: ");
+    vsnprintf(buf + k, sizeof buf - (size_t)k, fmt, ap);
     size_t n = strlen(buf);
     while (n && buf[n - 1] == '\n') buf[--n] = 0;
-    logf_(h, "metrics: %s", buf);
+    h->cfg.log(h->cfg.log_user, buf);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, struct MHD_Response *r)

@@ -10,18 +10,10 @@ import json
 import sys
 from html.parser import HTMLParser
 
+from checklib import done, report
+
 dom, status_path, nvms = sys.argv[1], sys.argv[2], int(sys.argv[3])
 expect = [a.split(":", 1) for a in sys.argv[4:]]
-failed = 0
-
-
-def report(name, good, why=""):
-    global failed
-    if good:
-        print("ok", name)
-    else:
-        failed += 1
-        print("FAIL", name + (": " + why if why else ""))
 
 
 class Rows(HTMLParser):
@@ -117,4 +109,4 @@ for vm, kv in expect:
     k, want = kv.split("=", 1)
     got = page_vms.get(vm, {}).get(k, "").strip()
     report("page shows VM %s %s = %s (set by the test)" % (vm, k, want), got == want, repr(got))
-sys.exit(1 if failed else 0)
+done()

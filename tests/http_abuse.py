@@ -10,17 +10,9 @@ import socket
 import sys
 import time
 
+from checklib import done, report
+
 PORT = int(sys.argv[1])
-failed = 0
-
-
-def report(name, good, why=""):
-    global failed
-    if good:
-        print("ok", name)
-    else:
-        failed += 1
-        print("FAIL", name + (": " + why if why else ""))
 
 
 def conn(timeout=5):
@@ -136,4 +128,4 @@ for i in range(1000):
     except OSError:
         pass
 report("GET after 1000 connect-and-close", get_ok())
-sys.exit(1 if failed else 0)
+done()

@@ -3,6 +3,7 @@
 # port, background load by VM, and a cleanup that ends every process the
 # test started (by its id) on every path out. Needs B set.
 PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in tests/
 T=$(mktemp -d /tmp/px-http-test.XXXXXX)
 pass=0; fail=0; PIDS=; LOAD=
 ok() { pass=$((pass + 1)); echo "ok $1"; }

@@ -18,19 +18,11 @@ import time
 import urllib.parse
 import urllib.request
 
+from checklib import done, report
+
 stage, PROM, HVD = sys.argv[1], sys.argv[2], sys.argv[3]
 SHARES = {"1": 0.5, "2": 0.3, "3": 0.2}
 QUOTAS = {"1": 256 << 20, "2": 128 << 20, "3": 64 << 20, "4": 16 << 20}
-failed = 0
-
-
-def report(name, good, why=""):
-    global failed
-    if good:
-        print("ok", name)
-    else:
-        failed += 1
-        print("FAIL", name + (": " + why if why else ""))
 
 
 def query(expr):
@@ -152,4 +144,4 @@ try:
     {"zeros": zeros, "load": load, "reinc": reinc, "abuse": abuse}[stage]()
 except Exception as e:  # a failed query is a failed check, never a crash
     report("stage " + stage, False, repr(e))
-sys.exit(1 if failed else 0)
+done()
