@@ -23,6 +23,9 @@
 extern const unsigned char hv_dash_index_html[], hv_dash_dash_js[], hv_dash_dash_css[];
 extern const size_t hv_dash_index_html_len, hv_dash_dash_js_len, hv_dash_dash_css_len;
 
+/* Owned by its starter (hv_http_stop frees it). Nothing in it changes
+ * after start, so libmicrohttpd's thread reads it without a lock; the
+ * scheduler guards its own state (every px_sched_* call locks). */
 struct HvHttp {
     HvHttpConfig cfg;
     struct PxSched *s;         /* not owned: outlives the endpoint */
@@ -68,7 +71,9 @@ static enum MHD_Result text(struct MHD_Connection *c, unsigned code, const char 
 static enum MHD_Result owned(struct MHD_Connection *c, const char *type, char *body, size_t len)
 {
     if (!body) return text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
-    return reply(c, MHD_HTTP_OK, type, MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE));
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) free(body); /* not taken */
+    return reply(c, MHD_HTTP_OK, type, r);
 }
 
 static enum MHD_Result embedded(struct MHD_Connection *c, const char *type, const unsigned char *p, size_t n)

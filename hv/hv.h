@@ -61,7 +61,7 @@ typedef enum HvType {
     HV_CTL_VM_RM = 34,   /* u32 id */
     HV_CTL_VM_SET = 35,  /* u32 id, str spec */
     HV_CTL_VM_MIGRATE = 36, /* u32 id, u32 device */
-    HV_CTL_TOP = 37,     /* reply: per-VM statistics, binary (for pxctl top) */
+    HV_CTL_TOP = 37,     /* reply: per-VM statistics, binary (pxctl top reads CTL_STATUS's JSON) */
     HV_REPLY = 0x8000,   /* OR'ed into the request's type: success */
     HV_ERROR = 0xFFFF,   /* u32 PxResult, str message, str diagnostics */
 } HvType;
