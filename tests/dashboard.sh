@@ -46,7 +46,7 @@ check "pxhvd --metrics up" start_hvd four --device-memory 2G --vm 1:mem=256M,sha
 load 1 2 $MATMUL --repeat 1000000
 load 2 2 $MATMUL --repeat 1000000
 load 3 1 $MATMUL --repeat 1000000
-sleep 6
+sleep 4
 chrome png "$B/dashboard.png"
 check "screenshot under load: 1280x900 PNG, not blank" png_ok "$B/dashboard.png" 1280 900
 stop_load

@@ -70,4 +70,4 @@ stop_load() {
     LOAD=
 }
 # a launch of a few ms on lavapipe
-MATMUL="examples/matmul.px --fill x=ones --fill W=ones --fill b=ones --size B=192 --size K=192 --size N=192"
+MATMUL="examples/matmul.px --fill x=ones --fill W=ones --fill b=ones --size B=256 --size K=256 --size N=256"
