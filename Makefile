@@ -18,7 +18,7 @@ OPT     ?= -O2 -g
 DEFS    := $(if $(RELEASE),,-DPX_DEBUG=1)
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
 SAN     ?=
-PKGS    := SPIRV-Tools vulkan
+PKGS    := SPIRV-Tools vulkan jansson libmicrohttpd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//; s/-W[^ ]*//g')
@@ -39,6 +39,9 @@ PXC_SRC   := $(filter-out codegen/llvm.c,$(wildcard base/*.c frontend/*.c ir/*.c
 PX_SRC    := $(wildcard runtime/*.c sched/*.c) $(filter-out hv/guest_main.c,$(wildcard hv/*.c))
 PXC_OBJ   := $(PXC_SRC:%.c=$(B)/obj/%.o) $(GEN_C:$(B)/gen/%.c=$(B)/obj/gen/%.o)
 PX_OBJ    := $(PX_SRC:%.c=$(B)/obj/%.o)
+# the dashboard (hv/dash/) compiled in as arrays: no run-time path lookup
+DASH_FILES := hv/dash/index.html hv/dash/dash.js hv/dash/dash.css
+PX_OBJ    += $(B)/obj/gen/dash.o
 TOOLS     := $(patsubst tools/%.c,$(B)/%,$(wildcard tools/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -71,6 +74,9 @@ $(B)/gen/parse.c: grammar/px.y
 	@mkdir -p $(@D)
 	bison -Wall -Werror --header=$(B)/gen/parse.h -o $@ $<
 $(B)/gen/parse.h: $(B)/gen/parse.c
+$(B)/gen/dash.c: $(DASH_FILES) hv/dash/embed.sh
+	@mkdir -p $(@D)
+	sh hv/dash/embed.sh $(DASH_FILES) >$@
 
 $(B)/obj/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $(@D)
@@ -191,11 +197,12 @@ vm-test: guest-image
 
 # The guest build of pxrun (hv/client.c): what runs inside a VM and talks
 # to pxhvd over a serial port or socket. Static, and nothing of Vulkan,
-# LLVM or SPIRV-Tools: the daemon compiles.
+# LLVM or SPIRV-Tools: the daemon compiles. --json is built with jansson
+# (its static archive).
 GUEST_SRC := hv/guest_main.c hv/client.c hv/proto.c runtime/npy.c runtime/dtype.c
 $(B)/guest/pxrun: $(GUEST_SRC) hv/hv.h include/px.h tools/pxrun_args.h
 	@mkdir -p $(@D)
-	$(CC) $(WARN) -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I$(B)/gen -static $(GUEST_SRC) -lm -o $@
+	$(CC) $(WARN) -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I$(B)/gen -static $(GUEST_SRC) -ljansson -lm -o $@
 guest-client: $(B)/guest/pxrun
 	@if ldd $< >/dev/null 2>&1; then echo "guest-client: $< is dynamic"; exit 1; fi
 	@echo "guest-client: $< (static)"

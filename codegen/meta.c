@@ -1,29 +1,22 @@
 /*
  * meta.c — the launch metadata of a CgModule as JSON (pxcc --emit=meta);
- * the schema is in cg.h's header comment. Output is deterministic: fields
- * in a fixed order, formulas as ir_size_print text.
+ * the schema is in cg.h's header comment. Built with jansson; output is
+ * deterministic: fields in a fixed order (jansson keeps insertion order),
+ * two-space indented, formulas as ir_size_print text.
  */
 #include "cg.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 
-static void json_str(FILE *out, const char *s) {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-        else if (c < 0x20) fprintf(out, "\\u%04x", c);
-        else fputc(c, out);
-    }
-    fputc('"', out);
-}
-
-static void json_size(FILE *out, const IrKernel *k, const IrSize *z) {
+/* A size formula as its ir_size_print text. */
+static json_t *json_size(const IrKernel *k, const IrSize *z) {
     FeStrOut o;
     ir_size_print(fe_strout_open(&o), k, z);
     char *text = fe_strout_take(&o);
-    json_str(out, text);
+    json_t *j = json_string(text);
     free(text);
+    return j;
 }
 
 static const char *version_text(CgTargetEnv env) {
@@ -36,84 +29,68 @@ static const char *version_text(CgTargetEnv env) {
     return "?";
 }
 
-static void print_launch(FILE *out, const CgLaunch *l) {
+static json_t *param_json(const IrKernel *k, int i) {
+    const IrParam *p = &k->params.v[i];
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s}", "index", i, "name", p->name, "kind",
+                          p->is_buffer ? "buffer" : "scalar", "type", fe_type_name(p->type));
+    if (o && p->is_buffer) {
+        json_t *dims = json_array();
+        for (int d = 0; d < p->rank; d++) json_array_append_new(dims, json_size(k, p->dims[d]));
+        json_object_set_new(o, "dims", dims);
+        json_object_set_new(o, "flexible", json_boolean(p->flags & IR_P_FLEX));
+    }
+    return o;
+}
+
+static json_t *push_json(const IrKernel *k, const CgPush *p) {
+    static const char *const groups[3] = {"groups.x", "groups.y", "groups.z"};
+    return json_pack("{s:i, s:s, s:i, s:s, s:s}", "offset", p->offset, "kind",
+                     p->kind == CG_PUSH_PARAM ? "param" : p->kind == CG_PUSH_SYM ? "sym" : "groups", "index",
+                     p->index, "name",
+                     p->kind == CG_PUSH_PARAM ? k->params.v[p->index].name
+                     : p->kind == CG_PUSH_SYM ? k->syms.v[p->index].name
+                                              : groups[p->index],
+                     "type", fe_type_name(p->type));
+}
+
+static json_t *dispatch_json(const IrKernel *k, const CgDispatch *d) {
+    json_t *g = json_array();
+    for (int c = 0; c < 3; c++) json_array_append_new(g, json_size(k, d->groups[c]));
+    return json_pack("{s:s, s:i, s:[i, i, i], s:o, s:b, s:o}", "entry", d->entry, "stage", d->stage, "local_size",
+                     d->local[0], d->local[1], d->local[2], "groups", g, "barrier_before", d->barrier_before,
+                     "loop_iters", d->loop_iters ? json_size(k, d->loop_iters) : json_null());
+}
+
+static json_t *launch_json(const CgLaunch *l) {
     const IrKernel *k = l->kernel;
-    fprintf(out, "    {\n      \"name\": ");
-    json_str(out, k->name);
-    fprintf(out, ",\n      \"params\": [");
-    for (int i = 0; i < k->params.n; i++) {
-        const IrParam *p = &k->params.v[i];
-        fprintf(out, "%s\n        {\"index\": %d, \"name\": ", i ? "," : "", i);
-        json_str(out, p->name);
-        fprintf(out, ", \"kind\": \"%s\", \"type\": \"%s\"", p->is_buffer ? "buffer" : "scalar",
-                fe_type_name(p->type));
-        if (p->is_buffer) {
-            fprintf(out, ", \"dims\": [");
-            for (int d = 0; d < p->rank; d++) {
-                if (d) fprintf(out, ", ");
-                json_size(out, k, p->dims[d]);
-            }
-            fprintf(out, "], \"flexible\": %s", p->flags & IR_P_FLEX ? "true" : "false");
-        }
-        fputc('}', out);
-    }
-    fprintf(out, "%s],\n      \"size_symbols\": [", k->params.n ? "\n      " : "");
-    for (int i = 0; i < k->syms.n; i++) {
-        if (i) fprintf(out, ", ");
-        json_str(out, k->syms.v[i].name);
-    }
-    fprintf(out, "],\n      \"bindings\": [");
+    json_t *params = json_array(), *syms = json_array(), *binds = json_array(), *scratch = json_array(),
+           *push = json_array(), *disp = json_array();
+    for (int i = 0; i < k->params.n; i++) json_array_append_new(params, param_json(k, i));
+    for (int i = 0; i < k->syms.n; i++) json_array_append_new(syms, json_string(k->syms.v[i].name));
     for (int i = 0; i < l->bindings.n; i++) {
         const CgBinding *b = &l->bindings.v[i];
-        fprintf(out,
-                "%s\n        {\"binding\": %d, \"kind\": \"%s\", \"index\": %d, \"readonly\": %s, "
-                "\"elem\": \"%s\", \"elem_size\": %d}",
-                i ? "," : "", b->binding, b->kind == CG_BIND_PARAM ? "param" : "scratch", b->index,
-                b->readonly ? "true" : "false", fe_type_name(b->elem), b->elem_size);
+        json_array_append_new(binds, json_pack("{s:i, s:s, s:i, s:b, s:s, s:i}", "binding", b->binding, "kind",
+                                               b->kind == CG_BIND_PARAM ? "param" : "scratch", "index", b->index,
+                                               "readonly", b->readonly, "elem", fe_type_name(b->elem), "elem_size",
+                                               b->elem_size));
     }
-    fprintf(out, "%s],\n      \"scratch\": [", l->bindings.n ? "\n      " : "");
-    for (int i = 0; i < l->scratch.n; i++) {
-        fprintf(out, "%s\n        {\"index\": %d, \"bytes\": ", i ? "," : "", i);
-        json_size(out, k, l->scratch.v[i].bytes);
-        fprintf(out, ", \"elem\": \"%s\"}", fe_type_name(l->scratch.v[i].elem));
-    }
-    fprintf(out, "%s],\n      \"push_constants\": {\"size\": %d, \"members\": [",
-            l->scratch.n ? "\n      " : "", l->push_size);
-    for (int i = 0; i < l->push.n; i++) {
-        const CgPush *p = &l->push.v[i];
-        fprintf(out, "%s\n        {\"offset\": %d, \"kind\": \"%s\", \"index\": %d, \"name\": ",
-                i ? "," : "", p->offset,
-                p->kind == CG_PUSH_PARAM ? "param" : p->kind == CG_PUSH_SYM ? "sym" : "groups", p->index);
-        json_str(out, p->kind == CG_PUSH_PARAM ? k->params.v[p->index].name
-                      : p->kind == CG_PUSH_SYM ? k->syms.v[p->index].name
-                                               : (const char *[]){"groups.x", "groups.y", "groups.z"}[p->index]);
-        fprintf(out, ", \"type\": \"%s\"}", fe_type_name(p->type));
-    }
-    fprintf(out, "%s]},\n      \"dispatches\": [", l->push.n ? "\n      " : "");
-    for (int i = 0; i < l->dispatches.n; i++) {
-        const CgDispatch *d = &l->dispatches.v[i];
-        fprintf(out, "%s\n        {\"entry\": ", i ? "," : "");
-        json_str(out, d->entry);
-        fprintf(out, ", \"stage\": %d, \"local_size\": [%d, %d, %d], \"groups\": [", d->stage,
-                d->local[0], d->local[1], d->local[2]);
-        for (int c = 0; c < 3; c++) {
-            if (c) fprintf(out, ", ");
-            json_size(out, k, d->groups[c]);
-        }
-        fprintf(out, "], \"barrier_before\": %s, \"loop_iters\": ", d->barrier_before ? "true" : "false");
-        if (d->loop_iters) json_size(out, k, d->loop_iters);
-        else fprintf(out, "null");
-        fputc('}', out);
-    }
-    fprintf(out, "%s]\n    }", l->dispatches.n ? "\n      " : "");
+    for (int i = 0; i < l->scratch.n; i++)
+        json_array_append_new(scratch, json_pack("{s:i, s:o, s:s}", "index", i, "bytes",
+                                                 json_size(k, l->scratch.v[i].bytes), "elem",
+                                                 fe_type_name(l->scratch.v[i].elem)));
+    for (int i = 0; i < l->push.n; i++) json_array_append_new(push, push_json(k, &l->push.v[i]));
+    for (int i = 0; i < l->dispatches.n; i++) json_array_append_new(disp, dispatch_json(k, &l->dispatches.v[i]));
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:{s:i, s:o}, s:o}", "name", k->name, "params", params,
+                     "size_symbols", syms, "bindings", binds, "scratch", scratch, "push_constants", "size",
+                     l->push_size, "members", push, "dispatches", disp);
 }
 
 void cg_meta_print(FILE *out, const CgModule *m) {
-    fprintf(out, "{\n  \"spirv_version\": \"%s\",\n  \"target_env\": \"%s\",\n  \"kernels\": [",
-            version_text(m->target.env), cg_target_env_names[m->target.env]);
-    for (int i = 0; i < m->kernels.n; i++) {
-        fprintf(out, "%s\n", i ? "," : "");
-        print_launch(out, &m->kernels.v[i]);
-    }
-    fprintf(out, "%s]\n}\n", m->kernels.n ? "\n  " : "");
+    json_t *ks = json_array();
+    for (int i = 0; i < m->kernels.n; i++) json_array_append_new(ks, launch_json(&m->kernels.v[i]));
+    json_t *root = json_pack("{s:s, s:s, s:o}", "spirv_version", version_text(m->target.env), "target_env",
+                             cg_target_env_names[m->target.env], "kernels", ks);
+    if (!root || json_dumpf(root, out, JSON_INDENT(2))) fputs("null", out);
+    fputc('\n', out);
+    json_decref(root);
 }

@@ -771,21 +771,20 @@ int hv_client_main(int argc, char **argv)
     }
 
     FILE *f = stdout;
+    json_t *j = NULL, *bufs = NULL;
     if (o->json) {
-        fprintf(f, "{\n  \"kernel\": \"%s\",\n  \"class\": \"%s\",\n  \"device\": \"%s\",\n", o->kname, o->kclass, o->device);
-        fprintf(f, "  \"vm\": %d,\n", o->vm);
-        fprintf(f, "  \"repeat\": %d,\n", o->repeat);
-        fprintf(f, "  \"profile\": {\"calibrated\": false, \"source\": \"pxhvd\"},\n  \"correction\": 1,\n  \"sizes\": {");
-        for (int i = 0, first = 1; i < o->nsize_names; i++) {
-            if (o->sizevals[i] < 0) continue;
-            fprintf(f, "%s\"%s\": %lld", first ? "" : ", ", o->sizenames[i], (long long)o->sizevals[i]);
-            first = 0;
-        }
-        fprintf(f, "},\n  \"buffers\": [");
+        /* the keys of a local run's --json (tools/pxrun.c), in its order */
+        j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:{s:b, s:s}, s:i}", "kernel", o->kname, "class", o->kclass, "device",
+                      o->device, "vm", o->vm, "repeat", o->repeat, "profile", "calibrated", 0, "source", "pxhvd",
+                      "correction", 1);
+        json_t *sizes = json_object();
+        for (int i = 0; i < o->nsize_names; i++)
+            if (o->sizevals[i] >= 0) json_object_set_new(sizes, o->sizenames[i], json_integer(o->sizevals[i]));
+        json_object_set_new(j, "sizes", sizes);
+        json_object_set_new(j, "buffers", bufs = json_array());
     } else {
         fprintf(f, "kernel %s (%s) on %s, vm %d\n", o->kname, o->kclass, o->device, o->vm);
     }
-    int first = 1;
     if (o->json || !o->nouts) {
         for (int i = 0; i < o->np; i++) {
             Param *q = &o->p[i];
@@ -796,8 +795,8 @@ int hv_client_main(int argc, char **argv)
             char what[320];
             snprintf(what, sizeof what, "reading %s", q->name);
             buffer_read(o, q->buffer, &t, &rank, shape, &d, what);
-            pxrun_summary(f, q->name, (PxDtype)t, rank, shape, d, o->json, first);
-            first = 0;
+            if (j) json_array_append_new(bufs, pxrun_summary_json(q->name, (PxDtype)t, rank, shape, d));
+            else pxrun_summary(f, q->name, (PxDtype)t, rank, shape, d);
             free(d);
         }
     } else {
@@ -805,12 +804,13 @@ int hv_client_main(int argc, char **argv)
     }
     /* per-stage times are the daemon's (its launch is gone when the
      * ticket is waited for): a --vm run reports the launch's total GPU time */
-    if (o->json) {
-        fprintf(f, "\n  ],\n  \"stages\": [\n  ],\n  \"total\": {\"name\": \"total\", \"predicted_ns\": null, \"measured_ns\": ");
-        pxrun_json_num(f, best);
-        fprintf(f, ", \"flops\": null, \"bytes\": null, \"gb_per_s\": null, \"gflop_per_s\": null, \"latency_ns\": ");
-        pxrun_json_num(f, lat);
-        fputs("}\n}\n", f);
+    if (j) {
+        json_object_set_new(j, "stages", json_array());
+        json_object_set_new(j, "total", json_pack("{s:s, s:n, s:o, s:n, s:n, s:n, s:n, s:o}", "name", "total",
+                                                  "predicted_ns", "measured_ns", pxrun_json_num(best), "flops",
+                                                  "bytes", "gb_per_s", "gflop_per_s", "latency_ns",
+                                                  pxrun_json_num(lat)));
+        pxrun_json_print(f, j);
     } else if (o->stats) {
         char mt[32];
         pxrun_fmt_time(mt, sizeof mt, best);

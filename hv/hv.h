@@ -10,6 +10,9 @@
  *             run prints. No Vulkan, no LLVM: the static guest build.
  *   server.c  the daemon: one listening socket per VM plus control.sock,
  *             a thread per connection over a PxSched (include/pxsched.h).
+ *   metrics.c the scheduler's statistics in the Prometheus text format.
+ *   http.c    pxhvd --metrics: the read-only HTTP endpoint (libmicrohttpd)
+ *             with /metrics, /api/status and the dashboard (hv/dash/).
  *
  * Ownership: an HvServer owns its PxSched, sockets and connection threads.
  * A connection (HvConn) owns its session: the buffers, modules and tickets
@@ -58,7 +61,7 @@ typedef enum HvType {
     HV_CTL_VM_RM = 34,   /* u32 id */
     HV_CTL_VM_SET = 35,  /* u32 id, str spec */
     HV_CTL_VM_MIGRATE = 36, /* u32 id, u32 device */
-    HV_CTL_TOP = 37,     /* reply: per-VM statistics, binary (for pxctl top) */
+    HV_CTL_TOP = 37,     /* reply: per-VM statistics, binary (pxctl top reads CTL_STATUS's JSON) */
     HV_REPLY = 0x8000,   /* OR'ed into the request's type: success */
     HV_ERROR = 0xFFFF,   /* u32 PxResult, str message, str diagnostics */
 } HvType;
@@ -252,5 +255,37 @@ void hv_server_stop(HvServer *sv); /* async-signal-safe */
 void hv_server_destroy(HvServer *sv);
 /* Live sessions and connections (tests). */
 int hv_server_conn_count(HvServer *sv);
+
+/* ===== metrics.c: the Prometheus text format ===== */
+
+/* Every metric of docs/HYPERVISOR.md "Metrics" for the scheduler's devices
+ * and VMs now: malloc'd (free it), *len its length; NULL when out of
+ * memory. Takes PxSched.mu briefly per VM, never across the rendering. */
+char *hv_metrics_text(struct PxSched *s, size_t *len);
+
+/* ===== http.c: the metrics endpoint ===== */
+
+typedef struct HvHttp HvHttp;
+typedef struct HvHttpConfig {
+    const char *addr;          /* HOST:PORT, [V6]:PORT; port 0: any free port */
+    int max_conns;             /* connections at once; default 128 */
+    int max_conns_per_ip;      /* from one address; default 32 */
+    int idle_timeout_s;        /* a connection silent this long is closed; default 10 */
+    int verbose;               /* libmicrohttpd's own messages to log */
+    void (*log)(void *user, const char *msg); /* from the server's thread */
+    void *log_user;
+} HvHttpConfig;
+
+/* Binds addr and serves GET /metrics, /api/status, / (the dashboard),
+ * /dash.js and /dash.css from a thread of its own over s, which must outlive it (stop
+ * it before px_sched_destroy / hv_server_destroy). NULL with err when the
+ * address is malformed or cannot be bound. */
+HvHttp *hv_http_start(const HvHttpConfig *cfg, struct PxSched *s, char *err, size_t errsz);
+/* HOST:PORT ([V6]:PORT for an IPv6 literal) split into host and port
+ * (hn, pn bytes); -1 when malformed or the port is over 65535. */
+int hv_http_parse_addr(const char *addr, char *host, size_t hn, char *port, size_t pn);
+int hv_http_port(const HvHttp *h); /* the bound port (the one chosen for 0) */
+/* Closes the socket and every connection; waits for a request being served. */
+void hv_http_stop(HvHttp *h);
 
 #endif

@@ -222,6 +222,18 @@ PxResult px_vm_cancel(PxSched *s, uint32_t vm, uint64_t ticket);
 
 /* ---- statistics (the fields of pxctl status --json) ------------------------ */
 
+/* Launch latency histogram bounds (docs/HYPERVISOR.md "Metrics"): 50 us,
+ * 100 us, 250 us, 500 us, 1 ms ... 10 s in 1-2.5-5 steps. */
+#define PX_LATENCY_BUCKETS 17
+double px_sched_latency_bound_us(int i); /* 0..PX_LATENCY_BUCKETS-1 */
+/* Workload classes of the compiler (px-language.md section 6), as counted
+ * per VM: 0 REALTIME, 1 INTERACTIVE, 2 THROUGHPUT, 3 BATCH. */
+#define PX_SCHED_CLASSES 4
+const char *px_sched_class_name(int i);
+/* The rolling windows of share achieved and busy time, and the history the
+ * status JSON carries, are whole seconds of the scheduler's clock. */
+#define PX_SCHED_HISTORY_S 60
+
 typedef struct PxVmStats {
     uint32_t id;
     char name[64];
@@ -239,6 +251,17 @@ typedef struct PxVmStats {
     uint64_t evictions;        /* its buffers moved out of device memory */
     uint64_t bytes_evicted, bytes_restored;
     uint64_t launches_lost;    /* its launches failed by a device loss */
+    /* Its device time over its device's busy time in the last 10 s / 60 s
+     * (the current second included), 0..1; 0 when the device was idle. */
+    double achieved_10s, achieved_60s;
+    /* Cumulative: launches done with latency <= px_sched_latency_bound_us(i);
+     * launches_done is the count of all, latency_sum_us their sum. */
+    uint64_t latency_le[PX_LATENCY_BUCKETS];
+    double latency_sum_us;
+    uint64_t class_done[PX_SCHED_CLASSES], class_failed[PX_SCHED_CLASSES];
+    /* 1 + the VMs this scheduler created before it: a VM destroyed and made
+     * again with the same id is a new incarnation, its counters start at 0 */
+    uint64_t incarnation;
 } PxVmStats;
 
 typedef struct PxDeviceStats {
@@ -251,6 +274,9 @@ typedef struct PxDeviceStats {
     uint64_t evictions, bytes_evicted, bytes_restored;
     uint64_t losses;           /* times the device was lost (and recreated) */
     uint64_t launches_lost;    /* launches failed by those losses */
+    /* busy_ns over wall time in the last 10 s / 60 s (the current second
+     * included, never before the scheduler started), 0..1 */
+    double busy_10s, busy_60s;
 } PxDeviceStats;
 
 typedef struct PxCacheStats {

@@ -2,6 +2,7 @@
  * --emit=cost and --emit=cost-json; docs/COST.md). */
 #include "ir.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -79,62 +80,51 @@ void ir_cost_print_text(FILE *out, IrKernelCost *const *cs, int n, const IrCostB
     }
 }
 
-static void json_str(FILE *out, const char *s)
+/* A value as JSON: whole numbers as integers (print_value's rule), others
+ * as reals written with JSON_REAL_PRECISION(17). */
+static json_t *json_value(double v)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
-        else if (ch < 0x20) fprintf(out, "\\u%04x", ch);
-        else fputc(ch, out);
-    }
-    fputc('"', out);
+    if (fabs(v) < 9.007199254740992e15 && v == floor(v)) return json_integer((json_int_t)v);
+    return json_real(v);
 }
 
-static void json_metrics(FILE *out, const IrKernelCost *c, const IrCost *cost, const Bound *b)
+/* The metrics of one cost into o: formulas as text, and their values
+ * when every symbol they use is bound. */
+static void json_metrics(json_t *o, const IrKernelCost *c, const IrCost *cost, const Bound *b)
 {
     Arena *a = c->atoms.arena;
-    for (int m = 0; m < IR_COST_N; m++) {
-        fprintf(out, ", \"%s\": ", ir_cost_metric_names[m]);
-        json_str(out, ir_poly_str(a, &c->atoms, cost->m[m]));
-    }
+    for (int m = 0; m < IR_COST_N; m++)
+        json_object_set_new(o, ir_cost_metric_names[m], json_string(ir_poly_str(a, &c->atoms, cost->m[m])));
     long double x[IR_COST_N];
     for (int m = 0; m < IR_COST_N; m++)
         if (!ir_poly_eval(&c->atoms, cost->m[m], b->syms, b->syms_set, b->params, b->params_set, &x[m])) return;
-    fputs(", \"values\": {", out);
-    for (int m = 0; m < IR_COST_N; m++) {
-        fprintf(out, "%s\"%s\": ", m ? ", " : "", ir_cost_metric_names[m]);
-        print_value(out, (double)x[m]);
-    }
-    fputc('}', out);
+    json_t *v = json_object();
+    for (int m = 0; m < IR_COST_N; m++) json_object_set_new(v, ir_cost_metric_names[m], json_value((double)x[m]));
+    json_object_set_new(o, "values", v);
 }
 
 void ir_cost_print_json(FILE *out, IrKernelCost *const *cs, int n, const IrCostBind *bind)
 {
-    fputs("{\"kernels\": [", out);
+    json_t *ks = json_array();
     for (int i = 0; i < n; i++) {
         const IrKernelCost *c = cs[i];
         Bound b = bind_kernel(c->atoms.arena, c->k, bind);
-        fputs(i ? ",\n  {" : "\n  {", out);
-        fputs("\"name\": ", out);
-        json_str(out, c->k->name);
-        fputs(", \"class\": ", out);
-        json_str(out, fe_class_names[c->cls]);
-        fputs(", \"class_reason\": ", out);
-        json_str(out, c->class_reason);
-        json_metrics(out, c, &c->total, &b);
-        fputs(", \"stages\": [", out);
+        json_t *k = json_pack("{s:s, s:s, s:s}", "name", c->k->name, "class", fe_class_names[c->cls], "class_reason",
+                              c->class_reason);
+        json_metrics(k, c, &c->total, &b);
+        json_t *stages = json_array();
         for (int s = 0; s < c->stages.n; s++) {
             const IrStageCost *sc = &c->stages.v[s];
-            fprintf(out, "%s\n    {\"index\": %d, \"prim\": ", s ? "," : "", s);
-            json_str(out, fe_prim_names[sc->prim]);
-            fputs(", \"kind\": ", out);
-            json_str(out, ir_stage_kind_names[sc->kind]);
-            fprintf(out, ", \"line\": %d", sc->loc.line);
-            json_metrics(out, c, &sc->c, &b);
-            fputc('}', out);
+            json_t *o = json_pack("{s:i, s:s, s:s, s:i}", "index", s, "prim", fe_prim_names[sc->prim], "kind",
+                                  ir_stage_kind_names[sc->kind], "line", sc->loc.line);
+            json_metrics(o, c, &sc->c, &b);
+            json_array_append_new(stages, o);
         }
-        fputs(c->stages.n ? "\n  ]}" : "]}", out);
+        json_object_set_new(k, "stages", stages);
+        json_array_append_new(ks, k);
     }
-    fputs(n ? "\n]}\n" : "]}\n", out);
+    json_t *root = json_pack("{s:o}", "kernels", ks);
+    if (!root || json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17))) fputs("null", out);
+    fputc('\n', out);
+    json_decref(root);
 }

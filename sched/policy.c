@@ -116,4 +116,5 @@ void sched_charge(PxSched *s, SchedVm *vm, double ns, int64_t now)
     vm->tokens_ns -= ns;
     vm->gpu_ns += (uint64_t)ns;
     vm->dev->busy_ns += (uint64_t)ns;
+    sched_record_busy(vm, (uint64_t)ns, now);
 }

@@ -391,6 +391,7 @@ PxResult px_sched_vm_create(PxSched *s, const PxVmConfig *c)
         vm->dev = d;
         vm->vt = d->vclock;
         vm->tokens_at = sched_now_ns();
+        vm->incarnation = ++s->vms_created;
         d->share_sum += c->share;
         d->quota_sum += c->mem_quota;
         s->vms[c->id] = vm;
@@ -1062,6 +1063,7 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
         const char *cls = px_kernel_class(k);
         j->realtime = !strcmp(cls, "REALTIME");
         j->latency_sensitive = j->realtime || !strcmp(cls, "INTERACTIVE");
+        j->cls = sched_class_index(cls);
         r = bind_args(s, d, vm, j, args, nargs);
         if (!r) {
             char err[512];
@@ -1130,6 +1132,7 @@ void sched_job_finish(PxSched *s, SchedJob *j)
     } else {
         vm->failed++;
     }
+    sched_record_class(vm, j);
     pthread_cond_broadcast(&s->done);
 }
 
@@ -1237,6 +1240,7 @@ PxResult px_sched_device_stats(PxSched *s, int device, PxDeviceStats *out)
     out->bytes_restored = d->bytes_restored;
     out->losses = d->losses;
     out->launches_lost = d->launches_lost;
+    sched_dev_windows(d, out);
     pthread_mutex_unlock(&s->mu);
     return PX_OK;
 }

@@ -60,9 +60,20 @@ typedef struct SchedJob {
     double gpu_ns;
     int slices;
     PxTicketResult res;
+    int cls;                    /* workload class, px_sched_class_name's index */
 } SchedJob;
 
 #define SCHED_LAT_RING 1024
+
+/* Device ns per second of the scheduler's clock (seconds since PxSched.t0)
+ * for the last SCHED_WIN_S seconds: the rolling windows of stats.c. A slot
+ * holds second stamp[i] - 1 (0: never used); a slot of an older second is
+ * reused. Under PxSched.mu. */
+#define SCHED_WIN_S 64
+typedef struct SchedWin {
+    int64_t stamp[SCHED_WIN_S];
+    uint64_t ns[SCHED_WIN_S];
+} SchedWin;
 
 typedef struct SchedObj {
     uint32_t id;
@@ -114,6 +125,11 @@ struct SchedVm {
     double lat_us[SCHED_LAT_RING];
     uint64_t nlat;
     uint64_t evictions, bytes_evicted, bytes_restored, launches_lost; /* PxSched.mu */
+    uint64_t lat_le[PX_LATENCY_BUCKETS]; /* launches done per bucket (not cumulative) */
+    double lat_sum_us;
+    uint64_t cls_done[PX_SCHED_CLASSES], cls_failed[PX_SCHED_CLASSES];
+    SchedWin win;               /* its device ns per second */
+    uint64_t incarnation;
 };
 
 struct SchedDev {
@@ -143,6 +159,7 @@ struct SchedDev {
     atomic_int lose_next;       /* test fault: the next slice wait reports a loss */
     int dead;                   /* lost and not recreated: every use fails (mu) */
     uint64_t losses, launches_lost; /* PxSched.mu */
+    SchedWin win;               /* busy ns per second */
 };
 
 struct PxSched {
@@ -165,6 +182,7 @@ struct PxSched {
     uint64_t cache_clock, cache_hits, cache_misses, cache_evictions;
     double oversub;             /* quotas may sum to capacity x this; 1: off */
     int host_copies;            /* PxSchedConfig.host_copies, or oversubscribed */
+    uint64_t vms_created;       /* incarnations handed out */
 };
 
 int64_t sched_now_ns(void);
@@ -245,7 +263,15 @@ PxResult sched_dev_alive(const SchedDev *d);
 
 /* ===== stats.c ===== */
 
+/* Under PxSched.mu, as everything here. */
 void sched_vm_stats(const SchedVm *vm, PxVmStats *out);
+void sched_dev_windows(const SchedDev *d, PxDeviceStats *out);
 void sched_record_latency(SchedVm *vm, double us);
+/* A job finished: its class's done or failed counter. */
+void sched_record_class(SchedVm *vm, const SchedJob *j);
+/* ns of device time charged to vm now: the windows of vm and its device. */
+void sched_record_busy(SchedVm *vm, uint64_t ns, int64_t now);
+/* The index of a class name (px_kernel_class), BATCH for an unknown one. */
+int sched_class_index(const char *name);
 
 #endif

@@ -1,15 +1,115 @@
 /* stats.c — per-VM and per-device statistics and the status JSON of the
- * contract (pxctl status --json). Counters only grow; latency percentiles
- * are over each VM's last SCHED_LAT_RING launches. Under PxSched.mu. */
+ * contract (pxctl status --json, pxhvd's /api/status), the one place where
+ * the numbers the dashboard, `pxctl top` and the metrics show are computed.
+ * Counters only grow; latency percentiles are over each VM's last
+ * SCHED_LAT_RING launches; share achieved and busy fractions are rolling
+ * windows of whole seconds (SchedWin), so a ratio is a part of a sum over
+ * the same slices and never exceeds 1. Under PxSched.mu. */
 #include "sched.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static const double lat_bound_us[PX_LATENCY_BUCKETS] = {
+    50, 100, 250, 500, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6, 2.5e6, 5e6, 1e7,
+};
+static const char *const class_names[PX_SCHED_CLASSES] = {"REALTIME", "INTERACTIVE", "THROUGHPUT", "BATCH"};
+
+double px_sched_latency_bound_us(int i) { return i >= 0 && i < PX_LATENCY_BUCKETS ? lat_bound_us[i] : INFINITY; }
+const char *px_sched_class_name(int i) { return i >= 0 && i < PX_SCHED_CLASSES ? class_names[i] : ""; }
+
+int sched_class_index(const char *name)
+{
+    for (int i = 0; i < PX_SCHED_CLASSES; i++)
+        if (name && !strcmp(name, class_names[i])) return i;
+    return PX_SCHED_CLASSES - 1;
+}
+
 void sched_record_latency(SchedVm *vm, double us)
 {
     vm->lat_us[vm->nlat++ % SCHED_LAT_RING] = us;
+    vm->lat_sum_us += us;
+    for (int i = 0; i < PX_LATENCY_BUCKETS; i++)
+        if (us <= lat_bound_us[i]) {
+            vm->lat_le[i]++;
+            break;
+        }
+}
+
+void sched_record_class(SchedVm *vm, const SchedJob *j)
+{
+    if (j->res.result == PX_OK) vm->cls_done[j->cls]++;
+    else vm->cls_failed[j->cls]++;
+}
+
+/* ---- rolling windows ------------------------------------------------------------------ */
+
+static int64_t win_second(const PxSched *s, int64_t now) { return now > s->t0 ? (now - s->t0) / 1000000000 : 0; }
+
+static void win_add(SchedWin *w, int64_t sec, uint64_t ns)
+{
+    int k = (int)(sec % SCHED_WIN_S);
+    if (w->stamp[k] != sec + 1) {
+        w->stamp[k] = sec + 1;
+        w->ns[k] = 0;
+    }
+    w->ns[k] += ns;
+}
+
+/* ns in seconds first..last (inclusive); seconds the ring no longer holds
+ * count as 0. */
+static uint64_t win_sum(const SchedWin *w, int64_t first, int64_t last)
+{
+    uint64_t t = 0;
+    for (int64_t sec = first < 0 ? 0 : first; sec <= last; sec++) {
+        int k = (int)(sec % SCHED_WIN_S);
+        if (w->stamp[k] == sec + 1) t += w->ns[k];
+    }
+    return t;
+}
+
+void sched_record_busy(SchedVm *vm, uint64_t ns, int64_t now)
+{
+    int64_t sec = win_second(vm->dev->s, now);
+    win_add(&vm->win, sec, ns);
+    win_add(&vm->dev->win, sec, ns);
+}
+
+static double ratio(uint64_t part, uint64_t whole)
+{
+    if (!whole) return 0;
+    return part >= whole ? 1.0 : (double)part / (double)whole;
+}
+
+/* Its part of its device's busy time in the last `secs` seconds. A VM's
+ * slices are charged to its device's window at the same moment, so the
+ * part is at most the whole; a migrated VM's earlier seconds were charged
+ * to another device, hence ratio()'s cap. */
+static double achieved(const SchedVm *vm, int64_t secs, int64_t now)
+{
+    int64_t last = win_second(vm->dev->s, now);
+    return ratio(win_sum(&vm->win, last - secs + 1, last), win_sum(&vm->dev->win, last - secs + 1, last));
+}
+
+/* Busy ns over the wall time of the window. A slice is charged when it
+ * ends, so one that began before the window can add up to a slice too
+ * many: ratio() caps it at 1. */
+static double busy(const SchedDev *d, int64_t secs, int64_t now)
+{
+    int64_t last = win_second(d->s, now), first = last - secs + 1;
+    if (first < 0) first = 0;
+    int64_t wall = now - (d->s->t0 + first * 1000000000);
+    return ratio(win_sum(&d->win, first, last), wall > 0 ? (uint64_t)wall : 0);
+}
+
+void sched_dev_windows(const SchedDev *d, PxDeviceStats *out)
+{
+    int64_t now = sched_now_ns();
+    out->busy_10s = busy(d, 10, now);
+    out->busy_60s = busy(d, 60, now);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -53,75 +153,108 @@ void sched_vm_stats(const SchedVm *vm, PxVmStats *out)
     memcpy(tmp, vm->lat_us, sizeof *tmp * (size_t)n);
     out->latency_p50_us = quantile(tmp, n, 0.50);
     out->latency_p99_us = quantile(tmp, n, 0.99);
+    int64_t now = sched_now_ns();
+    out->achieved_10s = achieved(vm, 10, now);
+    out->achieved_60s = achieved(vm, 60, now);
+    uint64_t cum = 0;
+    for (int i = 0; i < PX_LATENCY_BUCKETS; i++) out->latency_le[i] = cum += vm->lat_le[i];
+    out->latency_sum_us = vm->lat_sum_us;
+    memcpy(out->class_done, vm->cls_done, sizeof out->class_done);
+    memcpy(out->class_failed, vm->cls_failed, sizeof out->class_failed);
+    out->incarnation = vm->incarnation;
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void json_str(FILE *f, const char *s)
+/* ---- the status JSON ------------------------------------------------------------------ */
+
+/* A number as the contract writes it: whole values as integers (a share
+ * of 20 is 20, not 20.0), others rounded to `digits` decimals. */
+static json_t *num(double v, int digits)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
+    double r = pow(10, digits);
+    v = round(v * r) / r;
+    if (v == floor(v) && fabs(v) < 9e15) return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+static json_t *u64(uint64_t v) { return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v); }
+
+/* The last PX_SCHED_HISTORY_S whole seconds of a window in ms, oldest
+ * first: what the dashboard's stacked chart draws. */
+static json_t *history_ms(const SchedWin *w, int64_t now_sec)
+{
+    json_t *a = json_array();
+    for (int64_t sec = now_sec - PX_SCHED_HISTORY_S; sec < now_sec; sec++)
+        json_array_append_new(a, num((double)win_sum(w, sec, sec) * 1e-6, 1));
+    return a;
+}
+
+static json_t *device_json(const SchedDev *d, int64_t now)
+{
+    PxDeviceInfo di;
+    px_device_info(d->ctx, &di);
+    PxDeviceStats ws = {0};
+    sched_dev_windows(d, &ws);
+    json_t *o = json_pack("{s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "index", d->index, "name", di.name,
+                          "memory_bytes", u64(d->capacity), "memory_used_bytes", u64(d->mem_used), "busy_ns",
+                          u64(d->busy_ns), "share_used", num(d->share_sum, 3), "busy_10s", num(100 * ws.busy_10s, 1),
+                          "busy_60s", num(100 * ws.busy_60s, 1), "busy_ms_history",
+                          history_ms(&d->win, win_second(d->s, now)));
+    /* oversubscription and device loss (evict.c, loss.c) */
+    if (o && json_object_update_new(o, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "oversubscribe",
+                                                 num(d->s->oversub, 3), "memory_resident_bytes", u64(d->resident),
+                                                 "evictions", u64(d->evictions), "bytes_evicted",
+                                                 u64(d->bytes_evicted), "bytes_restored", u64(d->bytes_restored),
+                                                 "device_losses", u64(d->losses), "launches_lost",
+                                                 u64(d->launches_lost))))
+        json_decref(o), o = NULL;
+    return o;
+}
+
+static json_t *vm_json(const SchedVm *vm, int64_t now)
+{
+    PxVmStats v;
+    sched_vm_stats(vm, &v);
+    json_t *o = json_pack("{s:i, s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "id", (int)v.id,
+                          "name", v.name, "device", v.device, "profile", v.profile, "mem_quota_bytes",
+                          u64(v.mem_quota_bytes), "mem_used_bytes", u64(v.mem_used_bytes), "share", num(v.share, 3),
+                          "gpu_ns", u64(v.gpu_ns), "launches_done", u64(v.launches_done), "launches_failed",
+                          u64(v.launches_failed), "queued", v.queued, "latency_p50_us", num(v.latency_p50_us, 1),
+                          "latency_p99_us", num(v.latency_p99_us, 1), "slices", u64(v.slices));
+    /* keys beyond the contract's (it allows more): what the dashboard and
+     * pxctl top show, computed here once */
+    if (o && json_object_update_new(o, json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "running", v.running,
+                                                 "achieved_10s", num(100 * v.achieved_10s, 1), "achieved_60s",
+                                                 num(100 * v.achieved_60s, 1), "incarnation", u64(v.incarnation),
+                                                 "gpu_ms_history", history_ms(&vm->win, win_second(vm->dev->s, now)),
+                                                 "evictions", u64(v.evictions), "bytes_evicted",
+                                                 u64(v.bytes_evicted), "bytes_restored", u64(v.bytes_restored),
+                                                 "launches_lost", u64(v.launches_lost))))
+        json_decref(o), o = NULL;
+    return o;
+}
+
+static json_t *status_json(PxSched *s, int64_t now)
+{
+    json_t *devs = json_array(), *vms = json_array();
+    for (int i = 0; i < s->ndev; i++) json_array_append_new(devs, device_json(&s->dev[i], now));
+    for (int i = 0; i < s->nvms; i++) json_array_append_new(vms, vm_json(s->vms[s->order[i]], now));
+    int entries = 0;
+    for (int i = 0; i < s->ndev; i++) entries += s->dev[i].ncache;
+    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:i, s:i, s:o, s:o, s:o}, s:i}", "policy",
+                     s->policy == PX_POLICY_FIXED ? "fixed" : "fair", "slice_us", (json_int_t)(s->slice_ns / 1000), "uptime_s",
+                     num((double)(now - s->t0) * 1e-9, 3), "devices", devs, "vms", vms, "compile_cache", "entries",
+                     entries, "capacity", s->cache_max, "hits", u64(s->cache_hits), "misses", u64(s->cache_misses),
+                     "evictions", u64(s->cache_evictions), "history_s", PX_SCHED_HISTORY_S);
 }
 
 char *px_sched_status_json(PxSched *s)
 {
     if (!s) return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return NULL;
-    int64_t now = sched_now_ns();
     pthread_mutex_lock(&s->mu);
-    fprintf(f, "{\"policy\": \"%s\", \"slice_us\": %lld, \"uptime_s\": %.3f,\n \"devices\": [",
-            s->policy == PX_POLICY_FIXED ? "fixed" : "fair", (long long)(s->slice_ns / 1000),
-            (double)(now - s->t0) * 1e-9);
-    for (int i = 0; i < s->ndev; i++) {
-        const SchedDev *d = &s->dev[i];
-        PxDeviceInfo di;
-        px_device_info(d->ctx, &di);
-        fprintf(f, "%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
-        json_str(f, di.name);
-        fprintf(f, ", \"memory_bytes\": %llu, \"memory_used_bytes\": %llu, \"busy_ns\": %llu",
-                (unsigned long long)d->capacity, (unsigned long long)d->mem_used, (unsigned long long)d->busy_ns);
-        fprintf(f,
-                ", \"oversubscribe\": %g, \"memory_resident_bytes\": %llu, \"evictions\": %llu, \"bytes_evicted\": %llu, "
-                "\"bytes_restored\": %llu, \"device_losses\": %llu, \"launches_lost\": %llu}",
-                s->oversub, (unsigned long long)d->resident, (unsigned long long)d->evictions,
-                (unsigned long long)d->bytes_evicted, (unsigned long long)d->bytes_restored,
-                (unsigned long long)d->losses, (unsigned long long)d->launches_lost);
-    }
-    fprintf(f, "],\n \"vms\": [");
-    for (int i = 0; i < s->nvms; i++) {
-        PxVmStats v;
-        sched_vm_stats(s->vms[s->order[i]], &v);
-        fprintf(f, "%s\n  {\"id\": %u, \"name\": ", i ? "," : "", v.id);
-        json_str(f, v.name);
-        fprintf(f, ", \"device\": %d, \"profile\": ", v.device);
-        json_str(f, v.profile);
-        fprintf(f,
-                ", \"mem_quota_bytes\": %llu, \"mem_used_bytes\": %llu, \"share\": %g, \"gpu_ns\": %llu, "
-                "\"launches_done\": %llu, \"launches_failed\": %llu, \"queued\": %d, \"latency_p50_us\": %.1f, "
-                "\"latency_p99_us\": %.1f, \"slices\": %llu, \"evictions\": %llu, \"bytes_evicted\": %llu, "
-                "\"bytes_restored\": %llu, \"launches_lost\": %llu}",
-                (unsigned long long)v.mem_quota_bytes, (unsigned long long)v.mem_used_bytes, v.share,
-                (unsigned long long)v.gpu_ns, (unsigned long long)v.launches_done,
-                (unsigned long long)v.launches_failed, v.queued, v.latency_p50_us, v.latency_p99_us,
-                (unsigned long long)v.slices, (unsigned long long)v.evictions, (unsigned long long)v.bytes_evicted,
-                (unsigned long long)v.bytes_restored, (unsigned long long)v.launches_lost);
-    }
-    int entries = 0;
-    for (int i = 0; i < s->ndev; i++) entries += s->dev[i].ncache;
-    fprintf(f, "],\n \"compile_cache\": {\"entries\": %d, \"capacity\": %d, \"hits\": %llu, \"misses\": %llu, \"evictions\": %llu}}\n",
-            entries, s->cache_max, (unsigned long long)s->cache_hits, (unsigned long long)s->cache_misses,
-            (unsigned long long)s->cache_evictions);
+    json_t *j = status_json(s, sched_now_ns());
     pthread_mutex_unlock(&s->mu);
-    if (fclose(f)) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    /* one line: a test or operator can grep one VM's object */
+    char *out = j ? json_dumps(j, JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(j);
+    return out;
 }

@@ -21,5 +21,6 @@ run test_embed "$B/tests/test_embed"
 run test_hvd "$B/tests/test_hvd"
 run test_oversub "$B/tests/test_oversub"
 run test_oversub-cpu env PX_BACKEND=cpu "$B/tests/test_oversub"
+run test_metrics "$B/tests/test_metrics"
 echo "$p passed, $f failed"
 [ "$f" = 0 ]

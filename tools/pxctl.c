@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "hv/hv.h"
 
 static void fail(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -63,79 +65,74 @@ static uint32_t vm_id(const char *v)
     return (uint32_t)id;
 }
 
-typedef struct Row {
-    uint32_t id, device, queued;
-    char name[256], profile[256];
-    uint64_t quota, used, gpu_ns, done, failed, slices;
-    double share, p50, p99;
-} Row;
-
-static int top_sample(Row *rows, int max, uint64_t *busy, int *ndev)
+/* The status JSON (the daemon's px_sched_status_json: the numbers the
+ * dashboard shows, computed there once), malloc'd; exits on a bad reply. */
+static char *status_text(void)
 {
     HvMsg m = {0};
-    hv_msg_begin(&m, HV_CTL_TOP, 0);
+    hv_msg_begin(&m, HV_CTL_STATUS, 0);
     uint32_t n;
-    unsigned char *p = call(&m, HV_CTL_TOP, &n);
+    unsigned char *p = call(&m, HV_CTL_STATUS, &n);
     HvRd rd = {.p = p, .n = n};
-    uint32_t nd = hv_get_u32(&rd);
-    for (uint32_t i = 0; i < nd && !rd.bad; i++) {
-        uint64_t b = hv_get_u64(&rd);
-        if (i < 16) busy[i] = b;
-    }
-    *ndev = nd < 16 ? (int)nd : 16;
-    uint32_t k = hv_get_u32(&rd);
-    int got = 0;
-    for (uint32_t i = 0; i < k && !rd.bad && got < max; i++, got++) {
-        Row *r = &rows[got];
-        r->id = hv_get_u32(&rd);
-        hv_get_str(&rd, r->name, sizeof r->name);
-        hv_get_str(&rd, r->profile, sizeof r->profile);
-        r->device = hv_get_u32(&rd);
-        r->quota = hv_get_u64(&rd);
-        r->used = hv_get_u64(&rd);
-        r->share = hv_get_f64(&rd);
-        r->gpu_ns = hv_get_u64(&rd);
-        r->done = hv_get_u64(&rd);
-        r->failed = hv_get_u64(&rd);
-        r->queued = hv_get_u32(&rd);
-        r->p50 = hv_get_f64(&rd);
-        r->p99 = hv_get_f64(&rd);
-        r->slices = hv_get_u64(&rd);
-    }
+    char *j = hv_get_strdup(&rd, HV_MAX_FRAME);
     free(p);
-    if (rd.bad) fail(1, "malformed TOP reply");
-    return got;
+    if (!j) fail(1, "malformed status reply");
+    return j;
+}
+
+/* The same, parsed. */
+static json_t *status_object(void)
+{
+    char *j = status_text();
+    json_error_t e;
+    json_t *st = json_loads(j, 0, &e);
+    free(j);
+    if (!json_is_object(st)) fail(1, "malformed status reply");
+    return st;
+}
+
+static double num(json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
+static const char *str(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+/* The table of `top` and `status`: a row per device, a row per VM, with
+ * the dashboard's numbers (share achieved over 10 s and 60 s, p99). */
+static void print_table(json_t *st)
+{
+    size_t i;
+    json_t *d, *v;
+    printf("%6s %-28s %21s %7s %8s %8s\n", "device", "name", "memory used/cap MiB", "shares", "busy10s", "busy60s");
+    json_array_foreach(json_object_get(st, "devices"), i, d) {
+        char mem[64];
+        snprintf(mem, sizeof mem, "%.1f/%.1f", num(d, "memory_used_bytes") / 1048576.0, num(d, "memory_bytes") / 1048576.0);
+        printf("%6.0f %-28.28s %21s %6.1f%% %7.1f%% %7.1f%%\n", num(d, "index"), str(d, "name"), mem, num(d, "share_used"),
+               num(d, "busy_10s"), num(d, "busy_60s"));
+    }
+    printf("%6s %-12s %4s %21s %7s %8s %8s %6s %10s %10s %8s\n", "VM", "name", "dev", "memory used/quota MiB", "share",
+           "ach10s", "ach60s", "queue", "p99 us", "done", "failed");
+    json_array_foreach(json_object_get(st, "vms"), i, v) {
+        char mem[64];
+        snprintf(mem, sizeof mem, "%.1f/%.1f", num(v, "mem_used_bytes") / 1048576.0, num(v, "mem_quota_bytes") / 1048576.0);
+        printf("%6.0f %-12.12s %4.0f %21s %6.1f%% %7.1f%% %7.1f%% %6.0f %10.0f %10.0f %8.0f\n", num(v, "id"), str(v, "name"),
+               num(v, "device"), mem, num(v, "share"), num(v, "achieved_10s"), num(v, "achieved_60s"), num(v, "queued"),
+               num(v, "latency_p99_us"), num(v, "launches_done"), num(v, "launches_failed"));
+    }
+    fflush(stdout);
 }
 
 static void top(int once, int interval_ms)
 {
-    static Row a[1024], b[1024];
-    uint64_t busy_a[16] = {0}, busy_b[16] = {0};
-    int nd, na = top_sample(a, 1024, busy_a, &nd);
     for (;;) {
+        json_t *st = status_object();
+        if (!once) fputs("\033[H\033[2J", stdout);
+        print_table(st);
+        json_decref(st);
+        if (once) return;
         struct timespec ts = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000};
         nanosleep(&ts, NULL);
-        int nb = top_sample(b, 1024, busy_b, &nd);
-        if (!once) fputs("\033[H\033[2J", stdout);
-        printf("%6s %-12s %4s %21s %7s %8s %6s %10s %10s %8s\n", "VM", "name", "dev", "memory used/quota MiB", "share",
-               "achieved", "queue", "p99 us", "done", "failed");
-        for (int i = 0; i < nb; i++) {
-            Row *r = &b[i];
-            uint64_t before = 0;
-            for (int j = 0; j < na; j++)
-                if (a[j].id == r->id) before = a[j].gpu_ns;
-            uint64_t dbusy = r->device < 16 ? busy_b[r->device] - busy_a[r->device] : 0;
-            double ach = dbusy ? 100.0 * (double)(r->gpu_ns - before) / (double)dbusy : 0;
-            char mem[64];
-            snprintf(mem, sizeof mem, "%.1f/%.1f", (double)r->used / 1048576.0, (double)r->quota / 1048576.0);
-            printf("%6u %-12.12s %4u %21s %6.1f%% %7.1f%% %6u %10.0f %10llu %8llu\n", r->id, r->name, r->device, mem, r->share,
-                   ach, r->queued, r->p99, (unsigned long long)r->done, (unsigned long long)r->failed);
-        }
-        fflush(stdout);
-        if (once) return;
-        memcpy(a, b, sizeof a);
-        memcpy(busy_a, busy_b, sizeof busy_a);
-        na = nb;
     }
 }
 
@@ -208,34 +205,24 @@ int main(int argc, char **argv)
     if (hv_connect(path, &fd, &vm, devname, sizeof devname, err, sizeof err)) fail(1, "no hypervisor at %s (%s)", dir, err);
     in.fd = fd;
 
-    if (type == HV_CTL_TOP) {
-        top(once, interval);
+    if (type == HV_CTL_TOP || (type == HV_CTL_STATUS && !json)) {
+        top(type == HV_CTL_STATUS || once, interval);
+        return 0;
+    }
+    if (type == HV_CTL_STATUS) {
+        char *j = status_text();
+        printf("%s\n", j);
+        free(j);
         return 0;
     }
     HvMsg m = {0};
     hv_msg_begin(&m, type, 0);
-    if (type != HV_CTL_STATUS) hv_put_u32(&m, id);
+    hv_put_u32(&m, id);
     if (spec) hv_put_str(&m, spec);
     if (type == HV_CTL_VM_MIGRATE) hv_put_u32(&m, dev);
     uint32_t n;
     unsigned char *p = call(&m, type, &n);
-    if (type == HV_CTL_STATUS) {
-        HvRd rd = {.p = p, .n = n};
-        char *j = hv_get_strdup(&rd, HV_MAX_FRAME);
-        if (!j) fail(1, "malformed status reply");
-        if (json) printf("%s\n", j);
-        else {
-            /* the table from the same numbers: ask for them */
-            free(j);
-            free(p);
-            once = 1;
-            top(1, 50);
-            return 0;
-        }
-        free(j);
-    } else {
-        printf("ok\n");
-    }
+    printf("ok\n");
     free(p);
     close(fd);
     return 0;

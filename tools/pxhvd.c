@@ -156,7 +156,11 @@ int main(int argc, char **argv)
             sc.oversubscribe = x;
         } else if (!strcmp(a, "--host-copies")) sc.host_copies = 1;
         else if (!strcmp(a, "--test-faults")) test_faults = 1;
-        else if (!strcmp(a, "--metrics")) metrics = NEXT();
+        else if (!strcmp(a, "--metrics")) {
+            metrics = NEXT();
+            char h[256], p[8];
+            if (hv_http_parse_addr(metrics, h, sizeof h, p, sizeof p)) fail(2, "--metrics %s: expected HOST:PORT", metrics);
+        }
         else if (!strcmp(a, "--log")) logpath = NEXT();
         else if (!strcmp(a, "-v")) verbose = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -169,7 +173,6 @@ int main(int argc, char **argv)
 #undef NEXT
     }
     if (logpath && !(logf_out = fopen(logpath, "a"))) fail(1, "--log %s: %s", logpath, strerror(errno));
-    if (metrics) say("--metrics: the metrics endpoint is not served yet (issue 13 leaves it for later)");
 
     /* signals: a thread waits for them; every other thread blocks them */
     static SigWait w;
@@ -219,12 +222,21 @@ int main(int argc, char **argv)
     if (!sv) fail(1, "%s", err);
     w.sv = sv;
     w.s = s;
+    HvHttp *http = NULL;
+    if (metrics) {
+        HvHttpConfig htc = {.addr = metrics, .verbose = verbose, .log = on_hv_log};
+        if (!(http = hv_http_start(&htc, s, err, sizeof err))) fail(1, "%s", err);
+        char m[400];
+        snprintf(m, sizeof m, "metrics on port %d (%s): /metrics, /api/status, /", hv_http_port(http), metrics);
+        say(m);
+    }
     pthread_t th;
     if (pthread_create(&th, NULL, sig_thread, &w)) fail(1, "cannot start the signal thread");
     if (verbose) say("serving");
     hv_server_run(sv);
     pthread_kill(th, SIGTERM); /* ends its sigwait when the stop came otherwise */
     pthread_join(th, NULL);
+    hv_http_stop(http); /* before the scheduler it reads goes */
     hv_server_destroy(sv);
     for (int d = 0; d < sc.ndevices; d++) px_context_destroy(sc.devices[d]);
     if (logf_out) fclose(logf_out);

@@ -79,11 +79,32 @@ static void *read_all(PxBuffer *b, const char *name)
     return d;
 }
 
-static void summary(FILE *f, const char *name, PxBuffer *b, int json, int first)
+static void summary(FILE *f, const char *name, PxBuffer *b)
 {
     void *d = read_all(b, name);
-    pxrun_summary(f, name, px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d, json, first);
+    pxrun_summary(f, name, px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d);
     free(d);
+}
+
+static json_t *summary_json(const char *name, PxBuffer *b)
+{
+    void *d = read_all(b, name);
+    json_t *o = pxrun_summary_json(name, px_buffer_dtype(b), px_buffer_rank(b), px_buffer_shape(b), d);
+    free(d);
+    return o;
+}
+
+/* --json's object for stage i (-1: the whole kernel), measured t ns. */
+static json_t *stage_json(PxLaunch *l, int i, double t)
+{
+    PxCost c;
+    int have = px_launch_cost(l, i, &c) == PX_OK;
+    double bytes = have && c.bytes_read >= 0 ? c.bytes_read + c.bytes_written : -1;
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", i < 0 ? "total" : px_launch_stage_name(l, i),
+                     "predicted_ns", pxrun_json_num(have ? c.predicted_ns : -1), "measured_ns", pxrun_json_num(t),
+                     "flops", pxrun_json_num(have ? c.flops : -1), "bytes", pxrun_json_num(bytes), "gb_per_s",
+                     pxrun_json_num(bytes >= 0 && t > 0 ? bytes / t : -1), "gflop_per_s",
+                     pxrun_json_num(have && c.flops >= 0 && t > 0 ? c.flops / t : -1));
 }
 
 static void fmt_rate(char *buf, size_t n, double amount, double ns)
@@ -338,55 +359,31 @@ int main(int argc, char **argv)
     px_device_info(ctx, &di);
     FILE *f = stdout;
     if (o.json) {
-        fprintf(f, "{\n  \"kernel\": \"%s\",\n  \"class\": \"%s\",\n  \"device\": \"%s\",\n", px_kernel_name(k),
-                px_kernel_class(k), di.name);
-        if (px_kernel_jit_ms(k) >= 0) fprintf(f, "  \"jit_ms\": %.3f,\n", px_kernel_jit_ms(k));
-        if (o.vm >= 0) fprintf(f, "  \"vm\": %d,\n", o.vm);
-        else fprintf(f, "  \"vm\": null,\n");
-        fprintf(f, "  \"repeat\": %d,\n", o.repeat);
+        json_t *j = json_pack("{s:s, s:s, s:s}", "kernel", px_kernel_name(k), "class", px_kernel_class(k), "device", di.name);
+        if (px_kernel_jit_ms(k) >= 0) json_object_set_new(j, "jit_ms", json_real(px_kernel_jit_ms(k)));
+        json_object_set_new(j, "vm", o.vm >= 0 ? json_integer(o.vm) : json_null());
+        json_object_set_new(j, "repeat", json_integer(o.repeat));
         PxProfile pp;
         px_context_profile(ctx, &pp);
-        fprintf(f, "  \"profile\": {\"calibrated\": %s, \"source\": \"", pp.calibrated ? "true" : "false");
-        for (const char *q = pp.source; *q; q++) fprintf(f, *q == '"' || *q == '\\' ? "\\%c" : "%c", *q);
-        fprintf(f, "\"},\n  \"correction\": %.6g,\n  \"sizes\": {", px_kernel_correction(k, NULL));
-        for (int i = 0, first = 1; i < px_kernel_size_count(k); i++) {
+        json_object_set_new(j, "profile", json_pack("{s:b, s:s}", "calibrated", pp.calibrated, "source", pp.source));
+        json_object_set_new(j, "correction", pxrun_json_num(px_kernel_correction(k, NULL)));
+        json_t *sizes = json_object(), *bufs = json_array(), *stages = json_array();
+        for (int i = 0; i < px_kernel_size_count(k); i++) {
             int64_t v;
-            if (px_launch_size(l, px_kernel_size_name(k, i), &v)) continue;
-            fprintf(f, "%s\"%s\": %lld", first ? "" : ", ", px_kernel_size_name(k, i), (long long)v);
-            first = 0;
+            if (!px_launch_size(l, px_kernel_size_name(k, i), &v))
+                json_object_set_new(sizes, px_kernel_size_name(k, i), json_integer(v));
         }
-        fprintf(f, "},\n  \"buffers\": [");
-        int first = 1;
         for (int j = 0; j < np; j++) {
             PxParamInfo pin;
             px_kernel_param(k, j, &pin);
-            if (!pin.is_buffer || !pin.written) continue;
-            summary(f, pin.name, px_launch_buffer(l, pin.name), 1, first);
-            first = 0;
+            if (pin.is_buffer && pin.written) json_array_append_new(bufs, summary_json(pin.name, px_launch_buffer(l, pin.name)));
         }
-        fprintf(f, "\n  ],\n  \"stages\": [");
-        for (int j = 0; j <= ns; j++) {
-            int i = j < ns ? j : -1;
-            PxCost c;
-            int have = px_launch_cost(l, i, &c) == PX_OK;
-            double t = i < 0 ? best_total : best[i];
-            if (i < 0) fprintf(f, "\n  ],\n  \"total\": ");
-            else fprintf(f, "%s\n    ", i ? "," : "");
-            fprintf(f, "{\"name\": \"%s\", \"predicted_ns\": ", i < 0 ? "total" : px_launch_stage_name(l, i));
-            pxrun_json_num(f, have ? c.predicted_ns : -1);
-            fputs(", \"measured_ns\": ", f);
-            pxrun_json_num(f, t);
-            fputs(", \"flops\": ", f);
-            pxrun_json_num(f, have ? c.flops : -1);
-            fputs(", \"bytes\": ", f);
-            pxrun_json_num(f, have && c.bytes_read >= 0 ? c.bytes_read + c.bytes_written : -1);
-            fputs(", \"gb_per_s\": ", f);
-            pxrun_json_num(f, have && c.bytes_read >= 0 && t > 0 ? (c.bytes_read + c.bytes_written) / t : -1);
-            fputs(", \"gflop_per_s\": ", f);
-            pxrun_json_num(f, have && c.flops >= 0 && t > 0 ? c.flops / t : -1);
-            fputs("}", f);
-        }
-        fprintf(f, "\n}\n");
+        for (int i = 0; i < ns; i++) json_array_append_new(stages, stage_json(l, i, best[i]));
+        json_object_set_new(j, "sizes", sizes);
+        json_object_set_new(j, "buffers", bufs);
+        json_object_set_new(j, "stages", stages);
+        json_object_set_new(j, "total", stage_json(l, -1, best_total));
+        pxrun_json_print(f, j);
     } else {
         fprintf(f, "kernel %s (%s) on %s", px_kernel_name(k), px_kernel_class(k), di.name);
         if (o.vm >= 0) fprintf(f, ", vm %d", o.vm);
@@ -396,7 +393,7 @@ int main(int argc, char **argv)
                 PxParamInfo pin;
                 px_kernel_param(k, j, &pin);
                 if (!pin.is_buffer || !pin.written) continue;
-                summary(f, pin.name, px_launch_buffer(l, pin.name), 0, 0);
+                summary(f, pin.name, px_launch_buffer(l, pin.name));
             }
         } else {
             for (int i = 0; i < o.nouts; i++) fprintf(f, "wrote %s\n", o.outs[i].text);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "px.h"
 
 typedef struct Pair {
@@ -241,60 +243,90 @@ static inline double pxrun_elem(const void *d, PxDtype t, int64_t i)
     return 0;
 }
 
-static inline void pxrun_print_num(FILE *f, double x, PxDtype t, int json)
+static inline void pxrun_print_num(FILE *f, double x, PxDtype t)
 {
-    if (json && !isfinite(x)) fprintf(f, "\"%s\"", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
-    else if (t == PX_I32 || t == PX_U32) fprintf(f, "%.0f", x);
+    if (t == PX_I32 || t == PX_U32) fprintf(f, "%.0f", x);
     else fprintf(f, "%.7g", x);
 }
 
-/* The summary of a buffer's data: text (`name: type (shape) [first...] min
- * max sum`) or one JSON object of the "buffers" list (first: the first of
- * the list). */
-static inline void pxrun_summary(FILE *f, const char *name, PxDtype t, int rank, const int64_t *shape, const void *d,
-                          int json, int first)
+/* The same number as JSON: whole for integer types, a string for NaN and
+ * the infinities (JSON has none); printed with JSON_REAL_PRECISION(7). */
+static inline json_t *pxrun_json_value(double x, PxDtype t)
 {
-    int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= shape[i];
-    /* min and max of the values that are not NaN; NaN when all are */
-    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    if (!isfinite(x)) return json_string(isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+    if (t == PX_I32 || t == PX_U32) return json_integer((json_int_t)x);
+    return json_real(x);
+}
+
+/* min and max of the values that are not NaN (NaN when all are), and sum */
+static inline void pxrun_minmax(PxDtype t, int64_t n, const void *d, double *mn, double *mx, double *sum)
+{
+    *mn = INFINITY, *mx = -INFINITY, *sum = 0;
     int64_t nums = 0;
     for (int64_t i = 0; i < n; i++) {
         double x = pxrun_elem(d, t, i);
-        if (x < mn) mn = x;
-        if (x > mx) mx = x;
+        if (x < *mn) *mn = x;
+        if (x > *mx) *mx = x;
         nums += !isnan(x);
-        sum += x;
+        *sum += x;
     }
-    if (!nums) mn = mx = NAN;
+    if (!nums) *mn = *mx = NAN;
+}
+
+static inline int64_t pxrun_count_elems(int rank, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= shape[i];
+    return n;
+}
+
+/* The summary of a buffer's data: `name: type (shape) [first...] min max
+ * sum`. */
+static inline void pxrun_summary(FILE *f, const char *name, PxDtype t, int rank, const int64_t *shape, const void *d)
+{
+    int64_t n = pxrun_count_elems(rank, shape);
+    double mn, mx, sum;
+    pxrun_minmax(t, n, d, &mn, &mx, &sum);
     int nf = n < 8 ? (int)n : 8;
-    if (json) {
-        fprintf(f, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", first ? "" : ",", name, px_npy_descr(t));
-        for (int i = 0; i < rank; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)shape[i]);
-        fprintf(f, "], \"first\": [");
-    } else {
-        char sh[128];
-        size_t o = (size_t)snprintf(sh, sizeof sh, "(");
-        for (int i = 0; i < rank && o < sizeof sh; i++)
-            o += (size_t)snprintf(sh + o, sizeof sh - o, "%lld%s", (long long)shape[i],
-                                  rank == 1 ? "," : i + 1 < rank ? ", " : "");
-        if (o < sizeof sh) snprintf(sh + o, sizeof sh - o, ")");
-        fprintf(f, "%s: %s %s [", name, px_dtype_name(t), sh);
-    }
+    char sh[128];
+    size_t o = (size_t)snprintf(sh, sizeof sh, "(");
+    for (int i = 0; i < rank && o < sizeof sh; i++)
+        o += (size_t)snprintf(sh + o, sizeof sh - o, "%lld%s", (long long)shape[i],
+                              rank == 1 ? "," : i + 1 < rank ? ", " : "");
+    if (o < sizeof sh) snprintf(sh + o, sizeof sh - o, ")");
+    fprintf(f, "%s: %s %s [", name, px_dtype_name(t), sh);
     for (int i = 0; i < nf; i++) {
         if (i) fputs(", ", f);
-        pxrun_print_num(f, pxrun_elem(d, t, i), t, json);
+        pxrun_print_num(f, pxrun_elem(d, t, i), t);
     }
-    fputs(json ? "]" : n > nf ? ", ...]" : "]", f);
+    fputs(n > nf ? ", ...]" : "]", f);
     if (n) {
-        fputs(json ? ", \"min\": " : " min ", f);
-        pxrun_print_num(f, mn, t, json);
-        fputs(json ? ", \"max\": " : " max ", f);
-        pxrun_print_num(f, mx, t, json);
-        fputs(json ? ", \"sum\": " : " sum ", f);
-        pxrun_print_num(f, sum, PX_F32, json);
+        fputs(" min ", f);
+        pxrun_print_num(f, mn, t);
+        fputs(" max ", f);
+        pxrun_print_num(f, mx, t);
+        fputs(" sum ", f);
+        pxrun_print_num(f, sum, PX_F32);
     }
-    fputs(json ? "}" : "\n", f);
+    fputc('\n', f);
+}
+
+/* The same as one object of --json's "buffers" list. */
+static inline json_t *pxrun_summary_json(const char *name, PxDtype t, int rank, const int64_t *shape, const void *d)
+{
+    int64_t n = pxrun_count_elems(rank, shape);
+    double mn, mx, sum;
+    pxrun_minmax(t, n, d, &mn, &mx, &sum);
+    json_t *sh = json_array(), *first = json_array();
+    for (int i = 0; i < rank; i++) json_array_append_new(sh, json_integer(shape[i]));
+    for (int64_t i = 0; i < n && i < 8; i++) json_array_append_new(first, pxrun_json_value(pxrun_elem(d, t, i), t));
+    json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "name", name, "dtype", px_npy_descr(t), "shape", sh, "first", first);
+    if (o && n) {
+        json_object_set_new(o, "min", pxrun_json_value(mn, t));
+        json_object_set_new(o, "max", pxrun_json_value(mx, t));
+        json_object_set_new(o, "sum", pxrun_json_value(sum, PX_F32));
+    }
+    return o;
 }
 
 static inline void pxrun_fmt_time(char *buf, size_t n, double ns)
@@ -306,10 +338,22 @@ static inline void pxrun_fmt_time(char *buf, size_t n, double ns)
     else snprintf(buf, n, "%.2f s", ns / 1e9);
 }
 
-static inline void pxrun_json_num(FILE *f, double x)
+/* A measured or predicted figure: null when absent (< 0) or not finite,
+ * else rounded to 6 significant digits (what --stats shows). */
+static inline json_t *pxrun_json_num(double x)
 {
-    if (x < 0 || !isfinite(x)) fputs("null", f);
-    else fprintf(f, "%.6g", x);
+    if (x < 0 || !isfinite(x)) return json_null();
+    char b[32];
+    snprintf(b, sizeof b, "%.6g", x);
+    return json_real(strtod(b, NULL));
+}
+
+/* --json's object on f, two-space indented, and a newline; consumed. */
+static inline void pxrun_json_print(FILE *f, json_t *o)
+{
+    if (!o || json_dumpf(o, f, JSON_INDENT(2) | JSON_REAL_PRECISION(7))) fputs("null", f);
+    fputc('\n', f);
+    json_decref(o);
 }
 
 #endif

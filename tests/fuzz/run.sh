@@ -25,7 +25,7 @@ mkdir -p "$F/corpus" "$F/corpus_pxrun" || exit 2
 FLAGS="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -I$B/gen -Wno-unused-function -Wno-sign-compare"
 # shellcheck disable=SC2086
-$CLANG $FLAGS tests/fuzz/fuzz_frontend.c base/*.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -lm \
+$CLANG $FLAGS tests/fuzz/fuzz_frontend.c base/*.c frontend/*.c ir/*.c "$B/gen/lex.c" "$B/gen/parse.c" -ljansson -lm \
     -o "$F/fuzz_frontend" || { echo "fuzz: cannot build fuzz_frontend"; exit 2; }
 # shellcheck disable=SC2086
 $CLANG $FLAGS tests/fuzz/fuzz_pxrun.c runtime/npy.c runtime/dtype.c -lm \
