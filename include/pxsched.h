@@ -224,6 +224,7 @@ typedef struct PxVmStats {
     int running;               /* of those, 1 when one is on the device now */
     double latency_p50_us, latency_p99_us; /* of its last 1024 launches */
     uint64_t slices;
+    uint64_t migrations;       /* times it moved to another device (px_vm_migrate) */
 } PxVmStats;
 
 typedef struct PxDeviceStats {
@@ -232,6 +233,8 @@ typedef struct PxDeviceStats {
     uint64_t memory_bytes, memory_used_bytes;
     uint64_t busy_ns;          /* device time of every slice run on it */
     double share_used;         /* sum of its VMs' shares */
+    uint64_t migrations_in, migrations_out; /* VMs moved to / away from it */
+    int vms;                   /* VMs on it now */
 } PxDeviceStats;
 
 typedef struct PxCacheStats {

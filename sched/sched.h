@@ -59,6 +59,14 @@ typedef struct SchedJob {
     double gpu_ns;
     int slices;
     PxTicketResult res;
+    /* migration (migrate.c): the arguments as submitted (sched_args_copy;
+     * freed with the launch), so the launch can be made again on another
+     * device; stop_at > done: the dispatcher may run it up to stop_at
+     * groups while its VM is paused (a stage boundary the target device
+     * can continue from). Written under SchedDev.mu and PxSched.mu. */
+    PxArg *args;
+    int nargs;
+    int64_t stop_at;
 } SchedJob;
 
 #define SCHED_LAT_RING 1024
@@ -106,6 +114,13 @@ struct SchedVm {
     uint64_t gpu_ns, done, failed, slices;
     double lat_us[SCHED_LAT_RING];
     uint64_t nlat;
+    /* migration (migrate.c), under PxSched.mu: `migrating` while
+     * px_vm_migrate works on the VM (one at a time; destroy waits for it);
+     * `paused` while no new slice of it may start and API calls that reach
+     * its device wait (sched_vm_settle). */
+    int migrating, paused;
+    uint64_t migrations;
+    uint64_t host_writes;       /* px_vm_buffer_write calls: what a pre-copy must redo */
 };
 
 struct SchedDev {
@@ -126,6 +141,7 @@ struct SchedDev {
     /* the compile cache (PxSched.mu): at most PxSched.cache_max entries */
     SchedMod **cache;
     int ncache;
+    uint64_t migrations_in, migrations_out; /* VMs moved here / away (PxSched.mu) */
 };
 
 struct PxSched {
@@ -146,6 +162,7 @@ struct PxSched {
     Arena *arena;               /* the VMs' object tables */
     int cache_max;              /* compile cache entries per device; 0: off */
     uint64_t cache_clock, cache_hits, cache_misses, cache_evictions;
+    uint64_t balance_moves;     /* migrations px_sched_balance made (PxSched.mu) */
 };
 
 int64_t sched_now_ns(void);
@@ -155,6 +172,24 @@ void sched_log(PxSched *s, PxLogLevel lv, const char *fmt, ...) __attribute__((f
 /* Under PxSched.mu: a job is finished (result in job->res); it leaves the
  * run queue and waits in the live list for px_vm_wait. */
 void sched_job_finish(PxSched *s, SchedJob *j);
+/* Under s->mu: room on d for share and quota beyond what `except` holds
+ * there; PX_ERR_QUOTA saying what is free when not. */
+PxResult sched_check_room(PxSched *s, SchedDev *d, double share, uint64_t quota, const SchedVm *except);
+/* Under s->mu: waits until no migration has vm paused; then the VM (NULL
+ * with the message set when it does not exist). */
+SchedVm *sched_vm_settle(PxSched *s, uint32_t id);
+/* A reference to d's compiled code for key (file NUL source, kl bytes;
+ * malloc'd, taken over): the compile cache's, or built now and cached.
+ * *diags (may be NULL) gets its warnings. Holds no lock on entry. */
+PxResult sched_mod_get(PxSched *s, SchedDev *d, char *key, size_t kl, char **diags, SchedMod **out);
+/* Under s->mu: one reference less; sm when it was the last (free it with
+ * sched_mod_free under d->mu, without s->mu). */
+SchedMod *sched_mod_unref(SchedMod *sm);
+void sched_mod_free(SchedDev *d, SchedMod *sm);
+/* Under d->mu: binds a job's arguments on d's launch j->l and prepares it;
+ * the buffers of j->res.outputs are bound to their params again, other
+ * unbound params get new buffers of the VM. */
+PxResult sched_bind_args(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j, const PxArg *args, int nargs);
 
 /* ===== policy.c: who runs next, and for how long ===== */
 
@@ -173,8 +208,20 @@ void sched_charge(PxSched *s, SchedVm *vm, double ns, int64_t now);
 /* ===== dispatch.c: one thread per device ===== */
 
 void *sched_dispatcher(void *dev);
+/* Under d->mu: j's launch made ready, its units and predicted ns per group. */
+PxResult sched_job_plan(SchedDev *d, SchedJob *j);
 /* Under SchedDev.mu: frees a job's launch. */
 void sched_job_release(SchedDev *d, SchedJob *j);
+
+/* ===== migrate.c: moving a VM to another device (px_vm_migrate) ===== */
+
+/* Copies of a submit's arguments (names included) in one allocation. */
+PxResult sched_args_copy(const PxArg *args, int nargs, PxArg **out);
+/* Under s->mu: the dispatcher must not start a slice of vm now (paused by
+ * a migration, except a launch draining to its stop_at). */
+int sched_vm_held(const SchedVm *vm);
+
+/* ===== balance.c: moving load between devices (px_sched_balance) ===== */
 
 /* ===== stats.c ===== */
 

@@ -44,6 +44,7 @@ void sched_vm_stats(const SchedVm *vm, PxVmStats *out)
     out->queued = vm->nqueued;
     out->running = vm->head && vm->head->state == JOB_RUNNING;
     out->slices = vm->slices;
+    out->migrations = vm->migrations;
     int n = vm->nlat < SCHED_LAT_RING ? (int)vm->nlat : SCHED_LAT_RING;
     double tmp[SCHED_LAT_RING];
     memcpy(tmp, vm->lat_us, sizeof *tmp * (size_t)n);
@@ -81,8 +82,10 @@ char *px_sched_status_json(PxSched *s)
         px_device_info(d->ctx, &di);
         fprintf(f, "%s{\"index\": %d, \"name\": ", i ? ", " : "", i);
         json_str(f, di.name);
-        fprintf(f, ", \"memory_bytes\": %llu, \"memory_used_bytes\": %llu, \"busy_ns\": %llu}",
+        fprintf(f, ", \"memory_bytes\": %llu, \"memory_used_bytes\": %llu, \"busy_ns\": %llu",
                 (unsigned long long)d->capacity, (unsigned long long)d->mem_used, (unsigned long long)d->busy_ns);
+        fprintf(f, ", \"share_used\": %g, \"migrations_in\": %llu, \"migrations_out\": %llu}", d->share_sum,
+                (unsigned long long)d->migrations_in, (unsigned long long)d->migrations_out);
     }
     fprintf(f, "],\n \"vms\": [");
     for (int i = 0; i < s->nvms; i++) {
@@ -95,15 +98,16 @@ char *px_sched_status_json(PxSched *s)
         fprintf(f,
                 ", \"mem_quota_bytes\": %llu, \"mem_used_bytes\": %llu, \"share\": %g, \"gpu_ns\": %llu, "
                 "\"launches_done\": %llu, \"launches_failed\": %llu, \"queued\": %d, \"latency_p50_us\": %.1f, "
-                "\"latency_p99_us\": %.1f, \"slices\": %llu}",
+                "\"latency_p99_us\": %.1f, \"slices\": %llu, \"migrations\": %llu}",
                 (unsigned long long)v.mem_quota_bytes, (unsigned long long)v.mem_used_bytes, v.share,
                 (unsigned long long)v.gpu_ns, (unsigned long long)v.launches_done,
                 (unsigned long long)v.launches_failed, v.queued, v.latency_p50_us, v.latency_p99_us,
-                (unsigned long long)v.slices);
+                (unsigned long long)v.slices, (unsigned long long)v.migrations);
     }
     int entries = 0;
     for (int i = 0; i < s->ndev; i++) entries += s->dev[i].ncache;
-    fprintf(f, "],\n \"compile_cache\": {\"entries\": %d, \"capacity\": %d, \"hits\": %llu, \"misses\": %llu, \"evictions\": %llu}}\n",
+    fprintf(f, "],\n \"balance_moves\": %llu,", (unsigned long long)s->balance_moves);
+    fprintf(f, "\n \"compile_cache\": {\"entries\": %d, \"capacity\": %d, \"hits\": %llu, \"misses\": %llu, \"evictions\": %llu}}\n",
             entries, s->cache_max, (unsigned long long)s->cache_hits, (unsigned long long)s->cache_misses,
             (unsigned long long)s->cache_evictions);
     pthread_mutex_unlock(&s->mu);
