@@ -125,6 +125,34 @@ typedef struct PxMigrateStats {
 } PxMigrateStats;
 PxResult px_vm_migrate(PxSched *s, uint32_t vm, int device, PxMigrateStats *out);
 
+/* Auto-balance (docs/SCHEDULER.md, "Balance"): called once per period by
+ * the embedder (pxhvd: --balance PERIOD). Each call measures every
+ * device's busy fraction and every VM's device-time fraction since the
+ * previous call (the first call only starts the measurement); when a
+ * device was busier than `high` while another was below `low`, it
+ * migrates the one VM that evens the two best without pushing the
+ * receiver over `high` (of those that even them about as well, the one
+ * with the fewest bytes to copy), and devices and VM involved sit out
+ * the next `cooldown` periods. At most one move per call. */
+typedef struct PxBalanceConfig {
+    double high;               /* busy fraction; default 0.80 */
+    double low;                /* default 0.40 */
+    int cooldown;              /* periods; default 2 */
+} PxBalanceConfig;
+void px_balance_config_default(PxBalanceConfig *c);
+
+typedef struct PxBalanceMove {
+    int moved;                 /* 1 when a VM moved in this call */
+    uint32_t vm;
+    int from, to;
+    double from_busy, to_busy; /* the two devices' busy fractions over the period */
+    double vm_load;            /* the VM's device-time fraction over the period */
+    PxMigrateStats stats;
+} PxBalanceMove;
+/* PX_OK also when nothing moved (out->moved 0); a failed migration is its
+ * error (the VM stays where it was). out may be NULL. */
+PxResult px_sched_balance(PxSched *s, const PxBalanceConfig *c, PxBalanceMove *out);
+
 /* ---- a VM's modules and buffers ------------------------------------------ */
 
 /* Compiles on the VM's device. *diags as px_module_compile's (px_free it).

@@ -8,10 +8,12 @@
  *   2. pause it: no new slice of it starts, and API calls that reach its
  *      device wait (sched_vm_settle); the old device's lock is taken once,
  *      so a call that got past the check before the pause has finished;
- *   3. when the target slices launches differently (another backend or
- *      device) and the VM's running launch is in the middle of a stage,
- *      the dispatcher runs it on to the end of that stage first (stop_at):
- *      a stage boundary is a point every backend can continue from;
+ *   3. when the VM's running launch is in the middle of a stage that
+ *      cannot continue elsewhere — the target slices it differently
+ *      (another backend or device), or the stage is a multi-pass primitive
+ *      whose partials live in the launch's own scratch — the dispatcher
+ *      runs it on to the end of that stage first (stop_at): a stage
+ *      boundary is a point every backend can continue from;
  *   4. copy: the buffers through host memory (same ids, shapes, bytes),
  *      the modules recompiled on the target from their source (the compile
  *      cache's key), and every unfinished launch made again there from its
@@ -105,14 +107,26 @@ static int same_kind(const SchedDev *a, const SchedDev *b)
     return a->ctx->ops == b->ctx->ops && !strcmp(a->ctx->caps.info.name, b->ctx->caps.info.name);
 }
 
-/* Under s->mu, j not running: the end of the stage j is in the middle
- * of, or j->done when it is at a stage boundary (or not started). */
-static int64_t stage_end(const SchedJob *j)
+static int units_of_stage(const RtUnit *u, int n, int st)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) k += u[i].stage == st && u[i].groups > 0;
+    return k;
+}
+
+/* Under s->mu, j not running: where j may stop to continue on another
+ * device: j->done when it is at a stage boundary (or not started), or,
+ * when the target slices it the same way (`exact`), inside a stage of one
+ * unit; else the end of its stage. A stage of several units (a multi-pass
+ * primitive) keeps partials in the launch's own scratch between them,
+ * which does not move: such a stage finishes where it began. */
+static int64_t stage_end(const SchedJob *j, int exact)
 {
     if (!j->prepared || !j->nunits || j->done <= 0 || j->done >= j->total || !stage_ordered(j->units, j->nunits))
         return j->done;
     int st = stage_of(j->units, j->nunits, j->done);
     if (groups_before(j->units, j->nunits, st) == j->done) return j->done;
+    if (exact && units_of_stage(j->units, j->nunits, st) == 1) return j->done;
     return groups_before(j->units, j->nunits, st + 1);
 }
 
@@ -249,8 +263,8 @@ static PxResult move_job(Mig *g, MigJob *mj)
     if ((r = sched_bind_args(g->s, g->to, g->vm, n, j->args, j->nargs))) return r;
     if (!j->prepared || j->done == 0) return PX_OK; /* planned when it first runs */
     if ((r = sched_job_plan(g->to, n))) return sched_fail(r, "device %d: %s", g->to->index, px_last_error(g->to->ctx));
-    if (same_units(j, n)) n->done = j->done;
-    else if (stage_end(j) == j->done && stage_ordered(n->units, n->nunits))
+    if (same_units(j, n) && stage_end(j, 1) == j->done) n->done = j->done;
+    else if (stage_end(j, 0) == j->done && stage_ordered(n->units, n->nunits))
         n->done = groups_before(n->units, n->nunits, stage_of(j->units, j->nunits, j->done));
     else
         return sched_fail(PX_ERR_UNSUPPORTED, "VM %u: ticket %llu stopped inside a stage that device %d slices differently",
@@ -364,8 +378,8 @@ static void pause_vm(Mig *g)
             pthread_cond_wait(&s->done, &s->mu);
             continue;
         }
-        if (h && !same_kind(g->from, g->to) && stage_end(h) > h->done) {
-            h->stop_at = stage_end(h);
+        if (h && stage_end(h, same_kind(g->from, g->to)) > h->done) {
+            h->stop_at = stage_end(h, same_kind(g->from, g->to));
             continue;
         }
         return;

@@ -98,6 +98,7 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
         return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->bal_mu, NULL);
     pthread_cond_init(&s->done, NULL);
     s->policy = cfg->policy;
     int su = cfg->slice_us ? cfg->slice_us : 1000;
@@ -179,6 +180,7 @@ void px_sched_destroy(PxSched *s)
         pthread_cond_destroy(&s->dev[i].work);
     }
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->bal_mu);
     pthread_cond_destroy(&s->done);
     fe_arena_free(s->arena);
     free(s->vms);

@@ -13,9 +13,14 @@
  *       Held by the dispatcher for one slice (prepare, submit, wait), by
  *       API threads for buffer copies and for adopting compiled code.
  *   SchedDev.jit_mu  a CPU device's shared JIT: compiles one at a time.
- *   Lock order: SchedDev.mu before PxSched.mu; jit_mu alone.
+ *   PxSched.bal_mu  one px_sched_balance at a time (it migrates while
+ *       holding it; nothing else takes it).
+ *   Lock order: PxSched.bal_mu, then SchedDev.mu, then PxSched.mu; jit_mu
+ *   alone. A migration never holds two SchedDev.mu at once.
  *   A VM's objects (SchedVm, its buffers and modules) are freed only by
- *   px_sched_vm_destroy and px_sched_destroy, after no job of it runs.
+ *   px_sched_vm_destroy and px_sched_destroy, after no job of it runs,
+ *   and by px_vm_migrate (the old device's copies, after the VM moved).
+ *   A VM's device changes only in px_vm_migrate, while the VM is paused.
  *
  * Bounds: at most max_queued live jobs per VM (queued, running or finished
  * and not yet waited for), 65535 VMs, 2^32-1 buffers or modules per VM.
@@ -121,6 +126,8 @@ struct SchedVm {
     int migrating, paused;
     uint64_t migrations;
     uint64_t host_writes;       /* px_vm_buffer_write calls: what a pre-copy must redo */
+    uint64_t bal_gpu_ns;        /* gpu_ns at the last balance period (PxSched.mu) */
+    int bal_cool;               /* balance periods it still sits out */
 };
 
 struct SchedDev {
@@ -142,6 +149,8 @@ struct SchedDev {
     SchedMod **cache;
     int ncache;
     uint64_t migrations_in, migrations_out; /* VMs moved here / away (PxSched.mu) */
+    uint64_t bal_busy_ns;       /* busy_ns at the last balance period (PxSched.mu) */
+    int bal_cool;               /* balance periods it still sits out */
 };
 
 struct PxSched {
@@ -163,6 +172,8 @@ struct PxSched {
     int cache_max;              /* compile cache entries per device; 0: off */
     uint64_t cache_clock, cache_hits, cache_misses, cache_evictions;
     uint64_t balance_moves;     /* migrations px_sched_balance made (PxSched.mu) */
+    int64_t bal_at;             /* when the balance period began; 0: not yet */
+    pthread_mutex_t bal_mu;     /* one px_sched_balance at a time; before PxSched.mu */
 };
 
 int64_t sched_now_ns(void);
@@ -222,6 +233,24 @@ PxResult sched_args_copy(const PxArg *args, int nargs, PxArg **out);
 int sched_vm_held(const SchedVm *vm);
 
 /* ===== balance.c: moving load between devices (px_sched_balance) ===== */
+
+/* One device and one VM as the balance policy sees a period. */
+typedef struct SchedBalDev {
+    double busy;                /* busy fraction of the period, 0..1 */
+    double share_free;          /* percent */
+    uint64_t mem_free;          /* bytes of capacity no quota holds */
+    int cooling;                /* sits out this period */
+} SchedBalDev;
+typedef struct SchedBalVm {
+    int device;
+    double load;                /* its device-time fraction of the period */
+    double share;
+    uint64_t quota, bytes;
+    int cooling;
+} SchedBalVm;
+/* The policy, pure (no lock, no state): the index of the VM to move and
+ * *to its target, or -1 for no move. */
+int sched_balance_pick(const SchedBalDev *d, int nd, const SchedBalVm *v, int nv, const PxBalanceConfig *c, int *to);
 
 /* ===== stats.c ===== */
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "pxsched.h"
+#include "sched/sched.h"
 #include "test.h"
 
 static PxSched *S;
@@ -316,6 +317,122 @@ TEST(migrate_under_load)
     free(a), free(wb), free(wc);
 }
 
+
+/* ---- balance: the policy on synthetic loads -------------------------------------------- */
+
+typedef struct SimVm {
+    int dev;
+    double demand;             /* fraction of a device it would use alone */
+    uint64_t bytes;
+} SimVm;
+
+/* One period of a model of the devices: a device's busy fraction is its
+ * VMs' demand, at most 1; a saturated device scales its VMs' loads. */
+static void sim_period(const SimVm *vm, int nv, int nd, const double *noise, SchedBalDev *d, SchedBalVm *v)
+{
+    double sum[4] = {0};
+    for (int k = 0; k < nv; k++) sum[vm[k].dev] += vm[k].demand;
+    for (int i = 0; i < nd; i++) {
+        d[i].busy = (sum[i] > 1 ? 1 : sum[i]) + (noise ? noise[i] : 0);
+        d[i].share_free = 100;
+        d[i].mem_free = 1ull << 30;
+    }
+    for (int k = 0; k < nv; k++) {
+        double scale = sum[vm[k].dev] > 1 ? 1 / sum[vm[k].dev] : 1;
+        v[k] = (SchedBalVm){.device = vm[k].dev, .load = vm[k].demand * scale, .share = 10, .quota = 1 << 20,
+                            .bytes = vm[k].bytes};
+        d[vm[k].dev].share_free -= 10;
+    }
+}
+
+/* Runs the policy for `periods` periods with the cooldown the daemon
+ * applies (devices and VM of a move sit out 2 periods); moves[p] counts
+ * the moves of period p. */
+static void sim_run(SimVm *vm, int nv, int nd, int periods, const double (*noise)[4], int *moves)
+{
+    PxBalanceConfig c;
+    px_balance_config_default(&c);
+    int dcool[4] = {0}, vcool[16] = {0};
+    for (int p = 0; p < periods; p++) {
+        SchedBalDev d[4];
+        SchedBalVm v[16];
+        sim_period(vm, nv, nd, noise ? noise[p % 2] : NULL, d, v);
+        for (int i = 0; i < nd; i++) d[i].cooling = dcool[i] > 0, dcool[i] -= dcool[i] > 0;
+        for (int k = 0; k < nv; k++) v[k].cooling = vcool[k] > 0, vcool[k] -= vcool[k] > 0;
+        int to = -1, k = sched_balance_pick(d, nd, v, nv, &c, &to);
+        moves[p] = k >= 0;
+        if (k >= 0) {
+            dcool[vm[k].dev] = dcool[to] = vcool[k] = c.cooldown;
+            vm[k].dev = to;
+        }
+    }
+}
+
+TEST(balance_at_thresholds)
+{
+    PxBalanceConfig c;
+    px_balance_config_default(&c);
+    /* exactly 80 % and 40 %: neither is past its threshold */
+    SchedBalDev d[2] = {{.busy = 0.80, .share_free = 50, .mem_free = 1 << 30}, {.busy = 0.40, .share_free = 50, .mem_free = 1 << 30}};
+    SchedBalVm v[3] = {{0, 0.45, 10, 1 << 20, 100, 0}, {0, 0.35, 10, 1 << 20, 100, 0}, {1, 0.40, 10, 1 << 20, 100, 0}};
+    int to = -1;
+    CHECK(sched_balance_pick(d, 2, v, 3, &c, &to) == -1);
+    /* just past both: the 35 % VM evens them best (45/75 against 35/85) */
+    d[0].busy = 0.81, d[1].busy = 0.39;
+    CHECK(sched_balance_pick(d, 2, v, 3, &c, &to) == 1 && to == 1);
+    /* a lone VM of 85 % would only move the hot spot: no move */
+    SchedBalVm lone[1] = {{0, 0.85, 10, 1 << 20, 100, 0}};
+    d[0].busy = 0.85, d[1].busy = 0;
+    CHECK(sched_balance_pick(d, 2, lone, 1, &c, &to) == -1);
+    /* a VM whose share or quota does not fit on the cold device stays */
+    v[1].share = 60;
+    d[0].busy = 0.81;
+    d[1].busy = 0.39;
+    int k = sched_balance_pick(d, 2, v, 3, &c, &to);
+    CHECK_MSG(k == -1, "picked %d", k); /* the 45 % one would make it 36/84: over 80 % */
+    v[1].share = 10;
+    /* evening alike (within 0.05), the fewer bytes go: 0.30 and 0.33 */
+    SchedBalVm tie[3] = {{0, 0.30, 10, 1 << 20, 5000, 0}, {0, 0.33, 10, 1 << 20, 100, 0}, {0, 0.30, 10, 1 << 20, 900, 0}};
+    d[0].busy = 0.93, d[1].busy = 0.10;
+    CHECK(sched_balance_pick(d, 2, tie, 3, &c, &to) == 1);
+    tie[1].load = 0.05; /* now it hardly evens them: the smaller of the two 30 % ones */
+    CHECK(sched_balance_pick(d, 2, tie, 3, &c, &to) == 2);
+    /* cooling devices take no part */
+    d[1].cooling = 1;
+    CHECK(sched_balance_pick(d, 2, tie, 3, &c, &to) == -1);
+}
+
+TEST(balance_settles)
+{
+    /* five VMs on device 0 (120 % demand), one small on device 1 */
+    SimVm vm[6] = {{0, 0.30, 3 << 20}, {0, 0.30, 1 << 20}, {0, 0.25, 2 << 20}, {0, 0.20, 1 << 20}, {0, 0.15, 1 << 20}, {1, 0.10, 1 << 20}};
+    int moves[12];
+    sim_run(vm, 6, 2, 12, NULL, moves);
+    int early = moves[0] + moves[1] + moves[2], late = 0;
+    for (int p = 3; p < 12; p++) late += moves[p];
+    CHECK_MSG(early >= 1 && late == 0, "%d moves in periods 1-3, %d after", early, late);
+    double sum[2] = {0};
+    for (int k = 0; k < 6; k++) sum[vm[k].dev] += vm[k].demand;
+    CHECK_MSG(!(sum[0] > 0.8 && sum[1] < 0.4) && !(sum[1] > 0.8 && sum[0] < 0.4), "%.2f / %.2f", sum[0], sum[1]);
+}
+
+TEST(balance_no_oscillation)
+{
+    /* loads sitting on the thresholds, with +-1 % of noise alternating */
+    static const double noise[2][4] = {{0.01, -0.01}, {-0.01, 0.01}};
+    SimVm vm[3] = {{0, 0.45, 1 << 20}, {0, 0.35, 1 << 20}, {1, 0.40, 1 << 20}};
+    int moves[40], total = 0;
+    sim_run(vm, 3, 2, 40, noise, moves);
+    for (int p = 0; p < 40; p++) total += moves[p];
+    CHECK_MSG(total <= 1, "%d moves", total);
+    /* three devices, loads at the thresholds exactly: never a move */
+    SimVm three[4] = {{0, 0.50, 1}, {0, 0.30, 1}, {1, 0.40, 1}, {2, 0.60, 1}};
+    sim_run(three, 4, 3, 40, NULL, moves);
+    total = 0;
+    for (int p = 0; p < 40; p++) total += moves[p];
+    CHECK_MSG(total == 0, "%d moves", total);
+}
+
 int main(void)
 {
     PxSchedConfig sc;
@@ -338,6 +455,9 @@ int main(void)
         printf("scheduler: %s\n0 passed, 1 failed\n", px_sched_last_error());
         return 1;
     }
+    RUN(balance_at_thresholds);
+    RUN(balance_settles);
+    RUN(balance_no_oscillation);
     RUN(placement_best_fit);
     RUN(migrate_idle_round_trip);
     RUN(migrate_mid_launch_vk_vk);
