@@ -145,6 +145,8 @@ typedef struct Mig {
     uint32_t *bid;
     PxBuffer **bsrc, **bdst;   /* [nb] */
     SchedMod **msrc, **mdst;   /* [nm] */
+    SchedMod **pre;            /* [npre]: compiled on the target before the pause */
+    int npre;
     MigJob *jobs;              /* [nj] */
     PxLaunch **old;            /* finished jobs' launches, freed on the source */
     int nold, maxold;
@@ -223,9 +225,45 @@ static PxResult move_buffers(Mig *g)
     return PX_OK;
 }
 
+/* Before the pause (no lock held): the VM's modules compiled on the
+ * target, so the pause does not wait for the compiler. Best effort: a
+ * module made or failing meanwhile is compiled (or fails) in the pause. */
+static void precompile(Mig *g)
+{
+    PxSched *s = g->s;
+    pthread_mutex_lock(&s->mu);
+    int n = g->vm->mods.n;
+    char **keys = calloc((size_t)n + 1, sizeof *keys);
+    size_t *lens = calloc((size_t)n + 1, sizeof *lens);
+    g->pre = calloc((size_t)n + 1, sizeof *g->pre);
+    for (int i = 0; keys && lens && g->pre && i < n; i++) {
+        const SchedMod *sm = g->vm->mods.v[i].p;
+        if ((keys[i] = malloc(sm->keylen))) memcpy(keys[i], sm->key, sm->keylen), lens[i] = sm->keylen;
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; keys && lens && g->pre && i < n; i++)
+        if (keys[i] && sched_mod_get(s, g->to, keys[i], lens[i], NULL, &g->pre[g->npre]) == PX_OK) g->npre++;
+    free(keys); /* sched_mod_get took every key */
+    free(lens);
+}
+
+/* The precompiled module of sm's source, its reference handed over. */
+static SchedMod *take_pre(Mig *g, const SchedMod *sm)
+{
+    for (int i = 0; i < g->npre; i++) {
+        SchedMod *p = g->pre[i];
+        if (p && p->keylen == sm->keylen && !memcmp(p->key, sm->key, sm->keylen)) {
+            g->pre[i] = NULL;
+            return p;
+        }
+    }
+    return NULL;
+}
+
 static PxResult move_modules(Mig *g)
 {
     for (int i = 0; i < g->nm; i++) {
+        if ((g->mdst[i] = take_pre(g, g->msrc[i]))) continue;
         char *key = malloc(g->msrc[i]->keylen);
         if (!key) return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
         memcpy(key, g->msrc[i]->key, g->msrc[i]->keylen);
@@ -287,6 +325,17 @@ static void drop_side(Mig *g, int target)
 {
     SchedDev *d = target ? g->to : g->from;
     SchedMod **mods = target ? g->mdst : g->msrc;
+    /* precompiled modules nothing took: the target's cache may keep them */
+    for (int i = 0; i < g->npre; i++) {
+        if (!g->pre[i]) continue;
+        pthread_mutex_lock(&g->s->mu);
+        SchedMod *dead = sched_mod_unref(g->pre[i]);
+        pthread_mutex_unlock(&g->s->mu);
+        pthread_mutex_lock(&g->to->mu);
+        sched_mod_free(g->to, dead);
+        pthread_mutex_unlock(&g->to->mu);
+        g->pre[i] = NULL;
+    }
     pthread_mutex_lock(&d->mu);
     /* after a commit the jobs' copies hold the old launches */
     for (int i = 0; i < g->nj; i++) sched_job_release(d, &g->jobs[i].n);
@@ -356,6 +405,7 @@ static void mig_free(Mig *g)
     free(g->mdst);
     free(g->jobs);
     free(g->old);
+    free(g->pre);
     free(g->stage);
 }
 
@@ -420,6 +470,9 @@ PxResult px_vm_migrate(PxSched *s, uint32_t id, int device, PxMigrateStats *out)
     g.to->share_sum += vm->cfg.share;
     g.to->quota_sum += vm->cfg.mem_quota;
     vm->migrating = 1;
+    pthread_mutex_unlock(&s->mu);
+    precompile(&g);
+    pthread_mutex_lock(&s->mu);
     vm->paused = 1;
     pthread_mutex_unlock(&s->mu);
     /* a call that passed its check before the pause holds the old device's

@@ -444,7 +444,12 @@ PxResult px_sched_vm_set(PxSched *s, const PxVmConfig *c)
     if (!(c->share > 0 && c->share <= 100))
         return sched_fail(PX_ERR_INVALID, "VM %u: share %g%% is out of range (0 to 100)", c->id, c->share);
     pthread_mutex_lock(&s->mu);
-    SchedVm *vm = sched_vm_settle(s, c->id); /* a migration holds its share and quota on two devices */
+    SchedVm *vm = sched_vm_settle(s, c->id);
+    /* a migration holds its share and quota on two devices: it ends first */
+    while (vm && vm->migrating) {
+        pthread_cond_wait(&s->done, &s->mu);
+        vm = find_vm(s, c->id);
+    }
     PxResult r = vm ? PX_OK : PX_ERR_NOT_FOUND;
     if (!r && c->device >= 0 && c->device != vm->dev->index)
         r = sched_fail(PX_ERR_UNSUPPORTED, "VM %u: moving to another device is migration, not a setting", c->id);

@@ -19,5 +19,6 @@ run test_sched-cpu env PX_BACKEND=cpu "$B/tests/test_sched"
 run test_cpu "$B/tests/test_cpu"
 run test_embed "$B/tests/test_embed"
 run test_hvd "$B/tests/test_hvd"
+run test_migrate "$B/tests/test_migrate"
 echo "$p passed, $f failed"
 [ "$f" = 0 ]
