@@ -122,6 +122,8 @@ typedef struct PxMigrateStats {
     double downtime_ns;        /* while no launch of the VM could run */
     uint64_t bytes;            /* buffer bytes copied */
     int launches_moved;        /* queued or running launches continued there */
+    uint64_t bytes_in_pause;   /* of bytes, those copied while the VM was paused (the
+                                  rest was copied before, while it could not change) */
 } PxMigrateStats;
 PxResult px_vm_migrate(PxSched *s, uint32_t vm, int device, PxMigrateStats *out);
 

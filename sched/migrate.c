@@ -137,16 +137,32 @@ typedef struct MigJob {
     SchedJob n;                /* its launch made again on the target */
 } MigJob;
 
+/* A target buffer made before the pause (precopy). */
+typedef struct PreBuf {
+    uint32_t id;
+    PxDtype dtype;
+    int rank;
+    int64_t shape[4];
+    size_t bytes;
+    PxBuffer *dst;             /* NULL once move_buffers took it */
+    int copied;                /* holds the buffer's bytes as of `writes` */
+    uint64_t writes;
+} PreBuf;
+
 typedef struct Mig {
     PxSched *s;
     SchedVm *vm;
     SchedDev *from, *to;
     int nb, nm, nj;
     uint32_t *bid;
+    uint64_t *bw;              /* [nb]: SchedObj.writes at the pause */
     PxBuffer **bsrc, **bdst;   /* [nb] */
     SchedMod **msrc, **mdst;   /* [nm] */
     SchedMod **pre;            /* [npre]: compiled on the target before the pause */
     int npre;
+    PreBuf *pb;                /* [npb] */
+    int npb;
+
     MigJob *jobs;              /* [nj] */
     PxLaunch **old;            /* finished jobs' launches, freed on the source */
     int nold, maxold;
@@ -165,12 +181,13 @@ static PxResult snapshot(Mig *g)
     g->nm = vm->mods.n;
     for (SchedJob *j = vm->head; j; j = j->next) g->nj++;
     g->bid = calloc((size_t)g->nb + 1, sizeof *g->bid);
+    g->bw = calloc((size_t)g->nb + 1, sizeof *g->bw);
     g->bsrc = calloc((size_t)g->nb + 1, sizeof *g->bsrc);
     g->bdst = calloc((size_t)g->nb + 1, sizeof *g->bdst);
     g->msrc = calloc((size_t)g->nm + 1, sizeof *g->msrc);
     g->mdst = calloc((size_t)g->nm + 1, sizeof *g->mdst);
     g->jobs = calloc((size_t)g->nj + 1, sizeof *g->jobs);
-    if (!g->bid || !g->bsrc || !g->bdst || !g->msrc || !g->mdst || !g->jobs) {
+    if (!g->bid || !g->bw || !g->bsrc || !g->bdst || !g->msrc || !g->mdst || !g->jobs) {
         g->nb = g->nm = g->nj = 0; /* nothing to undo */
         return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
     }
@@ -181,46 +198,134 @@ static PxResult snapshot(Mig *g)
     for (int i = 0; i < g->nm; i++) g->msrc[i] = vm->mods.v[i].p;
     int k = 0;
     for (SchedJob *j = vm->head; j; j = j->next) g->jobs[k++].j = j;
+    for (int i = 0; i < g->nb; i++) g->bw[i] = vm->bufs.v[i].writes;
     g->maxold = vm->nlive;
     if (!(g->old = calloc((size_t)g->maxold + 1, sizeof *g->old))) return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
     return PX_OK;
+}
+
+static PxResult stage_room(Mig *g, size_t n)
+{
+    if (n <= g->stage_bytes) return PX_OK;
+    free(g->stage);
+    g->stage_bytes = 0;
+    if (!(g->stage = malloc(n))) return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of host memory for %zu bytes", n);
+    g->stage_bytes = n;
+    return PX_OK;
+}
+
+/* Under from->mu: src's bytes into the staging memory (stage_room). */
+static PxResult stage_in(Mig *g, PxBuffer *src)
+{
+    PxResult r = px_buffer_read(src, g->stage, src->bytes);
+    return r ? sched_fail(r, "device %d: %s", g->from->index, px_last_error(g->from->ctx)) : PX_OK;
+}
+
+/* The staged bytes into dst (takes to->mu). */
+static PxResult stage_out(Mig *g, PxBuffer *dst)
+{
+    pthread_mutex_lock(&g->to->mu);
+    PxResult r = px_buffer_write(dst, g->stage, dst->bytes);
+    if (r) r = sched_fail(r, "device %d: %s", g->to->index, px_last_error(g->to->ctx));
+    pthread_mutex_unlock(&g->to->mu);
+    return r;
 }
 
 /* A buffer's bytes from one device to another through host memory: the
  * one place bytes cross devices (each side under its own lock only). */
 static PxResult copy_buffer(Mig *g, PxBuffer *src, PxBuffer *dst)
 {
-    size_t n = px_buffer_bytes(src);
-    if (n > g->stage_bytes) {
-        free(g->stage);
-        g->stage_bytes = 0;
-        if (!(g->stage = malloc(n))) return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of host memory for %zu bytes", n);
-        g->stage_bytes = n;
-    }
-    pthread_mutex_lock(&g->from->mu);
-    PxResult r = px_buffer_read(src, g->stage, n);
-    if (r) r = sched_fail(r, "device %d: %s", g->from->index, px_last_error(g->from->ctx));
-    pthread_mutex_unlock(&g->from->mu);
+    PxResult r = stage_room(g, src->bytes);
     if (r) return r;
+    pthread_mutex_lock(&g->from->mu);
+    r = stage_in(g, src);
+    pthread_mutex_unlock(&g->from->mu);
+    return r ? r : stage_out(g, dst);
+}
+
+/* A buffer of the target's made for VM buffer `id` before the pause. */
+static PxResult make_dst(Mig *g, uint32_t id, PxDtype dt, int rank, const int64_t *shape, size_t bytes, PxBuffer **out)
+{
     pthread_mutex_lock(&g->to->mu);
-    r = px_buffer_write(dst, g->stage, n);
-    if (r) r = sched_fail(r, "device %d: %s", g->to->index, px_last_error(g->to->ctx));
+    PxResult r = px_buffer_create(g->to->ctx, dt, rank, shape, out);
+    if (r) r = sched_fail(r, "VM %u: buffer %u (%zu bytes) on device %d: %s", g->vm->cfg.id, id, bytes, g->to->index,
+                          px_last_error(g->to->ctx));
     pthread_mutex_unlock(&g->to->mu);
     return r;
 }
 
+/* Under s->mu: VM buffer `id`'s entry, or NULL. */
+static const SchedObj *vm_buffer(const SchedVm *vm, uint32_t id)
+{
+    for (int i = 0; i < vm->bufs.n; i++)
+        if (vm->bufs.v[i].id == id) return &vm->bufs.v[i];
+    return NULL;
+}
+
+/* Before the pause, the VM running: the target's buffers are made (their
+ * allocation and first touch leave the pause), and the bytes of each are
+ * copied unless an unfinished launch may write it: read holding the
+ * source's lock, so no launch can be submitted, no host write made and no
+ * buffer freed meanwhile. A buffer written since (a host write, or a
+ * launch that writes it submitted: SchedObj.writes moved) is copied again
+ * in the pause. Best effort: what fails here is done (or fails) there. */
+static void precopy(Mig *g)
+{
+    PxSched *s = g->s;
+    SchedVm *vm = g->vm;
+    pthread_mutex_lock(&s->mu);
+    int n = vm->bufs.n;
+    PreBuf *pb = calloc((size_t)n + 1, sizeof *pb);
+    size_t most = 0;
+    for (int i = 0; pb && i < n; i++) {
+        const PxBuffer *b = vm->bufs.v[i].p; /* its fields never change; it is freed only after leaving the table */
+        pb[i] = (PreBuf){.id = vm->bufs.v[i].id, .dtype = b->dtype, .rank = b->rank, .bytes = b->bytes};
+        memcpy(pb[i].shape, b->shape, sizeof pb[i].shape);
+        if (b->bytes > most) most = b->bytes;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!pb) return;
+    g->pb = pb;
+    g->npb = n;
+    for (int i = 0; i < n; i++)
+        if (make_dst(g, pb[i].id, pb[i].dtype, pb[i].rank, pb[i].shape, pb[i].bytes, &pb[i].dst)) break;
+    if (stage_room(g, most)) return;
+    memset(g->stage, 0, most); /* its pages are touched outside the pause */
+    for (int i = 0; i < n && pb[i].dst; i++) {
+        pthread_mutex_lock(&g->from->mu);
+        pthread_mutex_lock(&s->mu);
+        const SchedObj *o = vm_buffer(vm, pb[i].id);
+        for (const SchedJob *j = vm->head; o && j; j = j->next)
+            if (sched_launch_writes(j->l, o->p)) o = NULL;
+        PxBuffer *src = o ? o->p : NULL;
+        uint64_t writes = o ? o->writes : 0;
+        pthread_mutex_unlock(&s->mu);
+        PxResult r = src ? stage_in(g, src) : PX_ERR_BUSY;
+        pthread_mutex_unlock(&g->from->mu);
+        if (!r && !stage_out(g, pb[i].dst)) {
+            pb[i].copied = 1;
+            pb[i].writes = writes;
+        }
+    }
+}
+
+/* In the pause: every buffer of the snapshot on the target, with its bytes
+ * — made and copied before the pause where that still holds. */
 static PxResult move_buffers(Mig *g)
 {
     for (int i = 0; i < g->nb; i++) {
         PxBuffer *b = g->bsrc[i];
-        pthread_mutex_lock(&g->to->mu);
-        PxResult r = px_buffer_create(g->to->ctx, b->dtype, b->rank, b->shape, &g->bdst[i]);
-        if (r) r = sched_fail(r, "VM %u: buffer %u (%zu bytes) on device %d: %s", g->vm->cfg.id, g->bid[i], b->bytes,
-                              g->to->index, px_last_error(g->to->ctx));
-        pthread_mutex_unlock(&g->to->mu);
-        if (!r) r = copy_buffer(g, b, g->bdst[i]);
+        PreBuf *p = NULL;
+        for (int k = 0; k < g->npb && !p; k++)
+            if (g->pb[k].id == g->bid[i] && g->pb[k].dst) p = &g->pb[k];
+        PxResult r = PX_OK;
+        int fresh = p && p->copied && p->writes == g->bw[i];
+        if (p) g->bdst[i] = p->dst, p->dst = NULL;
+        else r = make_dst(g, g->bid[i], b->dtype, b->rank, b->shape, b->bytes, &g->bdst[i]);
+        if (!r && !fresh) r = copy_buffer(g, b, g->bdst[i]);
         if (r) return r;
         g->st.bytes += b->bytes;
+        if (!fresh) g->st.bytes_in_pause += b->bytes;
     }
     return PX_OK;
 }
@@ -325,6 +430,10 @@ static void drop_side(Mig *g, int target)
 {
     SchedDev *d = target ? g->to : g->from;
     SchedMod **mods = target ? g->mdst : g->msrc;
+    /* target buffers made before the pause and not taken */
+    pthread_mutex_lock(&g->to->mu);
+    for (int i = 0; i < g->npb; i++) px_buffer_destroy(g->pb[i].dst), g->pb[i].dst = NULL;
+    pthread_mutex_unlock(&g->to->mu);
     /* precompiled modules nothing took: the target's cache may keep them */
     for (int i = 0; i < g->npre; i++) {
         if (!g->pre[i]) continue;
@@ -399,6 +508,7 @@ static void commit(Mig *g)
 static void mig_free(Mig *g)
 {
     free(g->bid);
+    free(g->bw);
     free(g->bsrc);
     free(g->bdst);
     free(g->msrc);
@@ -406,6 +516,7 @@ static void mig_free(Mig *g)
     free(g->jobs);
     free(g->old);
     free(g->pre);
+    free(g->pb);
     free(g->stage);
 }
 
@@ -472,6 +583,7 @@ PxResult px_vm_migrate(PxSched *s, uint32_t id, int device, PxMigrateStats *out)
     vm->migrating = 1;
     pthread_mutex_unlock(&s->mu);
     precompile(&g);
+    precopy(&g);
     pthread_mutex_lock(&s->mu);
     vm->paused = 1;
     pthread_mutex_unlock(&s->mu);

@@ -595,12 +595,30 @@ static void obj_add_fn(void *ud)
     else FE_PUSH(a->s->arena, a->vm->bufs, a->o);
 }
 
+int sched_launch_writes(const PxLaunch *l, const PxBuffer *b)
+{
+    for (int i = 0; l && i < l->k->ir->params.n; i++) {
+        if (l->p[i].bound != b) continue;
+        PxParamInfo pi;
+        px_kernel_param(l->k, i, &pi);
+        if (pi.written) return 1;
+    }
+    return 0;
+}
+
+/* Under s->mu: buffer id of vm may have changed (SchedObj.writes). */
+static void buffer_touched(SchedVm *vm, uint32_t id)
+{
+    for (int i = 0; i < vm->bufs.n; i++)
+        if (vm->bufs.v[i].id == id) vm->bufs.v[i].writes++;
+}
+
 /* Under s->mu: registers p under a new id; 0 when out of memory or ids. */
 static uint32_t obj_add(PxSched *s, SchedVm *vm, int mods, void *p)
 {
     uint32_t *next = mods ? &vm->next_mod : &vm->next_buf;
     if (*next == UINT32_MAX) return 0;
-    ObjAdd a = {s, vm, mods, {*next + 1, p}};
+    ObjAdd a = {s, vm, mods, {*next + 1, p, 0}};
     FeFail f;
     if (fe_protect(obj_add_fn, &a, &f)) return 0;
     return ++*next;
@@ -988,7 +1006,7 @@ static PxResult vm_copy(PxSched *s, uint32_t vmid, uint32_t buffer, void *data, 
         /* a migration's pre-copy of this VM must be redone */
         pthread_mutex_lock(&s->mu);
         SchedVm *vm = find_vm(s, vmid);
-        if (vm) vm->host_writes++;
+        if (vm) buffer_touched(vm, buffer);
         pthread_mutex_unlock(&s->mu);
     }
     pthread_mutex_unlock(&d->mu);
@@ -1173,6 +1191,7 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     vm->tail = j;
     vm->nqueued++;
     vm->submitted++;
+    for (int i = 0; i < vm->bufs.n; i++) vm->bufs.v[i].writes += sched_launch_writes(j->l, vm->bufs.v[i].p);
     if (j->latency_sensitive) d->last_ls_ns = now;
     *ticket = j->ticket;
     pthread_cond_broadcast(&d->work);

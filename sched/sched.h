@@ -79,6 +79,9 @@ typedef struct SchedJob {
 typedef struct SchedObj {
     uint32_t id;
     void *p;                    /* PxBuffer * or SchedMod * */
+    /* buffers: host writes and launches bound to it so far; a migration's
+     * copy of it made before is stale once this moved (migrate.c) */
+    uint64_t writes;
 } SchedObj;
 
 /* A compiled module, shared by every VM of its device that compiled the
@@ -125,7 +128,6 @@ struct SchedVm {
      * its device wait (sched_vm_settle). */
     int migrating, paused;
     uint64_t migrations;
-    uint64_t host_writes;       /* px_vm_buffer_write calls: what a pre-copy must redo */
     uint64_t bal_gpu_ns;        /* gpu_ns at the last balance period (PxSched.mu) */
     int bal_cool;               /* balance periods it still sits out */
 };
@@ -186,6 +188,8 @@ void sched_job_finish(PxSched *s, SchedJob *j);
 /* Under s->mu: room on d for share and quota beyond what `except` holds
  * there; PX_ERR_QUOTA saying what is free when not. */
 PxResult sched_check_room(PxSched *s, SchedDev *d, double share, uint64_t quota, const SchedVm *except);
+/* 1 when launch l (NULL: none) has b bound to a parameter it writes. */
+int sched_launch_writes(const PxLaunch *l, const PxBuffer *b);
 /* Under s->mu: waits until no migration has vm paused; then the VM (NULL
  * with the message set when it does not exist). */
 SchedVm *sched_vm_settle(PxSched *s, uint32_t id);
