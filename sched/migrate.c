@@ -481,17 +481,18 @@ static void swap_launch(SchedJob *a, SchedJob *b)
 static void commit(Mig *g)
 {
     SchedVm *vm = g->vm;
+    /* first, so that the launches the snapshot's jobs get below stay */
+    for (SchedJob *j = vm->live; j; j = j->live_next)
+        if (j->state == JOB_DONE && j->l && g->nold < g->maxold) {
+            g->old[g->nold++] = j->l;
+            j->l = NULL;
+        }
     for (int i = 0; i < g->nj; i++) {
         SchedJob *j = g->jobs[i].j;
         swap_launch(j, &g->jobs[i].n);
         j->stop_at = 0;
         g->st.launches_moved += j->state != JOB_DONE;
     }
-    for (SchedJob *j = vm->live; j; j = j->live_next)
-        if (j->state == JOB_DONE && j->l && g->nold < g->maxold) {
-            g->old[g->nold++] = j->l;
-            j->l = NULL;
-        }
     SchedDev *from = g->from, *to = g->to;
     from->share_sum -= vm->cfg.share;
     from->quota_sum -= vm->cfg.mem_quota;
