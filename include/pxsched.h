@@ -26,6 +26,8 @@
  * complete in the order they were submitted. A buffer read or write waits
  * for that device's running slice (at most about one slice). Compiling
  * never holds a device: one tenant's large kernel does not stall others.
+ * While a VM is migrated (px_vm_migrate) its calls that reach a device
+ * wait for the move (about its downtime) and then go to the new device.
  *
  * Errors
  * ------
@@ -265,6 +267,7 @@ typedef struct PxDeviceStats {
     double share_used;         /* sum of its VMs' shares */
     uint64_t migrations_in, migrations_out; /* VMs moved to / away from it */
     int vms;                   /* VMs on it now */
+    uint64_t balance_in, balance_out; /* of those, moves px_sched_balance made */
 } PxDeviceStats;
 
 typedef struct PxCacheStats {

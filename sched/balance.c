@@ -131,6 +131,8 @@ PxResult px_sched_balance(PxSched *s, const PxBalanceConfig *c, PxBalanceMove *o
         pthread_mutex_lock(&s->mu);
         cool(s, c, mv.vm, mv.from, to); /* a failed move is not retried at once either */
         s->balance_moves += mv.moved;
+        s->dev[mv.from].balance_out += mv.moved;
+        s->dev[to].balance_in += mv.moved;
         pthread_mutex_unlock(&s->mu);
         if (mv.moved)
             sched_log(s, PX_LOG_INFO, "balance: VM %u (%.0f%% of its device) moved from device %d (%.0f%% busy) to %d (%.0f%% busy)",

@@ -1334,6 +1334,8 @@ PxResult px_sched_device_stats(PxSched *s, int device, PxDeviceStats *out)
     out->share_used = d->share_sum;
     out->migrations_in = d->migrations_in;
     out->migrations_out = d->migrations_out;
+    out->balance_in = d->balance_in;
+    out->balance_out = d->balance_out;
     for (int i = 0; i < s->nvms; i++) out->vms += s->vms[s->order[i]]->dev == d;
     pthread_mutex_unlock(&s->mu);
     return PX_OK;

@@ -151,6 +151,7 @@ struct SchedDev {
     SchedMod **cache;
     int ncache;
     uint64_t migrations_in, migrations_out; /* VMs moved here / away (PxSched.mu) */
+    uint64_t balance_in, balance_out;       /* of those, px_sched_balance's */
     uint64_t bal_busy_ns;       /* busy_ns at the last balance period (PxSched.mu) */
     int bal_cool;               /* balance periods it still sits out */
 };

@@ -84,8 +84,9 @@ char *px_sched_status_json(PxSched *s)
         json_str(f, di.name);
         fprintf(f, ", \"memory_bytes\": %llu, \"memory_used_bytes\": %llu, \"busy_ns\": %llu",
                 (unsigned long long)d->capacity, (unsigned long long)d->mem_used, (unsigned long long)d->busy_ns);
-        fprintf(f, ", \"share_used\": %g, \"migrations_in\": %llu, \"migrations_out\": %llu}", d->share_sum,
-                (unsigned long long)d->migrations_in, (unsigned long long)d->migrations_out);
+        fprintf(f, ", \"share_used\": %g, \"migrations_in\": %llu, \"migrations_out\": %llu, \"balance_in\": %llu, "
+                "\"balance_out\": %llu}", d->share_sum, (unsigned long long)d->migrations_in,
+                (unsigned long long)d->migrations_out, (unsigned long long)d->balance_in, (unsigned long long)d->balance_out);
     }
     fprintf(f, "],\n \"vms\": [");
     for (int i = 0; i < s->nvms; i++) {

@@ -120,6 +120,7 @@ m1=$(json "$D" "j['balance_moves']")
 sleep 2
 m2=$(json "$D" "j['balance_moves']")
 check "one move, then none while balanced ($m1 then $m2)" test "$m1" = 1 -a "$m2" = 1
+check "status: balance counters per device" test "$(json "$D" "[(d['balance_out'], d['balance_in']) for d in j['devices']]")" = "[(1, 0), (0, 1)]"
 for p in $CPIDS; do kill "$p" 2>/dev/null; done
 CPIDS=
 kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
