@@ -587,6 +587,10 @@ PxResult px_vm_migrate(PxSched *s, uint32_t id, int device, PxMigrateStats *out)
     precopy(&g);
     pthread_mutex_lock(&s->mu);
     vm->paused = 1;
+    /* downtime: from here, unless a slice of it still ran (then from the
+     * moment it was seen to end, below) */
+    int64_t t_down = sched_now_ns();
+    uint64_t slices = vm->slices;
     pthread_mutex_unlock(&s->mu);
     /* a call that passed its check before the pause holds the old device's
      * lock until it is done: once we had the lock, none is left */
@@ -594,7 +598,7 @@ PxResult px_vm_migrate(PxSched *s, uint32_t id, int device, PxMigrateStats *out)
     pthread_mutex_unlock(&g.from->mu);
     pthread_mutex_lock(&s->mu);
     pause_vm(&g);
-    int64_t t_down = sched_now_ns();
+    if (vm->slices != slices) t_down = sched_now_ns();
     r = snapshot(&g);
     pthread_mutex_unlock(&s->mu);
 
