@@ -435,28 +435,15 @@ static void drop_side(Mig *g, int target)
     for (int i = 0; i < g->npb; i++) px_buffer_destroy(g->pb[i].dst), g->pb[i].dst = NULL;
     pthread_mutex_unlock(&g->to->mu);
     /* precompiled modules nothing took: the target's cache may keep them */
-    for (int i = 0; i < g->npre; i++) {
-        if (!g->pre[i]) continue;
-        pthread_mutex_lock(&g->s->mu);
-        SchedMod *dead = sched_mod_unref(g->pre[i]);
-        pthread_mutex_unlock(&g->s->mu);
-        pthread_mutex_lock(&g->to->mu);
-        sched_mod_free(g->to, dead);
-        pthread_mutex_unlock(&g->to->mu);
-        g->pre[i] = NULL;
-    }
+    for (int i = 0; i < g->npre; i++)
+        if (g->pre[i]) sched_mod_drop(g->s, g->to, g->pre[i], 0), g->pre[i] = NULL;
     pthread_mutex_lock(&d->mu);
     /* after a commit the jobs' copies hold the old launches */
     for (int i = 0; i < g->nj; i++) sched_job_release(d, &g->jobs[i].n);
     for (int i = 0; !target && i < g->nold; i++) px_launch_destroy(g->old[i]);
     for (int i = 0; i < g->nb; i++) px_buffer_destroy(target ? g->bdst[i] : g->bsrc[i]);
-    for (int i = 0; i < g->nm; i++) {
-        if (!mods[i]) continue;
-        pthread_mutex_lock(&g->s->mu);
-        SchedMod *dead = sched_mod_unref(mods[i]);
-        pthread_mutex_unlock(&g->s->mu);
-        sched_mod_free(d, dead);
-    }
+    for (int i = 0; i < g->nm; i++)
+        if (mods[i]) sched_mod_drop(g->s, d, mods[i], 1);
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -155,6 +155,17 @@ void sched_mod_free(SchedDev *d, SchedMod *sm)
 
 SchedMod *sched_mod_unref(SchedMod *sm) { return --sm->refs == 0 ? sm : NULL; }
 
+void sched_mod_drop(PxSched *s, SchedDev *d, SchedMod *sm, int locked)
+{
+    pthread_mutex_lock(&s->mu);
+    SchedMod *dead = sched_mod_unref(sm);
+    pthread_mutex_unlock(&s->mu);
+    if (!dead) return;
+    if (!locked) pthread_mutex_lock(&d->mu);
+    sched_mod_free(d, dead);
+    if (!locked) pthread_mutex_unlock(&d->mu);
+}
+
 void px_sched_destroy(PxSched *s)
 {
     if (!s) return;
@@ -485,12 +496,7 @@ static void vm_free(PxSched *s, SchedVm *vm)
     }
     for (int i = 0; i < vm->bufs.n; i++) px_buffer_destroy(vm->bufs.v[i].p);
     /* its references to shared modules: the last one frees the module */
-    for (int i = 0; i < vm->mods.n; i++) {
-        pthread_mutex_lock(&s->mu);
-        SchedMod *dead = sched_mod_unref(vm->mods.v[i].p);
-        pthread_mutex_unlock(&s->mu);
-        sched_mod_free(vm->dev, dead);
-    }
+    for (int i = 0; i < vm->mods.n; i++) sched_mod_drop(s, vm->dev, vm->mods.v[i].p, 1);
     free(vm);
 }
 
@@ -697,14 +703,7 @@ PxResult sched_mod_get(PxSched *s, SchedDev *d, char *key, size_t kl, char **dia
         free(key);
         if (diags && sm->diags && !(*diags = strdup(sm->diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
         if (!r) *out = sm;
-        else {
-            pthread_mutex_lock(&s->mu);
-            SchedMod *dead = sched_mod_unref(sm);
-            pthread_mutex_unlock(&s->mu);
-            pthread_mutex_lock(&d->mu);
-            sched_mod_free(d, dead);
-            pthread_mutex_unlock(&d->mu);
-        }
+        else sched_mod_drop(s, d, sm, 0);
         return r;
     }
     /* the compile driver holds no device lock: other VMs keep running */
@@ -779,13 +778,8 @@ PxResult px_vm_compile(PxSched *s, uint32_t vmid, const char *src, size_t len, c
         uint32_t id = vm && !moved ? obj_add(s, vm, 1, sm) : 0;
         if (!vm) r = PX_ERR_NOT_FOUND;
         else if (!moved && !id) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of module ids or memory", vmid);
-        SchedMod *dead = r || moved ? sched_mod_unref(sm) : NULL;
         pthread_mutex_unlock(&s->mu);
-        if (dead) {
-            pthread_mutex_lock(&d->mu);
-            sched_mod_free(d, dead);
-            pthread_mutex_unlock(&d->mu);
-        }
+        if (r || moved) sched_mod_drop(s, d, sm, 0);
         if (!r && !moved) {
             *module = id;
             return PX_OK;

@@ -202,6 +202,9 @@ PxResult sched_mod_get(PxSched *s, SchedDev *d, char *key, size_t kl, char **dia
  * sched_mod_free under d->mu, without s->mu). */
 SchedMod *sched_mod_unref(SchedMod *sm);
 void sched_mod_free(SchedDev *d, SchedMod *sm);
+/* One reference less to d's sm, freed when it was the last; the caller
+ * holds d->mu (locked 1) or no lock (0). */
+void sched_mod_drop(PxSched *s, SchedDev *d, SchedMod *sm, int locked);
 /* Under d->mu: binds a job's arguments on d's launch j->l and prepares it;
  * the buffers of j->res.outputs are bound to their params again, other
  * unbound params get new buffers of the VM. */
