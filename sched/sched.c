@@ -343,6 +343,15 @@ SchedVm *sched_vm_settle(PxSched *s, uint32_t id)
     return vm;
 }
 
+/* Under s->mu: the VM once no migration of it runs (bounded: a migration
+ * waits for no peer), or NULL with the message set. */
+static SchedVm *vm_unmigrating(PxSched *s, uint32_t id)
+{
+    SchedVm *vm;
+    while ((vm = find_vm(s, id)) && vm->migrating) pthread_cond_wait(&s->done, &s->mu);
+    return vm;
+}
+
 static void mib(char *buf, size_t n, uint64_t bytes)
 {
     if (bytes % (1ull << 30) == 0 && bytes) snprintf(buf, n, "%llu GiB", (unsigned long long)(bytes >> 30));
@@ -455,12 +464,7 @@ PxResult px_sched_vm_set(PxSched *s, const PxVmConfig *c)
     if (!(c->share > 0 && c->share <= 100))
         return sched_fail(PX_ERR_INVALID, "VM %u: share %g%% is out of range (0 to 100)", c->id, c->share);
     pthread_mutex_lock(&s->mu);
-    SchedVm *vm = sched_vm_settle(s, c->id);
-    /* a migration holds its share and quota on two devices: it ends first */
-    while (vm && vm->migrating) {
-        pthread_cond_wait(&s->done, &s->mu);
-        vm = find_vm(s, c->id);
-    }
+    SchedVm *vm = vm_unmigrating(s, c->id); /* a migration holds its share and quota on two devices */
     PxResult r = vm ? PX_OK : PX_ERR_NOT_FOUND;
     if (!r && c->device >= 0 && c->device != vm->dev->index)
         r = sched_fail(PX_ERR_UNSUPPORTED, "VM %u: moving to another device is migration, not a setting", c->id);
@@ -526,12 +530,7 @@ PxResult px_sched_vm_destroy(PxSched *s, uint32_t id)
 {
     if (!s) return sched_fail(PX_ERR_INVALID, "px_sched_vm_destroy: NULL scheduler");
     pthread_mutex_lock(&s->mu);
-    SchedVm *vm = find_vm(s, id);
-    /* a migration of it ends first (bounded: it waits for no peer) */
-    while (vm && vm->migrating) {
-        pthread_cond_wait(&s->done, &s->mu);
-        vm = find_vm(s, id);
-    }
+    SchedVm *vm = vm_unmigrating(s, id);
     if (!vm) {
         pthread_mutex_unlock(&s->mu);
         return PX_ERR_NOT_FOUND;

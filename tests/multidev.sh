@@ -103,6 +103,13 @@ check "migrate to a missing device: exit 1, one line" test $rc = 1 -a "$(wc -l <
 check "migrate a missing VM: exit 1" test $? = 1
 kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 
+# start-up: VMs placed in order; one that fits nowhere is a message and exit 2
+"$B/pxhvd" --listen "$T/h2" --device 0 --device cpu --balance off --vm 1:share=60,mem=1M --vm 2:share=60,mem=1M \
+    --vm 3:share=90,mem=1M >"$T/o3" 2>"$T/e3"
+rc=$?
+check "a VM that fits nowhere at start-up: exit 2" test $rc = 2
+check "... saying what is free where" grep -q "VM 3 (share 90%, quota 1 MiB) fits on no device: device 0 has 40% share .*; device 1 has 40% share" "$T/e3"
+
 # auto-balance: three VMs kept busy on device 0 of two; one moves within a
 # few periods, then nothing moves while the load stays
 "$B/pxhvd" --listen "$D" --device 0 --device 0 --device-memory 1G --balance 300ms \
