@@ -290,7 +290,7 @@ static void precopy(Mig *g)
     for (int i = 0; i < n; i++)
         if (make_dst(g, pb[i].id, pb[i].dtype, pb[i].rank, pb[i].shape, pb[i].bytes, &pb[i].dst)) break;
     if (stage_room(g, most)) return;
-    memset(g->stage, 0, most); /* its pages are touched outside the pause */
+    if (most) memset(g->stage, 0, most); /* its pages are touched outside the pause */
     for (int i = 0; i < n && pb[i].dst; i++) {
         pthread_mutex_lock(&g->from->mu);
         pthread_mutex_lock(&s->mu);
