@@ -60,7 +60,7 @@ export VK_DRIVER_FILES  ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export VK_ICD_FILENAMES ?= /usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 export MESA_SHADER_CACHE_DISABLE := true
 
-.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-compile bench-sched bench-startup bench-hvd bench-oversub guest-client install clean guest-image vm-test
+.PHONY: all deps check test unit golden-test golden asan tsan fuzz demo bench bench-cost bench-compile bench-sched bench-startup bench-hvd bench-oversub bench-multidev guest-client install clean guest-image vm-test
 all: $(LIBPXC) $(LIBPX) $(SOLIB) $(LLVMPLUG) $(TOOLS) $(UNIT_BIN)
 
 deps:
@@ -213,6 +213,15 @@ $(B)/hvd_bench: $(B)/obj/bench/hvd_bench.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
 bench-hvd: deps
 	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all build/release/hvd_bench
 	@build/release/hvd_bench
+
+# many devices (bench/multidev_bench.c): migration downtime and total
+# against a memcpy of the same bytes, auto-balance settling; JSON in
+# build/release/multidev.json
+$(B)/multidev_bench: $(B)/obj/bench/multidev_bench.o $(LIBPX) $(LIBPXC) | $(LLVMPLUG)
+	$(CC) $(LDFLAGS) $< $(STATIC_LIBS) $(LDLIBS) -o $@
+bench-multidev: deps
+	@$(MAKE) --no-print-directory RELEASE=1 B=build/release all build/release/multidev_bench
+	@build/release/multidev_bench build/release/multidev.json
 
 PREFIX ?= /usr/local
 install: all

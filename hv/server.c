@@ -655,7 +655,17 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
         PxResult r = PX_OK;
         char err[256];
         if (type == HV_CTL_VM_MIGRATE) {
-            return send_error(c, req, PX_ERR_UNSUPPORTED, NULL, "vm migrate %u --device %u: not supported yet", id, dev);
+            /* the VM's clients see no error: its calls wait while it moves */
+            PxMigrateStats ms;
+            if ((r = px_vm_migrate(s, id, dev > INT32_MAX ? -1 : (int)dev, &ms))) return sched_error(c, req, r, NULL);
+            hv_msg_begin(&m, type | HV_REPLY, req);
+            hv_put_f64(&m, ms.downtime_ns);
+            hv_put_f64(&m, ms.total_ns);
+            hv_put_u64(&m, ms.bytes);
+            hv_put_u32(&m, (uint32_t)ms.launches_moved);
+            e = hv_send(c->fd, &m, HV_WRITE_MS);
+            hv_msg_free(&m);
+            return e;
         } else if (type == HV_CTL_VM_ADD) {
             /* connections of an earlier VM of this id must be gone first:
              * they must never reach the new tenant's objects */

@@ -26,6 +26,8 @@
  * complete in the order they were submitted. A buffer read or write waits
  * for that device's running slice (at most about one slice). Compiling
  * never holds a device: one tenant's large kernel does not stall others.
+ * While a VM is migrated (px_vm_migrate) its calls that reach a device
+ * wait for the move (about its downtime) and then go to the new device.
  *
  * Errors
  * ------
@@ -133,8 +135,38 @@ typedef struct PxMigrateStats {
     double downtime_ns;        /* while no launch of the VM could run */
     uint64_t bytes;            /* buffer bytes copied */
     int launches_moved;        /* queued or running launches continued there */
+    uint64_t bytes_in_pause;   /* of bytes, those copied while the VM was paused (the
+                                  rest was copied before, while it could not change) */
 } PxMigrateStats;
 PxResult px_vm_migrate(PxSched *s, uint32_t vm, int device, PxMigrateStats *out);
+
+/* Auto-balance (docs/SCHEDULER.md, "Balance"): called once per period by
+ * the embedder (pxhvd: --balance PERIOD). Each call measures every
+ * device's busy fraction and every VM's device-time fraction since the
+ * previous call (the first call only starts the measurement); when a
+ * device was busier than `high` while another was below `low`, it
+ * migrates the one VM that evens the two best without pushing the
+ * receiver over `high` (of those that even them about as well, the one
+ * with the fewest bytes to copy), and devices and VM involved sit out
+ * the next `cooldown` periods. At most one move per call. */
+typedef struct PxBalanceConfig {
+    double high;               /* busy fraction; default 0.80 */
+    double low;                /* default 0.40 */
+    int cooldown;              /* periods; default 2 */
+} PxBalanceConfig;
+void px_balance_config_default(PxBalanceConfig *c);
+
+typedef struct PxBalanceMove {
+    int moved;                 /* 1 when a VM moved in this call */
+    uint32_t vm;
+    int from, to;
+    double from_busy, to_busy; /* the two devices' busy fractions over the period */
+    double vm_load;            /* the VM's device-time fraction over the period */
+    PxMigrateStats stats;
+} PxBalanceMove;
+/* PX_OK also when nothing moved (out->moved 0); a failed migration is its
+ * error (the VM stays where it was). out may be NULL. */
+PxResult px_sched_balance(PxSched *s, const PxBalanceConfig *c, PxBalanceMove *out);
 
 /* ---- a VM's modules and buffers ------------------------------------------ */
 
@@ -262,6 +294,7 @@ typedef struct PxVmStats {
     /* 1 + the VMs this scheduler created before it: a VM destroyed and made
      * again with the same id is a new incarnation, its counters start at 0 */
     uint64_t incarnation;
+    uint64_t migrations;       /* times it moved to another device (px_vm_migrate) */
 } PxVmStats;
 
 typedef struct PxDeviceStats {
@@ -277,6 +310,9 @@ typedef struct PxDeviceStats {
     /* busy_ns over wall time in the last 10 s / 60 s (the current second
      * included, never before the scheduler started), 0..1 */
     double busy_10s, busy_60s;
+    uint64_t migrations_in, migrations_out; /* VMs moved to / away from it */
+    int vms;                   /* VMs on it now */
+    uint64_t balance_in, balance_out; /* of those, moves px_sched_balance made */
 } PxDeviceStats;
 
 typedef struct PxCacheStats {

@@ -24,11 +24,13 @@ void sched_job_release(SchedDev *d, SchedJob *j)
     j->l = NULL;
     free(j->unit_ns);
     j->unit_ns = NULL;
+    free(j->args);
+    j->args = NULL;
+    j->nargs = 0;
 }
 
-/* Under d->mu: the units of j's launch and the predicted ns per group of
- * each. A backend without sliced execution runs a launch whole (nunits 0). */
-static PxResult plan(SchedDev *d, SchedJob *j)
+/* A backend without sliced execution runs a launch whole (nunits 0). */
+PxResult sched_job_plan(SchedDev *d, SchedJob *j)
 {
     PxLaunch *l = j->l;
     PxContext *c = d->ctx;
@@ -98,9 +100,11 @@ static PxResult submit(SchedDev *d, SchedJob *j, int64_t budget_ns, int64_t *end
     /* its buffers in device memory (evict.c); an error is in j->res.error */
     PxResult r = sched_make_resident(d->s, d, j);
     if (r) return r;
-    if (!j->prepared && (r = plan(d, j))) return r;
+    if (!j->prepared && (r = sched_job_plan(d, j))) return r;
     RtSlice sl = {0, j->total};
     if (j->nunits) sl = (RtSlice){j->done, slice_end(j, budget_ns, c->caps.parallel_groups > 0 ? c->caps.parallel_groups : 1)};
+    /* a migration waits for the stage boundary at stop_at (migrate.c) */
+    if (j->stop_at > j->done && sl.end > j->stop_at) sl.end = j->stop_at;
     /* a launch that fits in one slice runs as recorded: the repeat-run
      * path, no slice command buffer to record */
     j->whole = sl.begin == 0 && sl.end == j->total;
@@ -209,8 +213,9 @@ void *sched_dispatcher(void *arg)
         } else {
             j->state = JOB_QUEUED; /* between slices: another VM may pass it */
         }
-        /* px_sched_vm_destroy waits for no job of its VM to be running */
-        if (vm->dying) pthread_cond_broadcast(&s->done);
+        /* px_sched_vm_destroy and px_vm_migrate wait for no job of its VM
+         * to be running */
+        if (vm->dying || vm->migrating) pthread_cond_broadcast(&s->done);
     }
     /* stopping: every job still queued on this device is cancelled */
     for (int i = 0; i < s->nvms; i++) {

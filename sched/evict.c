@@ -186,6 +186,22 @@ PxResult sched_launch_fits(const PxSched *s, const SchedDev *d, const SchedJob *
     return PX_ERR_QUOTA;
 }
 
+PxResult sched_buf_peek(SchedDev *d, SchedVm *vm, PxBuffer *b, void *data)
+{
+    const SchedObj *o = sched_buf_slot(vm, b);
+    if (o && o->lost) {
+        memset(data, 0, b->bytes);
+        return PX_OK;
+    }
+    if (o && o->evicted) {
+        memcpy(data, o->host, b->bytes);
+        return PX_OK;
+    }
+    PxContext *c = d->ctx;
+    PxResult r = b->bytes ? c->ops->buffer_read(c->dev, b->rb, data, b->bytes) : PX_OK;
+    return r ? sched_fail(r, "device %d: %s", d->index, px_last_error(c)) : PX_OK;
+}
+
 /* Under d->mu: o is lost (loss.c): a launch or read of it fails. */
 static PxResult lost(const SchedDev *d, const SchedVm *vm, char *err, size_t n)
 {

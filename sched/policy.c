@@ -26,7 +26,7 @@
 /* A VM may run now: it has work, is not going away, and (fixed) has tokens. */
 static int eligible(const PxSched *s, const SchedVm *vm)
 {
-    if (!vm->head || vm->dying) return 0;
+    if (!vm->head || vm->dying || sched_vm_held(vm)) return 0;
     return s->policy != PX_POLICY_FIXED || vm->tokens_ns > 0;
 }
 
@@ -49,7 +49,7 @@ SchedJob *sched_pick(PxSched *s, SchedDev *d, int64_t now, int64_t *wake_ns)
     int64_t wake = 0;
     for (int i = 0; i < s->nvms; i++) {
         SchedVm *vm = s->vms[s->order[i]];
-        if (vm->dev != d || !vm->head || vm->dying) continue;
+        if (vm->dev != d || !vm->head || vm->dying || sched_vm_held(vm)) continue;
         if (s->policy == PX_POLICY_FIXED) {
             refill(s, vm, now);
             if (vm->tokens_ns <= 0) {

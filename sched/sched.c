@@ -100,6 +100,7 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
         return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->bal_mu, NULL);
     pthread_cond_init(&s->done, NULL);
     s->policy = cfg->policy;
     int su = cfg->slice_us ? cfg->slice_us : 1000;
@@ -144,7 +145,7 @@ PxResult px_sched_create(const PxSchedConfig *cfg, PxSched **out)
 static void vm_free(PxSched *s, SchedVm *vm);
 
 /* Under d->mu: destroys a shared module no VM and no cache refers to. */
-static void mod_free(SchedDev *d, SchedMod *sm)
+void sched_mod_free(SchedDev *d, SchedMod *sm)
 {
     if (!sm) return;
     int shared_jit = d->ctx->caps.emit == CG_EMIT_CPU; /* its code leaves the shared JIT */
@@ -156,9 +157,18 @@ static void mod_free(SchedDev *d, SchedMod *sm)
     free(sm);
 }
 
-/* Under s->mu: one reference less; sm when it was the last (the caller
- * frees it with mod_free once s->mu is released). */
-static SchedMod *mod_unref(SchedMod *sm) { return --sm->refs == 0 ? sm : NULL; }
+SchedMod *sched_mod_unref(SchedMod *sm) { return --sm->refs == 0 ? sm : NULL; }
+
+void sched_mod_drop(PxSched *s, SchedDev *d, SchedMod *sm, int locked)
+{
+    pthread_mutex_lock(&s->mu);
+    SchedMod *dead = sched_mod_unref(sm);
+    pthread_mutex_unlock(&s->mu);
+    if (!dead) return;
+    if (!locked) pthread_mutex_lock(&d->mu);
+    sched_mod_free(d, dead);
+    if (!locked) pthread_mutex_unlock(&d->mu);
+}
 
 void px_sched_destroy(PxSched *s)
 {
@@ -175,7 +185,7 @@ void px_sched_destroy(PxSched *s)
         SchedDev *d = &s->dev[i];
         for (int k = 0; k < d->ncache; k++) {
             d->cache[k]->cached = 0;
-            mod_free(d, mod_unref(d->cache[k]));
+            sched_mod_free(d, sched_mod_unref(d->cache[k]));
         }
         free(d->cache);
     }
@@ -185,6 +195,7 @@ void px_sched_destroy(PxSched *s)
         pthread_cond_destroy(&s->dev[i].work);
     }
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->bal_mu);
     pthread_cond_destroy(&s->done);
     fe_arena_free(s->arena);
     free(s->vms);
@@ -328,6 +339,23 @@ static SchedVm *find_vm(PxSched *s, uint32_t id)
     return vm;
 }
 
+SchedVm *sched_vm_settle(PxSched *s, uint32_t id)
+{
+    SchedVm *vm;
+    /* bounded: a migration waits for no peer, only for its own copies */
+    while ((vm = find_vm(s, id)) && vm->paused) pthread_cond_wait(&s->done, &s->mu);
+    return vm;
+}
+
+/* Under s->mu: the VM once no migration of it runs (bounded: a migration
+ * waits for no peer), or NULL with the message set. */
+static SchedVm *vm_unmigrating(PxSched *s, uint32_t id)
+{
+    SchedVm *vm;
+    while ((vm = find_vm(s, id)) && vm->migrating) pthread_cond_wait(&s->done, &s->mu);
+    return vm;
+}
+
 static void mib(char *buf, size_t n, uint64_t bytes)
 {
     if (bytes % (1ull << 30) == 0 && bytes) snprintf(buf, n, "%llu GiB", (unsigned long long)(bytes >> 30));
@@ -335,9 +363,7 @@ static void mib(char *buf, size_t n, uint64_t bytes)
     else snprintf(buf, n, "%llu bytes", (unsigned long long)bytes);
 }
 
-/* Under s->mu: PX_OK when d has room for share and quota (beyond what
- * `except` holds there already). */
-static PxResult check_room(PxSched *s, SchedDev *d, double share, uint64_t quota, const SchedVm *except)
+PxResult sched_check_room(PxSched *s, SchedDev *d, double share, uint64_t quota, const SchedVm *except)
 {
     double shares = d->share_sum - (except ? except->cfg.share : 0);
     uint64_t quotas = d->quota_sum - (except ? except->cfg.mem_quota : 0);
@@ -356,6 +382,46 @@ static PxResult check_room(PxSched *s, SchedDev *d, double share, uint64_t quota
     return PX_OK;
 }
 
+/* What is left of d (0..2: free share plus free memory, each a fraction of
+ * the whole) once a VM of c's size is on it. */
+static double room_left(const SchedDev *d, const PxVmConfig *c)
+{
+    double share = (100.0 - d->share_sum - c->share) / 100.0;
+    double mem = d->capacity ? (double)(d->capacity - d->quota_sum - c->mem_quota) / (double)d->capacity : 0;
+    return share + mem;
+}
+
+/* Under s->mu. Placement, best fit (docs/SCHEDULER.md, "Placement"): of
+ * the devices where share and quota fit, the one with the least room left
+ * after it (free share plus free memory, as fractions); the lower index on
+ * a tie. Large free devices stay whole for large VMs. */
+static SchedDev *place(PxSched *s, const PxVmConfig *c)
+{
+    SchedDev *best = NULL;
+    for (int i = 0; i < s->ndev; i++) {
+        SchedDev *d = &s->dev[i];
+        if (sched_check_room(s, d, c->share, c->mem_quota, NULL) == PX_OK &&
+            (!best || room_left(d, c) < room_left(best, c) - 1e-12))
+            best = d;
+    }
+    return best;
+}
+
+/* Under s->mu: PX_ERR_QUOTA saying what is free on every device. */
+static PxResult place_refusal(PxSched *s, const PxVmConfig *c)
+{
+    char msg[900], q[32], fr[32];
+    mib(q, sizeof q, c->mem_quota);
+    int n = snprintf(msg, sizeof msg, "VM %u (share %g%%, quota %s) fits on no device:", c->id, c->share, q);
+    for (int i = 0; i < s->ndev && n > 0 && (size_t)n < sizeof msg; i++) {
+        const SchedDev *d = &s->dev[i];
+        mib(fr, sizeof fr, d->capacity - d->quota_sum);
+        n += snprintf(msg + n, sizeof msg - (size_t)n, "%s device %d has %g%% share and %s free", i ? ";" : "", i,
+                      100.0 - d->share_sum, fr);
+    }
+    return sched_fail(PX_ERR_QUOTA, "%s", msg);
+}
+
 PxResult px_sched_vm_create(PxSched *s, const PxVmConfig *c)
 {
     if (!s || !c) return sched_fail(PX_ERR_INVALID, "px_sched_vm_create: NULL argument");
@@ -371,15 +437,10 @@ PxResult px_sched_vm_create(PxSched *s, const PxVmConfig *c)
     if (s->vms[c->id]) r = sched_fail(PX_ERR_INVALID, "VM %u exists already", c->id);
     else if (c->device >= 0) {
         d = &s->dev[c->device];
-        r = check_room(s, d, c->share, c->mem_quota, NULL);
+        r = sched_check_room(s, d, c->share, c->mem_quota, NULL);
     } else {
-        /* placement: of the devices with room, the one with the most share free */
-        for (int i = 0; i < s->ndev; i++)
-            if (check_room(s, &s->dev[i], c->share, c->mem_quota, NULL) == PX_OK &&
-                (!d || s->dev[i].share_sum < d->share_sum))
-                d = &s->dev[i];
-        if (!d) r = sched_fail(PX_ERR_QUOTA, "VM %u fits on no device (share %g%%, %llu bytes)", c->id, c->share,
-                               (unsigned long long)c->mem_quota);
+        d = place(s, c);
+        if (!d) r = place_refusal(s, c);
     }
     SchedVm *vm = NULL;
     if (!r && !(vm = calloc(1, sizeof *vm))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
@@ -409,14 +470,14 @@ PxResult px_sched_vm_set(PxSched *s, const PxVmConfig *c)
     if (!(c->share > 0 && c->share <= 100))
         return sched_fail(PX_ERR_INVALID, "VM %u: share %g%% is out of range (0 to 100)", c->id, c->share);
     pthread_mutex_lock(&s->mu);
-    SchedVm *vm = find_vm(s, c->id);
+    SchedVm *vm = vm_unmigrating(s, c->id); /* a migration holds its share and quota on two devices */
     PxResult r = vm ? PX_OK : PX_ERR_NOT_FOUND;
     if (!r && c->device >= 0 && c->device != vm->dev->index)
         r = sched_fail(PX_ERR_UNSUPPORTED, "VM %u: moving to another device is migration, not a setting", c->id);
     if (!r && c->mem_quota < vm->mem_used)
         r = sched_fail(PX_ERR_QUOTA, "VM %u: a quota of %llu bytes is below the %llu bytes it holds", c->id,
                        (unsigned long long)c->mem_quota, (unsigned long long)vm->mem_used);
-    if (!r) r = check_room(s, vm->dev, c->share, c->mem_quota, vm);
+    if (!r) r = sched_check_room(s, vm->dev, c->share, c->mem_quota, vm);
     if (!r) {
         SchedDev *d = vm->dev;
         d->share_sum += c->share - vm->cfg.share;
@@ -450,12 +511,7 @@ static void vm_free(PxSched *s, SchedVm *vm)
         px_buffer_destroy(vm->bufs.v[i].p);
     }
     /* its references to shared modules: the last one frees the module */
-    for (int i = 0; i < vm->mods.n; i++) {
-        pthread_mutex_lock(&s->mu);
-        SchedMod *dead = mod_unref(vm->mods.v[i].p);
-        pthread_mutex_unlock(&s->mu);
-        mod_free(vm->dev, dead);
-    }
+    for (int i = 0; i < vm->mods.n; i++) sched_mod_drop(s, vm->dev, vm->mods.v[i].p, 1);
     free(vm);
 }
 
@@ -485,7 +541,7 @@ PxResult px_sched_vm_destroy(PxSched *s, uint32_t id)
 {
     if (!s) return sched_fail(PX_ERR_INVALID, "px_sched_vm_destroy: NULL scheduler");
     pthread_mutex_lock(&s->mu);
-    SchedVm *vm = find_vm(s, id);
+    SchedVm *vm = vm_unmigrating(s, id);
     if (!vm) {
         pthread_mutex_unlock(&s->mu);
         return PX_ERR_NOT_FOUND;
@@ -555,6 +611,24 @@ static void obj_add_fn(void *ud)
     else FE_PUSH(a->s->arena, a->vm->bufs, a->o);
 }
 
+int sched_launch_writes(const PxLaunch *l, const PxBuffer *b)
+{
+    for (int i = 0; l && i < l->k->ir->params.n; i++) {
+        if (l->p[i].bound != b) continue;
+        PxParamInfo pi;
+        px_kernel_param(l->k, i, &pi);
+        if (pi.written) return 1;
+    }
+    return 0;
+}
+
+/* Under s->mu: buffer id of vm may have changed (SchedObj.writes). */
+static void buffer_touched(SchedVm *vm, uint32_t id)
+{
+    for (int i = 0; i < vm->bufs.n; i++)
+        if (vm->bufs.v[i].id == id) vm->bufs.v[i].writes++;
+}
+
 /* Under s->mu: registers p under a new id; 0 when out of memory or ids. */
 static uint32_t obj_add(PxSched *s, SchedVm *vm, int mods, void *p)
 {
@@ -567,17 +641,27 @@ static uint32_t obj_add(PxSched *s, SchedVm *vm, int mods, void *p)
 }
 
 /* Looks up vm's device with s->mu, then locks it: returns the device
- * locked, or NULL (message set) when the VM does not exist. The device of
- * a VM never changes, so it is still the VM's when the lock is taken;
- * whether the VM still lives is checked again under both locks. */
+ * locked, or NULL (message set) when the VM does not exist. A migration
+ * changes a VM's device only while it holds the VM paused and after it
+ * took the old device's lock once: so when the VM is found on d, not
+ * paused, under both locks, it stays on d while the caller holds d->mu.
+ * Whether the VM still lives is checked again by the caller. */
 static SchedDev *lock_vm_device(PxSched *s, uint32_t id)
 {
-    pthread_mutex_lock(&s->mu);
-    SchedVm *vm = find_vm(s, id);
-    SchedDev *d = vm ? vm->dev : NULL;
-    pthread_mutex_unlock(&s->mu);
-    if (d) pthread_mutex_lock(&d->mu);
-    return d;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        SchedVm *vm = sched_vm_settle(s, id);
+        SchedDev *d = vm ? vm->dev : NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (!d) return NULL;
+        pthread_mutex_lock(&d->mu);
+        pthread_mutex_lock(&s->mu);
+        vm = find_vm(s, id);
+        int moved = vm && (vm->dev != d || vm->paused);
+        pthread_mutex_unlock(&s->mu);
+        if (!moved) return d;
+        pthread_mutex_unlock(&d->mu);
+    }
 }
 
 /* Under s->mu: the cached module of d compiled from key, or NULL. */
@@ -604,7 +688,7 @@ static SchedMod *cache_put(PxSched *s, SchedDev *d, SchedMod *sm)
         d->cache[lru] = d->cache[--d->ncache];
         old->cached = 0;
         s->cache_evictions++;
-        dead = mod_unref(old);
+        dead = sched_mod_unref(old);
     }
     sm->cached = 1;
     sm->refs++;
@@ -613,97 +697,109 @@ static SchedMod *cache_put(PxSched *s, SchedDev *d, SchedMod *sm)
     return dead;
 }
 
+PxResult sched_mod_get(PxSched *s, SchedDev *d, char *key, size_t kl, char **diags, SchedMod **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    SchedMod *sm = s->cache_max ? cache_find(d, key, kl) : NULL;
+    if (sm) {
+        sm->refs++; /* the caller's */
+        sm->used = ++s->cache_clock;
+        s->cache_hits++;
+    } else if (s->cache_max) s->cache_misses++;
+    pthread_mutex_unlock(&s->mu);
+    PxResult r = PX_OK;
+    if (sm) {
+        free(key);
+        if (diags && sm->diags && !(*diags = strdup(sm->diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+        if (!r) *out = sm;
+        else sched_mod_drop(s, d, sm, 0);
+        return r;
+    }
+    /* the compile driver holds no device lock: other VMs keep running */
+    RtLog log = {0};
+    PxModule *m = NULL;
+    size_t fl = strlen(key);
+    int shared_jit = d->ctx->caps.emit == CG_EMIT_CPU;
+    if (shared_jit) pthread_mutex_lock(&d->jit_mu);
+    r = rt_module_build(d->ctx, &log, key + fl + 1, kl - fl - 1, key, &m, diags);
+    if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
+    if (r) {
+        free(key);
+        return sched_fail(r, "%s", log.last);
+    }
+    pthread_mutex_lock(&d->mu);
+    if (!(r = sched_dev_alive(d)) && (r = rt_module_adopt(m))) r = dev_fail(d, r);
+    if (!r && !(sm = calloc(1, sizeof *sm))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!r && diags && *diags && !(sm->diags = strdup(*diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+    SchedMod *dead = NULL;
+    if (r) {
+        if (sm) free(sm->diags), free(sm);
+        sm = NULL;
+        free(key);
+        if (shared_jit) pthread_mutex_lock(&d->jit_mu); /* its code leaves the shared JIT */
+        px_module_destroy(m);
+        if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
+    } else {
+        sm->m = m;
+        sm->key = key;
+        sm->keylen = kl;
+        sm->refs = 1; /* the caller's */
+        pthread_mutex_lock(&s->mu);
+        dead = cache_put(s, d, sm);
+        pthread_mutex_unlock(&s->mu);
+        sched_mod_free(d, dead);
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (!r) *out = sm;
+    else if (diags) {
+        free(*diags);
+        *diags = NULL;
+    }
+    return r;
+}
+
 PxResult px_vm_compile(PxSched *s, uint32_t vmid, const char *src, size_t len, const char *file,
                        uint32_t *module, char **diags)
 {
     if (diags) *diags = NULL;
     if (!s || !src || !module) return sched_fail(PX_ERR_INVALID, "px_vm_compile: NULL argument");
     if (!file) file = "<source>";
-    pthread_mutex_lock(&s->mu);
-    SchedVm *vm = find_vm(s, vmid);
-    SchedDev *d = vm ? vm->dev : NULL;
-    pthread_mutex_unlock(&s->mu);
-    if (!d) return PX_ERR_NOT_FOUND;
-    /* the cache key: the file name (it is in the diagnostics) NUL the source;
-     * the compile options are the device context's, so the device is the rest */
-    size_t fl = strlen(file), kl = fl + 1 + len;
-    char *key = malloc(kl);
-    if (!key) return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(key, file, fl + 1);
-    memcpy(key + fl + 1, src, len);
-    pthread_mutex_lock(&s->mu);
-    SchedMod *sm = s->cache_max ? cache_find(d, key, kl) : NULL;
-    if (sm) {
-        sm->refs++; /* held while it is handed to the VM */
-        sm->used = ++s->cache_clock;
-        s->cache_hits++;
-    } else if (s->cache_max) s->cache_misses++;
-    pthread_mutex_unlock(&s->mu);
-    PxResult r = PX_OK;
-    SchedMod *dead = NULL, *dead2 = NULL;
-    uint32_t id = 0;
-    if (sm) {
-        free(key);
-        if (diags && sm->diags && !(*diags = strdup(sm->diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        SchedVm *vm = sched_vm_settle(s, vmid);
+        SchedDev *d = vm ? vm->dev : NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (!d) return PX_ERR_NOT_FOUND;
+        /* the cache key: the file name (it is in the diagnostics) NUL the source;
+         * the compile options are the device context's, so the device is the rest */
+        size_t fl = strlen(file), kl = fl + 1 + len;
+        char *key = malloc(kl);
+        if (!key) return sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(key, file, fl + 1);
+        memcpy(key + fl + 1, src, len);
+        SchedMod *sm;
+        PxResult r = sched_mod_get(s, d, key, kl, diags, &sm);
+        if (r) return r;
         pthread_mutex_lock(&s->mu);
         vm = find_vm(s, vmid);
-        if (!r) id = vm ? obj_add(s, vm, 1, sm) : 0;
-        if (!r && !vm) r = PX_ERR_NOT_FOUND;
-        else if (!r && !id) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of module ids or memory", vmid);
-        if (r) dead = mod_unref(sm);
+        /* a migration moved the VM meanwhile: its code must be the new device's */
+        int moved = vm && (vm->dev != d || vm->paused);
+        uint32_t id = vm && !moved ? obj_add(s, vm, 1, sm) : 0;
+        if (!vm) r = PX_ERR_NOT_FOUND;
+        else if (!moved && !id) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of module ids or memory", vmid);
         pthread_mutex_unlock(&s->mu);
-        if (dead) {
-            pthread_mutex_lock(&d->mu);
-            mod_free(d, dead);
-            pthread_mutex_unlock(&d->mu);
+        if (r || moved) sched_mod_drop(s, d, sm, 0);
+        if (!r && !moved) {
+            *module = id;
+            return PX_OK;
         }
-    } else {
-        /* the compile driver holds no device lock: other VMs keep running */
-        RtLog log = {0};
-        PxModule *m = NULL;
-        int shared_jit = d->ctx->caps.emit == CG_EMIT_CPU;
-        if (shared_jit) pthread_mutex_lock(&d->jit_mu);
-        r = rt_module_build(d->ctx, &log, src, len, file, &m, diags);
-        if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
-        if (r) {
-            free(key);
-            return sched_fail(r, "%s", log.last);
+        if (diags) {
+            free(*diags);
+            *diags = NULL;
         }
-        pthread_mutex_lock(&d->mu);
-        if (!(r = sched_dev_alive(d)) && (r = rt_module_adopt(m))) r = dev_fail(d, r);
-        if (!r && !(sm = calloc(1, sizeof *sm))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
-        if (!r && diags && *diags && !(sm->diags = strdup(*diags))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
-        if (r) {
-            if (sm) free(sm->diags), free(sm);
-            sm = NULL;
-            free(key);
-            if (shared_jit) pthread_mutex_lock(&d->jit_mu); /* its code leaves the shared JIT */
-            px_module_destroy(m);
-            if (shared_jit) pthread_mutex_unlock(&d->jit_mu);
-        } else {
-            sm->m = m;
-            sm->key = key;
-            sm->keylen = kl;
-            sm->refs = 1; /* the VM's, given below */
-            pthread_mutex_lock(&s->mu);
-            vm = find_vm(s, vmid);
-            id = vm ? obj_add(s, vm, 1, sm) : 0;
-            if (!vm) r = PX_ERR_NOT_FOUND;
-            else if (!id) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "VM %u: out of module ids or memory", vmid);
-            if (!r) dead2 = cache_put(s, d, sm);
-            else dead = mod_unref(sm);
-            pthread_mutex_unlock(&s->mu);
-            mod_free(d, dead);
-            mod_free(d, dead2);
-        }
-        pthread_mutex_unlock(&d->mu);
+        if (r) return r;
     }
-    if (!r) *module = id;
-    else if (diags) {
-        free(*diags);
-        *diags = NULL;
-    }
-    return r;
 }
 
 void px_sched_cache_stats(PxSched *s, PxCacheStats *out)
@@ -741,10 +837,10 @@ PxResult px_vm_module_destroy(PxSched *s, uint32_t vmid, uint32_t module)
          * outlive the code it was made from */
         for (SchedJob *j = vm->live; sm && j; j = j->live_next)
             if (j->state == JOB_DONE && j->l && j->l->k->m == sm->m) sched_job_release(d, j);
-        if (sm) dead = mod_unref(sm); /* the code stays while other VMs or the cache hold it */
+        if (sm) dead = sched_mod_unref(sm); /* the code stays while other VMs or the cache hold it */
     }
     pthread_mutex_unlock(&s->mu);
-    mod_free(d, dead);
+    sched_mod_free(d, dead);
     pthread_mutex_unlock(&d->mu);
     return r;
 }
@@ -883,9 +979,12 @@ static SchedDev *lock_buffer(PxSched *s, uint32_t vmid, uint32_t buffer, PxBuffe
     }
     uint64_t upto = vm->submitted;
     while (vm->finished < upto && !vm->dying) pthread_cond_wait(&s->done, &s->mu);
-    SchedDev *d = vm->dev;
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_lock(&d->mu);
+    SchedDev *d = lock_vm_device(s, vmid);
+    if (!d) {
+        *r = PX_ERR_NOT_FOUND;
+        return NULL;
+    }
     pthread_mutex_lock(&s->mu);
     vm = find_vm(s, vmid);
     *r = !vm ? PX_ERR_NOT_FOUND : !(*b = obj_find(vm, 0, buffer))
@@ -912,6 +1011,13 @@ static PxResult vm_copy(PxSched *s, uint32_t vmid, uint32_t buffer, void *data, 
     SchedDev *d = lock_buffer(s, vmid, buffer, &b, &vm, &r);
     if (!d) return r;
     r = sched_buf_copy(d, vm, b, data, bytes, write); /* an evicted buffer's bytes are on the host */
+    if (write) {
+        /* a migration's pre-copy of this VM must be redone */
+        pthread_mutex_lock(&s->mu);
+        vm = find_vm(s, vmid);
+        if (vm) buffer_touched(vm, buffer);
+        pthread_mutex_unlock(&s->mu);
+    }
     pthread_mutex_unlock(&d->mu);
     return r;
 }
@@ -945,12 +1051,18 @@ PxResult px_vm_buffer_info(PxSched *s, uint32_t vmid, uint32_t buffer, PxDtype *
 
 /* ---- launches ------------------------------------------------------------------ */
 
-/* Under d->mu: binds the arguments; unbound buffer params get new buffers
- * of the VM (their ids in j->res.outputs). */
-static PxResult bind_args(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j, const PxArg *args, int nargs)
+PxResult sched_bind_args(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j, const PxArg *args, int nargs)
 {
     PxLaunch *l = j->l;
     PxResult r = PX_OK;
+    /* the buffers an earlier binding made (a launch made again elsewhere) */
+    for (int o = 0; o < j->res.noutputs && !r; o++) {
+        pthread_mutex_lock(&s->mu);
+        PxBuffer *b = obj_find(vm, 0, j->res.outputs[o].buffer);
+        pthread_mutex_unlock(&s->mu);
+        if (!b) return sched_fail(PX_ERR_NOT_FOUND, "VM %u has no buffer %u", vm->cfg.id, j->res.outputs[o].buffer);
+        if ((r = px_launch_bind(l, j->res.outputs[o].param, b, "an output of the launch"))) return dev_fail(d, r);
+    }
     for (int i = 0; i < nargs && !r; i++) {
         const PxArg *a = &args[i];
         if (!a->name) return sched_fail(PX_ERR_INVALID, "argument %d has no name", i);
@@ -1064,12 +1176,14 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
         j->realtime = !strcmp(cls, "REALTIME");
         j->latency_sensitive = j->realtime || !strcmp(cls, "INTERACTIVE");
         j->cls = sched_class_index(cls);
-        r = bind_args(s, d, vm, j, args, nargs);
+        r = sched_bind_args(s, d, vm, j, args, nargs);
         if (!r) {
             char err[512];
             if ((r = sched_launch_fits(s, d, j, err, sizeof err))) sched_fail(r, "%s", err);
         }
+        if (!r) r = sched_args_copy(args, nargs, &j->args);
         if (r) drop_outputs(s, d, vm, j);
+        j->nargs = nargs;
     }
     pthread_mutex_lock(&s->mu);
     if (!r && vm->dying) r = sched_fail(PX_ERR_NOT_FOUND, "no VM %u", vmid);
@@ -1095,6 +1209,7 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     vm->tail = j;
     vm->nqueued++;
     vm->submitted++;
+    for (int i = 0; i < vm->bufs.n; i++) vm->bufs.v[i].writes += sched_launch_writes(j->l, vm->bufs.v[i].p);
     if (j->latency_sensitive) d->last_ls_ns = now;
     *ticket = j->ticket;
     pthread_cond_broadcast(&d->work);
@@ -1162,7 +1277,9 @@ PxResult px_vm_wait(PxSched *s, uint32_t vmid, uint64_t ticket, int timeout_ms, 
             r = sched_fail(PX_ERR_NOT_FOUND, "VM %u has no ticket %llu", vmid, (unsigned long long)ticket);
             break;
         }
-        if ((*pp)->state == JOB_DONE) {
+        /* a paused VM's finished jobs stay until it resumes: a migration
+         * trades their launches between devices */
+        if ((*pp)->state == JOB_DONE && !vm->paused) {
             j = *pp;
             *pp = j->live_next;
             vm->nlive--;
@@ -1241,6 +1358,11 @@ PxResult px_sched_device_stats(PxSched *s, int device, PxDeviceStats *out)
     out->losses = d->losses;
     out->launches_lost = d->launches_lost;
     sched_dev_windows(d, out);
+    out->migrations_in = d->migrations_in;
+    out->migrations_out = d->migrations_out;
+    out->balance_in = d->balance_in;
+    out->balance_out = d->balance_out;
+    for (int i = 0; i < s->nvms; i++) out->vms += s->vms[s->order[i]]->dev == d;
     pthread_mutex_unlock(&s->mu);
     return PX_OK;
 }
@@ -1263,13 +1385,4 @@ PxResult px_sched_vm_stats(PxSched *s, uint32_t vmid, PxVmStats *out)
     if (vm) sched_vm_stats(vm, out);
     pthread_mutex_unlock(&s->mu);
     return vm ? PX_OK : PX_ERR_NOT_FOUND;
-}
-
-PxResult px_vm_migrate(PxSched *s, uint32_t vm, int device, PxMigrateStats *out)
-{
-    (void)vm;
-    (void)device;
-    if (out) memset(out, 0, sizeof *out);
-    if (!s) return sched_fail(PX_ERR_INVALID, "px_vm_migrate: NULL argument");
-    return sched_fail(PX_ERR_UNSUPPORTED, "px_vm_migrate: not implemented yet (issue #15)");
 }

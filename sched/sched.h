@@ -13,9 +13,14 @@
  *       Held by the dispatcher for one slice (prepare, submit, wait), by
  *       API threads for buffer copies and for adopting compiled code.
  *   SchedDev.jit_mu  a CPU device's shared JIT: compiles one at a time.
- *   Lock order: SchedDev.mu before PxSched.mu; jit_mu alone.
+ *   PxSched.bal_mu  one px_sched_balance at a time (it migrates while
+ *       holding it; nothing else takes it).
+ *   Lock order: PxSched.bal_mu, then SchedDev.mu, then PxSched.mu; jit_mu
+ *   alone. A migration never holds two SchedDev.mu at once.
  *   A VM's objects (SchedVm, its buffers and modules) are freed only by
- *   px_sched_vm_destroy and px_sched_destroy, after no job of it runs.
+ *   px_sched_vm_destroy and px_sched_destroy, after no job of it runs,
+ *   and by px_vm_migrate (the old device's copies, after the VM moved).
+ *   A VM's device changes only in px_vm_migrate, while the VM is paused.
  *
  * Bounds: at most max_queued live jobs per VM (queued, running or finished
  * and not yet waited for), 65535 VMs, 2^32-1 buffers or modules per VM.
@@ -61,6 +66,14 @@ typedef struct SchedJob {
     int slices;
     PxTicketResult res;
     int cls;                    /* workload class, px_sched_class_name's index */
+    /* migration (migrate.c): the arguments as submitted (sched_args_copy;
+     * freed with the launch), so the launch can be made again on another
+     * device; stop_at > done: the dispatcher may run it up to stop_at
+     * groups while its VM is paused (a stage boundary the target device
+     * can continue from). Written under SchedDev.mu and PxSched.mu. */
+    PxArg *args;
+    int nargs;
+    int64_t stop_at;
 } SchedJob;
 
 #define SCHED_LAT_RING 1024
@@ -84,6 +97,9 @@ typedef struct SchedObj {
     int clean;                  /* host holds the buffer's current bytes */
     int evicted;                /* no device memory: the bytes are in host (or lost) */
     int lost;                   /* its bytes went with a lost device (loss.c) */
+    /* buffers: host writes and launches bound to it so far; a migration's
+     * copy of it made before is stale once this moved (migrate.c) */
+    uint64_t writes;
 } SchedObj;
 
 /* A compiled module, shared by every VM of its device that compiled the
@@ -130,6 +146,14 @@ struct SchedVm {
     uint64_t cls_done[PX_SCHED_CLASSES], cls_failed[PX_SCHED_CLASSES];
     SchedWin win;               /* its device ns per second */
     uint64_t incarnation;
+    /* migration (migrate.c), under PxSched.mu: `migrating` while
+     * px_vm_migrate works on the VM (one at a time; destroy waits for it);
+     * `paused` while no new slice of it may start and API calls that reach
+     * its device wait (sched_vm_settle). */
+    int migrating, paused;
+    uint64_t migrations;
+    uint64_t bal_gpu_ns;        /* gpu_ns at the last balance period (PxSched.mu) */
+    int bal_cool;               /* balance periods it still sits out */
 };
 
 struct SchedDev {
@@ -160,6 +184,10 @@ struct SchedDev {
     int dead;                   /* lost and not recreated: every use fails (mu) */
     uint64_t losses, launches_lost; /* PxSched.mu */
     SchedWin win;               /* busy ns per second */
+    uint64_t migrations_in, migrations_out; /* VMs moved here / away (PxSched.mu) */
+    uint64_t balance_in, balance_out;       /* of those, px_sched_balance's */
+    uint64_t bal_busy_ns;       /* busy_ns at the last balance period (PxSched.mu) */
+    int bal_cool;               /* balance periods it still sits out */
 };
 
 struct PxSched {
@@ -183,6 +211,9 @@ struct PxSched {
     double oversub;             /* quotas may sum to capacity x this; 1: off */
     int host_copies;            /* PxSchedConfig.host_copies, or oversubscribed */
     uint64_t vms_created;       /* incarnations handed out */
+    uint64_t balance_moves;     /* migrations px_sched_balance made (PxSched.mu) */
+    int64_t bal_at;             /* when the balance period began; 0: not yet */
+    pthread_mutex_t bal_mu;     /* one px_sched_balance at a time; before PxSched.mu */
 };
 
 int64_t sched_now_ns(void);
@@ -192,6 +223,29 @@ void sched_log(PxSched *s, PxLogLevel lv, const char *fmt, ...) __attribute__((f
 /* Under PxSched.mu: a job is finished (result in job->res); it leaves the
  * run queue and waits in the live list for px_vm_wait. */
 void sched_job_finish(PxSched *s, SchedJob *j);
+/* Under s->mu: room on d for share and quota beyond what `except` holds
+ * there; PX_ERR_QUOTA saying what is free when not. */
+PxResult sched_check_room(PxSched *s, SchedDev *d, double share, uint64_t quota, const SchedVm *except);
+/* 1 when launch l (NULL: none) has b bound to a parameter it writes. */
+int sched_launch_writes(const PxLaunch *l, const PxBuffer *b);
+/* Under s->mu: waits until no migration has vm paused; then the VM (NULL
+ * with the message set when it does not exist). */
+SchedVm *sched_vm_settle(PxSched *s, uint32_t id);
+/* A reference to d's compiled code for key (file NUL source, kl bytes;
+ * malloc'd, taken over): the compile cache's, or built now and cached.
+ * *diags (may be NULL) gets its warnings. Holds no lock on entry. */
+PxResult sched_mod_get(PxSched *s, SchedDev *d, char *key, size_t kl, char **diags, SchedMod **out);
+/* Under s->mu: one reference less; sm when it was the last (free it with
+ * sched_mod_free under d->mu, without s->mu). */
+SchedMod *sched_mod_unref(SchedMod *sm);
+void sched_mod_free(SchedDev *d, SchedMod *sm);
+/* One reference less to d's sm, freed when it was the last; the caller
+ * holds d->mu (locked 1) or no lock (0). */
+void sched_mod_drop(PxSched *s, SchedDev *d, SchedMod *sm, int locked);
+/* Under d->mu: binds a job's arguments on d's launch j->l and prepares it;
+ * the buffers of j->res.outputs are bound to their params again, other
+ * unbound params get new buffers of the VM. */
+PxResult sched_bind_args(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j, const PxArg *args, int nargs);
 
 /* ===== policy.c: who runs next, and for how long ===== */
 
@@ -210,6 +264,8 @@ void sched_charge(PxSched *s, SchedVm *vm, double ns, int64_t now);
 /* ===== dispatch.c: one thread per device ===== */
 
 void *sched_dispatcher(void *dev);
+/* Under d->mu: j's launch made ready, its units and predicted ns per group. */
+PxResult sched_job_plan(SchedDev *d, SchedJob *j);
 /* Under SchedDev.mu: frees a job's launch. */
 void sched_job_release(SchedDev *d, SchedJob *j);
 
@@ -242,6 +298,10 @@ PxResult sched_make_resident(PxSched *s, SchedDev *d, SchedJob *j);
 /* Under d->mu: a host read or write of vm's buffer b, through its host
  * copy when evicted; resident copies refresh the host copy. */
 PxResult sched_buf_copy(SchedDev *d, SchedVm *vm, PxBuffer *b, void *data, size_t bytes, int write);
+/* Under d->mu: vm's buffer b's bytes into data (b's size), its state
+ * unchanged: from its host copy when evicted, zeros when lost (a
+ * migration carries the lost mark with it). */
+PxResult sched_buf_peek(SchedDev *d, SchedVm *vm, PxBuffer *b, void *data);
 
 /* ===== loss.c: device loss ===== */
 
@@ -260,6 +320,33 @@ PxResult sched_inject_loss(PxSched *s, int device);
 /* Under d->mu: PX_OK, or PX_ERR_DEVICE_LOST (message set) when d was lost
  * and could not be opened again. */
 PxResult sched_dev_alive(const SchedDev *d);
+/* ===== migrate.c: moving a VM to another device (px_vm_migrate) ===== */
+
+/* Copies of a submit's arguments (names included) in one allocation. */
+PxResult sched_args_copy(const PxArg *args, int nargs, PxArg **out);
+/* Under s->mu: the dispatcher must not start a slice of vm now (paused by
+ * a migration, except a launch draining to its stop_at). */
+int sched_vm_held(const SchedVm *vm);
+
+/* ===== balance.c: moving load between devices (px_sched_balance) ===== */
+
+/* One device and one VM as the balance policy sees a period. */
+typedef struct SchedBalDev {
+    double busy;                /* busy fraction of the period, 0..1 */
+    double share_free;          /* percent */
+    uint64_t mem_free;          /* bytes of capacity no quota holds */
+    int cooling;                /* sits out this period */
+} SchedBalDev;
+typedef struct SchedBalVm {
+    int device;
+    double load;                /* its device-time fraction of the period */
+    double share;
+    uint64_t quota, bytes;
+    int cooling;
+} SchedBalVm;
+/* The policy, pure (no lock, no state): the index of the VM to move and
+ * *to its target, or -1 for no move. */
+int sched_balance_pick(const SchedBalDev *d, int nd, const SchedBalVm *v, int nv, const PxBalanceConfig *c, int *to);
 
 /* ===== stats.c ===== */
 

@@ -148,6 +148,7 @@ void sched_vm_stats(const SchedVm *vm, PxVmStats *out)
     out->bytes_evicted = vm->bytes_evicted;
     out->bytes_restored = vm->bytes_restored;
     out->launches_lost = vm->launches_lost;
+    out->migrations = vm->migrations;
     int n = vm->nlat < SCHED_LAT_RING ? (int)vm->nlat : SCHED_LAT_RING;
     double tmp[SCHED_LAT_RING];
     memcpy(tmp, vm->lat_us, sizeof *tmp * (size_t)n);
@@ -200,7 +201,10 @@ static json_t *device_json(const SchedDev *d, int64_t now)
                           "busy_60s", num(100 * ws.busy_60s, 1), "busy_ms_history",
                           history_ms(&d->win, win_second(d->s, now)));
     /* oversubscription and device loss (evict.c, loss.c) */
-    if (o && json_object_update_new(o, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "oversubscribe",
+    if (o && json_object_update_new(o, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                                                 "migrations_in", u64(d->migrations_in), "migrations_out",
+                                                 u64(d->migrations_out), "balance_in", u64(d->balance_in),
+                                                 "balance_out", u64(d->balance_out), "oversubscribe",
                                                  num(d->s->oversub, 3), "memory_resident_bytes", u64(d->resident),
                                                  "evictions", u64(d->evictions), "bytes_evicted",
                                                  u64(d->bytes_evicted), "bytes_restored", u64(d->bytes_restored),
@@ -222,13 +226,13 @@ static json_t *vm_json(const SchedVm *vm, int64_t now)
                           "latency_p99_us", num(v.latency_p99_us, 1), "slices", u64(v.slices));
     /* keys beyond the contract's (it allows more): what the dashboard and
      * pxctl top show, computed here once */
-    if (o && json_object_update_new(o, json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "running", v.running,
+    if (o && json_object_update_new(o, json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "running", v.running,
                                                  "achieved_10s", num(100 * v.achieved_10s, 1), "achieved_60s",
                                                  num(100 * v.achieved_60s, 1), "incarnation", u64(v.incarnation),
                                                  "gpu_ms_history", history_ms(&vm->win, win_second(vm->dev->s, now)),
                                                  "evictions", u64(v.evictions), "bytes_evicted",
                                                  u64(v.bytes_evicted), "bytes_restored", u64(v.bytes_restored),
-                                                 "launches_lost", u64(v.launches_lost))))
+                                                 "launches_lost", u64(v.launches_lost), "migrations", u64(v.migrations))))
         json_decref(o), o = NULL;
     return o;
 }
@@ -240,11 +244,12 @@ static json_t *status_json(PxSched *s, int64_t now)
     for (int i = 0; i < s->nvms; i++) json_array_append_new(vms, vm_json(s->vms[s->order[i]], now));
     int entries = 0;
     for (int i = 0; i < s->ndev; i++) entries += s->dev[i].ncache;
-    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:i, s:i, s:o, s:o, s:o}, s:i}", "policy",
+    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:{s:i, s:i, s:o, s:o, s:o}, s:i, s:o}", "policy",
                      s->policy == PX_POLICY_FIXED ? "fixed" : "fair", "slice_us", (json_int_t)(s->slice_ns / 1000), "uptime_s",
                      num((double)(now - s->t0) * 1e-9, 3), "devices", devs, "vms", vms, "compile_cache", "entries",
                      entries, "capacity", s->cache_max, "hits", u64(s->cache_hits), "misses", u64(s->cache_misses),
-                     "evictions", u64(s->cache_evictions), "history_s", PX_SCHED_HISTORY_S);
+                     "evictions", u64(s->cache_evictions), "history_s", PX_SCHED_HISTORY_S, "balance_moves",
+                     u64(s->balance_moves));
 }
 
 char *px_sched_status_json(PxSched *s)

@@ -173,7 +173,7 @@ for i in $(seq 1 50); do [ -S "$D/vm4.sock" ] && break; sleep 0.1; done
 check "vm 4 serves" sh -c "'$B/pxrun' --vm 4 --hvd '$D' examples/saxpy.px --fill x=ones --fill y=ones --arg a=1 --size N=8 | grep -q 'sum 16'"
 check "vm set 4" sh -c "'$B/pxctl' --hvd '$D' vm set 4 mem=32M >/dev/null"
 check "vm set applied" sh -c "'$B/pxctl' --hvd '$D' status --json | grep -q '\"id\": 4, .*\"mem_quota_bytes\": 33554432'"
-one_line_1 "vm migrate not supported" "not supported yet" "$B/pxctl" --hvd "$D" vm migrate 4 --device 0
+one_line_1 "vm migrate to its own device refused" "on device 0 already" "$B/pxctl" --hvd "$D" vm migrate 4 --device 0
 check "pxctl top --once" sh -c "'$B/pxctl' --hvd '$D' top --once --interval-ms 100 | grep -q '^ *4 '"
 check "pxctl bad usage exit 2" sh -c "'$B/pxctl' --hvd '$D' vm frob 2>/dev/null; test \$? = 2"
 

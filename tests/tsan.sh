@@ -22,5 +22,6 @@ run test_hvd "$B/tests/test_hvd"
 run test_oversub "$B/tests/test_oversub"
 run test_oversub-cpu env PX_BACKEND=cpu "$B/tests/test_oversub"
 run test_metrics "$B/tests/test_metrics"
+run test_migrate "$B/tests/test_migrate"
 echo "$p passed, $f failed"
 [ "$f" = 0 ]

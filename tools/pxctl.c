@@ -190,7 +190,10 @@ int main(int argc, char **argv)
             if (argc - i != 3 || strcmp(argv[i + 1], "--device")) fail(2, "vm migrate ID --device INDEX");
             type = HV_CTL_VM_MIGRATE;
             id = vm_id(argv[i]);
-            dev = (uint32_t)atoi(argv[i + 2]);
+            char *end;
+            unsigned long dv = strtoul(argv[i + 2], &end, 10);
+            if (end == argv[i + 2] || *end || dv >= 16) fail(2, "vm migrate: --device %s: expected a device index", argv[i + 2]);
+            dev = (uint32_t)dv;
         } else fail(2, "vm %s: expected add, rm, set or migrate", sub);
     } else {
         usage(stderr);
@@ -222,7 +225,16 @@ int main(int argc, char **argv)
     if (type == HV_CTL_VM_MIGRATE) hv_put_u32(&m, dev);
     uint32_t n;
     unsigned char *p = call(&m, type, &n);
-    printf("ok\n");
+    if (type == HV_CTL_VM_MIGRATE) {
+        HvRd rd = {.p = p, .n = n};
+        double down = hv_get_f64(&rd), total = hv_get_f64(&rd);
+        unsigned long long bytes = (unsigned long long)hv_get_u64(&rd);
+        unsigned moved = hv_get_u32(&rd);
+        printf("VM %u moved to device %u: %llu bytes, %u launches continued there, downtime %.3f ms, total %.3f ms\n",
+               id, dev, bytes, moved, down * 1e-6, total * 1e-6);
+    } else {
+        printf("ok\n");
+    }
     free(p);
     close(fd);
     return 0;

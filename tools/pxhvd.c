@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hv/hv.h"
 #include "px.h"
@@ -30,7 +31,8 @@ static void usage(FILE *f)
     fputs("usage: pxhvd [--listen DIR] [--vm ID:SPEC]... [--device N|NAME|cpu]...\n"
           "             [--device-memory SIZE] [--policy fair|fixed] [--slice-us N]\n"
           "             [--metrics HOST:PORT] [--log FILE] [--frame-timeout-ms N] [-v]\n"
-          "             [--oversubscribe RATIO] [--host-copies] [--test-faults]\n",
+          "             [--oversubscribe RATIO] [--host-copies] [--test-faults]\n"
+          "             [--balance off|PERIOD]   (PERIOD: 500ms, 2s ...; default 1s)\n",
           f);
 }
 
@@ -74,6 +76,61 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* Auto-balance (docs/SCHEDULER.md, "Balance"): one thread calls
+ * px_sched_balance every period and logs each move; it stops (a timed
+ * wait on `stop`) before the scheduler goes. */
+typedef struct Balancer {
+    PxSched *s;
+    int64_t period_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+} Balancer;
+
+static void *balance_thread(void *arg)
+{
+    Balancer *b = arg;
+    PxBalanceConfig c;
+    px_balance_config_default(&c);
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        PxBalanceMove mv;
+        PxResult r = px_sched_balance(b->s, &c, &mv);
+        char m[400];
+        if (mv.moved)
+            snprintf(m, sizeof m, "balance: VM %u (%.0f%% of its device) moved from device %d (%.0f%% busy) to device %d "
+                     "(%.0f%% busy): %llu bytes, downtime %.3f ms, total %.3f ms", mv.vm, 100 * mv.vm_load, mv.from,
+                     100 * mv.from_busy, mv.to, 100 * mv.to_busy, (unsigned long long)mv.stats.bytes,
+                     mv.stats.downtime_ns * 1e-6, mv.stats.total_ns * 1e-6);
+        else if (r)
+            snprintf(m, sizeof m, "balance: moving VM %u from device %d to %d failed: %s", mv.vm, mv.from, mv.to,
+                     px_sched_last_error());
+        if (mv.moved || r) say(m);
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += (time_t)(b->period_ms / 1000);
+        t.tv_nsec += (long)(b->period_ms % 1000) * 1000000;
+        if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
+        pthread_mutex_lock(&b->mu);
+        while (!b->stop && pthread_cond_timedwait(&b->cv, &b->mu, &t) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* "500ms", "2s", "1.5s": milliseconds (10 ms to 1 h), or -1. */
+static int64_t parse_period(const char *v)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || errno || !(x > 0)) return -1;
+    double ms = !strcmp(end, "ms") ? x : !strcmp(end, "s") ? x * 1000 : -1;
+    return ms >= 10 && ms <= 3600000 ? (int64_t)ms : -1;
+}
+
 typedef struct SigWait {
     sigset_t set;
     HvServer *sv;
@@ -102,6 +159,7 @@ int main(int argc, char **argv)
 {
     const char *dir = NULL, *devs[PX_SCHED_MAX_DEVICES], *logpath = NULL, *metrics = NULL;
     int ndevs = 0, frame_ms = 0, test_faults = 0;
+    int64_t balance_ms = 1000;
     uint64_t devmem = 0;
     PxVmConfig vms[MAXV];
     int nvms = 0;
@@ -156,7 +214,11 @@ int main(int argc, char **argv)
             sc.oversubscribe = x;
         } else if (!strcmp(a, "--host-copies")) sc.host_copies = 1;
         else if (!strcmp(a, "--test-faults")) test_faults = 1;
-        else if (!strcmp(a, "--metrics")) {
+        else if (!strcmp(a, "--balance")) {
+            const char *v = NEXT();
+            balance_ms = !strcmp(v, "off") ? 0 : parse_period(v);
+            if (balance_ms < 0) fail(2, "--balance %s: expected off or a period from 10ms to 3600s (500ms, 2s)", v);
+        } else if (!strcmp(a, "--metrics")) {
             metrics = NEXT();
             char h[256], p[8];
             if (hv_http_parse_addr(metrics, h, sizeof h, p, sizeof p)) fail(2, "--metrics %s: expected HOST:PORT", metrics);
@@ -232,8 +294,21 @@ int main(int argc, char **argv)
     }
     pthread_t th;
     if (pthread_create(&th, NULL, sig_thread, &w)) fail(1, "cannot start the signal thread");
+    static Balancer bal = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t bth;
+    int balancing = balance_ms > 0 && sc.ndevices > 1;
+    bal.s = s;
+    bal.period_ms = balance_ms;
+    if (balancing && pthread_create(&bth, NULL, balance_thread, &bal)) fail(1, "cannot start the balance thread");
     if (verbose) say("serving");
     hv_server_run(sv);
+    if (balancing) {
+        pthread_mutex_lock(&bal.mu);
+        bal.stop = 1;
+        pthread_cond_signal(&bal.cv);
+        pthread_mutex_unlock(&bal.mu);
+        pthread_join(bth, NULL);
+    }
     pthread_kill(th, SIGTERM); /* ends its sigwait when the stop came otherwise */
     pthread_join(th, NULL);
     hv_http_stop(http); /* before the scheduler it reads goes */

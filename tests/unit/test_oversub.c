@@ -428,6 +428,51 @@ TEST(device_loss_keeps_evicted)
     px_sched_destroy(S);
 }
 
+/* A VM whose buffers were evicted migrates to the other device: their
+ * bytes come from the host copies, they are resident there (and counted
+ * there, no longer here), and its launches run on with the right results.
+ * Moving it back while the other VM's buffers crowd device 0 evicts
+ * those to make room. */
+TEST(migrate_evicted)
+{
+    const uint64_t cap = 4 * MIB;
+    const int64_t n = (int64_t)(cap * 35 / 100 / 4);
+    CHECK(mk(1.5, cap, 2, 0));
+    if (!S) return;
+    CHECK(vm_on(1, 0, 3 * MIB) == PX_OK && vm_on(2, 0, 3 * MIB) == PX_OK);
+    uint32_t m1 = compile(1), m2 = compile(2);
+    uint32_t x1 = fbuf(1, n, 1), y1 = fbuf(1, n, 5);
+    uint32_t x2 = fbuf(2, n, 2), y2 = fbuf(2, n, 7);
+    CHECK(m1 && m2 && x1 && y1 && x2 && y2);
+    PxTicketResult res;
+    CHECK(run_saxpy(1, m1, 2, x1, y1, &res) == PX_OK);
+    CHECK(run_saxpy(2, m2, 3, x2, y2, &res) == PX_OK); /* VM 1's buffers out */
+    uint64_t ev = vstats(1).evictions;
+    CHECK(ev >= 1);
+    PxMigrateStats ms;
+    PxResult r = px_vm_migrate(S, 1, 1, &ms);
+    CHECK_MSG(r == PX_OK, "migrate: %s", px_sched_last_error());
+    CHECK(ms.bytes == 2 * (uint64_t)n * 4);
+    CHECK(vstats(1).device == 1);
+    CHECK(resident(1) == 2 * (uint64_t)n * 4);
+    CHECK(resident(0) == 2 * (uint64_t)n * 4); /* VM 2's alone */
+    CHECK(holds(1, y1, n, 1, 5, 2, 1));
+    CHECK(run_saxpy(1, m1, 2, x1, y1, &res) == PX_OK);
+    CHECK(holds(1, y1, n, 1, 5, 2, 2));
+    CHECK(vstats(1).evictions == ev); /* nothing crowds it on device 1 */
+    /* back to device 0, where VM 2 holds 70%: VM 2's buffers make room */
+    r = px_vm_migrate(S, 1, 0, &ms);
+    CHECK_MSG(r == PX_OK, "migrate back: %s", px_sched_last_error());
+    CHECK(resident(0) <= cap && resident(1) == 0);
+    CHECK(vstats(2).evictions >= 1);
+    CHECK(run_saxpy(1, m1, 2, x1, y1, &res) == PX_OK);
+    CHECK(holds(1, y1, n, 1, 5, 2, 3));
+    CHECK(run_saxpy(2, m2, 3, x2, y2, &res) == PX_OK);
+    CHECK(holds(2, y2, n, 2, 7, 3, 2));
+    CHECK(resident(0) <= cap);
+    px_sched_destroy(S);
+}
+
 int main(void)
 {
     if (!pxtest_open()) return 1;
@@ -444,6 +489,7 @@ int main(void)
     RUN(evict_restore_turns);
     RUN(evict_between_slices);
     RUN(own_launch_too_large);
+    RUN(migrate_evicted);
     RUN(device_loss_recovery);
     RUN(device_loss_fails_started);
     RUN(device_loss_without_host_copies);
