@@ -24,6 +24,9 @@ static const Fam F_DEV_MEM = {"px_device_memory_bytes", "gauge", "Memory the dev
 static const Fam F_DEV_USED = {"px_device_memory_used_bytes", "gauge", "Bytes the VMs on the device hold."};
 static const Fam F_DEV_RESIDENT = {"px_device_memory_resident_bytes", "gauge",
                                    "Of the VMs' bytes, those in device memory now (the rest evicted to host)."};
+static const Fam F_DEV_MIG = {"px_device_migrations_total", "counter",
+                              "VMs moved to (direction=\"in\") or away from (\"out\") the device; by=\"balance\": "
+                              "the auto-balancer's moves, by=\"operator\": the others."};
 static const Fam F_DEV_LOSSES = {"px_device_losses_total", "counter", "Times the device was lost and opened again."};
 static const Fam F_DEV_BUSY = {"px_device_busy_seconds_total", "counter", "Device time of every slice run on the device."};
 static const Fam F_DEV_BUSYR = {"px_device_busy_ratio", "gauge",
@@ -44,6 +47,7 @@ static const Fam F_VM_LAT = {"px_vm_launch_latency_seconds", "histogram", "Submi
 static const Fam F_VM_EVICT = {"px_vm_evictions_total", "counter", "The VM's buffers moved out of device memory."};
 static const Fam F_VM_EVICTED = {"px_vm_evicted_bytes_total", "counter", "Bytes of the VM's buffers evicted to host."};
 static const Fam F_VM_RESTORED = {"px_vm_restored_bytes_total", "counter", "Bytes of the VM's buffers brought back."};
+static const Fam F_VM_MIG = {"px_vm_migrations_total", "counter", "Times the VM moved to another device."};
 static const Fam F_VM_LOST = {"px_vm_launches_lost_total", "counter", "The VM's launches failed by a device loss."};
 static const Fam F_CACHE = {"px_compile_cache_events_total", "counter", "Compile cache lookups (hit, miss) and evictions."};
 static const Fam F_CACHE_N = {"px_compile_cache_entries", "gauge", "Compiled modules in the cache, all devices."};
@@ -88,7 +92,7 @@ static void sample(Out *o, const Fam *fam, const char *suffix, const char *label
 /* The text format wants a family's samples together: the callers walk
  * the parts outermost and the devices or VMs inside. */
 typedef enum DevPart {
-    DP_INFO, DP_MEM, DP_USED, DP_RESIDENT, DP_BUSY, DP_BUSYR, DP_SHARE, DP_LOSSES, DP_COUNT
+    DP_INFO, DP_MEM, DP_USED, DP_RESIDENT, DP_BUSY, DP_BUSYR, DP_SHARE, DP_MIG, DP_LOSSES, DP_COUNT
 } DevPart;
 
 static void device_metrics(Out *o, const PxDeviceStats *d, DevPart part)
@@ -113,6 +117,21 @@ static void device_metrics(Out *o, const PxDeviceStats *d, DevPart part)
         sample(o, &F_DEV_BUSYR, "", lw, d->busy_60s);
         break;
     case DP_SHARE: sample(o, &F_DEV_SHARE, "", l, d->share_used / 100); break;
+    case DP_MIG: {
+        /* the balancer's moves are part of migrations_in/out */
+        const struct {
+            const char *dir, *by;
+            uint64_t n;
+        } m[4] = {{"in", "balance", d->balance_in},
+                  {"in", "operator", d->migrations_in - d->balance_in},
+                  {"out", "balance", d->balance_out},
+                  {"out", "operator", d->migrations_out - d->balance_out}};
+        for (int k = 0; k < 4; k++) {
+            snprintf(lw, sizeof lw, "%s,direction=\"%s\",by=\"%s\"", l, m[k].dir, m[k].by);
+            sample(o, &F_DEV_MIG, "", lw, (double)m[k].n);
+        }
+        break;
+    }
     case DP_LOSSES: sample(o, &F_DEV_LOSSES, "", l, (double)d->losses); break;
     case DP_COUNT: break;
     }
@@ -120,7 +139,7 @@ static void device_metrics(Out *o, const PxDeviceStats *d, DevPart part)
 
 typedef enum VmPart {
     VP_INFO, VP_QUOTA, VP_USED, VP_SHARE, VP_ACH, VP_GPU, VP_LAUNCH, VP_SLICES, VP_QUEUE, VP_RUN, VP_LAT,
-    VP_EVICT, VP_EVICTED, VP_RESTORED, VP_LOST, VP_COUNT
+    VP_EVICT, VP_EVICTED, VP_RESTORED, VP_LOST, VP_MIG, VP_COUNT
 } VmPart;
 
 static void vm_metrics(Out *o, const PxVmStats *v, VmPart part)
@@ -172,6 +191,7 @@ static void vm_metrics(Out *o, const PxVmStats *v, VmPart part)
     case VP_EVICTED: sample(o, &F_VM_EVICTED, "", l, (double)v->bytes_evicted); break;
     case VP_RESTORED: sample(o, &F_VM_RESTORED, "", l, (double)v->bytes_restored); break;
     case VP_LOST: sample(o, &F_VM_LOST, "", l, (double)v->launches_lost); break;
+    case VP_MIG: sample(o, &F_VM_MIG, "", l, (double)v->migrations); break;
     case VP_COUNT: break;
     }
 }

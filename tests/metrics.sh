@@ -16,8 +16,9 @@ if [ ! -x "$PROM" ]; then
 fi
 
 # device 0 for VMs 1-3 (50/30/20), device 1 (the same GPU again) for VM 4,
-# which stays idle
-check "pxhvd --metrics up" start_hvd hvd --device 0 --device 0 --device-memory 1G \
+# which stays idle: the auto-balancer is off, or it would move a busy VM
+# to the idle device (tests/multidev.sh tests that)
+check "pxhvd --metrics up" start_hvd hvd --device 0 --device 0 --device-memory 1G --balance off \
     --vm 1:mem=256M,share=50,name=alpha,device=0 --vm 2:mem=128M,share=30,device=0 \
     --vm 3:mem=64M,share=20,device=0 --vm 4:mem=16M,share=10,device=1
 
