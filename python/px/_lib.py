@@ -124,7 +124,9 @@ def load(path: Optional[str] = None):
             return _lib
         cand = want or _bundled() or "libpx.so.0"
         try:
-            _lib = ffi.dlopen(cand)
+            # global: the LLVM plugin libpx loads resolves the compiler's
+            # symbols in libpx itself (as in a program linked with it)
+            _lib = ffi.dlopen(cand, ffi.RTLD_NOW | ffi.RTLD_GLOBAL)
         except OSError as e:
             raise ImportError("px: cannot load libpx from %s (%s); build it (make) and set PX_LIBRARY, "
                               "pip install ./python from a built tree, or make install" % (cand, e)) from None
