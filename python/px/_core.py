@@ -180,6 +180,7 @@ class Device:
         self._users = 0          # modules and result holders made on it, alive
         self._closed = False
         self._owner = None       # a Hypervisor holds it: only the scheduler may touch it
+        self._deferred: List[Any] = []  # frees a finalizer could not do at once
         self._finalizer = weakref.finalize(self, L.px_context_destroy, self._ctx)
         info = ffi.new("PxDeviceInfo *")
         L.px_device_info(self._ctx, info)
@@ -196,8 +197,27 @@ class Device:
     def __repr__(self) -> str:
         return "<px.Device %s (%s)%s>" % (self.name, self.backend, " closed" if self._closed else "")
 
+    def _free(self, fn) -> None:
+        """Runs fn (a free of something made on this device) under the
+        lock now, or, when another thread holds the lock, at that thread's
+        next call: a finalizer (run by the garbage collector at any point of
+        any thread) must never wait for a lock."""
+        if self._lock.acquire(blocking=False):
+            try:
+                fn()
+                self._drain()
+            finally:
+                self._lock.release()
+        else:
+            self._deferred.append(fn)  # atomic; drained by the holder's next _use
+
+    def _drain(self) -> None:
+        while self._deferred:
+            self._deferred.pop()()
+
     def _use(self):
         """The context, for a call by this thread under self._lock."""
+        self._drain()
         if self._closed:
             raise RuntimeError("px: %r is closed" % self)
         if self._owner is not None:
@@ -213,16 +233,17 @@ class Device:
         self._users += 1
 
     def _release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._closed and self._users == 0 and self._owner is None:
-                self._finalizer()
+        """(under self._lock)"""
+        self._users -= 1
+        if self._closed and self._users == 0 and self._owner is None:
+            self._finalizer()
 
     def close(self) -> None:
         """No new work; the context goes when nothing made on it remains."""
         with self._lock:
             if self._owner is not None:
                 raise RuntimeError("px: %r belongs to a Hypervisor: close that" % self)
+            self._drain()
             self._closed = True
             if self._users == 0:
                 self._finalizer()
@@ -255,10 +276,11 @@ def as_device(d) -> Device:
 # ---- modules ---------------------------------------------------------------------------
 
 
-def _destroy_module(dev: Device, ptr) -> None:
-    with dev._lock:
-        lib().px_module_destroy(ptr)
-    dev._release()
+def _destroy_module(dev: Device, ptr, destroy) -> None:
+    def free():
+        destroy(ptr)
+        dev._release()
+    dev._free(free)
 
 
 class _Compiled:
@@ -276,7 +298,7 @@ class _Compiled:
                 raise error(r, string(L.px_last_error(ctx)), text)
             dev._acquire()
         self.dev, self.ptr, self.diagnostics = dev, out[0], text
-        self._finalizer = weakref.finalize(self, _destroy_module, dev, out[0])
+        self._finalizer = weakref.finalize(self, _destroy_module, dev, out[0], L.px_module_destroy)
 
     def kernel(self, name: str):
         k = ffi.new("PxKernel **")
@@ -362,11 +384,14 @@ def _free_run(dev: Device, compiled: _Compiled, launch, buffers) -> None:
     """The launch (with the buffers it made) and the buffers bound to it.
     `compiled` is passed only to keep the kernel's module alive until now."""
     L = lib()
-    with dev._lock:
+
+    def free():
         L.px_launch_destroy(launch)
         for b in buffers:
             L.px_buffer_destroy(b)
-    dev._release()
+        dev._release()
+        compiled.dev  # (the module stays until the launch is gone)
+    dev._free(free)
 
 
 class _Run:

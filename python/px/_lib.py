@@ -24,6 +24,12 @@ ffi.cdef(CDEF)
 
 _lock = threading.Lock()
 _lib = None
+# the types the package makes, parsed once at load (see load)
+_TYPES = ("PxConfig *", "PxContext **", "char **", "PxDeviceInfo *", "PxModule **", "PxKernel **",
+          "PxParamInfo *", "PxBuffer **", "int64_t[]", "void **", "PxLaunch **", "PxCost *", "double *",
+          "char *", "char[]", "PxSchedConfig *", "PxSched **", "PxVmConfig *", "char[256]", "char[512]",
+          "uint32_t *", "uint64_t *", "PxArg[]", "PxTicketResult *", "PxVmStats *", "PxMigrateStats *",
+          "PxDtype *", "int *", "int64_t[4]", "PxClient **", "PxClientModule **")
 _lib_path: Optional[str] = None
 
 #: PxResult codes by name ("PX_ERR_QUOTA": 17) and names by code.
@@ -131,6 +137,13 @@ def load(path: Optional[str] = None):
             raise ImportError("px: cannot load libpx from %s (%s); build it (make) and set PX_LIBRARY, "
                               "pip install ./python from a built tree, or make install" % (cand, e)) from None
         _lib_path = os.path.abspath(cand) if os.sep in cand else cand
+        # Resolve every function now: cffi resolves a name lazily under
+        # its own lock, and a finalizer run by the garbage collector inside
+        # cffi (while that lock is held) must never need it.
+        for name in dir(_lib):
+            getattr(_lib, name)
+        for t in _TYPES:
+            ffi.typeof(t)
         return _lib
 
 

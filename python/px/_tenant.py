@@ -285,7 +285,7 @@ class VM(_Tenant):
             c.mem_quota = _bytes_of(memory, "memory")
         if share is not None:
             c.share = float(share)
-        _sched_check(lib().px_sched_vm_set(self.hv._sched(), self.id, c), "VM %d" % self.id)
+        _sched_check(lib().px_sched_vm_set(self.hv._sched(), c), "VM %d" % self.id)
 
     def close(self) -> None:
         """Waits for this VM's submitted launches (the VM stays)."""
