@@ -152,6 +152,7 @@ def lib():
     return _lib if _lib is not None else load()
 
 
-def library_path() -> Optional[str]:
-    """Where libpx was loaded from (None before it is loaded)."""
-    return _lib_path
+def library_path() -> str:
+    """Where libpx was loaded from (loading it first when needed)."""
+    lib()
+    return _lib_path or ""
