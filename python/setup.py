@@ -19,11 +19,12 @@ class BuildWithLib(build_py):
         super().run()
         build = os.environ.get("PX_BUILD_DIR") or os.path.join(HERE, "..", "build")
         libs = sorted(glob.glob(os.path.join(build, "libpx.so.*.*.*")))
+        dst = os.path.join(self.build_lib, "px", "_lib")
+        shutil.rmtree(dst, ignore_errors=True)  # never a copy left by an earlier build
         if not libs:
             self.announce("px: no libpx.so in %s: the package will use the system's libpx.so.0" % build, level=3)
             return
-        dst = os.path.join(self.build_lib, "px", "_lib")
-        os.makedirs(dst, exist_ok=True)
+        os.makedirs(dst)
         shutil.copyfile(libs[-1], os.path.join(dst, "libpx.so.0"))
         plugin = os.path.join(build, "libpx-llvm.so.0")
         if os.path.exists(plugin):

@@ -131,3 +131,36 @@ def test_results_are_zero_copy_views_that_outlive_the_call(device, saxpy):
     del out
     gc.collect()
     assert device._users == users - 1  # the launch went with the last view
+
+
+def test_threads_running_kernels_at_once(saxpy):
+    """Threads on one shared device (serialised per context) and on a
+    device each (in parallel), all checked against NumPy."""
+    import threading
+    shared = px.Device("vulkan")
+    errors, done = [], []
+
+    def worker(i):
+        own = px.Device("cpu") if i % 2 else None
+        r = np.random.default_rng(i)
+        try:
+            for _ in range(5):
+                x = r.standard_normal(999, dtype=np.float32)
+                y = r.standard_normal(999, dtype=np.float32)
+                out = saxpy(a=float(i), x=x, y=y, device=own or shared)["y"]
+                np.testing.assert_allclose(out, np.float32(i) * x + y, rtol=1e-6, atol=1e-6)
+                done.append(1)
+        except Exception as e:  # reported by the assertion below
+            errors.append(e)
+        finally:
+            if own:
+                own.close()
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    assert len(done) == 30
+    shared.close()
