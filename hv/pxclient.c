@@ -77,6 +77,10 @@ PxResult px_client_connect(const char *dir, uint32_t vm, PxClient **out, char **
     } else if (hv_connect(path, &c->fd, &c->vm, c->device, sizeof c->device, e, sizeof e)) {
         r = PX_ERR_NOT_FOUND;
         snprintf(msg, sizeof msg, "no VM %u at the hypervisor at %s (%s)", (unsigned)vm, d, e);
+    } else if (c->vm != vm) {
+        r = PX_ERR_IO;
+        snprintf(msg, sizeof msg, "%s is VM %u at the hypervisor, not VM %u", path, (unsigned)c->vm, (unsigned)vm);
+        close(c->fd);
     }
     if (r) {
         if (!msg[0]) snprintf(msg, sizeof msg, "%s", e);

@@ -179,7 +179,7 @@ class Device:
         self._lock = threading.RLock()
         self._users = 0          # modules and result holders made on it, alive
         self._closed = False
-        self._owner = None       # a Hypervisor holds it: only the scheduler may touch it
+        self._owner = None       # True while a Hypervisor holds it: only the scheduler may touch it
         self._deferred: List[Any] = []  # frees a finalizer could not do at once
         self._finalizer = weakref.finalize(self, L.px_context_destroy, self._ctx)
         info = ffi.new("PxDeviceInfo *")

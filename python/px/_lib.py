@@ -141,7 +141,10 @@ def load(path: Optional[str] = None):
         # its own lock, and a finalizer run by the garbage collector inside
         # cffi (while that lock is held) must never need it.
         for name in dir(_lib):
-            getattr(_lib, name)
+            try:
+                getattr(_lib, name)
+            except AttributeError:
+                pass  # an older libpx without it: its call fails when made
         for t in _TYPES:
             ffi.typeof(t)
         return _lib

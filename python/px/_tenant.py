@@ -110,6 +110,9 @@ class _Tenant:
     def _finish(self, pend: _Pending) -> Dict[str, np.ndarray]:
         try:
             res = self._wait(pend.ticket)
+        except BaseException:
+            self._free_buffers(pend.created)
+            raise
         finally:
             with self._lock:
                 self._pending.pop(pend.ticket, None)
@@ -343,7 +346,7 @@ class Hypervisor:
                     dev._use()
                     if dev in self.devices:
                         raise ValueError("%r is given twice: pass its spec twice for two logical devices" % dev)
-                    dev._owner = self
+                    dev._owner = True  # (not the Hypervisor: the device must not keep it alive)
                 self.devices.append(dev)
             cfg = ffi.new("PxSchedConfig *")
             L.px_sched_config_default(cfg)

@@ -158,3 +158,18 @@ def test_migrate_keeps_results_identical(train_model):
             np.testing.assert_array_equal(f.result(timeout=60)["outputs"], before)
         np.testing.assert_array_equal(vm.run(train_model, weights=w, inputs=x)["outputs"], before)
         np.testing.assert_allclose(before, w @ x, rtol=1e-5, atol=1e-5)
+
+
+def test_dropping_frees_everything(saxpy):
+    import gc
+    d = px.Device("cpu")
+    hv = px.Hypervisor([d], memory="1G")
+    vm = hv.add_vm(1, memory="1M", share=10)
+    x = np.ones(8, np.float32)
+    np.testing.assert_array_equal(vm.run(saxpy, a=1.0, x=x, y=x)["y"], 2 * x)
+    fin = hv._finalizer
+    del hv, vm
+    gc.collect()
+    assert not fin.alive  # px_sched_destroy ran: the device is the caller's again
+    np.testing.assert_array_equal(saxpy(a=1.0, x=x, y=x, device=d)["y"], 2 * x)
+    d.close()
