@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,26 +108,39 @@ void px_client_close(PxClient *c)
 const char *px_client_device(const PxClient *c) { return c ? c->device : ""; }
 uint32_t px_client_vm(const PxClient *c) { return c ? c->vm : 0; }
 
-/* One request (finished here) and its reply of type `type | HV_REPLY`:
- * PX_OK with the payload (malloc'd) in *p, or the daemon's refusal (its
- * code and message; its diagnostics to *diags when asked). passfd >= 0
- * rides with the request. Frees m. */
-static PxResult call(PxClient *c, HvMsg *m, int passfd, unsigned char **p, uint32_t *n, char **diags)
+/* A buffer's data through shared memory (hv_call_shm) instead of a frame. */
+typedef struct Shm {
+    uint16_t type;             /* HV_BUF_WRITE_SHM or HV_BUF_READ_SHM */
+    uint32_t id;
+    void *data;
+    size_t bytes;
+} Shm;
+
+/* One request and its reply of type `type | HV_REPLY`: the message m
+ * (finished here, and freed), or the shared-memory transfer shm. PX_OK
+ * with the payload (malloc'd) in *p, or the daemon's refusal (its code
+ * and message; its diagnostics to *diags when asked); PX_ERR_UNSUPPORTED
+ * when shm found no memfd to use (the caller uses the stream). */
+static PxResult call_as(PxClient *c, HvMsg *m, const Shm *shm, unsigned char **p, uint32_t *n, char **diags)
 {
     *p = NULL;
-    if (hv_msg_end(m)) {
+    if (m && hv_msg_end(m)) {
         hv_msg_free(m);
         return fail(PX_ERR_TOO_LARGE, "the request is larger than a frame (%u bytes)", HV_MAX_FRAME);
     }
-    uint16_t type = (uint16_t)(m->p[6] | m->p[7] << 8), rtype = 0;
+    uint16_t type = m ? (uint16_t)(m->p[6] | m->p[7] << 8) : shm->type, rtype = 0;
     char e[1100];
     pthread_mutex_lock(&c->mu);
-    int bad = c->broken || hv_call_fd(c->fd, c->in, m, passfd, &rtype, p, n, PC_TIMEOUT_MS, e, sizeof e);
-    if (bad && !c->broken) c->broken = 1;
-    else if (bad) snprintf(e, sizeof e, "the connection to the hypervisor failed earlier");
+    int r = c->broken ? -1
+            : m       ? hv_call_fd(c->fd, c->in, m, -1, &rtype, p, n, PC_TIMEOUT_MS, e, sizeof e)
+                      : hv_call_shm(c->fd, c->in, shm->type, shm->id, shm->data, shm->bytes, &rtype, p, n, PC_TIMEOUT_MS,
+                                    e, sizeof e);
+    if (r < 0 && !c->broken) c->broken = 1;
+    else if (r < 0) snprintf(e, sizeof e, "the connection to the hypervisor failed earlier");
     pthread_mutex_unlock(&c->mu);
-    hv_msg_free(m);
-    if (bad) return fail(PX_ERR_IO, "%s", e);
+    if (m) hv_msg_free(m);
+    if (r > 0) return PX_ERR_UNSUPPORTED;
+    if (r) return fail(PX_ERR_IO, "%s", e);
     if (rtype == HV_ERROR) {
         HvRd rd = {.p = *p, .n = *n};
         uint32_t code = hv_get_u32(&rd);
@@ -145,6 +157,11 @@ static PxResult call(PxClient *c, HvMsg *m, int passfd, unsigned char **p, uint3
         return fail(PX_ERR_IO, "the hypervisor answered request type %u with type %u", type, rtype);
     }
     return PX_OK;
+}
+
+static PxResult call(PxClient *c, HvMsg *m, unsigned char **p, uint32_t *n, char **diags)
+{
+    return call_as(c, m, NULL, p, n, diags);
 }
 
 /* After a reply is read: PX_OK, or a malformed-reply error (freeing p). */
@@ -213,7 +230,7 @@ PxResult px_client_compile(PxClient *c, const char *src, size_t len, const char 
     hv_put_bytes(&m, src, len);
     unsigned char *p;
     uint32_t n;
-    PxResult r = call(c, &m, -1, &p, &n, diags);
+    PxResult r = call(c, &m, &p, &n, diags);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
     PxClientModule *cm = calloc(1, sizeof *cm);
@@ -243,7 +260,7 @@ void px_client_module_free(PxClientModule *m)
     hv_put_u32(&q, m->id);
     unsigned char *p;
     uint32_t n;
-    if (!call(m->c, &q, -1, &p, &n, NULL)) free(p);
+    if (!call(m->c, &q, &p, &n, NULL)) free(p);
     module_free_local(m);
 }
 
@@ -265,11 +282,11 @@ static HvMsg with_id(uint16_t type, uint32_t id)
 }
 
 /* A request with nothing in its reply. */
-static PxResult call_empty(PxClient *c, HvMsg *m, int passfd)
+static PxResult call_empty(PxClient *c, HvMsg *m)
 {
     unsigned char *p;
     uint32_t n;
-    PxResult r = call(c, m, passfd, &p, &n, NULL);
+    PxResult r = call(c, m, &p, &n, NULL);
     free(p);
     return r;
 }
@@ -285,7 +302,7 @@ PxResult px_client_buffer_create(PxClient *c, PxDtype dtype, int rank, const int
     for (int i = 0; i < rank; i++) hv_put_u64(&m, (uint64_t)shape[i]);
     unsigned char *p;
     uint32_t n;
-    PxResult r = call(c, &m, -1, &p, &n, NULL);
+    PxResult r = call(c, &m, &p, &n, NULL);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
     *buffer = hv_get_u32(&rd);
@@ -296,7 +313,7 @@ PxResult px_client_buffer_free(PxClient *c, uint32_t buffer)
 {
     if (!c) return PX_ERR_INVALID;
     HvMsg m = with_id(HV_BUF_FREE, buffer);
-    return call_empty(c, &m, -1);
+    return call_empty(c, &m);
 }
 
 PxResult px_client_buffer_info(PxClient *c, uint32_t buffer, PxDtype *dtype, int *rank, int64_t *shape)
@@ -305,7 +322,7 @@ PxResult px_client_buffer_info(PxClient *c, uint32_t buffer, PxDtype *dtype, int
     HvMsg m = with_id(HV_BUF_INFO, buffer);
     unsigned char *p;
     uint32_t n;
-    PxResult r = call(c, &m, -1, &p, &n, NULL);
+    PxResult r = call(c, &m, &p, &n, NULL);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
     *dtype = (PxDtype)hv_get_u32(&rd);
@@ -315,21 +332,15 @@ PxResult px_client_buffer_info(PxClient *c, uint32_t buffer, PxDtype *dtype, int
     return reply_done(&rd, p, "BUF_INFO");
 }
 
-/* The shared-memory path (docs/PROTOCOL.md): the daemon copies between a
- * sealed memfd and the device. PX_ERR_UNSUPPORTED when no memfd could be
- * made (the caller then uses the stream). */
+/* The shared-memory path (docs/PROTOCOL.md): PX_ERR_UNSUPPORTED when no
+ * memfd could be made (the caller then uses the stream). */
 static PxResult shm_copy(PxClient *c, uint16_t type, uint32_t id, void *data, size_t bytes)
 {
-    void *map;
-    int mfd = hv_shm_create(bytes, &map);
-    if (mfd < 0) return PX_ERR_UNSUPPORTED;
-    if (type == HV_BUF_WRITE_SHM) memcpy(map, data, bytes);
-    HvMsg m = with_id(type, id);
-    hv_put_u64(&m, bytes);
-    PxResult r = call_empty(c, &m, mfd);
-    close(mfd);
-    if (!r && type == HV_BUF_READ_SHM) memcpy(data, map, bytes);
-    munmap(map, bytes ? bytes : 1);
+    Shm shm = {type, id, data, bytes};
+    unsigned char *p;
+    uint32_t n;
+    PxResult r = call_as(c, NULL, &shm, &p, &n, NULL);
+    free(p);
     return r;
 }
 
@@ -343,7 +354,7 @@ PxResult px_client_buffer_write(PxClient *c, uint32_t buffer, const void *data, 
     HvMsg m = with_id(HV_BUF_WRITE, buffer);
     void *room = hv_put_space(&m, bytes); /* NULL past a frame: call() refuses it */
     if (room && bytes) memcpy(room, data, bytes);
-    return call_empty(c, &m, -1);
+    return call_empty(c, &m);
 }
 
 PxResult px_client_buffer_read(PxClient *c, uint32_t buffer, void *data, size_t bytes)
@@ -356,7 +367,7 @@ PxResult px_client_buffer_read(PxClient *c, uint32_t buffer, void *data, size_t 
     HvMsg m = with_id(HV_BUF_READ, buffer);
     unsigned char *p;
     uint32_t n;
-    PxResult r = call(c, &m, -1, &p, &n, NULL);
+    PxResult r = call(c, &m, &p, &n, NULL);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
     hv_get_u32(&rd); /* dtype */
@@ -394,7 +405,7 @@ PxResult px_client_submit(PxClient *c, const PxClientModule *m, const PxArg *arg
     }
     unsigned char *p;
     uint32_t n;
-    PxResult r = call(c, &q, -1, &p, &n, NULL);
+    PxResult r = call(c, &q, &p, &n, NULL);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
     *ticket = hv_get_u64(&rd);
@@ -421,7 +432,7 @@ PxResult px_client_wait(PxClient *c, uint64_t ticket, int timeout_ms, PxTicketRe
         hv_put_u32(&q, (uint32_t)step);
         unsigned char *p;
         uint32_t n;
-        PxResult r = call(c, &q, -1, &p, &n, NULL);
+        PxResult r = call(c, &q, &p, &n, NULL);
         if (r == PX_ERR_NOT_READY) {
             if (timeout_ms >= 0 && now_ms() >= end) return r;
             continue;
@@ -456,7 +467,7 @@ PxResult px_client_stats(PxClient *c, PxVmStats *out)
     hv_msg_begin(&q, HV_STATS, 0);
     unsigned char *p;
     uint32_t n;
-    PxResult r = call(c, &q, -1, &p, &n, NULL);
+    PxResult r = call(c, &q, &p, &n, NULL);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
     memset(out, 0, sizeof *out);
