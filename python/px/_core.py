@@ -507,6 +507,10 @@ class Kernel:
         return run
 
     def __call__(self, *, sizes: Optional[Mapping[str, int]] = None, device=None, **args) -> Dict[str, np.ndarray]:
+        """Runs the kernel and waits: ``{name: array}`` for every buffer it
+        writes (zero-copy views where the device memory is host-visible;
+        see the class). Raises px.Error (shape, unbound size, device) or
+        TypeError (an unknown name, a value of the wrong kind)."""
         run = self._launch(device, args, sizes)
         dev = run.dev
         try:
