@@ -171,6 +171,18 @@ static PxResult reply_done(HvRd *rd, unsigned char *p, const char *what)
     return rd->bad ? fail(PX_ERR_IO, "the hypervisor's %s reply is malformed", what) : PX_OK;
 }
 
+/* A request whose reply is one number: a u32 (wide 0) or u64 (wide 1). */
+static PxResult call_number(PxClient *c, HvMsg *m, int wide, uint64_t *out, const char *what)
+{
+    unsigned char *p;
+    uint32_t n;
+    PxResult r = call(c, m, &p, &n, NULL);
+    if (r) return r;
+    HvRd rd = {.p = p, .n = n};
+    *out = wide ? hv_get_u64(&rd) : hv_get_u32(&rd);
+    return reply_done(&rd, p, what);
+}
+
 /* ---- modules ------------------------------------------------------------------------------ */
 
 static char *rd_str(HvRd *rd) { return hv_get_strdup(rd, HV_MAX_NAME); }
@@ -266,10 +278,10 @@ void px_client_module_free(PxClientModule *m)
 
 const char *px_client_kernel_name(const PxClientModule *m) { return m->name; }
 const char *px_client_kernel_class(const PxClientModule *m) { return m->cls; }
-int px_client_param_count(const PxClientModule *m) { return m->np; }
-void px_client_param(const PxClientModule *m, int i, PxParamInfo *info) { *info = m->p[i]; }
-int px_client_size_count(const PxClientModule *m) { return m->ns; }
-const char *px_client_size_name(const PxClientModule *m, int i) { return i >= 0 && i < m->ns ? m->sizes[i] : NULL; }
+int px_client_kernel_param_count(const PxClientModule *m) { return m->np; }
+void px_client_kernel_param(const PxClientModule *m, int i, PxParamInfo *info) { *info = m->p[i]; }
+int px_client_kernel_size_count(const PxClientModule *m) { return m->ns; }
+const char *px_client_kernel_size_name(const PxClientModule *m, int i) { return i >= 0 && i < m->ns ? m->sizes[i] : NULL; }
 
 /* ---- buffers ----------------------------------------------------------------------------- */
 
@@ -300,13 +312,10 @@ PxResult px_client_buffer_create(PxClient *c, PxDtype dtype, int rank, const int
     hv_put_u32(&m, (uint32_t)dtype);
     hv_put_u32(&m, (uint32_t)rank);
     for (int i = 0; i < rank; i++) hv_put_u64(&m, (uint64_t)shape[i]);
-    unsigned char *p;
-    uint32_t n;
-    PxResult r = call(c, &m, &p, &n, NULL);
-    if (r) return r;
-    HvRd rd = {.p = p, .n = n};
-    *buffer = hv_get_u32(&rd);
-    return reply_done(&rd, p, "BUF_CREATE");
+    uint64_t id = 0;
+    PxResult r = call_number(c, &m, 0, &id, "BUF_CREATE");
+    *buffer = (uint32_t)id;
+    return r;
 }
 
 PxResult px_client_buffer_free(PxClient *c, uint32_t buffer)
@@ -314,6 +323,16 @@ PxResult px_client_buffer_free(PxClient *c, uint32_t buffer)
     if (!c) return PX_ERR_INVALID;
     HvMsg m = with_id(HV_BUF_FREE, buffer);
     return call_empty(c, &m);
+}
+
+/* u32 dtype, u32 rank, u64 shape[rank]: how BUF_INFO's and BUF_READ's
+ * replies start. shape: 4 entries (1 past the rank). */
+static void read_shape(HvRd *rd, PxDtype *dtype, int *rank, int64_t *shape)
+{
+    *dtype = (PxDtype)hv_get_u32(rd);
+    *rank = (int)hv_get_u32(rd);
+    if (*rank < 0 || *rank > 4 || (uint32_t)*dtype > PX_F16) rd->bad = 1;
+    for (int i = 0; i < 4; i++) shape[i] = !rd->bad && i < *rank ? (int64_t)hv_get_u64(rd) : 1;
 }
 
 PxResult px_client_buffer_info(PxClient *c, uint32_t buffer, PxDtype *dtype, int *rank, int64_t *shape)
@@ -325,10 +344,7 @@ PxResult px_client_buffer_info(PxClient *c, uint32_t buffer, PxDtype *dtype, int
     PxResult r = call(c, &m, &p, &n, NULL);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
-    *dtype = (PxDtype)hv_get_u32(&rd);
-    *rank = (int)hv_get_u32(&rd);
-    if (*rank < 0 || *rank > 4 || (uint32_t)*dtype > PX_F16) rd.bad = 1;
-    for (int i = 0; i < 4; i++) shape[i] = !rd.bad && i < *rank ? (int64_t)hv_get_u64(&rd) : 1;
+    read_shape(&rd, dtype, rank, shape);
     return reply_done(&rd, p, "BUF_INFO");
 }
 
@@ -370,9 +386,10 @@ PxResult px_client_buffer_read(PxClient *c, uint32_t buffer, void *data, size_t 
     PxResult r = call(c, &m, &p, &n, NULL);
     if (r) return r;
     HvRd rd = {.p = p, .n = n};
-    hv_get_u32(&rd); /* dtype */
-    uint32_t rank = hv_get_u32(&rd);
-    for (uint32_t i = 0; !rd.bad && i < rank && i < 4; i++) hv_get_u64(&rd);
+    PxDtype dtype;
+    int rank;
+    int64_t shape[4];
+    read_shape(&rd, &dtype, &rank, shape);
     size_t len;
     const void *d = hv_get_bytes(&rd, HV_MAX_FRAME, &len);
     if (!rd.bad && len != bytes) {
@@ -403,13 +420,7 @@ PxResult px_client_submit(PxClient *c, const PxClientModule *m, const PxArg *arg
         hv_put_f64(&q, args[i].f);
         hv_put_u64(&q, (uint64_t)args[i].i);
     }
-    unsigned char *p;
-    uint32_t n;
-    PxResult r = call(c, &q, &p, &n, NULL);
-    if (r) return r;
-    HvRd rd = {.p = p, .n = n};
-    *ticket = hv_get_u64(&rd);
-    return reply_done(&rd, p, "LAUNCH");
+    return call_number(c, &q, 1, ticket, "LAUNCH");
 }
 
 static double now_ms(void)

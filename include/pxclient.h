@@ -66,11 +66,11 @@ PxResult px_client_compile(PxClient *c, const char *src, size_t len, const char 
 void px_client_module_free(PxClientModule *m);
 const char *px_client_kernel_name(const PxClientModule *m);
 const char *px_client_kernel_class(const PxClientModule *m);
-int px_client_param_count(const PxClientModule *m);
+int px_client_kernel_param_count(const PxClientModule *m);
 /* As px_kernel_param: strings owned by m. */
-void px_client_param(const PxClientModule *m, int i, PxParamInfo *info);
-int px_client_size_count(const PxClientModule *m);
-const char *px_client_size_name(const PxClientModule *m, int i);
+void px_client_kernel_param(const PxClientModule *m, int i, PxParamInfo *info);
+int px_client_kernel_size_count(const PxClientModule *m);
+const char *px_client_kernel_size_name(const PxClientModule *m, int i);
 
 /* A zero-filled buffer of the VM (charged to its quota). */
 PxResult px_client_buffer_create(PxClient *c, PxDtype dtype, int rank, const int64_t *shape, uint32_t *buffer);

@@ -65,15 +65,29 @@ class KernelInfo:
         self.name, self.kernel_class, self.params, self.sizes = name, kernel_class, params, sizes
 
     @classmethod
-    def of_kernel(cls, k) -> "KernelInfo":
+    def _describe(cls, h, prefix: str) -> "KernelInfo":
+        """From the accessors px_<prefix>_{name,class,param_count,param,
+        size_count,size_name} of handle h (a PxKernel or a PxClientModule)."""
         L = lib()
+        f = {n: getattr(L, "px_%s_%s" % (prefix, n))
+             for n in ("name", "class", "param_count", "param", "size_count", "size_name")}
         info = ffi.new("PxParamInfo *")
         params = []
-        for i in range(L.px_kernel_param_count(k)):
-            L.px_kernel_param(k, i, info)
+        for i in range(f["param_count"](h)):
+            f["param"](h, i, info)
             params.append(Param(info))
-        sizes = tuple(string(L.px_kernel_size_name(k, i)) for i in range(L.px_kernel_size_count(k)))
-        return cls(string(L.px_kernel_name(k)), string(L.px_kernel_class(k)), tuple(params), sizes)
+        sizes = tuple(string(f["size_name"](h, i)) for i in range(f["size_count"](h)))
+        return cls(string(f["name"](h)), string(f["class"](h)), tuple(params), sizes)
+
+    @classmethod
+    def of_kernel(cls, k) -> "KernelInfo":
+        """A PxKernel's description (px.h)."""
+        return cls._describe(k, "kernel")
+
+    @classmethod
+    def of_client_module(cls, m) -> "KernelInfo":
+        """A PxClientModule's description (pxclient.h)."""
+        return cls._describe(m, "client_kernel")
 
     def param(self, name: str) -> Optional[Param]:
         for p in self.params:

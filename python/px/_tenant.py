@@ -537,15 +537,7 @@ class Client(_Tenant):
         text = take_string(diags[0])
         if r:
             raise error(r, string(L.px_client_last_error()), text)
-        m = out[0]
-        info = ffi.new("PxParamInfo *")
-        params = []
-        for i in range(L.px_client_param_count(m)):
-            L.px_client_param(m, i, info)
-            params.append(Param(info))
-        sizes = tuple(string(L.px_client_size_name(m, i)) for i in range(L.px_client_size_count(m)))
-        ki = KernelInfo(string(L.px_client_kernel_name(m)), string(L.px_client_kernel_class(m)), tuple(params), sizes)
-        return m, ki
+        return out[0], KernelInfo.of_client_module(out[0])
 
     def _drop_module(self, handle) -> None:
         lib().px_client_module_free(handle)
