@@ -231,7 +231,7 @@ install: all
 	install -m 755 $(SOLIB) $(LLVMPLUG) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(PREFIX)/lib/libpx.so.$(PX_MAJOR)
 	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(PREFIX)/lib/libpx.so
-	install -m 644 include/px.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/px.h include/pxsched.h include/pxclient.h $(DESTDIR)$(PREFIX)/include/
 	sed 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(PX_VER)|' tools/libpx.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libpx.pc
 
 clean:

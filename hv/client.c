@@ -81,6 +81,27 @@ int hv_call_fd(int fd, HvIn *in, HvMsg *req, int passfd, uint16_t *rtype, unsign
     }
 }
 
+int hv_call_shm(int fd, HvIn *in, uint16_t type, uint32_t id, void *data, size_t bytes, uint16_t *rtype,
+                unsigned char **payload, uint32_t *plen, int timeout_ms, char *err, size_t errsz)
+{
+    *payload = NULL;
+    void *map;
+    int mfd = hv_shm_create(bytes, &map);
+    if (mfd < 0) return 1;
+    if (type == HV_BUF_WRITE_SHM) memcpy(map, data, bytes);
+    HvMsg m = {0};
+    hv_msg_begin(&m, type, 0);
+    hv_put_u32(&m, id);
+    hv_put_u64(&m, bytes);
+    int r = hv_call_fd(fd, in, &m, mfd, rtype, payload, plen, timeout_ms, err, errsz);
+    hv_msg_free(&m);
+    close(mfd);
+    /* the daemon wrote the memory before it replied */
+    if (!r && *rtype != HV_ERROR && type == HV_BUF_READ_SHM) memcpy(data, map, bytes);
+    munmap(map, bytes ? bytes : 1);
+    return r;
+}
+
 /* An error reply's text; its diagnostics go to *diags (malloc'd) when asked. */
 static void error_text(const unsigned char *p, uint32_t n, uint32_t *code, char *msg, size_t msz, char **diags)
 {
@@ -422,26 +443,17 @@ static uint32_t buffer_new(Cl *o, int dtype, int rank, const int64_t *shape, con
     return id;
 }
 
-/* The shared-memory path (docs/PROTOCOL.md): a sealed memfd goes with the
- * request and the daemon copies between it and the device. 0, or -1 when
+/* The shared-memory path (docs/PROTOCOL.md, hv_call_shm). 0, or -1 when
  * no memfd could be made (the caller uses the stream); refusals die. */
 static int shm_copy(Cl *o, uint16_t type, uint32_t id, void *d, size_t bytes, const char *what)
 {
-    void *map;
-    int mfd = hv_shm_create(bytes, &map);
-    if (mfd < 0) return -1;
-    if (type == HV_BUF_WRITE_SHM) memcpy(map, d, bytes);
-    HvMsg m = {0};
-    hv_msg_begin(&m, type, 0);
-    hv_put_u32(&m, id);
-    hv_put_u64(&m, bytes);
     uint16_t rt;
     unsigned char *p;
     uint32_t n;
     char err[1200];
-    if (hv_call_fd(o->fd, o->in, &m, mfd, &rt, &p, &n, CL_TIMEOUT_MS, err, sizeof err)) die("%s: %s", what, err);
-    hv_msg_free(&m);
-    close(mfd);
+    int r = hv_call_shm(o->fd, o->in, type, id, d, bytes, &rt, &p, &n, CL_TIMEOUT_MS, err, sizeof err);
+    if (r > 0) return -1;
+    if (r) die("%s: %s", what, err);
     if (rt == HV_ERROR) {
         uint32_t code;
         char msg[1100];
@@ -449,8 +461,6 @@ static int shm_copy(Cl *o, uint16_t type, uint32_t id, void *d, size_t bytes, co
         die("%s: %s", what, msg);
     }
     free(p);
-    if (type == HV_BUF_READ_SHM) memcpy(d, map, bytes);
-    munmap(map, bytes ? bytes : 1);
     return 0;
 }
 

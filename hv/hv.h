@@ -225,6 +225,12 @@ int hv_call(int fd, HvIn *in, HvMsg *req, uint16_t *rtype, unsigned char **paylo
 /* hv_call with descriptor passfd riding on the request (BUF_*_SHM). */
 int hv_call_fd(int fd, HvIn *in, HvMsg *req, int passfd, uint16_t *rtype, unsigned char **payload, uint32_t *plen,
                int timeout_ms, char *err, size_t errsz);
+/* BUF_WRITE_SHM or BUF_READ_SHM (type) of the `bytes` bytes of buffer id
+ * through a sealed memfd (hv_shm_create): data is copied in before a
+ * write, out after a read the daemon did not refuse. 0 with the reply as
+ * hv_call's, -1 with err, 1 when no memfd could be made (use the stream). */
+int hv_call_shm(int fd, HvIn *in, uint16_t type, uint32_t id, void *data, size_t bytes, uint16_t *rtype,
+                unsigned char **payload, uint32_t *plen, int timeout_ms, char *err, size_t errsz);
 
 /* ===== server.c: the daemon ===== */
 

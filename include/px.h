@@ -280,6 +280,10 @@ PxResult px_module_compile_file(PxContext *ctx, const char *path, PxModule **out
 void px_module_destroy(PxModule *m); /* NULL is fine; its kernels go with it */
 int px_module_kernel_count(const PxModule *m);
 PxKernel *px_module_kernel_at(PxModule *m, int i);
+/* The cost formulas (in the size symbols) and workload class of every
+ * kernel of m, as `pxcc --emit=cost-json` prints them (docs/COST.md):
+ * malloc'd JSON, px_free it; NULL when out of memory. */
+char *px_module_cost_json(const PxModule *m);
 /* name NULL: the module's only kernel (PX_ERR_INVALID when it has several). */
 PxResult px_module_kernel(PxModule *m, const char *name, PxKernel **out);
 
@@ -340,6 +344,14 @@ size_t px_buffer_bytes(const PxBuffer *b);
  * any launch still running. */
 PxResult px_buffer_write(PxBuffer *b, const void *data, size_t bytes);
 PxResult px_buffer_read(PxBuffer *b, void *data, size_t bytes);
+/* Zero-copy access: *ptr gets b's memory as the host sees it (all
+ * px_buffer_bytes of it), when the device memory is host-visible and
+ * coherent: lavapipe, unified-memory GPUs and the CPU backend. Waits for
+ * any launch still running first. The pointer is valid until
+ * px_buffer_destroy; touching it while a launch that uses b runs is a
+ * race (the caller's to avoid). PX_ERR_UNSUPPORTED and *ptr NULL on a
+ * device whose buffers are not mappable: use px_buffer_read/write. */
+PxResult px_buffer_map(PxBuffer *b, void **ptr);
 
 /* ---- launches ----------------------------------------------------------------- */
 

@@ -416,6 +416,22 @@ void px_module_destroy(PxModule *m)
 }
 
 int px_module_kernel_count(const PxModule *m) { return m ? m->nk : 0; }
+
+char *px_module_cost_json(const PxModule *m)
+{
+    if (!m || !m->cc.cost) return NULL;
+    /* the printer pxcc --emit=cost-json uses, so the two never differ */
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    if (!f) return NULL;
+    ir_cost_print_json(f, m->cc.cost, m->nk, NULL);
+    if (fclose(f)) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
 PxKernel *px_module_kernel_at(PxModule *m, int i) { return m && i >= 0 && i < m->nk ? &m->k[i] : NULL; }
 
 PxResult px_module_kernel(PxModule *m, const char *name, PxKernel **out)
@@ -552,3 +568,20 @@ static PxResult copy(PxBuffer *b, void *data, size_t bytes, int to_device)
 
 PxResult px_buffer_write(PxBuffer *b, const void *data, size_t bytes) { return copy(b, (void *)data, bytes, 1); }
 PxResult px_buffer_read(PxBuffer *b, void *data, size_t bytes) { return copy(b, data, bytes, 0); }
+
+PxResult px_buffer_map(PxBuffer *b, void **ptr)
+{
+    if (ptr) *ptr = NULL;
+    if (!b || !ptr) return PX_ERR_INVALID;
+    PxContext *c = b->ctx;
+    void *p = c->ops->buffer_map ? c->ops->buffer_map(c->dev, b->rb) : NULL;
+    if (!p)
+        return rt_fail(&c->log, PX_ERR_UNSUPPORTED,
+                       "px_buffer_map: this %s device's buffer memory is not host-visible and coherent; "
+                       "use px_buffer_read and px_buffer_write", c->ops->name);
+    /* the host's view must not race a launch still writing the buffer */
+    PxResult r = c->inflight ? c->ops->idle(c->dev) : PX_OK;
+    if (r) return r;
+    *ptr = p;
+    return PX_OK;
+}

@@ -368,6 +368,13 @@ static PxResult cpu_buffer_read(RtDev *d, RtBuf *b, void *dst, size_t n)
     return PX_OK;
 }
 
+/* buffers are host memory */
+static void *cpu_buffer_map(RtDev *d, RtBuf *b)
+{
+    (void)d;
+    return b->p;
+}
+
 static PxResult cpu_buffer_zero(RtDev *d, RtBuf *b)
 {
     (void)d;
@@ -613,6 +620,7 @@ const RtBackendOps rt_cpu_ops = {
     .buffer_write = cpu_buffer_write,
     .buffer_read = cpu_buffer_read,
     .buffer_zero = cpu_buffer_zero,
+    .buffer_map = cpu_buffer_map,
     .code_create = cpu_code_create,
     .code_destroy = cpu_code_destroy,
     .code_compile_ms = cpu_code_compile_ms,

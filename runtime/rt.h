@@ -126,6 +126,10 @@ typedef struct RtBackendOps {
     PxResult (*buffer_write)(RtDev *d, RtBuf *b, const void *src, size_t bytes);
     PxResult (*buffer_read)(RtDev *d, RtBuf *b, void *dst, size_t bytes);
     PxResult (*buffer_zero)(RtDev *d, RtBuf *b);
+    /* The buffer's memory as the host sees it, when the device memory is
+     * host-visible and coherent (no flush or staging copy needed), else
+     * NULL; valid until buffer_destroy. NULL op: never mappable. */
+    void *(*buffer_map)(RtDev *d, RtBuf *b);
 
     /* Adopts the code of a compilation made with the caps' emit/target/jit
      * (the SPIR-V module, or the JIT module, which it then owns). c lives

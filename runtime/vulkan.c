@@ -120,6 +120,14 @@ static PxResult vk_buffer_read(RtDev *d, RtBuf *b, void *dst, size_t n)
 
 static PxResult vk_buffer_zero(RtDev *d, RtBuf *b) { return rt_buffer_zero(&d->vk, &b->b); }
 
+/* Only coherent memory: a mapping that needs flushes would make the
+ * caller's plain loads and stores wrong. */
+static void *vk_buffer_map(RtDev *d, RtBuf *b)
+{
+    (void)d;
+    return b->b.map && b->b.coherent ? b->b.map : NULL;
+}
+
 /* ---- code ------------------------------------------------------------------------ */
 
 static PxResult vk_code_create(RtDev *d, CgCompiled *c, RtCode **out)
@@ -374,6 +382,7 @@ const RtBackendOps rt_vulkan_ops = {
     .buffer_write = vk_buffer_write,
     .buffer_read = vk_buffer_read,
     .buffer_zero = vk_buffer_zero,
+    .buffer_map = vk_buffer_map,
     .code_create = vk_code_create,
     .code_destroy = vk_code_destroy,
     .code_compile_ms = vk_code_compile_ms,

@@ -25,7 +25,7 @@ for t in "$B"/tests/test_*; do
 done
 # A listed suite that is missing counts as a failure: a renamed or deleted
 # suite must not silently stop running.
-for s in tests/golden.sh tests/spirv-val.sh tests/runtime.sh tests/cpu-vs-vulkan.sh tests/loop-limit.sh tests/install.sh tests/hvd.sh tests/hvd-oversub.sh tests/multidev.sh tests/vm.sh tests/vm-hvd.sh tests/metrics.sh tests/dashboard.sh; do
+for s in tests/golden.sh tests/spirv-val.sh tests/runtime.sh tests/cpu-vs-vulkan.sh tests/loop-limit.sh tests/install.sh tests/hvd.sh tests/hvd-oversub.sh tests/multidev.sh tests/vm.sh tests/vm-hvd.sh tests/metrics.sh tests/dashboard.sh tests/python.sh; do
     if [ -f "$s" ]; then
         run_suite "$(basename "$s" .sh)" sh "$s" "$B"
     else

@@ -6,7 +6,7 @@ set -e
 PKGS="${*:-llvm-16-dev clang-16 libclang-rt-16-dev spirv-tools spirv-headers libvulkan-dev
       mesa-vulkan-drivers vulkan-tools glslang-tools re2c bison pkg-config
       python3-numpy make gcc libmicrohttpd-dev libjansson-dev prometheus chromium
-      python3-cffi python3-pytest python3-setuptools python3-pip}"
+      python3-cffi python3-pytest python3-setuptools python3-pip python3-venv}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
