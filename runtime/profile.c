@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int rt_profile_path(char *buf, size_t n, const char *device)
 {
@@ -53,7 +54,9 @@ int rt_profile_save(const IrDeviceProfile *p, const char *path)
 {
     if (make_dirs(path)) return -1;
     char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
+    /* one temporary file per process: two tools calibrating the same device
+     * on first use at once each rename a whole file into place */
+    if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp) return -1;
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
     fprintf(f, "# px device profile 2\n");
