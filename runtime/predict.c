@@ -24,7 +24,8 @@ void rt_read_times(PxLaunch *l)
 
 /* v as the device runs stage `stage` of the optimised kernel: its
  * workgroups, and accesses counted as executed: a uniform load once per
- * subgroup, a vec4 access as one. *nd gets its dispatches. Returns 0 when
+ * subgroup, a vec4 access as its class's lib_vec4_access element accesses
+ * (1 until calibrated; always 1 for maps). *nd gets its dispatches. Returns 0 when
  * the device has no workgroups (PxCost.groups is then -1). */
 static int as_run(const PxLaunch *l, int stage, IrCostValues *v, int *nd)
 {
@@ -33,8 +34,12 @@ static int as_run(const PxLaunch *l, int stage, IrCostValues *v, int *nd)
     int sg = l->c->caps.target.subgroup_size;
     v->groups = sh.groups > 0 ? sh.groups : 0;
     if (sg > 1) v->v[IR_COST_ACCESSES] -= v->v[IR_COST_UNIFORM] * (1 - 1.0 / sg);
-    v->v[IR_COST_ACCESSES] /= sh.vec_width;
-    v->v[IR_COST_CHECKED] /= sh.vec_width;
+    if (sh.vec_width > 1) {
+        IrLibClass c = (unsigned)v->lib < IR_LIB_N ? v->lib : IR_LIB_NONE;
+        double per = sh.vec_width / l->c->profile.lib_vec4_access[c]; /* elements per access's cost */
+        v->v[IR_COST_ACCESSES] /= per;
+        v->v[IR_COST_CHECKED] /= per;
+    }
     if (nd) *nd = sh.dispatches;
     return sh.groups >= 0;
 }

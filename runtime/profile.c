@@ -67,9 +67,9 @@ int rt_profile_save(const IrDeviceProfile *p, const char *path)
     fprintf(f, "dispatch_s %.17g\nbarrier_s %.17g\ncalibrated %d\n", p->dispatch_s, p->barrier_s, p->calibrated);
     fprintf(f, "group_s %.17g\n", p->group_s);
     for (int i = 1; i < IR_LIB_N; i++)
-        fprintf(f, "slowdown_%s %.17g\nfixed_s_%s %.17g\ngroup_s_%s %.17g\n", ir_lib_class_names[i],
-                p->lib_slowdown[i], ir_lib_class_names[i], p->lib_fixed_s[i], ir_lib_class_names[i],
-                p->lib_group_s[i]);
+        fprintf(f, "slowdown_%s %.17g\nfixed_s_%s %.17g\ngroup_s_%s %.17g\nvec4_access_%s %.17g\n",
+                ir_lib_class_names[i], p->lib_slowdown[i], ir_lib_class_names[i], p->lib_fixed_s[i],
+                ir_lib_class_names[i], p->lib_group_s[i], ir_lib_class_names[i], p->lib_vec4_access[i]);
     int bad = ferror(f);
     if (fclose(f) || bad || rename(tmp, path)) {
         remove(tmp);

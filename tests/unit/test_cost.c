@@ -1072,6 +1072,40 @@ TEST(calibration_fit_library)
           q.lib_group_s[IR_LIB_SCAN_ROWS] == 0);
     snprintf(text, sizeof text, "%sslowdown_future_class 3\n", base); /* newer file: skipped */
     CHECK(ir_profile_parse(&q, text) == 0 && q.lib_slowdown[IR_LIB_MATMUL] == 1);
+    /* the vec4 access of a class: optional, 1 when absent, within [1, 4] */
+    snprintf(text, sizeof text, "%svec4_access_scan 2.5\n", base);
+    CHECK(ir_profile_parse(&q, text) == 0 && q.lib_vec4_access[IR_LIB_SCAN] == 2.5 &&
+          q.lib_vec4_access[IR_LIB_SOFTMAX] == 1 && q.lib_vec4_access[IR_LIB_NONE] == 1);
+    snprintf(text, sizeof text, "%svec4_access_scan 0.5\n", base);
+    CHECK(ir_profile_parse(&q, text) == -1);
+    snprintf(text, sizeof text, "%svec4_access_transpose 5\n", base);
+    CHECK(ir_profile_parse(&q, text) == -1);
+    p.lib_vec4_access[IR_LIB_TRANSPOSE] = 2.75;
+    CHECK(rt_profile_save(&p, path) == 0 && rt_profile_load(&q, path) == 0);
+    CHECK(q.lib_vec4_access[IR_LIB_TRANSPOSE] == 2.75 && q.lib_vec4_access[IR_LIB_SCAN] == 1);
+
+    /* fitted from the small, vec4 and scalar runs of a class: 1 ms fixed,
+     * 4 ms of vec4 work, 8 ms of scalar work over the same elements: a
+     * vector access costs 4 * 4 / 8 = 2 element accesses */
+    CHECK(fabs(ir_calib_vec4_access(1e-3, 5e-3, 9e-3) - 2) < 1e-12);
+    CHECK(ir_calib_vec4_access(1e-3, 2e-3, 1.5e-3) == 4); /* scalar faster: clamped */
+    CHECK(ir_calib_vec4_access(1e-3, 9e-3, 40e-3) == 1);  /* more than 4x: clamped */
+    CHECK(ir_calib_vec4_access(1e-3, 0.5e-3, 9e-3) == 1); /* no work measured: 1 */
+    IrCalibSample vs[3];
+    memset(vs, 0, sizeof vs);
+    const IrCalibPoint at[3] = {IR_CALIB_AT_SMALL, IR_CALIB_AT_SIZE, IR_CALIB_AT_SCALAR};
+    const double secs[3] = {1e-3, 5e-3, 1e-3 + 1.6 * 4e-3}; /* 4 / 1.6 = 2.5 */
+    for (int k = 0; k < 3; k++) {
+        vs[k].what = IR_CALIB_SCAN;
+        vs[k].at = at[k];
+        vs[k].size = k ? 4096 + (k == 2) : 64;
+        vs[k].cost.v[IR_COST_BYTES_READ] = k ? 8 * 4096 : 8 * 64;
+        vs[k].cost.v[IR_COST_DISPATCHES] = 3;
+        vs[k].seconds = secs[k];
+    }
+    ir_profile_default(&p);
+    CHECK(ir_profile_fit(&p, "dev", vs, 3) >= 2);
+    CHECK(fabs(p.lib_vec4_access[IR_LIB_SCAN] - 2.5) < 1e-9 && p.lib_vec4_access[IR_LIB_NONE] == 1);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
@@ -1120,6 +1154,22 @@ TEST(runtime_run_values)
         CHECK(v.groups == 25 + 11 && v.lib == IR_LIB_MATMUL);
         PxCost c; /* the statement's figures stay per element, unpadded */
         CHECK(px_launch_cost(l, -1, &c) == PX_OK && c.flops == 2.0 * 700 * 700 * K && c.accesses == acc);
+    }
+    if (l) px_launch_destroy(l);
+    px_module_destroy(m);
+    /* a scan's vec4 variant (N a multiple of 4) is charged its class's
+     * vec4_access per 4 elements; the scalar one (N + 1) 1 per element */
+    l = compiled_launch(ctx, "GPU_KERNEL sc\nGPU_PARAM x float[N]\nGPU_PARAM y float[N]\n"
+                             "GPU_THREAD_CODE:\n  PARALLEL_SCAN SUM x -> y\nGPU_END\n", &m, &k);
+    ctx->profile.lib_vec4_access[IR_LIB_SCAN] = 2.5;
+    for (int t = 0; l && t < 2; t++) {
+        int64_t N = t ? 4097 : 4096;
+        CHECK(px_launch_set_size(l, "N", N, "test") == PX_OK);
+        IrCostValues v;
+        PxCost c;
+        CHECK(rt_launch_run_values(l, &v) && px_launch_cost(l, -1, &c) == PX_OK && c.accesses > 0);
+        CHECK_MSG(fabs(v.v[IR_COST_ACCESSES] - (t ? c.accesses : c.accesses / 4 * 2.5)) < 1e-6,
+                  "N %lld: accesses %g of %g", (long long)N, v.v[IR_COST_ACCESSES], c.accesses);
     }
     if (l) px_launch_destroy(l);
     px_module_destroy(m);
