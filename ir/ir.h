@@ -511,6 +511,11 @@ typedef struct IrDeviceProfile {
     double flops_per_s;    /* float operations */
     double intops_per_s;   /* integer operations */
     double accesses_per_s; /* element loads and stores (any address) */
+    /* Those of elementwise maps, which stream consecutive elements (a
+     * map's scalar variant on lavapipe: about twice the rate of the
+     * gathers accesses_per_s is measured on); 0: accesses_per_s. The
+     * runtime charges a map's accesses at this rate. */
+    double stream_accesses_per_s;
     double checked_per_s;  /* bounds checks, on top of their accesses */
     double dispatch_s;     /* fixed cost of one dispatch */
     double barrier_s;      /* fixed cost of one barrier between dispatches */

@@ -58,6 +58,10 @@ int ir_profile_parse(IrDeviceProfile *p, const char *text)
                     snprintf(q.device, sizeof q.device, "%s", val);
                 } else if (!strcmp(line, "calibrated") && num) {
                     q.calibrated = x != 0;
+                } else if (!strcmp(line, "stream_accesses_per_s")) {
+                    /* optional (older files: 0, the gather rate) */
+                    if (!num || x < 0) return -1;
+                    q.stream_accesses_per_s = x;
 
                 } else if (!strncmp(line, "slowdown_", 9) || !strncmp(line, "fixed_s_", 8) ||
                            !strncmp(line, "group_s_", 8) || !strncmp(line, "vec4_access_", 12)) {
@@ -319,6 +323,17 @@ int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *
                 ir_calib_vec4_access(small[w]->seconds, best[w]->seconds, scalar[w]->seconds);
             set++;
         }
+    /* The scalar variant of the bandwidth map streams its accesses one
+     * element each: their rate is its accesses over the time its other
+     * figures leave (it is not memory-bound: on lavapipe it takes about
+     * twice the vec4 map's time over the same bytes). */
+    if ((b = scalar[IR_CALIB_BANDWIDTH]) && b->cost.v[IR_COST_ACCESSES] > 0) {
+        double t = unexplained_s(b, p, IR_COST_ACCESSES); /* less overheads, groups, operations */
+        if (t > 0) {
+            p->stream_accesses_per_s = b->cost.v[IR_COST_ACCESSES] / t;
+            set++;
+        }
+    }
     for (int w = 0; w < IR_CALIB_N; w++) {
         IrLibClass c = ir_calib_lib[w];
         if (c != IR_LIB_NONE && small[w] && best[w] && fit_library(p, c, small[w], best[w], wide[w])) set++;

@@ -183,12 +183,12 @@ const RtCalibKernel rt_calib_kernels[IR_CALIB_N] = {
 };
 
 /* The measures also run at their size plus one (IR_CALIB_AT_SCALAR),
- * where their class's scalar variant runs (lib_vec4_access): a 1-D scan's
- * data passes, softmax rows of 8193, a 769 x 769 transpose. Each spends
- * most of its time on accesses. */
+ * where their scalar variant runs: for lib_vec4_access a 1-D scan's data
+ * passes, softmax rows of 8193, a 769 x 769 transpose, each spending most
+ * of its time on accesses; for stream_accesses_per_s the bandwidth map. */
 static int cal_has_scalar(IrCalibMeasure w)
 {
-    return w == IR_CALIB_SCAN || w == IR_CALIB_SOFTMAX || w == IR_CALIB_TRANSPOSE;
+    return w == IR_CALIB_SCAN || w == IR_CALIB_SOFTMAX || w == IR_CALIB_TRANSPOSE || w == IR_CALIB_BANDWIDTH;
 }
 
 /* One micro-kernel at one size, compiled and bound. */
@@ -308,7 +308,7 @@ PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out)
         if (cal_has_scalar(c[i].ck->what) && c[i].nt && c[i].at != IR_CALIB_AT_MANY_ROWS)
             tv[c[i].ck->what][c[i].at == IR_CALIB_AT_SMALL ? 0 : c[i].at == IR_CALIB_AT_SIZE ? 1 : 2] = median(&c[i]);
     for (int w = 0; w < IR_CALIB_N; w++)
-        if (cal_has_scalar(w))
+        if (cal_has_scalar(w) && ir_calib_lib[w] != IR_LIB_NONE)
             ctx->profile.lib_vec4_access[ir_calib_lib[w]] = ir_calib_vec4_access(tv[w][0], tv[w][1], tv[w][2]);
     IrCalibSample s[4 * IR_CALIB_N];
     int ns = 0;

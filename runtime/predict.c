@@ -48,6 +48,13 @@ static int as_run(const PxLaunch *l, int stage, IrCostValues *v, int *nd)
         for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) v->v[work[i]] *= sh.wave_groups / sh.groups;
     }
     if (sg > 1) v->v[IR_COST_ACCESSES] -= v->v[IR_COST_UNIFORM] * (1 - 1.0 / sg);
+    /* an elementwise map's accesses stream: charged at the stream rate,
+     * in the gather accesses the roofline prices */
+    const IrDeviceProfile *pf = &l->c->profile;
+    if (l->k->ir->stages.v[stage].strategy == IR_STRAT_ELEMWISE && pf->stream_accesses_per_s > 0) {
+        v->v[IR_COST_ACCESSES] *= pf->accesses_per_s / pf->stream_accesses_per_s;
+        v->v[IR_COST_CHECKED] *= pf->accesses_per_s / pf->stream_accesses_per_s;
+    }
     if (sh.vec_width > 1) {
         IrLibClass c = (unsigned)v->lib < IR_LIB_N ? v->lib : IR_LIB_NONE;
         double per = sh.vec_width / l->c->profile.lib_vec4_access[c]; /* elements per access's cost */

@@ -63,7 +63,8 @@ int rt_profile_save(const IrDeviceProfile *p, const char *path)
     fprintf(f, "device %s\n", p->device);
     fprintf(f, "bytes_per_s %.17g\nflops_per_s %.17g\nintops_per_s %.17g\n", p->bytes_per_s, p->flops_per_s,
             p->intops_per_s);
-    fprintf(f, "accesses_per_s %.17g\nchecked_per_s %.17g\n", p->accesses_per_s, p->checked_per_s);
+    fprintf(f, "accesses_per_s %.17g\nchecked_per_s %.17g\nstream_accesses_per_s %.17g\n", p->accesses_per_s,
+            p->checked_per_s, p->stream_accesses_per_s);
     fprintf(f, "dispatch_s %.17g\nbarrier_s %.17g\ncalibrated %d\n", p->dispatch_s, p->barrier_s, p->calibrated);
     fprintf(f, "group_s %.17g\n", p->group_s);
     for (int i = 1; i < IR_LIB_N; i++)

@@ -1084,6 +1084,29 @@ TEST(calibration_fit_library)
     CHECK(rt_profile_save(&p, path) == 0 && rt_profile_load(&q, path) == 0);
     CHECK(q.lib_vec4_access[IR_LIB_TRANSPOSE] == 2.75 && q.lib_vec4_access[IR_LIB_SCAN] == 1);
 
+    /* the stream access rate of maps: optional, 0 (the gather rate) when
+     * absent; fitted from the scalar bandwidth map: 3e6 accesses in 6 ms
+     * beyond its dispatch (bytes do not bound it) */
+    snprintf(text, sizeof text, "%sstream_accesses_per_s 5e8\n", base);
+    CHECK(ir_profile_parse(&q, text) == 0 && q.stream_accesses_per_s == 5e8);
+    CHECK(ir_profile_parse(&q, base) == 0 && q.stream_accesses_per_s == 0);
+    snprintf(text, sizeof text, "%sstream_accesses_per_s -1\n", base);
+    CHECK(ir_profile_parse(&q, text) == -1);
+    IrCalibSample sm[2];
+    memset(sm, 0, sizeof sm);
+    sm[0].what = IR_CALIB_DISPATCH;
+    sm[0].cost.v[IR_COST_DISPATCHES] = 1;
+    sm[0].seconds = 2e-5;
+    sm[1].what = IR_CALIB_BANDWIDTH;
+    sm[1].at = IR_CALIB_AT_SCALAR;
+    sm[1].cost.v[IR_COST_ACCESSES] = 3e6;
+    sm[1].cost.v[IR_COST_BYTES_READ] = 1.2e7;
+    sm[1].cost.v[IR_COST_DISPATCHES] = 1;
+    sm[1].seconds = 6e-3 + 2e-5;
+    ir_profile_default(&p);
+    CHECK(ir_profile_fit(&p, "dev", sm, 2) == 2 && fabs(p.stream_accesses_per_s - 5e8) < 1);
+    CHECK(rt_profile_save(&p, path) == 0 && rt_profile_load(&q, path) == 0 && q.stream_accesses_per_s == p.stream_accesses_per_s);
+
     /* fitted from the small, vec4 and scalar runs of a class: 1 ms fixed,
      * 4 ms of vec4 work, 8 ms of scalar work over the same elements: a
      * vector access costs 4 * 4 / 8 = 2 element accesses */
@@ -1200,6 +1223,22 @@ TEST(runtime_run_values)
                   "N %lld: accesses %g of %g", (long long)N, v.v[IR_COST_ACCESSES], c.accesses);
         /* three passes run, one variant of each */
         CHECK_MSG(strcmp(px_context_backend(ctx), "vulkan") || c.dispatches == 3, "dispatches %d", c.dispatches);
+    }
+    if (l) px_launch_destroy(l);
+    px_module_destroy(m);
+    /* an elementwise map's accesses at the stream rate, in gather
+     * accesses: N % 4 != 0 runs the scalar variant, one per element */
+    l = compiled_launch(ctx, "GPU_KERNEL mp\nGPU_PARAM x float[N]\nGPU_PARAM y float[N]\n"
+                             "GPU_THREAD_CODE:\n  PARALLEL_MAP x -> y : x * 2.0\nGPU_END\n", &m, &k);
+    ctx->profile.accesses_per_s = 2e8;
+    ctx->profile.stream_accesses_per_s = 5e8;
+    if (l && vk) {
+        CHECK(px_launch_set_size(l, "N", 4097, "test") == PX_OK);
+        IrCostValues v;
+        PxCost c;
+        CHECK(rt_launch_run_values(l, &v) && px_launch_cost(l, -1, &c) == PX_OK && c.accesses == 2 * 4097);
+        double wf = c.groups > 0 ? waves(c.groups, P) / c.groups : 1;
+        CHECK_MSG(fabs(v.v[IR_COST_ACCESSES] - 2 * 4097 * wf * 2e8 / 5e8) < 1e-6, "accesses %g", v.v[IR_COST_ACCESSES]);
     }
     if (l) px_launch_destroy(l);
     px_module_destroy(m);
