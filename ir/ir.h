@@ -511,6 +511,11 @@ typedef struct IrDeviceProfile {
     double flops_per_s;    /* float operations */
     double intops_per_s;   /* integer operations */
     double accesses_per_s; /* element loads and stores (any address) */
+    /* Those of elementwise maps, which stream consecutive elements (a
+     * map's scalar variant on lavapipe: about twice the rate of the
+     * gathers accesses_per_s is measured on); 0: accesses_per_s. The
+     * runtime charges a map's accesses at this rate. */
+    double stream_accesses_per_s;
     double checked_per_s;  /* bounds checks, on top of their accesses */
     double dispatch_s;     /* fixed cost of one dispatch */
     double barrier_s;      /* fixed cost of one barrier between dispatches */
@@ -523,6 +528,16 @@ typedef struct IrDeviceProfile {
     double lib_slowdown[IR_LIB_N];
     double lib_fixed_s[IR_LIB_N];
     double lib_group_s[IR_LIB_N];
+    /* Per library class, what one 16-byte access of its vec4 variant
+     * costs in element accesses: 1 where a vector access costs a scalar
+     * one (the default; a GPU's coalesced load), 2-3 on lavapipe, whose
+     * lane loop fetches four components for about the price of two or
+     * three loads. Such a stage's accesses are charged accesses / 4 *
+     * lib_vec4_access. The class's slowdown is fitted on its vec4 variant,
+     * so this is what sets the price of its scalar one. IR_LIB_NONE
+     * (elementwise map4) keeps 1: maps are priced by the access rate and
+     * the bandwidth, which the vec4 map of calibration measures. */
+    double lib_vec4_access[IR_LIB_N];
     int calibrated;        /* 0: the conservative default */
 } IrDeviceProfile;
 
@@ -590,7 +605,9 @@ extern const IrLibClass ir_calib_lib[IR_CALIB_N]; /* the class each measure fits
 /* Where a sample was taken: the measure's main size, its small size
  * (library classes: where the fixed cost shows), or its many-rows run (row
  * classes: where the per-workgroup cost shows). */
-typedef enum IrCalibPoint { IR_CALIB_AT_SIZE, IR_CALIB_AT_SMALL, IR_CALIB_AT_MANY_ROWS } IrCalibPoint;
+/* IR_CALIB_AT_SCALAR: the main size plus one, which its scalar variant
+ * runs (measures whose class has vec4 variants: lib_vec4_access). */
+typedef enum IrCalibPoint { IR_CALIB_AT_SIZE, IR_CALIB_AT_SMALL, IR_CALIB_AT_MANY_ROWS, IR_CALIB_AT_SCALAR } IrCalibPoint;
 typedef struct IrCalibSample {
     IrCalibMeasure what;
     IrCalibPoint at;
@@ -599,6 +616,14 @@ typedef struct IrCalibSample {
     IrCostValues cost;     /* .groups: the workgroups it launched */
     double seconds;
 } IrCalibSample;
+/* lib_vec4_access of a class from its micro-kernel at a small size (t_small: its
+ * fixed part), at a large size run by its vec4 variant (t_vec4) and at a
+ * size one larger, run by its scalar variant (t_scalar): both large runs
+ * move the same elements, so their work beyond the small run is in the
+ * ratio of their access costs, 4 / lib_vec4_access. Clamped to [1, 4] (a
+ * vector access neither cheaper than one element nor dearer than four);
+ * 1 when the times say nothing (non-positive work). */
+double ir_calib_vec4_access(double t_small, double t_vec4, double t_scalar);
 /* Fits a profile to samples (any order; missing measures keep the default
  * figure). Returns the number of figures set. */
 int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *s, int n);

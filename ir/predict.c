@@ -23,7 +23,8 @@ void ir_profile_default(IrDeviceProfile *p)
     p->dispatch_s = 50e-6;     /* lavapipe-class launch overhead */
     p->barrier_s = 10e-6;
     p->group_s = 0;
-    for (int i = 0; i < IR_LIB_N; i++) p->lib_slowdown[i] = 1, p->lib_fixed_s[i] = p->lib_group_s[i] = 0;
+    for (int i = 0; i < IR_LIB_N; i++)
+        p->lib_slowdown[i] = p->lib_vec4_access[i] = 1, p->lib_fixed_s[i] = p->lib_group_s[i] = 0;
     p->calibrated = 0;
 }
 
@@ -57,17 +58,26 @@ int ir_profile_parse(IrDeviceProfile *p, const char *text)
                     snprintf(q.device, sizeof q.device, "%s", val);
                 } else if (!strcmp(line, "calibrated") && num) {
                     q.calibrated = x != 0;
+                } else if (!strcmp(line, "stream_accesses_per_s")) {
+                    /* optional (older files: 0, the gather rate) */
+                    if (!num || x < 0) return -1;
+                    q.stream_accesses_per_s = x;
+
                 } else if (!strncmp(line, "slowdown_", 9) || !strncmp(line, "fixed_s_", 8) ||
-                           !strncmp(line, "group_s_", 8)) {
+                           !strncmp(line, "group_s_", 8) || !strncmp(line, "vec4_access_", 12)) {
                     /* optional (files from before the per-group figure have
-                     * none: 0); unknown classes are skipped so that newer
-                     * files still load */
-                    int slow = line[0] == 's';
-                    const char *cls = line + (slow ? 9 : 8);
-                    double *fig = slow ? q.lib_slowdown : line[0] == 'f' ? q.lib_fixed_s : q.lib_group_s;
+                     * none: 0; from before the vec4 figure: 1, what they
+                     * were fitted with); unknown classes are skipped so
+                     * that newer files still load */
+                    int slow = line[0] == 's', vec = line[0] == 'v';
+                    const char *cls = line + (slow ? 9 : vec ? 12 : 8);
+                    double *fig = slow  ? q.lib_slowdown
+                                  : vec ? q.lib_vec4_access
+                                  : line[0] == 'f' ? q.lib_fixed_s
+                                                   : q.lib_group_s;
                     for (int i = 1; i < IR_LIB_N; i++)
                         if (!strcmp(cls, ir_lib_class_names[i])) {
-                            if (!num || (slow ? x <= 0 : x < 0)) return -1;
+                            if (!num || (slow ? x <= 0 : vec ? x < 1 || x > 4 : x < 0)) return -1;
                             fig[i] = x;
                         }
                 } else {
@@ -152,6 +162,14 @@ const IrLibClass ir_calib_lib[IR_CALIB_N] = {
 #undef X
 };
 
+double ir_calib_vec4_access(double t_small, double t_vec4, double t_scalar)
+{
+    double wv = t_vec4 - t_small, ws = t_scalar - t_small;
+    if (!(wv > 0) || !(ws > 0)) return 1;
+    double f = 4 * wv / ws;
+    return f < 1 ? 1 : f > 4 ? 4 : f;
+}
+
 /* Seconds of sample b that the profile does not explain once the term of
  * `what` is left out (the figure being fitted; IR_COST_N: none): b's time
  * less overheads, workgroups and every other term of the ops side. */
@@ -225,13 +243,15 @@ int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *
 {
     /* Best (shortest) time per measure; overheads first, since every other
      * figure is what remains after them. */
-    const IrCalibSample *best[IR_CALIB_N] = {0}, *small[IR_CALIB_N] = {0}, *wide[IR_CALIB_N] = {0};
+    const IrCalibSample *best[IR_CALIB_N] = {0}, *small[IR_CALIB_N] = {0}, *wide[IR_CALIB_N] = {0},
+                        *scalar[IR_CALIB_N] = {0};
     for (int i = 0; i < n; i++) {
         if ((unsigned)s[i].what >= IR_CALIB_N || !(s[i].seconds > 0) || !isfinite(s[i].seconds)) continue;
         /* library classes: best at the small size and best at the large;
          * row classes also at many rows */
         const IrCalibSample **slot = s[i].at == IR_CALIB_AT_MANY_ROWS ? &wide[s[i].what]
                                      : s[i].at == IR_CALIB_AT_SMALL   ? &small[s[i].what]
+                                     : s[i].at == IR_CALIB_AT_SCALAR  ? &scalar[s[i].what]
                                                                       : &best[s[i].what];
         if (!*slot || s[i].seconds < (*slot)->seconds) *slot = &s[i];
     }
@@ -292,6 +312,25 @@ int ir_profile_fit(IrDeviceProfile *p, const char *device, const IrCalibSample *
         double t = b->seconds - overhead_s(b->cost.v[IR_COST_DISPATCHES], p) - g * p->group_s;
         if (work > 0 && t > 0) {
             p->bytes_per_s = work / t;
+            set++;
+        }
+    }
+    /* The vec4 access first: the library samples' run figures were taken
+     * with it (runtime/calibrate.c), so the classes are fitted on it. */
+    for (int w = 0; w < IR_CALIB_N; w++)
+        if (scalar[w] && small[w] && best[w] && ir_calib_lib[w] != IR_LIB_NONE) {
+            p->lib_vec4_access[ir_calib_lib[w]] =
+                ir_calib_vec4_access(small[w]->seconds, best[w]->seconds, scalar[w]->seconds);
+            set++;
+        }
+    /* The scalar variant of the bandwidth map streams its accesses one
+     * element each: their rate is its accesses over the time its other
+     * figures leave (it is not memory-bound: on lavapipe it takes about
+     * twice the vec4 map's time over the same bytes). */
+    if ((b = scalar[IR_CALIB_BANDWIDTH]) && b->cost.v[IR_COST_ACCESSES] > 0) {
+        double t = unexplained_s(b, p, IR_COST_ACCESSES); /* less overheads, groups, operations */
+        if (t > 0) {
+            p->stream_accesses_per_s = b->cost.v[IR_COST_ACCESSES] / t;
             set++;
         }
     }

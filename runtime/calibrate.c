@@ -182,6 +182,15 @@ const RtCalibKernel rt_calib_kernels[IR_CALIB_N] = {
             "PARALLEL_MATMUL a b -> c", 384, 16),
 };
 
+/* The measures also run at their size plus one (IR_CALIB_AT_SCALAR),
+ * where their scalar variant runs: for lib_vec4_access a 1-D scan's data
+ * passes, softmax rows of 8193, a 769 x 769 transpose, each spending most
+ * of its time on accesses; for stream_accesses_per_s the bandwidth map. */
+static int cal_has_scalar(IrCalibMeasure w)
+{
+    return w == IR_CALIB_SCAN || w == IR_CALIB_SOFTMAX || w == IR_CALIB_TRANSPOSE || w == IR_CALIB_BANDWIDTH;
+}
+
 /* One micro-kernel at one size, compiled and bound. */
 typedef struct CalRun {
     const RtCalibKernel *ck;
@@ -218,11 +227,17 @@ static PxResult setup(PxContext *ctx, CalRun *c, int runs)
 
 /* The sample of a measured micro-kernel; PX_ERR_UNSUPPORTED when the device
  * gave no times. */
+/* The median of c's times (c->nt > 0), in ns. */
+static double median(CalRun *c)
+{
+    qsort(c->t, (size_t)c->nt, sizeof *c->t, cmp_double);
+    return c->nt % 2 ? c->t[c->nt / 2] : 0.5 * (c->t[c->nt / 2 - 1] + c->t[c->nt / 2]);
+}
+
 static PxResult sample(CalRun *c, IrCalibSample *out)
 {
     if (!c->nt) return PX_ERR_UNSUPPORTED;
-    qsort(c->t, (size_t)c->nt, sizeof *c->t, cmp_double);
-    double med = c->nt % 2 ? c->t[c->nt / 2] : 0.5 * (c->t[c->nt / 2 - 1] + c->t[c->nt / 2]);
+    double med = median(c);
     PxCost cost;
     PxResult r = px_launch_cost(c->l, -1, &cost);
     if (r) return r;
@@ -258,7 +273,7 @@ PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out)
     if (!ctx || !out || runs < 1) return PX_ERR_INVALID;
     PxDeviceInfo di;
     px_device_info(ctx, &di);
-    CalRun c[3 * IR_CALIB_N];
+    CalRun c[4 * IR_CALIB_N];
     int n = 0;
     memset(c, 0, sizeof c);
     for (int i = 0; i < IR_CALIB_N; i++) {
@@ -267,6 +282,8 @@ PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out)
         c[n].ck = ck, c[n].rows = ck->rows, c[n].at = IR_CALIB_AT_SIZE, c[n++].size = ck->size;
         if (ck->many_rows)
             c[n].ck = ck, c[n].rows = ck->many_rows, c[n].at = IR_CALIB_AT_MANY_ROWS, c[n++].size = ck->small;
+        if (cal_has_scalar(ck->what))
+            c[n].ck = ck, c[n].rows = ck->rows, c[n].at = IR_CALIB_AT_SCALAR, c[n++].size = ck->size + 1;
     }
     PxResult r = PX_OK;
     for (int i = 0; i < n && r == PX_OK; i++) r = setup(ctx, &c[i], runs);
@@ -280,13 +297,27 @@ PxResult px_calibrate(PxContext *ctx, int runs, PxProfile *out)
             double ns = r == PX_OK ? px_launch_stage_time_ns(c[i].l, -1) : -1;
             if (ns > 0) c[i].t[c[i].nt++] = ns;
         }
-    IrCalibSample s[3 * IR_CALIB_N];
+    /* The library samples take their run figures (sample, as_run) with
+     * the vec4 access this device is measured to have, as ir_profile_fit
+     * will find it from the same times and as predictions will use it;
+     * ctx's own profile is put back afterwards. */
+    IrDeviceProfile keep = ctx->profile;
+    double tv[IR_CALIB_N][3]; /* each measure at small, size, size + 1 */
+    memset(tv, 0, sizeof tv);
+    for (int i = 0; i < n; i++)
+        if (cal_has_scalar(c[i].ck->what) && c[i].nt && c[i].at != IR_CALIB_AT_MANY_ROWS)
+            tv[c[i].ck->what][c[i].at == IR_CALIB_AT_SMALL ? 0 : c[i].at == IR_CALIB_AT_SIZE ? 1 : 2] = median(&c[i]);
+    for (int w = 0; w < IR_CALIB_N; w++)
+        if (cal_has_scalar(w) && ir_calib_lib[w] != IR_LIB_NONE)
+            ctx->profile.lib_vec4_access[ir_calib_lib[w]] = ir_calib_vec4_access(tv[w][0], tv[w][1], tv[w][2]);
+    IrCalibSample s[4 * IR_CALIB_N];
     int ns = 0;
     for (int i = 0; i < n && r == PX_OK; i++) {
         PxResult q = sample(&c[i], &s[ns]);
         if (q == PX_OK) ns++;
         else if (q != PX_ERR_UNSUPPORTED) r = q; /* no times: nothing to fit */
     }
+    ctx->profile = keep;
     for (int i = 0; i < n; i++) {
         px_launch_destroy(c[i].l);
         px_module_destroy(c[i].m);

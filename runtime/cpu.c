@@ -415,7 +415,7 @@ static void cpu_stage_shape(const RtCode *code, int k, int stage, const int64_t 
                             RtStageShape *out)
 {
     (void)syms, (void)params;
-    out->groups = -1; /* slices of a thread pool, not workgroups */
+    out->groups = out->wave_groups = -1; /* slices of a thread pool, not workgroups */
     out->vec_width = 1;
     out->dispatches = code->cm->kernels.v[k].stages.v[stage].steps.n;
 }

@@ -24,17 +24,43 @@ void rt_read_times(PxLaunch *l)
 
 /* v as the device runs stage `stage` of the optimised kernel: its
  * workgroups, and accesses counted as executed: a uniform load once per
- * subgroup, a vec4 access as one. *nd gets its dispatches. Returns 0 when
+ * subgroup, a vec4 access as its class's lib_vec4_access element accesses
+ * (1 until calibrated; always 1 for maps). *nd gets its dispatches. Returns 0 when
  * the device has no workgroups (PxCost.groups is then -1). */
 static int as_run(const PxLaunch *l, int stage, IrCostValues *v, int *nd)
 {
     RtStageShape sh;
+    /* A CPU device (lavapipe) runs parallel_groups workgroups at once, one
+     * per core, and a dispatch ends with its slowest wave: one matmul tile
+     * of 128x128 takes one core while the other idles, so a 129^3 matmul
+     * (one interior tile, then three edge tiles) takes three tile times on
+     * two cores, not two. The stage's work is scaled by its groups rounded
+     * up to whole waves over its groups. A GPU's waves are many and
+     * unknown to Vulkan (parallel_groups is a guess there): not modelled. */
+    sh.wave = l->c->caps.info.is_cpu ? l->c->caps.parallel_groups : 0;
     l->c->ops->stage_shape(l->k->m->code, l->k->index, stage, l->symv, l->paramv, &sh);
     int sg = l->c->caps.target.subgroup_size;
     v->groups = sh.groups > 0 ? sh.groups : 0;
+    if (sh.groups > 0 && sh.wave_groups > sh.groups) {
+        static const IrCostMetric work[] = {IR_COST_FLOPS,      IR_COST_INTOPS,   IR_COST_BYTES_READ,
+                                            IR_COST_BYTES_WRITTEN, IR_COST_ACCESSES, IR_COST_CHECKED,
+                                            IR_COST_UNIFORM};
+        for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) v->v[work[i]] *= sh.wave_groups / sh.groups;
+    }
     if (sg > 1) v->v[IR_COST_ACCESSES] -= v->v[IR_COST_UNIFORM] * (1 - 1.0 / sg);
-    v->v[IR_COST_ACCESSES] /= sh.vec_width;
-    v->v[IR_COST_CHECKED] /= sh.vec_width;
+    /* an elementwise map's accesses stream: charged at the stream rate,
+     * in the gather accesses the roofline prices */
+    const IrDeviceProfile *pf = &l->c->profile;
+    if (l->k->ir->stages.v[stage].strategy == IR_STRAT_ELEMWISE && pf->stream_accesses_per_s > 0) {
+        v->v[IR_COST_ACCESSES] *= pf->accesses_per_s / pf->stream_accesses_per_s;
+        v->v[IR_COST_CHECKED] *= pf->accesses_per_s / pf->stream_accesses_per_s;
+    }
+    if (sh.vec_width > 1) {
+        IrLibClass c = (unsigned)v->lib < IR_LIB_N ? v->lib : IR_LIB_NONE;
+        double per = sh.vec_width / l->c->profile.lib_vec4_access[c]; /* elements per access's cost */
+        v->v[IR_COST_ACCESSES] /= per;
+        v->v[IR_COST_CHECKED] /= per;
+    }
     if (nd) *nd = sh.dispatches;
     return sh.groups >= 0;
 }
@@ -82,13 +108,18 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
         int nst = run ? k->cost->run.n : k->src->stages.n;
         IrCostValues *sv = calloc((size_t)nst + 1, sizeof *sv);
         if (!sv) return PX_ERR_OUT_OF_MEMORY;
-        int ok = 1;
+        int ok = 1, nd = 0;
         for (int i = 0; i < nst && ok; i++) {
             ok = run ? ir_cost_run_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &sv[i])
                      : ir_cost_values(k->cost, i, l->symv, NULL, l->paramv, NULL, &sv[i]);
-            if (ok && run) grouped &= as_run(l, i, &sv[i], NULL);
-            if (ok && run) sum.groups += sv[i].groups;
+            int d = 0;
+            if (ok && run) grouped &= as_run(l, i, &sv[i], &d);
+            if (ok && run) sum.groups += sv[i].groups, nd += d;
         }
+        /* the dispatches that run at these sizes (a matmul's interior and
+         * edge tiles are two, a variant that is not selected none), not
+         * the strategy's constant */
+        if (ok && run) sum.v[IR_COST_DISPATCHES] = nd;
         if (ok) cost->predicted_ns = ir_predict_kernel_s(&sum, sv, nst, &l->c->profile) * 1e9;
         free(sv);
     } else {

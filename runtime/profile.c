@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int rt_profile_path(char *buf, size_t n, const char *device)
 {
@@ -53,20 +54,23 @@ int rt_profile_save(const IrDeviceProfile *p, const char *path)
 {
     if (make_dirs(path)) return -1;
     char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
+    /* one temporary file per process: two tools calibrating the same device
+     * on first use at once each rename a whole file into place */
+    if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp) return -1;
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
     fprintf(f, "# px device profile 2\n");
     fprintf(f, "device %s\n", p->device);
     fprintf(f, "bytes_per_s %.17g\nflops_per_s %.17g\nintops_per_s %.17g\n", p->bytes_per_s, p->flops_per_s,
             p->intops_per_s);
-    fprintf(f, "accesses_per_s %.17g\nchecked_per_s %.17g\n", p->accesses_per_s, p->checked_per_s);
+    fprintf(f, "accesses_per_s %.17g\nchecked_per_s %.17g\nstream_accesses_per_s %.17g\n", p->accesses_per_s,
+            p->checked_per_s, p->stream_accesses_per_s);
     fprintf(f, "dispatch_s %.17g\nbarrier_s %.17g\ncalibrated %d\n", p->dispatch_s, p->barrier_s, p->calibrated);
     fprintf(f, "group_s %.17g\n", p->group_s);
     for (int i = 1; i < IR_LIB_N; i++)
-        fprintf(f, "slowdown_%s %.17g\nfixed_s_%s %.17g\ngroup_s_%s %.17g\n", ir_lib_class_names[i],
-                p->lib_slowdown[i], ir_lib_class_names[i], p->lib_fixed_s[i], ir_lib_class_names[i],
-                p->lib_group_s[i]);
+        fprintf(f, "slowdown_%s %.17g\nfixed_s_%s %.17g\ngroup_s_%s %.17g\nvec4_access_%s %.17g\n",
+                ir_lib_class_names[i], p->lib_slowdown[i], ir_lib_class_names[i], p->lib_fixed_s[i],
+                ir_lib_class_names[i], p->lib_group_s[i], ir_lib_class_names[i], p->lib_vec4_access[i]);
     int bad = ferror(f);
     if (fclose(f) || bad || rename(tmp, path)) {
         remove(tmp);

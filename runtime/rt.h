@@ -88,6 +88,12 @@ typedef struct RtStageShape {
     double groups;             /* workgroups its dispatches launch; -1: no such thing */
     int vec_width;             /* elements one access moves (vec4: 4), >= 1 */
     int dispatches;            /* dispatches (CPU: steps) it runs as */
+    /* In: the workgroups the device runs at once (0: not modelled). Out:
+     * the groups of each dispatch rounded up to whole waves of that many,
+     * summed (= groups when not modelled): the device time the groups
+     * take, counted in groups. */
+    int wave;
+    double wave_groups;
 } RtStageShape;
 
 /* Sliced execution, the scheduler's unit of work (docs/SCHEDULER.md). A

@@ -4,6 +4,7 @@
  * buffers and push constants, rebuilt only when its arguments change. */
 #include "vk.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,21 +172,22 @@ static void vk_stage_shape(const RtCode *code, int k, int stage, const int64_t *
                            RtStageShape *out)
 {
     const CgLaunch *cl = &code->cg->kernels.v[k];
-    out->groups = 0;
+    out->groups = out->wave_groups = 0;
     out->vec_width = 1;
     out->dispatches = 0;
     for (int i = 0; i < cl->dispatches.n; i++) {
         const CgDispatch *cd = &cl->dispatches.v[i];
         if (cd->stage != stage) continue;
-        out->dispatches++;
         double n = 1;
         for (int dd = 0; dd < 3; dd++) {
             int64_t x = ir_size_eval(cd->groups[dd], syms, params);
             n *= x > 0 ? (double)x : 0;
         }
+        out->dispatches += n > 0; /* a dispatch with no groups is skipped (vk_prog_bind) */
         /* of a stage's variants exactly one runs (cg.h): its width counts */
         if (n > 0 && cd->vec_width > 1) out->vec_width = cd->vec_width;
         out->groups += n;
+        out->wave_groups += out->wave > 0 ? ceil(n / out->wave) * out->wave : n;
     }
 }
 

@@ -4,6 +4,9 @@
 # `N passed, N failed` line last; a suite that crashes counts as one failure.
 B=${1:-build}
 total_p=0; total_f=0
+# No suite calibrates a device on first use (tools/first_calibration.h);
+# tests/runtime.sh checks that path itself, in a cache of its own.
+PX_AUTO_CALIBRATE=0; export PX_AUTO_CALIBRATE
 run_suite() {
     name=$1; shift
     out=$("$@" 2>&1); rc=$?

@@ -317,5 +317,26 @@ fi
 if [ "$(stat -c %a "$T/om.npy" 2>/dev/null)" = 640 ]; then ok "--out mode follows the umask"
 else bad "--out mode follows the umask" "$(ls -la "$T/om.npy" 2>&1)"; fi
 
+# calibration on first use (tools/first_calibration.h): with no saved
+# profile and PX_AUTO_CALIBRATE unset, the first run calibrates the device
+# once, says so on stderr and predicts from the profile it saved; the
+# second run finds it. (Everything else here runs with PX_AUTO_CALIBRATE=0,
+# set by tests/run.sh.)
+mkdir -p "$T/cache"
+first=$(env -u PX_AUTO_CALIBRATE XDG_CACHE_HOME="$T/cache" "$PXRUN" $E/saxpy.px --arg a=2 --fill x=ones --fill y=ones \
+        --size N=1000 --json 2>"$T/first.err")
+second=$(env -u PX_AUTO_CALIBRATE XDG_CACHE_HOME="$T/cache" "$PXRUN" $E/saxpy.px --arg a=2 --fill x=ones --fill y=ones \
+        --size N=1000 --json 2>"$T/second.err")
+prof=$(ls "$T"/cache/px/*.profile 2>/dev/null | head -n 1)
+if grep -q "calibrating it once" "$T/first.err" && grep -qF "profile saved to $prof" "$T/first.err" && [ -n "$prof" ] &&
+   ! grep -q calibrat "$T/second.err" &&
+   printf '%s' "$first" | $PY -c "import json,sys; j=json.load(sys.stdin); assert j['profile']['calibrated'] and j['profile']['source'] == sys.argv[1]" "$prof" &&
+   printf '%s' "$second" | $PY -c "import json,sys; j=json.load(sys.stdin); assert j['profile']['calibrated'] and j['profile']['source'] == sys.argv[1]" "$prof"
+then ok "calibration on first use, once"
+else bad "calibration on first use, once" "$(cat "$T/first.err" "$T/second.err"; ls -la "$T/cache/px" 2>&1)"; fi
+out=$(PX_AUTO_CALIBRATE=0 XDG_CACHE_HOME="$T/cache0" "$PXRUN" $E/saxpy.px --arg a=2 --fill x=ones --fill y=ones --size N=10 2>&1)
+if [ ! -e "$T/cache0/px" ] && ! printf '%s' "$out" | grep -q calibrat; then ok "PX_AUTO_CALIBRATE=0 skips it"
+else bad "PX_AUTO_CALIBRATE=0 skips it" "$out"; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

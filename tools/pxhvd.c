@@ -17,6 +17,7 @@
 
 #include "hv/hv.h"
 #include "px.h"
+#include "tools/first_calibration.h"
 #include "pxsched.h"
 #include "sched/sched.h"
 
@@ -262,6 +263,9 @@ int main(int argc, char **argv)
         }
         char *err = NULL;
         if (px_context_create(&cfg, &sc.devices[d], &err)) fail(1, "device %d (%s): %s", d, v ? v : "default", err ? err : "no device");
+        char cerr[1200];
+        if (px_first_calibration(&sc.devices[d], &cfg, on_hv_log, NULL, cerr, sizeof cerr))
+            fail(1, "device %d (%s): %s", d, v ? v : "default", cerr);
         PxDeviceInfo di;
         px_device_info(sc.devices[d], &di);
         sc.capacity[d] = devmem;

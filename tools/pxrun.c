@@ -16,6 +16,7 @@
 #include "hv/hv.h"
 #include "px.h"
 
+#include "tools/first_calibration.h"
 #include "tools/pxrun_args.h"
 
 static void usage(FILE *f)
@@ -40,6 +41,8 @@ static void die(const char *fmt, ...)
     va_end(ap);
     exit(1);
 }
+
+static void say_line(void *user, const char *msg) { fprintf(stderr, "pxrun: %s\n", msg); }
 
 static void on_log(void *user, PxLogLevel lv, const char *msg)
 {
@@ -243,6 +246,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "pxrun: backend: %s%s\n", px_context_backend(ctx), fell_back ? " (no Vulkan device)" : "");
 
     if (o.calibrate) return calibrate(ctx, &o);
+    char cerr[1200];
+    if (px_first_calibration(&ctx, &cfg, say_line, NULL, cerr, sizeof cerr)) die("%s", cerr);
 
     PxModule *m;
     char *diags;

@@ -23,9 +23,11 @@ mkdir -p "$D" || exit 1
 LLVM_CONFIG=/usr/lib/llvm-16/bin/llvm-config
 clang-16 -O3 -march=native -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -pthread \
     bench/cpu/cloops.c -o "$D/cloops" || { echo "bench/cpu: cannot build cloops"; exit 1; }
+# The LLVM backend is a plugin that takes the compiler's symbols from the
+# program (as the Makefile links the tools): -rdynamic, whole archives.
 # shellcheck disable=SC2046
-gcc -std=c11 -Wall -Wextra -Werror -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude \
-    bench/cpu/pxcpu.c "$B/libpx.a" "$B/libpxc.a" $(pkg-config --libs SPIRV-Tools vulkan) \
+gcc -std=c11 -Wall -Wextra -Werror -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -rdynamic \
+    bench/cpu/pxcpu.c -Wl,--whole-archive "$B/libpx.a" "$B/libpxc.a" -Wl,--no-whole-archive $(pkg-config --libs SPIRV-Tools vulkan) \
     $($LLVM_CONFIG --ldflags --libs core orcjit native passes analysis target) \
     $($LLVM_CONFIG --system-libs) -lstdc++ -lm -lpthread -ldl -o "$D/pxcpu" ||
     { echo "bench/cpu: cannot build pxcpu against $B"; exit 1; }
