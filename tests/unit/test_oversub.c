@@ -434,15 +434,7 @@ TEST(migrate_evicted)
 
 int main(void)
 {
-    if (!pxtest_open()) return 1;
-    PxConfig cfg;
-    px_config_default(&cfg);
-    cfg.log = pxtest_quiet;
-    char *err = NULL;
-    if (px_context_create(&cfg, &ctx2, &err)) {
-        printf("second context: %s\n0 passed, 1 failed\n", err ? err : "?");
-        return 1;
-    }
+    if (!pxtest_open() || !pxtest_open_as(&ctx2, "second context")) return 1;
     RUN(off_refuses_over_capacity);
     RUN(quotas_past_capacity);
     RUN(evict_restore_turns);
