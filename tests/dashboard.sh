@@ -10,10 +10,7 @@ B=${1:-build}
 . tests/http_lib.sh
 CHROME=/usr/bin/chromium
 
-if [ ! -x "$CHROME" ]; then
-    bad "chromium is not installed (tools/install-deps.sh installs it)"
-    echo "$pass passed, $fail failed"; exit 1
-fi
+need "$CHROME"
 
 # chrome MODE OUT [WIDTHxHEIGHT]: the dashboard at $URL after 3 s of its
 # virtual time (3 refreshes); MODE dom (the page's DOM into OUT) or png
@@ -97,5 +94,4 @@ get "$URL/api/status" >"$T/status1.json"
 run_checks $PY tests/dashboard_check.py "$T/dom1.html" "$T/status1.json" 1 "9:launches_done=0" "9:achieved_10s=0.0%" \
     "9:share=100.0%"
 check "SIGTERM exit 0 (1 VM)" stop_hvd
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+checks_done

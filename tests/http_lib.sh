@@ -1,14 +1,19 @@
 # tests/http_lib.sh — sourced by tests/metrics.sh and tests/dashboard.sh:
-# a temp dir, ok/bad counters, pxhvd with --metrics on a free loopback
-# port, background load by VM, and a cleanup that ends every process the
-# test started (by its id) on every path out. Needs B set.
-PY=/usr/bin/python3
+# the counters of tests/check_lib.sh, a temp dir, pxhvd with --metrics on a
+# free loopback port, background load by VM, and a cleanup that ends every
+# process the test started (by its id) on every path out. Needs B set.
+. tests/check_lib.sh
 export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in tests/
 T=$(mktemp -d /tmp/px-http-test.XXXXXX)
-pass=0; fail=0; PIDS=; LOAD=
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+PIDS=; LOAD=
+
+# need PROGRAM: the suite ends with one failure when PROGRAM (a path) is
+# not installed
+need() {
+    [ -x "$1" ] && return 0
+    bad "$(basename "$1") is not installed (tools/install-deps.sh installs it)"
+    checks_done; exit 1
+}
 # run_checks CMD...: runs a checker that prints ok/FAIL lines and counts them
 run_checks() {
     out=$("$@" 2>&1)

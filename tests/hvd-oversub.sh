@@ -7,15 +7,8 @@
 # daemon stays up and the following launches succeed. Ends with
 # `N passed, N failed`.
 B=${1:-build}
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/px-hvd-over.XXXXXX)
-D=$T/hvd
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; [ -n "$KEEP" ] || rm -rf "$T"; }
-trap cleanup EXIT
+. tests/check_lib.sh
+check_tmp px-hvd-over
 
 VMS="--vm 1:mem=3M,share=40 --vm 2:mem=3M,share=40"
 check "quotas past capacity without --oversubscribe: exit 2" \
@@ -78,5 +71,4 @@ sys.exit(0 if d['device_losses'] == 1 and d['launches_lost'] == 1 and v[1]['laun
 
 kill -TERM "$DPID"; wait "$DPID"; rc=$?; DPID=
 check "SIGTERM exit 0" test $rc = 0
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+checks_done

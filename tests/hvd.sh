@@ -6,15 +6,8 @@
 # start-up errors and their statuses, pxctl, SIGTERM. Ends with
 # `N passed, N failed`.
 B=${1:-build}
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/px-hvd-test.XXXXXX)
-D=$T/hvd
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
+. tests/check_lib.sh
+check_tmp px-hvd-test
 
 "$B/pxhvd" --listen "$D" --device-memory 1G --vm 1:mem=256M,share=50,name=alpha \
     --vm 2:mem=128M,share=30 --vm 3:mem=1M,share=20 >"$T/hvd.log" 2>&1 &
@@ -192,5 +185,4 @@ check "DIR a file: exit 1" test "$("$B/pxhvd" --listen "$T/file" --device-memory
 mkdir -m 755 "$T/open"
 check "DIR not private: exit 1" test "$("$B/pxhvd" --listen "$T/open" --device-memory 1G 2>/dev/null; echo $?)" = 1
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+checks_done

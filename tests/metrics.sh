@@ -10,10 +10,7 @@ B=${1:-build}
 . tests/http_lib.sh
 PROM=/usr/bin/prometheus
 
-if [ ! -x "$PROM" ]; then
-    bad "prometheus is not installed (tools/install-deps.sh installs it)"
-    echo "$pass passed, $fail failed"; exit 1
-fi
+need "$PROM"
 
 # device 0 for VMs 1-3 (50/30/20), device 1 (the same GPU again) for VM 4,
 # which stays idle: the auto-balancer is off, or it would move a busy VM
@@ -60,5 +57,4 @@ stop_load
 
 check "pxhvd stops on SIGTERM with the endpoint open (exit 0)" stop_hvd
 check "a bad --metrics address is a usage error (exit 2)" sh -c "'$B/pxhvd' --listen '$T/x' --metrics nonsense >/dev/null 2>&1; test \$? = 2"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+checks_done

@@ -7,18 +7,8 @@
 # status JSON's counters; auto-balance moving one of three busy VMs off a
 # crowded device and then staying put. Ends with `N passed, N failed`.
 B=${1:-build}
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/px-multidev.XXXXXX)
-D=$T/hvd
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-cleanup() {
-    for p in $DPID $CPIDS; do kill "$p" 2>/dev/null; done
-    [ -n "$KEEP" ] || rm -rf "$T"
-}
-trap cleanup EXIT
+. tests/check_lib.sh
+check_tmp px-multidev
 up() { for i in $(seq 1 100); do [ -S "$1/control.sock" ] && return 0; sleep 0.1; done; return 1; }
 json() { "$B/pxctl" --hvd "$1" status --json | $PY -c "import sys, json; j = json.load(sys.stdin); print($2)"; }
 
@@ -132,5 +122,4 @@ for p in $CPIDS; do kill "$p" 2>/dev/null; done
 CPIDS=
 kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+checks_done

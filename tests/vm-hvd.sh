@@ -8,14 +8,8 @@
 # and is checked against NumPy (/usr/bin/python3), outside PX. Then the
 # achieved shares are read with pxctl. Ends with `N passed, N failed`.
 B=${1:-build}
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/px-vm-hvd.XXXXXX)
-D=$T/hvd
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
+. tests/check_lib.sh
+check_tmp px-vm-hvd
 
 make --no-print-directory -s B="$B" "$B/guest/pxrun" >/dev/null 2>&1 &&
     make --no-print-directory -s B="$B" guest-image >"$T/image.log" 2>&1 || {
@@ -25,7 +19,7 @@ make --no-print-directory -s B="$B" "$B/guest/pxrun" >/dev/null 2>&1 &&
     --vm 2:mem=64M,share=30,name=vm-b --vm 3:mem=64M,share=20,name=vm-c >"$T/hvd.log" 2>&1 &
 DPID=$!
 for i in $(seq 1 100); do [ -S "$D/vm3.sock" ] && break; sleep 0.1; done
-[ -S "$D/vm3.sock" ] && ok "pxhvd up" || { bad "pxhvd up"; cat "$T/hvd.log"; echo "$pass passed, $fail failed"; exit 1; }
+[ -S "$D/vm3.sock" ] && ok "pxhvd up" || { bad "pxhvd up"; cat "$T/hvd.log"; checks_done; exit 1; }
 
 # each VM its own kernel and data; the references from NumPy
 $PY - "$T" <<'PY'
@@ -107,5 +101,4 @@ then ok "pxctl: each VM's launch done, none failed"; else bad "pxctl status"; ca
 
 kill -TERM "$DPID"; wait "$DPID" 2>/dev/null; rc=$?; DPID=
 [ "$rc" = 0 ] && ok "pxhvd stops on SIGTERM" || bad "pxhvd stops on SIGTERM (exit $rc)"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+checks_done

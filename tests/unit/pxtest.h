@@ -57,20 +57,27 @@ static void pxtest_quiet(void *u, PxLogLevel lv, const char *msg)
     (void)u, (void)lv, (void)msg;
 }
 
-/* Opens ctx on the default backend (PX_BACKEND selects it) with messages
- * dropped; 0 after printing the suite's closing line when there is none. */
-static inline int pxtest_open(void)
+/* Opens *c on the default backend (PX_BACKEND selects it) with messages
+ * dropped; 0 after printing `what: why` and the suite's closing line when
+ * it cannot. */
+static inline int pxtest_open_as(PxContext **c, const char *what)
 {
     PxConfig cfg;
     px_config_default(&cfg);
     cfg.log = pxtest_quiet;
     char *err = NULL;
-    if (px_context_create(&cfg, &ctx, &err)) {
-        printf("no device: %s\n0 passed, 1 failed\n", err ? err : "?");
+    if (px_context_create(&cfg, c, &err)) {
+        printf("%s: %s\n0 passed, 1 failed\n", what, err ? err : "?");
         px_free(err);
         return 0;
     }
     return 1;
+}
+
+/* ctx, the suite's context (pxtest_open_as). */
+static inline int pxtest_open(void)
+{
+    return pxtest_open_as(&ctx, "no device");
 }
 
 /* Compiles src as `file` and makes a launch of kernel; NULL (with the

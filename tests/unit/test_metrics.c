@@ -16,31 +16,19 @@
 #include <unistd.h>
 
 #include "hv/hv.h"
-#include "pxsched.h"
 #include "pxtest.h"
+#include "schedtest.h"
 #include "test.h"
-
-static PxSched *S;
 
 static const char *SAXPY = "GPU_KERNEL saxpy\nGPU_PARAM a float\nGPU_PARAM x float[N]\nGPU_PARAM y float[N]\n"
                            "GPU_THREAD_CODE:\n    PARALLEL_MAP x y -> y : a * x + y\nGPU_END\n";
 
-static int vm_new(uint32_t id, double share, uint64_t quota)
-{
-    PxVmConfig c = {.id = id, .share = share, .mem_quota = quota, .device = 0};
-    return px_sched_vm_create(S, &c) == PX_OK;
-}
-
 /* A VM with SAXPY compiled and x, y of n floats: the module id, 0 on error. */
 static uint32_t saxpy_setup(uint32_t vm, int64_t n, uint32_t *x, uint32_t *y)
 {
-    uint32_t m = 0;
-    char *diags = NULL;
-    int64_t sh[1] = {n};
-    int bad = px_vm_compile(S, vm, SAXPY, strlen(SAXPY), "t.px", &m, &diags) ||
-              px_vm_buffer_create(S, vm, PX_F32, 1, sh, x) || px_vm_buffer_create(S, vm, PX_F32, 1, sh, y);
-    px_free(diags);
-    return bad ? 0 : m;
+    uint32_t m = compile(vm, SAXPY);
+    if (!m || !(*x = fbuf(vm, n, NULL)) || !(*y = fbuf(vm, n, NULL))) return 0;
+    return m;
 }
 
 static PxResult saxpy_submit(uint32_t vm, uint32_t m, uint32_t x, uint32_t y, uint64_t *t)
@@ -68,7 +56,7 @@ static int count(const char *text, const char *s)
 
 TEST(zeros_from_creation)
 {
-    CHECK(vm_new(7, 20, 1 << 20));
+    CHECK(vm_on(7, 0, 20, 1 << 20));
     size_t n = 0;
     char *t = hv_metrics_text(S, &n);
     CHECK(t && strlen(t) == n);
@@ -101,7 +89,7 @@ TEST(zeros_from_creation)
 
 TEST(counts_after_launches)
 {
-    CHECK(vm_new(8, 30, 1 << 20));
+    CHECK(vm_on(8, 0, 30, 1 << 20));
     uint32_t x, y, m = saxpy_setup(8, 1000, &x, &y);
     CHECK(m != 0);
     const PxKernel *k = NULL;
@@ -149,7 +137,7 @@ TEST(reincarnation)
 {
     PxVmStats a, b;
     CHECK(px_sched_vm_stats(S, 8, &a) == PX_OK);
-    CHECK(px_sched_vm_destroy(S, 8) == PX_OK && vm_new(8, 30, 1 << 20));
+    CHECK(px_sched_vm_destroy(S, 8) == PX_OK && vm_on(8, 0, 30, 1 << 20));
     CHECK(px_sched_vm_stats(S, 8, &b) == PX_OK);
     CHECK(b.incarnation > a.incarnation && b.launches_done == 0 && b.gpu_ns == 0 && b.latency_le[PX_LATENCY_BUCKETS - 1] == 0);
     char want[160];
@@ -213,7 +201,7 @@ static void *load(void *arg)
 
 TEST(http_endpoint)
 {
-    CHECK(vm_new(9, 10, 1 << 20));
+    CHECK(vm_on(9, 0, 10, 1 << 20));
     char err[256];
     HvHttpConfig hc = {.addr = "127.0.0.1:0"};
     HvHttp *h = hv_http_start(&hc, S, err, sizeof err);
@@ -262,14 +250,8 @@ int main(void)
 {
     if (!pxtest_open()) return 1;
     PxSchedConfig sc;
-    px_sched_config_default(&sc);
-    sc.ndevices = 1;
-    sc.devices[0] = ctx;
-    sc.capacity[0] = 1ull << 30;
-    if (px_sched_create(&sc, &S)) {
-        printf("scheduler: %s\n0 passed, 1 failed\n", px_sched_last_error());
-        return 1;
-    }
+    schedtest_config1(&sc, ctx);
+    if (!schedtest_start(&sc)) return 1;
     RUN(zeros_from_creation);
     RUN(counts_after_launches);
     RUN(reincarnation);

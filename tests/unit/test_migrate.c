@@ -12,11 +12,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "pxsched.h"
+#define SCHEDTEST_FILE "two.px"
+#include "schedtest.h"
 #include "sched/sched.h"
 #include "test.h"
 
-static PxSched *S;
 enum { VK0, VK1, CPU, NDEV };
 
 /* stage 0: an LCG applied reps times per element (long, sliced); stage 1:
@@ -37,46 +37,6 @@ static void lcg_ref(const uint32_t *a, uint32_t *b, uint32_t *c, int64_t n, uint
         acc += v;
         c[i] = acc;
     }
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&t, NULL);
-}
-
-static int vm_on(uint32_t id, int device, double share, uint64_t quota)
-{
-    PxVmConfig c;
-    memset(&c, 0, sizeof c);
-    c.id = id;
-    c.share = share;
-    c.mem_quota = quota;
-    c.device = device;
-    PxResult r = px_sched_vm_create(S, &c);
-    if (r) fprintf(stderr, "vm %u: %s\n", id, px_sched_last_error());
-    return r == PX_OK;
-}
-
-static uint32_t compile(uint32_t vm, const char *src)
-{
-    uint32_t m = 0;
-    char *diags = NULL;
-    if (px_vm_compile(S, vm, src, strlen(src), "two.px", &m, &diags))
-        fprintf(stderr, "compile: %s\n%s", px_sched_last_error(), diags ? diags : "");
-    px_free(diags);
-    return m;
-}
-
-static uint32_t ubuf(uint32_t vm, int64_t n, const uint32_t *data)
-{
-    uint32_t b = 0;
-    if (px_vm_buffer_create(S, vm, PX_U32, 1, &n, &b)) {
-        fprintf(stderr, "buffer: %s\n", px_sched_last_error());
-        return 0;
-    }
-    if (data && px_vm_buffer_write(S, vm, b, data, (size_t)n * 4)) return 0;
-    return b;
 }
 
 static uint64_t submit_two(uint32_t vm, uint32_t m, uint32_t a, uint32_t b, uint32_t c, uint32_t reps)
@@ -533,10 +493,7 @@ int main(void)
     }
     sc.slice_us = 500;
     sc.long_slice_us = 500;
-    if (px_sched_create(&sc, &S)) {
-        printf("scheduler: %s\n0 passed, 1 failed\n", px_sched_last_error());
-        return 1;
-    }
+    if (!schedtest_start(&sc)) return 1;
     RUN(balance_at_thresholds);
     RUN(balance_settles);
     RUN(balance_no_oscillation);

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#define SCHEDTEST_FILE "saxpy.px"
 #include "pxtest.h"
+#include "schedtest.h"
 #include "sched/sched.h"
 #include "test.h"
 
@@ -16,7 +18,6 @@
 static const char *SAXPY = "GPU_KERNEL saxpy\nGPU_PARAM a float\nGPU_PARAM x float[N]\nGPU_PARAM y float[N]\n"
                            "GPU_THREAD_CODE:\n    PARALLEL_MAP x y -> y : a * x + y\nGPU_END\n";
 
-static PxSched *S;
 static PxContext *ctx2; /* a second context on the same backend: device 1 */
 static int host_copies;  /* PxSchedConfig.host_copies of the next mk */
 
@@ -38,41 +39,14 @@ static int mk(double ratio, uint64_t cap, int ndev, int slice_us)
     return r == PX_OK;
 }
 
-static PxResult vm_on(uint32_t id, int device, uint64_t quota)
-{
-    PxVmConfig c;
-    memset(&c, 0, sizeof c);
-    c.id = id;
-    c.share = 10;
-    c.mem_quota = quota;
-    c.device = device;
-    return px_sched_vm_create(S, &c);
-}
-
-static uint32_t compile(uint32_t vm)
-{
-    uint32_t m = 0;
-    char *diags = NULL;
-    if (px_vm_compile(S, vm, SAXPY, strlen(SAXPY), "saxpy.px", &m, &diags))
-        fprintf(stderr, "compile: %s\n", px_sched_last_error());
-    px_free(diags);
-    return m;
-}
-
 /* A buffer of n floats, v[i] = base + i % 97 (exact in a float). */
-static uint32_t fbuf(uint32_t vm, int64_t n, float base)
+static uint32_t fbuf_seq(uint32_t vm, int64_t n, float base)
 {
-    uint32_t b = 0;
-    int64_t sh[1] = {n};
-    if (px_vm_buffer_create(S, vm, PX_F32, 1, sh, &b)) {
-        fprintf(stderr, "buffer: %s\n", px_sched_last_error());
-        return 0;
-    }
     float *v = malloc((size_t)n * 4);
     for (int64_t i = 0; i < n; i++) v[i] = base + (float)(i % 97);
-    PxResult r = px_vm_buffer_write(S, vm, b, v, (size_t)n * 4);
+    uint32_t b = fbuf(vm, n, v);
     free(v);
-    return r ? 0 : b;
+    return b;
 }
 
 static uint64_t submit_saxpy(uint32_t vm, uint32_t mod, float a, uint32_t x, uint32_t y, PxResult *r)
@@ -112,21 +86,6 @@ static int holds(uint32_t vm, uint32_t y, int64_t n, float base_x, float base_y,
     return ok;
 }
 
-static uint64_t resident(int dev)
-{
-    PxDeviceStats ds;
-    px_sched_device_stats(S, dev, &ds);
-    return ds.memory_resident_bytes;
-}
-
-static PxVmStats vstats(uint32_t vm)
-{
-    PxVmStats v;
-    memset(&v, 0, sizeof v);
-    px_sched_vm_stats(S, vm, &v);
-    return v;
-}
-
 #define MIB (1ull << 20)
 
 /* ---- oversubscription ------------------------------------------------------ */
@@ -135,10 +94,10 @@ TEST(off_refuses_over_capacity)
 {
     CHECK(mk(0, 4 * MIB, 1, 0));
     if (!S) return;
-    CHECK(vm_on(1, 0, 3 * MIB) == PX_OK);
-    CHECK(vm_on(2, 0, 2 * MIB) == PX_ERR_QUOTA);
+    CHECK(vm_create(1, 0, 10, 3 * MIB) == PX_OK);
+    CHECK(vm_create(2, 0, 10, 2 * MIB) == PX_ERR_QUOTA);
     CHECK(strstr(px_sched_last_error(), "does not fit") != NULL);
-    CHECK(vm_on(2, 0, 1 * MIB) == PX_OK);
+    CHECK(vm_create(2, 0, 10, 1 * MIB) == PX_OK);
     px_sched_destroy(S);
     /* a ratio below 1 (or absurd) is refused */
     PxSchedConfig sc;
@@ -153,9 +112,9 @@ TEST(quotas_past_capacity)
 {
     CHECK(mk(1.5, 4 * MIB, 1, 0));
     if (!S) return;
-    CHECK(vm_on(1, 0, 3 * MIB) == PX_OK);
-    CHECK(vm_on(2, 0, 3 * MIB) == PX_OK); /* 6 MiB of quotas on 4 MiB */
-    CHECK(vm_on(3, 0, 1) == PX_ERR_QUOTA);
+    CHECK(vm_create(1, 0, 10, 3 * MIB) == PX_OK);
+    CHECK(vm_create(2, 0, 10, 3 * MIB) == PX_OK); /* 6 MiB of quotas on 4 MiB */
+    CHECK(vm_create(3, 0, 10, 1) == PX_ERR_QUOTA);
     CHECK(strstr(px_sched_last_error(), "oversubscribed") != NULL);
     /* quotas stay exact per VM */
     int64_t sh[1] = {(int64_t)(3 * MIB / 4) + 1};
@@ -173,11 +132,11 @@ TEST(evict_restore_turns)
     const int64_t n = (int64_t)(cap * 35 / 100 / 4); /* x and y: 70% of the capacity per VM */
     CHECK(mk(1.5, cap, 1, 0));
     if (!S) return;
-    CHECK(vm_on(1, 0, 3 * MIB) == PX_OK && vm_on(2, 0, 3 * MIB) == PX_OK);
-    uint32_t m1 = compile(1), m2 = compile(2);
-    uint32_t x1 = fbuf(1, n, 1), y1 = fbuf(1, n, 5);
+    CHECK(vm_create(1, 0, 10, 3 * MIB) == PX_OK && vm_create(2, 0, 10, 3 * MIB) == PX_OK);
+    uint32_t m1 = compile(1, SAXPY), m2 = compile(2, SAXPY);
+    uint32_t x1 = fbuf_seq(1, n, 1), y1 = fbuf_seq(1, n, 5);
     CHECK(resident(0) == 2 * (uint64_t)n * 4);
-    uint32_t x2 = fbuf(2, n, 2), y2 = fbuf(2, n, 7);
+    uint32_t x2 = fbuf_seq(2, n, 2), y2 = fbuf_seq(2, n, 7);
     CHECK(m1 && m2 && x1 && y1 && x2 && y2);
     CHECK(resident(0) <= cap);
     CHECK(vstats(1).evictions >= 1); /* VM 2's buffers pushed VM 1's out */
@@ -225,9 +184,9 @@ TEST(evict_between_slices)
     const int64_t n = (int64_t)(cap * 30 / 100 / 4);
     CHECK(mk(1.5, cap, 1, 20));
     if (!S) return;
-    CHECK(vm_on(1, 0, 3 * MIB) == PX_OK && vm_on(2, 0, 3 * MIB) == PX_OK);
-    uint32_t m[3] = {0, compile(1), compile(2)};
-    uint32_t x[3] = {0, fbuf(1, n, 1), fbuf(2, n, 2)}, y[3] = {0, fbuf(1, n, 3), fbuf(2, n, 4)};
+    CHECK(vm_create(1, 0, 10, 3 * MIB) == PX_OK && vm_create(2, 0, 10, 3 * MIB) == PX_OK);
+    uint32_t m[3] = {0, compile(1, SAXPY), compile(2, SAXPY)};
+    uint32_t x[3] = {0, fbuf_seq(1, n, 1), fbuf_seq(2, n, 2)}, y[3] = {0, fbuf_seq(1, n, 3), fbuf_seq(2, n, 4)};
     enum { K = 6 };
     uint64_t t[3][K];
     for (int k = 0; k < K; k++)
@@ -260,8 +219,8 @@ TEST(own_launch_too_large)
     const int64_t n = (int64_t)(cap * 60 / 100 / 4);
     CHECK(mk(2, cap, 1, 0));
     if (!S) return;
-    CHECK(vm_on(1, 0, 6 * MIB) == PX_OK);
-    uint32_t m = compile(1), x = fbuf(1, n, 1), y = fbuf(1, n, 2); /* each fits alone */
+    CHECK(vm_create(1, 0, 10, 6 * MIB) == PX_OK);
+    uint32_t m = compile(1, SAXPY), x = fbuf_seq(1, n, 1), y = fbuf_seq(1, n, 2); /* each fits alone */
     CHECK(m && x && y);
     PxResult r;
     submit_saxpy(1, m, 2, x, y, &r);
@@ -271,7 +230,7 @@ TEST(own_launch_too_large)
     CHECK_MSG(strstr(px_sched_last_error(), want) && strstr(px_sched_last_error(), "capacity of 4194304"),
               "message: %s", px_sched_last_error());
     /* the same kernel on buffers that fit runs */
-    uint32_t z = fbuf(1, n / 4, 3), w = fbuf(1, n / 4, 4);
+    uint32_t z = fbuf_seq(1, n / 4, 3), w = fbuf_seq(1, n / 4, 4);
     PxTicketResult res;
     CHECK(run_saxpy(1, m, 2, z, w, &res) == PX_OK);
     CHECK(holds(1, w, n / 4, 3, 4, 2, 1));
@@ -300,10 +259,10 @@ TEST(device_loss_recovery)
     CHECK(mk(0, 64 * MIB, 2, 0));
     host_copies = 0;
     if (!S) return;
-    CHECK(vm_on(1, 0, 8 * MIB) == PX_OK && vm_on(2, 1, 8 * MIB) == PX_OK);
-    uint32_t m1 = compile(1), m2 = compile(2);
-    uint32_t x = fbuf(1, n, 1), y = fbuf(1, n, 2), z = fbuf(1, n, 3);
-    uint32_t x2 = fbuf(2, n, 4), y2 = fbuf(2, n, 5);
+    CHECK(vm_create(1, 0, 10, 8 * MIB) == PX_OK && vm_create(2, 1, 10, 8 * MIB) == PX_OK);
+    uint32_t m1 = compile(1, SAXPY), m2 = compile(2, SAXPY);
+    uint32_t x = fbuf_seq(1, n, 1), y = fbuf_seq(1, n, 2), z = fbuf_seq(1, n, 3);
+    uint32_t x2 = fbuf_seq(2, n, 4), y2 = fbuf_seq(2, n, 5);
     PxTicketResult res;
     CHECK(run_saxpy(1, m1, 2, x, y, &res) == PX_OK); /* y now written by a launch */
     CHECK(run_saxpy(2, m2, 3, x2, y2, &res) == PX_OK);
@@ -338,7 +297,7 @@ TEST(device_loss_recovery)
     CHECK(d0.losses == 1 && d0.launches_lost == 1 && d1.losses == 0 && d1.launches_lost == 0);
     CHECK(vstats(1).launches_lost == 1 && vstats(2).launches_lost == 0 && vstats(2).launches_failed == 0);
     /* a new module compiles and runs on the recreated device */
-    uint32_t m3 = compile(1);
+    uint32_t m3 = compile(1, SAXPY);
     CHECK(m3 && run_saxpy(1, m3, 1, x, z, &res) == PX_OK);
     CHECK(holds(1, z, n, 1, 3, 1, 3)); /* 3 + x + 2x */
     px_sched_destroy(S);
@@ -355,10 +314,10 @@ TEST(device_loss_fails_started)
     CHECK(mk(0, 256 * MIB, 1, 20));
     host_copies = 0;
     if (!S) return;
-    CHECK(vm_on(1, 0, 64 * MIB) == PX_OK && vm_on(2, 0, 64 * MIB) == PX_OK);
-    uint32_t m[3] = {0, compile(1), compile(2)};
-    uint32_t x[3] = {0, fbuf(1, n, 1), fbuf(2, n, 2)}, y[3] = {0, fbuf(1, n, 3), fbuf(2, n, 4)};
-    uint32_t z = fbuf(1, 1024, 5), w = fbuf(1, 1024, 6);
+    CHECK(vm_create(1, 0, 10, 64 * MIB) == PX_OK && vm_create(2, 0, 10, 64 * MIB) == PX_OK);
+    uint32_t m[3] = {0, compile(1, SAXPY), compile(2, SAXPY)};
+    uint32_t x[3] = {0, fbuf_seq(1, n, 1), fbuf_seq(2, n, 2)}, y[3] = {0, fbuf_seq(1, n, 3), fbuf_seq(2, n, 4)};
+    uint32_t z = fbuf_seq(1, 1024, 5), w = fbuf_seq(1, 1024, 6);
     PxResult r;
     uint64_t t1 = submit_saxpy(1, m[1], 1, x[1], y[1], &r), t2 = submit_saxpy(2, m[2], 1, x[2], y[2], &r);
     uint64_t t3 = submit_saxpy(1, m[1], 2, z, w, &r);
@@ -389,8 +348,8 @@ TEST(device_loss_without_host_copies)
     const int64_t n = 1024;
     CHECK(mk(0, 64 * MIB, 1, 0));
     if (!S) return;
-    CHECK(vm_on(1, 0, 8 * MIB) == PX_OK);
-    uint32_t m = compile(1), x = fbuf(1, n, 1), y = fbuf(1, n, 2);
+    CHECK(vm_create(1, 0, 10, 8 * MIB) == PX_OK);
+    uint32_t m = compile(1, SAXPY), x = fbuf_seq(1, n, 1), y = fbuf_seq(1, n, 2);
     PxTicketResult res;
     CHECK(sched_inject_loss(S, 0) == PX_OK);
     CHECK(run_saxpy(1, m, 2, x, y, &res) == PX_ERR_DEVICE_LOST);
@@ -414,12 +373,12 @@ TEST(device_loss_keeps_evicted)
     const int64_t n = (int64_t)(cap * 35 / 100 / 4);
     CHECK(mk(1.5, cap, 1, 0));
     if (!S) return;
-    CHECK(vm_on(1, 0, 3 * MIB) == PX_OK && vm_on(2, 0, 3 * MIB) == PX_OK);
-    uint32_t m1 = compile(1), m2 = compile(2);
-    uint32_t x1 = fbuf(1, n, 1), y1 = fbuf(1, n, 2);
+    CHECK(vm_create(1, 0, 10, 3 * MIB) == PX_OK && vm_create(2, 0, 10, 3 * MIB) == PX_OK);
+    uint32_t m1 = compile(1, SAXPY), m2 = compile(2, SAXPY);
+    uint32_t x1 = fbuf_seq(1, n, 1), y1 = fbuf_seq(1, n, 2);
     PxTicketResult res;
     CHECK(run_saxpy(1, m1, 2, x1, y1, &res) == PX_OK);
-    uint32_t x2 = fbuf(2, n, 3), y2 = fbuf(2, n, 4); /* evicts VM 1's: y1's launch result goes to the host */
+    uint32_t x2 = fbuf_seq(2, n, 3), y2 = fbuf_seq(2, n, 4); /* evicts VM 1's: y1's launch result goes to the host */
     CHECK(vstats(1).evictions >= 2);
     CHECK(sched_inject_loss(S, 0) == PX_OK);
     CHECK(run_saxpy(2, m2, 1, x2, y2, &res) == PX_ERR_DEVICE_LOST);
@@ -439,10 +398,10 @@ TEST(migrate_evicted)
     const int64_t n = (int64_t)(cap * 35 / 100 / 4);
     CHECK(mk(1.5, cap, 2, 0));
     if (!S) return;
-    CHECK(vm_on(1, 0, 3 * MIB) == PX_OK && vm_on(2, 0, 3 * MIB) == PX_OK);
-    uint32_t m1 = compile(1), m2 = compile(2);
-    uint32_t x1 = fbuf(1, n, 1), y1 = fbuf(1, n, 5);
-    uint32_t x2 = fbuf(2, n, 2), y2 = fbuf(2, n, 7);
+    CHECK(vm_create(1, 0, 10, 3 * MIB) == PX_OK && vm_create(2, 0, 10, 3 * MIB) == PX_OK);
+    uint32_t m1 = compile(1, SAXPY), m2 = compile(2, SAXPY);
+    uint32_t x1 = fbuf_seq(1, n, 1), y1 = fbuf_seq(1, n, 5);
+    uint32_t x2 = fbuf_seq(2, n, 2), y2 = fbuf_seq(2, n, 7);
     CHECK(m1 && m2 && x1 && y1 && x2 && y2);
     PxTicketResult res;
     CHECK(run_saxpy(1, m1, 2, x1, y1, &res) == PX_OK);
@@ -475,15 +434,7 @@ TEST(migrate_evicted)
 
 int main(void)
 {
-    if (!pxtest_open()) return 1;
-    PxConfig cfg;
-    px_config_default(&cfg);
-    cfg.log = pxtest_quiet;
-    char *err = NULL;
-    if (px_context_create(&cfg, &ctx2, &err)) {
-        printf("second context: %s\n0 passed, 1 failed\n", err ? err : "?");
-        return 1;
-    }
+    if (!pxtest_open() || !pxtest_open_as(&ctx2, "second context")) return 1;
     RUN(off_refuses_over_capacity);
     RUN(quotas_past_capacity);
     RUN(evict_restore_turns);

@@ -12,11 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "pxsched.h"
 #include "pxtest.h"
+#include "schedtest.h"
 #include "test.h"
-
-static PxSched *S;
 
 /* y = a * x + y over N */
 static const char *SAXPY = "GPU_KERNEL saxpy\nGPU_PARAM a float\nGPU_PARAM x float[N]\nGPU_PARAM y float[N]\n"
@@ -32,41 +30,6 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static int vm_new(uint32_t id, double share, uint64_t quota)
-{
-    PxVmConfig c;
-    memset(&c, 0, sizeof c);
-    c.id = id;
-    c.share = share;
-    c.mem_quota = quota;
-    c.device = 0;
-    PxResult r = px_sched_vm_create(S, &c);
-    if (r) fprintf(stderr, "vm %u: %s\n", id, px_sched_last_error());
-    return r == PX_OK;
-}
-
-static uint32_t compile(uint32_t vm, const char *src)
-{
-    uint32_t m = 0;
-    char *diags = NULL;
-    if (px_vm_compile(S, vm, src, strlen(src), "t.px", &m, &diags))
-        fprintf(stderr, "compile: %s\n%s", px_sched_last_error(), diags ? diags : "");
-    px_free(diags);
-    return m;
-}
-
-static uint32_t fbuf(uint32_t vm, int64_t n, const float *data)
-{
-    uint32_t b = 0;
-    int64_t sh[1] = {n};
-    if (px_vm_buffer_create(S, vm, PX_F32, 1, sh, &b)) {
-        fprintf(stderr, "buffer: %s\n", px_sched_last_error());
-        return 0;
-    }
-    if (data && px_vm_buffer_write(S, vm, b, data, (size_t)n * 4)) return 0;
-    return b;
-}
-
 static uint64_t submit_spin(uint32_t vm, uint32_t mod, uint32_t y, int64_t reps)
 {
     PxArg a[2] = {{.name = "reps", .kind = PX_ARG_UINT, .i = reps}, {.name = "y", .kind = PX_ARG_BUFFER, .buffer = y}};
@@ -79,7 +42,7 @@ static uint64_t submit_spin(uint32_t vm, uint32_t mod, uint32_t y, int64_t reps)
 
 TEST(quota_exact)
 {
-    CHECK(vm_new(1, 10, 1 << 20));
+    CHECK(vm_on(1, 0, 10, 1 << 20));
     uint32_t a = fbuf(1, (1 << 20) / 4, NULL); /* fills the quota exactly */
     CHECK(a != 0);
     PxVmStats st;
@@ -123,7 +86,7 @@ TEST(shares_and_capacity)
 {
     PxDeviceStats ds;
     CHECK(px_sched_device_stats(S, 0, &ds) == PX_OK && ds.share_used == 0);
-    CHECK(vm_new(2, 60, 1 << 20));
+    CHECK(vm_on(2, 0, 60, 1 << 20));
     PxVmConfig c;
     memset(&c, 0, sizeof c);
     c.id = 3;
@@ -170,7 +133,7 @@ TEST(spec_parse)
  * depends on the order, and each ticket finishes after the one before. */
 TEST(per_vm_fifo)
 {
-    CHECK(vm_new(4, 50, 1 << 20));
+    CHECK(vm_on(4, 0, 50, 1 << 20));
     const char *src = "GPU_KERNEL step\nGPU_PARAM k float\nGPU_PARAM x float[N]\nGPU_THREAD_CODE:\n"
                       "    PARALLEL_MAP x -> x : x * 3.0 + k\nGPU_END\n";
     uint32_t m = compile(4, src);
@@ -202,7 +165,7 @@ TEST(per_vm_fifo)
  * earliest deadline first, not in submit order. */
 TEST(edf_order)
 {
-    CHECK(vm_new(5, 40, 1 << 24) && vm_new(6, 20, 1 << 20) && vm_new(7, 20, 1 << 20) && vm_new(8, 20, 1 << 20));
+    CHECK(vm_on(5, 0, 40, 1 << 24) && vm_on(6, 0, 20, 1 << 20) && vm_on(7, 0, 20, 1 << 20) && vm_on(8, 0, 20, 1 << 20));
     uint32_t ms = compile(5, SPIN);
     uint32_t ys = fbuf(5, 4096, NULL);
     const char *dl[3] = {"30ms", "10ms", "20ms"};
@@ -222,7 +185,7 @@ TEST(edf_order)
     PxVmStats st = {0};
     for (int k = 0; k < 5000 && !st.running; k++) {
         px_sched_vm_stats(S, 5, &st);
-        if (!st.running) nanosleep(&(struct timespec){0, 1000000}, NULL);
+        if (!st.running) sleep_ms(1);
     }
     CHECK(st.running);
     for (int i = 0; i < 3; i++) {
@@ -254,7 +217,7 @@ TEST(edf_order)
 
 TEST(cancel_and_destroy)
 {
-    CHECK(vm_new(9, 50, 1 << 24) && vm_new(10, 50, 1 << 24));
+    CHECK(vm_on(9, 0, 50, 1 << 24) && vm_on(10, 0, 50, 1 << 24));
     uint32_t m9 = compile(9, SPIN), m10 = compile(10, SAXPY);
     uint32_t y9 = fbuf(9, 4096, NULL);
     uint64_t t[6];
@@ -302,7 +265,7 @@ TEST(cancel_and_destroy)
 /* Isolation: a VM names only its own objects. */
 TEST(isolation)
 {
-    CHECK(vm_new(11, 10, 1 << 20) && vm_new(12, 10, 1 << 20));
+    CHECK(vm_on(11, 0, 10, 1 << 20) && vm_on(12, 0, 10, 1 << 20));
     uint32_t m = compile(11, SAXPY);
     uint32_t b = fbuf(11, 16, NULL);
     float v[16];
@@ -363,7 +326,7 @@ static void run_shares(double secs, const double *shares, int nvm, double *frac,
     uint64_t g0[3];
     for (int i = 0; i < nvm; i++) {
         uint32_t id = 20 + (uint32_t)i;
-        CHECK(vm_new(id, shares[i], 1 << 24));
+        CHECK(vm_on(id, 0, shares[i], 1 << 24));
         L[i] = (Load){id, compile(id, SPIN), fbuf(id, 4096, NULL), 2000, &stop, 0};
     }
     PxDeviceStats d0, d1;
@@ -463,7 +426,7 @@ TEST(threads_32x8)
 {
     uint32_t mods[VMS];
     for (int v = 0; v < VMS; v++) {
-        CHECK(vm_new(100 + (uint32_t)v, 12, 1 << 22));
+        CHECK(vm_on(100 + (uint32_t)v, 0, 12, 1 << 22));
         mods[v] = compile(100 + (uint32_t)v, SAXPY);
     }
     Worker w[THREADS];
@@ -492,7 +455,7 @@ TEST(threads_32x8)
 
 TEST(status_json)
 {
-    CHECK(vm_new(200, 10, 1 << 20));
+    CHECK(vm_on(200, 0, 10, 1 << 20));
     char *j = px_sched_status_json(S);
     CHECK(j && strstr(j, "\"policy\": \"fair\"") && strstr(j, "\"id\": 200") && strstr(j, "\"gpu_ns\": 0") &&
           strstr(j, "\"busy_ns\""));
@@ -504,17 +467,11 @@ int main(void)
 {
     if (!pxtest_open()) return 1;
     PxSchedConfig sc;
-    px_sched_config_default(&sc);
-    sc.ndevices = 1;
-    sc.devices[0] = ctx;
-    sc.capacity[0] = 1ull << 30;
+    schedtest_config1(&sc, ctx);
     /* no compile cache: each VM's module is its own, so freeing one frees
      * its code (test_hvd covers the cache) */
     sc.compile_cache = -1;
-    if (px_sched_create(&sc, &S)) {
-        printf("scheduler: %s\n0 passed, 1 failed\n", px_sched_last_error());
-        return 1;
-    }
+    if (!schedtest_start(&sc)) return 1;
     RUN(spec_parse);
     RUN(quota_exact);
     RUN(shares_and_capacity);
