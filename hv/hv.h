@@ -62,6 +62,8 @@ typedef enum HvType {
     HV_CTL_VM_SET = 35,  /* u32 id, str spec */
     HV_CTL_VM_MIGRATE = 36, /* u32 id, u32 device */
     HV_CTL_TOP = 37,     /* reply: per-VM statistics, binary (pxctl top reads CTL_STATUS's JSON) */
+    HV_CTL_POLICY = 38,  /* u32 policy (0 fair, 1 fixed), u32 slice_us, u32 long_slice_us
+                            (0: unchanged): px_sched_set_policy, live */
     HV_REPLY = 0x8000,   /* OR'ed into the request's type: success */
     HV_ERROR = 0xFFFF,   /* u32 PxResult, str message, str diagnostics */
 } HvType;
@@ -148,6 +150,7 @@ typedef struct HvReq {
     uint32_t timeout_ms;       /* WAIT: capped at 1000 */
     char spec[HV_MAX_NAME + 1]; /* CTL_VM_ADD, CTL_VM_SET */
     uint32_t device;           /* CTL_VM_MIGRATE */
+    uint32_t policy, slice_us, long_slice_us; /* CTL_POLICY: 0..1; 0..10^7 each */
 } HvReq;
 /* 0: *q holds the request; -1: malformed (err says what); -2: an unknown
  * type. Trailing bytes after the fields are malformed too. */

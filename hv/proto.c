@@ -260,6 +260,7 @@ static const char *type_name(uint16_t t)
     case HV_CTL_VM_SET: return "CTL_VM_SET";
     case HV_CTL_VM_MIGRATE: return "CTL_VM_MIGRATE";
     case HV_CTL_TOP: return "CTL_TOP";
+    case HV_CTL_POLICY: return "CTL_POLICY";
     }
     return NULL;
 }
@@ -342,6 +343,14 @@ int hv_decode_request(uint16_t type, const unsigned char *p, size_t n, HvReq *q,
     case HV_CTL_VM_MIGRATE:
         q->id = hv_get_u32(&r);
         q->device = hv_get_u32(&r);
+        break;
+    case HV_CTL_POLICY:
+        q->policy = hv_get_u32(&r);
+        q->slice_us = hv_get_u32(&r);
+        q->long_slice_us = hv_get_u32(&r);
+        if (!r.bad && q->policy > 1) why = "unknown policy (0 fair, 1 fixed)";
+        else if (!r.bad && (q->slice_us > 10000000 || q->long_slice_us > 10000000))
+            why = "slice length over 10 s";
         break;
     default: break; /* STATS, CTL_STATUS, CTL_TOP: no fields */
     }

@@ -694,6 +694,11 @@ static int do_control(HvConn *c, uint16_t type, uint32_t req, const HvReq *q)
             snprintf(vc.profile, sizeof vc.profile, "%s", v.profile);
             if ((r = px_vm_spec_parse(spec, &vc, err, sizeof err))) return send_error(c, req, r, NULL, "%s", err);
             if ((r = px_sched_vm_set(s, &vc))) return sched_error(c, req, r, NULL);
+        } else if (type == HV_CTL_POLICY) {
+            /* live: the dispatchers pick the next slice under the new rule */
+            PxPolicy pol = q->policy ? PX_POLICY_FIXED : PX_POLICY_FAIR;
+            if ((r = px_sched_set_policy(s, pol, (int)q->slice_us, (int)q->long_slice_us)))
+                return sched_error(c, req, r, NULL);
         } else if (type == HV_CTL_VM_RM) {
             /* its socket first: no new connection is VM id while it goes */
             pthread_mutex_lock(&sv->mu);
@@ -731,7 +736,7 @@ static int handle(HvConn *c, const HvHdr *h, const unsigned char *p)
     if (d) return send_error(c, h->req, PX_ERR_INVALID, NULL, "%s", why);
     if (t == HV_HELLO) return do_hello(c, h->req, q);
     if (!c->hello) return send_error(c, h->req, PX_ERR_INVALID, NULL, "send HELLO first");
-    int ctl = t >= HV_CTL_STATUS && t <= HV_CTL_TOP;
+    int ctl = t >= HV_CTL_STATUS && t <= HV_CTL_POLICY;
     if ((c->vm == 0) != ctl && t != HV_STATS)
         return send_error(c, h->req, PX_ERR_INVALID, NULL, "message type %u is not served on %s", t,
                           c->vm ? "a VM socket" : "control.sock");

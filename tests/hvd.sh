@@ -167,6 +167,12 @@ check "vm 4 serves" sh -c "'$B/pxrun' --vm 4 --hvd '$D' examples/saxpy.px --fill
 check "vm set 4" sh -c "'$B/pxctl' --hvd '$D' vm set 4 mem=32M >/dev/null"
 check "vm set applied" sh -c "'$B/pxctl' --hvd '$D' status --json | grep -q '\"id\": 4, .*\"mem_quota_bytes\": 33554432'"
 one_line_1 "vm migrate to its own device refused" "on device 0 already" "$B/pxctl" --hvd "$D" vm migrate 4 --device 0
+check "policy fixed, live" sh -c "'$B/pxctl' --hvd '$D' policy fixed --slice-us 500 >/dev/null"
+check "policy applied" sh -c "'$B/pxctl' --hvd '$D' status --json | grep -q '\"policy\": \"fixed\", \"slice_us\": 500'"
+check "a launch under the fixed policy" sh -c "'$B/pxrun' --vm 4 --hvd '$D' examples/saxpy.px --size N=1000 --fill x=ones --fill y=ones --arg a=2 | grep -q 'z: float (1000,) \[3, 3'"
+check "policy fair again" sh -c "'$B/pxctl' --hvd '$D' policy fair >/dev/null && '$B/pxctl' --hvd '$D' status --json | grep -q '\"policy\": \"fair\", \"slice_us\": 500'"
+check "policy: a bad name is a usage error (exit 2)" sh -c "'$B/pxctl' --hvd '$D' policy fast 2>/dev/null; test \$? = 2"
+check "policy: a bad slice is a usage error (exit 2)" sh -c "'$B/pxctl' --hvd '$D' policy fair --slice-us 0 2>/dev/null; test \$? = 2"
 check "pxctl top --once" sh -c "'$B/pxctl' --hvd '$D' top --once --interval-ms 100 | grep -q '^ *4 '"
 check "pxctl bad usage exit 2" sh -c "'$B/pxctl' --hvd '$D' vm frob 2>/dev/null; test \$? = 2"
 

@@ -1,5 +1,5 @@
 /* pxctl — the operator's tool (px-hypervisor.md section 5): status [--json],
- * vm add/rm/set/migrate, top, over DIR/control.sock. Exit status: 0, 1 for
+ * vm add/rm/set/migrate, top, and policy (live), over DIR/control.sock. Exit status: 0, 1 for
  * a refusal or no daemon, 2 for a bad command line. */
 #include <errno.h>
 #include <math.h>
@@ -31,7 +31,8 @@ static void usage(FILE *f)
     fputs("usage: pxctl [--hvd DIR] status [--json]\n"
           "       pxctl [--hvd DIR] vm add ID SPEC | vm rm ID | vm set ID SPEC\n"
           "       pxctl [--hvd DIR] vm migrate ID --device INDEX\n"
-          "       pxctl [--hvd DIR] top [--once] [--interval-ms N]\n",
+          "       pxctl [--hvd DIR] top [--once] [--interval-ms N]\n"
+          "       pxctl [--hvd DIR] policy fair|fixed [--slice-us N] [--long-slice-us N]\n",
           f);
 }
 
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
     /* the command line is checked in full before the daemon is asked */
     int json = 0, once = 0, interval = 1000;
     uint16_t type = 0;
-    uint32_t id = 0, dev = 0;
+    uint32_t id = 0, dev = 0, pol = 0, slice[2] = {0, 0};
     const char *spec = NULL;
     if (!strcmp(cmd, "status")) {
         type = HV_CTL_STATUS;
@@ -173,6 +174,20 @@ int main(int argc, char **argv)
                 interval = atoi(argv[++i]);
                 if (interval < 50 || interval > 60000) fail(2, "--interval-ms: expected 50..60000");
             } else fail(2, "top: unknown argument %s", argv[i]);
+    } else if (!strcmp(cmd, "policy")) {
+        type = HV_CTL_POLICY;
+        if (i == argc || (strcmp(argv[i], "fair") && strcmp(argv[i], "fixed")))
+            fail(2, "policy fair|fixed [--slice-us N] [--long-slice-us N]");
+        pol = !strcmp(argv[i++], "fixed");
+        for (; i < argc; i++) {
+            int k = !strcmp(argv[i], "--slice-us") ? 0 : !strcmp(argv[i], "--long-slice-us") ? 1 : -1;
+            if (k < 0 || i + 1 == argc) fail(2, "policy: unknown argument %s", argv[i]);
+            char *end;
+            unsigned long us = strtoul(argv[++i], &end, 10);
+            if (end == argv[i] || *end || us < 1 || us > 10000000)
+                fail(2, "policy: %s %s: expected 1 to 10000000 microseconds", argv[i - 1], argv[i]);
+            slice[k] = (uint32_t)us;
+        }
     } else if (!strcmp(cmd, "vm")) {
         if (i == argc) fail(2, "vm: expected add, rm, set or migrate");
         const char *sub = argv[i++];
@@ -220,9 +235,14 @@ int main(int argc, char **argv)
     }
     HvMsg m = {0};
     hv_msg_begin(&m, type, 0);
-    hv_put_u32(&m, id);
+    if (type != HV_CTL_POLICY) hv_put_u32(&m, id);
     if (spec) hv_put_str(&m, spec);
     if (type == HV_CTL_VM_MIGRATE) hv_put_u32(&m, dev);
+    if (type == HV_CTL_POLICY) {
+        hv_put_u32(&m, pol);
+        hv_put_u32(&m, slice[0]);
+        hv_put_u32(&m, slice[1]);
+    }
     uint32_t n;
     unsigned char *p = call(&m, type, &n);
     if (type == HV_CTL_VM_MIGRATE) {
