@@ -1212,9 +1212,19 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     for (int i = 0; i < vm->bufs.n; i++) vm->bufs.v[i].writes += sched_launch_writes(j->l, vm->bufs.v[i].p);
     if (j->latency_sensitive) d->last_ls_ns = now;
     *ticket = j->ticket;
-    pthread_cond_broadcast(&d->work);
+    /* the fast path: on an idle device whose policy picks this launch now
+     * (a VM alone, or the one due), its first slice runs here, with no
+     * hand-off to the dispatcher and back; submit then returns after at
+     * most one slice. Otherwise, or for the slices after, the dispatcher. */
+    int here = sched_submit_inline(s, d, j);
+    if (!here) pthread_cond_broadcast(&d->work);
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&d->mu);
+    if (here) {
+        pthread_mutex_lock(&s->mu);
+        sched_run_slice(s, d, j, sched_now_ns(), 0);
+        pthread_mutex_unlock(&s->mu);
+    }
     return PX_OK;
 }
 

@@ -165,6 +165,10 @@ struct SchedDev {
     pthread_cond_t work;        /* with PxSched.mu: a job arrived, or stop */
     pthread_t thread;
     int started;
+    /* a slice runs on d now (PxSched.mu): set from the pick to the end of
+     * the slice, by the dispatcher or by a submitter running it inline
+     * (sched_submit_inline); at most one slice of d runs at a time */
+    int busy;
     uint64_t capacity, quota_sum, mem_used;
     double share_sum;
     uint64_t busy_ns;
@@ -264,6 +268,16 @@ void sched_charge(PxSched *s, SchedVm *vm, double ns, int64_t now);
 /* ===== dispatch.c: one thread per device ===== */
 
 void *sched_dispatcher(void *dev);
+/* Under PxSched.mu (released while the slice runs, held on return): one
+ * slice of j, which sched_pick chose for d now; d->busy from the pick (or
+ * sched_submit_inline's claim) to the end of the slice. on_dispatcher 0: a
+ * submitter's thread, which then wakes the dispatcher if work is waiting. */
+void sched_run_slice(PxSched *s, SchedDev *d, SchedJob *j, int64_t now, int on_dispatcher);
+/* Under PxSched.mu, j just queued: 1 when its submitter runs its first
+ * slice itself (the device is idle and the policy picks j now: what the
+ * dispatcher would do, without the two thread hand-offs), d->busy and
+ * j->state JOB_RUNNING set (the claim); 0: the dispatcher's. */
+int sched_submit_inline(PxSched *s, SchedDev *d, SchedJob *j);
 /* Under d->mu: j's launch made ready, its units and predicted ns per group. */
 PxResult sched_job_plan(SchedDev *d, SchedJob *j);
 /* Under SchedDev.mu: frees a job's launch. */
