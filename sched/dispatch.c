@@ -29,6 +29,45 @@ void sched_job_release(SchedDev *d, SchedJob *j)
     j->nargs = 0;
 }
 
+void sched_spare_drop(SchedVm *vm)
+{
+    px_launch_destroy(vm->spare);
+    vm->spare = NULL;
+    free(vm->spare_args);
+    vm->spare_args = NULL;
+    vm->spare_nargs = 0;
+}
+
+PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs)
+{
+    if (!vm->spare || vm->spare->k != k || vm->spare_nargs != nargs) return NULL;
+    for (int i = 0; i < nargs; i++) {
+        const PxArg *a = &args[i], *b = &vm->spare_args[i];
+        if (a->kind != b->kind || !a->name || strcmp(a->name, b->name)) return NULL;
+    }
+    PxLaunch *l = vm->spare;
+    vm->spare = NULL;
+    sched_spare_drop(vm);
+    return l;
+}
+
+/* Under d->mu and s->mu: j finished; its launch is kept as its VM's spare
+ * when it may serve again (finished well, bound no buffer it made, the VM
+ * stays), else freed. */
+static void job_done(SchedDev *d, SchedJob *j, PxResult r)
+{
+    SchedVm *vm = j->vm;
+    if (!r && !j->res.noutputs && !vm->dying && j->l) {
+        sched_spare_drop(vm);
+        vm->spare = j->l;
+        vm->spare_args = j->args;
+        vm->spare_nargs = j->nargs;
+        j->l = NULL;
+        j->args = NULL;
+    }
+    sched_job_release(d, j);
+}
+
 /* A backend without sliced execution runs a launch whole (nunits 0). */
 PxResult sched_job_plan(SchedDev *d, SchedJob *j)
 {
@@ -184,7 +223,7 @@ void sched_run_slice(PxSched *s, SchedDev *d, SchedJob *j, int64_t now, int on_d
     else if (r) snprintf(msg, sizeof msg, "%s", j->res.error[0] ? j->res.error : px_last_error(d->ctx));
     int finished = r || j->done >= j->total;
     if (finished && !r) learn(j);
-    if (finished) sched_job_release(d, j);
+    if (finished) job_done(d, j, r);
     pthread_mutex_unlock(&d->mu);
 
     sched_charge(s, vm, ns, sched_now_ns());

@@ -495,6 +495,7 @@ PxResult px_sched_vm_set(PxSched *s, const PxVmConfig *c)
 /* Under vm->dev->mu (and not s->mu): frees everything the VM owns. */
 static void vm_free(PxSched *s, SchedVm *vm)
 {
+    sched_spare_drop(vm);
     pthread_mutex_lock(&s->mu);
     SchedJob *live = vm->live;
     vm->live = NULL;
@@ -838,6 +839,7 @@ PxResult px_vm_module_destroy(PxSched *s, uint32_t vmid, uint32_t module)
         for (SchedJob *j = vm->live; sm && j; j = j->live_next)
             if (j->state == JOB_DONE && j->l && j->l->k->m == sm->m) sched_job_release(d, j);
         if (sm) dead = sched_mod_unref(sm); /* the code stays while other VMs or the cache hold it */
+        if (sm) sched_spare_drop(vm);
     }
     pthread_mutex_unlock(&s->mu);
     sched_mod_free(d, dead);
@@ -955,6 +957,7 @@ PxResult px_vm_buffer_destroy(PxSched *s, uint32_t vmid, uint32_t buffer)
     else if (!b) r = sched_fail(PX_ERR_NOT_FOUND, "VM %u has no buffer %u", vmid, buffer);
     else if (buffer_in_use(vm, b)) r = sched_fail(PX_ERR_BUSY, "VM %u: buffer %u is bound to a launch still to run", vmid, buffer);
     else {
+        sched_spare_drop(vm); /* it may bind b */
         sched_buf_drop(d, sched_buf_slot(vm, b));
         obj_take(vm, 0, buffer);
         uncharge(vm, px_buffer_bytes(b));
@@ -1106,6 +1109,11 @@ PxResult sched_bind_args(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j, cons
         }
         if (r) return dev_fail(d, r);
     }
+    /* a kept launch (SchedVm.spare) bound again to equal values is still
+     * prepared: the last job's sizes, every buffer parameter bound (that
+     * job made no outputs, and this one binds the same names), and
+     * preparing again would record it again */
+    if (l->prepared) return PX_OK;
     if ((r = rt_launch_resolve(l))) return dev_fail(d, r);
     const IrKernel *k = l->k->ir;
     for (int i = 0; i < k->params.n; i++) {
@@ -1168,7 +1176,9 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     PxKernel *k = NULL;
     if (!r && !(j = calloc(1, sizeof *j))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
     if (!r && (r = px_module_kernel(m, kernel, &k))) r = dev_fail(d, r);
-    if (!r && (r = px_launch_create(k, &j->l))) r = dev_fail(d, r);
+    /* the VM's last launch of k when the arguments match its shape: no
+     * launch to make, prepare or record again (SchedVm.spare) */
+    if (!r && !(j->l = sched_spare_take(vm, k, args, nargs)) && (r = px_launch_create(k, &j->l))) r = dev_fail(d, r);
     if (!r) {
         j->vm = vm;
         /* the class decides EDF and slice length: REALTIME from its deadline */

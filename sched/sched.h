@@ -154,6 +154,17 @@ struct SchedVm {
     uint64_t migrations;
     uint64_t bal_gpu_ns;        /* gpu_ns at the last balance period (PxSched.mu) */
     int bal_cool;               /* balance periods it still sits out */
+    /* the launch of its last job that finished well and made no output
+     * buffers, kept on dev for its next submit of the same kernel with
+     * the same argument names and kinds (sched_spare_take): binding equal
+     * values again leaves it prepared and recorded, so the launch runs as
+     * recorded, with no launch made, planned or recorded. spare_args: its
+     * arguments (sched_args_copy). Under SchedDev.mu of dev; dropped when
+     * a buffer or module of the VM goes, the VM moves or dies, or dev is
+     * lost (its descriptors name device objects). */
+    PxLaunch *spare;
+    PxArg *spare_args;
+    int spare_nargs;
 };
 
 struct SchedDev {
@@ -282,6 +293,13 @@ int sched_submit_inline(PxSched *s, SchedDev *d, SchedJob *j);
 PxResult sched_job_plan(SchedDev *d, SchedJob *j);
 /* Under SchedDev.mu: frees a job's launch. */
 void sched_job_release(SchedDev *d, SchedJob *j);
+/* Under vm->dev's mu: the kept launch (SchedVm.spare) when it is of k and
+ * args name the same parameters with the same kinds in the same order as
+ * its own did (so binding args leaves nothing of the last job bound that
+ * this one does not bind), taken from vm; else NULL. */
+PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs);
+/* Under vm->dev's mu: frees the kept launch, if any. */
+void sched_spare_drop(SchedVm *vm);
 
 /* ===== evict.c: oversubscription, host copies ===== */
 
