@@ -38,15 +38,19 @@ void sched_spare_drop(SchedVm *vm)
     vm->spare_nargs = 0;
 }
 
-PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs)
+PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs, PxArg **same)
 {
+    *same = NULL;
     if (!vm->spare || vm->spare->k != k || vm->spare_nargs != nargs) return NULL;
+    int eq = 1;
     for (int i = 0; i < nargs; i++) {
         const PxArg *a = &args[i], *b = &vm->spare_args[i];
         if (a->kind != b->kind || !a->name || strcmp(a->name, b->name)) return NULL;
+        eq = eq && (a->kind == PX_ARG_BUFFER ? a->buffer == b->buffer : a->kind == PX_ARG_FLOAT ? a->f == b->f : a->i == b->i);
     }
     PxLaunch *l = vm->spare;
     vm->spare = NULL;
+    if (eq) *same = vm->spare_args, vm->spare_args = NULL;
     sched_spare_drop(vm);
     return l;
 }

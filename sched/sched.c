@@ -1178,7 +1178,8 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     if (!r && (r = px_module_kernel(m, kernel, &k))) r = dev_fail(d, r);
     /* the VM's last launch of k when the arguments match its shape: no
      * launch to make, prepare or record again (SchedVm.spare) */
-    if (!r && !(j->l = sched_spare_take(vm, k, args, nargs)) && (r = px_launch_create(k, &j->l))) r = dev_fail(d, r);
+    PxArg *same = NULL;
+    if (!r && !(j->l = sched_spare_take(vm, k, args, nargs, &same)) && (r = px_launch_create(k, &j->l))) r = dev_fail(d, r);
     if (!r) {
         j->vm = vm;
         /* the class decides EDF and slice length: REALTIME from its deadline */
@@ -1186,12 +1187,14 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
         j->realtime = !strcmp(cls, "REALTIME");
         j->latency_sensitive = j->realtime || !strcmp(cls, "INTERACTIVE");
         j->cls = sched_class_index(cls);
-        r = sched_bind_args(s, d, vm, j, args, nargs);
+        /* equal values: the kept launch is bound as these would bind it */
+        if (same) j->args = same;
+        else r = sched_bind_args(s, d, vm, j, args, nargs);
         if (!r) {
             char err[512];
             if ((r = sched_launch_fits(s, d, j, err, sizeof err))) sched_fail(r, "%s", err);
         }
-        if (!r) r = sched_args_copy(args, nargs, &j->args);
+        if (!r && !same) r = sched_args_copy(args, nargs, &j->args);
         if (r) drop_outputs(s, d, vm, j);
         j->nargs = nargs;
     }

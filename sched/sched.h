@@ -296,8 +296,10 @@ void sched_job_release(SchedDev *d, SchedJob *j);
 /* Under vm->dev's mu: the kept launch (SchedVm.spare) when it is of k and
  * args name the same parameters with the same kinds in the same order as
  * its own did (so binding args leaves nothing of the last job bound that
- * this one does not bind), taken from vm; else NULL. */
-PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs);
+ * this one does not bind), taken from vm; else NULL. *same: when every
+ * value is equal too, the kept copy of the arguments (the launch is bound
+ * as args would bind it: no binding to do), else NULL. */
+PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs, PxArg **same);
 /* Under vm->dev's mu: frees the kept launch, if any. */
 void sched_spare_drop(SchedVm *vm);
 
