@@ -9,9 +9,12 @@
  *       statistics, every device's policy state and counters. Held only
  *       for short bookkeeping: never across a device call or a compile.
  *   SchedDev.mu (one per device)  the device's PxContext and everything
- *       made from it (modules, buffers, launches): every px_* call on it.
- *       Held by the dispatcher for one slice (prepare, submit, wait), by
- *       API threads for buffer copies and for adopting compiled code.
+ *       made from it (modules, buffers, launches, the VMs' kept
+ *       launches): every px_* call on it. Held by whoever runs a slice
+ *       (the dispatcher, or a submitter on an idle device:
+ *       sched_submit_inline) to prepare and submit it and after its wait,
+ *       not during it; by API threads for buffer copies and for adopting
+ *       compiled code.
  *   SchedDev.jit_mu  a CPU device's shared JIT: compiles one at a time.
  *   PxSched.bal_mu  one px_sched_balance at a time (it migrates while
  *       holding it; nothing else takes it).
