@@ -15,6 +15,7 @@
  *             device share against its own share.
  *   overhead  one VM alone: a small kernel through the scheduler against
  *             px_launch_run on the same context (medians, ratio).
+ *             SCHED_ONLY=overhead runs only this part.
  *
  * Prints a table and writes JSON to argv[1] (default sched.json). No
  * figure here is a pass/fail: goals are reported. */
@@ -202,6 +203,60 @@ static void stop(Vm *v)
     pthread_join(v->th, NULL);
 }
 
+/* The overhead part: VM 20 alone runs a 64K saxpy through the scheduler,
+ * alternating with px_launch_run of the same kernel on a second context;
+ * medians of both and their ratio. */
+static void overhead(FILE *js, const PxConfig *cfg)
+{
+    char *err;
+    /* ---- overhead: one VM alone against px_launch_run ---- */
+    Vm one;
+    vm_make(&one, 20, 100);
+    setup_saxpy(&one, 1 << 16);
+    enum { NOV = 400 };
+    static double through[NOV], direct[NOV];
+    PxModule *m;
+    PxKernel *k;
+    PxLaunch *l;
+    PxBuffer *bx, *by;
+    int64_t sh[1] = {1 << 16};
+    /* the scheduler owns ctx: a second context for the direct side */
+    PxContext *c2;
+    if (px_context_create(cfg, &c2, &err)) die("context");
+    if (px_module_compile(c2, SAXPY, strlen(SAXPY), "b.px", &m, NULL) || px_module_kernel(m, NULL, &k) ||
+        px_launch_create(k, &l) || px_buffer_create(c2, PX_F32, 1, sh, &bx) || px_buffer_create(c2, PX_F32, 1, sh, &by) ||
+        px_launch_bind(l, "x", bx, NULL) || px_launch_bind(l, "y", by, NULL) || px_launch_set_float(l, "a", 0.5f) ||
+        px_launch_run(l))
+        die("direct");
+    for (int i = 0; i < 20; i++) { /* warm both */
+        uint64_t t;
+        px_vm_submit(S, 20, one.mod, NULL, one.args, one.nargs, &t);
+        px_vm_wait(S, 20, t, -1, NULL);
+    }
+    for (int i = 0; i < NOV; i++) {
+        double a = now_s();
+        uint64_t t;
+        PxTicketResult r;
+        if (px_vm_submit(S, 20, one.mod, NULL, one.args, one.nargs, &t) || px_vm_wait(S, 20, t, -1, &r) || r.result)
+            die("overhead");
+        double b = now_s();
+        if (px_launch_run(l)) die("direct run");
+        double c = now_s();
+        through[i] = (b - a) * 1e6;
+        direct[i] = (c - b) * 1e6;
+    }
+    double tm = pct(through, NOV, 0.5), dm = pct(direct, NOV, 0.5);
+    printf("overhead: saxpy 64K alone through the scheduler %.0f us vs px_launch_run %.0f us (median): ratio %.3f\n",
+           tm, dm, tm / dm);
+    fprintf(js, ",\n \"overhead\": {\"through_us\": %.1f, \"direct_us\": %.1f, \"ratio\": %.4f}}\n", tm, dm, tm / dm);
+    px_launch_destroy(l);
+    px_module_destroy(m);
+    px_buffer_destroy(bx);
+    px_buffer_destroy(by);
+    px_context_destroy(c2);
+    px_sched_vm_destroy(S, 20);
+}
+
 int main(int argc, char **argv)
 {
     const char *out = argc > 1 ? argv[1] : "sched.json";
@@ -228,6 +283,15 @@ int main(int argc, char **argv)
     }
     fprintf(js, "{\"device\": \"%s\", \"slice_us\": %d, \"secs\": %g", di.name, sc.slice_us, secs);
     printf("device: %s, slice %d us\n", di.name, sc.slice_us);
+
+    /* SCHED_ONLY=overhead: only the overhead figure (seconds, not a minute) */
+    if (getenv("SCHED_ONLY") && !strcmp(getenv("SCHED_ONLY"), "overhead")) {
+        overhead(js, &cfg);
+        fclose(js);
+        px_sched_destroy(S);
+        px_context_destroy(ctx);
+        return 0;
+    }
 
     /* ---- shares ---- */
     static double frac[1000][3];
@@ -342,52 +406,8 @@ int main(int argc, char **argv)
     px_sched_vm_destroy(S, 10);
     px_sched_vm_destroy(S, 11);
 
-    /* ---- overhead: one VM alone against px_launch_run ---- */
-    Vm one;
-    vm_make(&one, 20, 100);
-    setup_saxpy(&one, 1 << 16);
-    enum { NOV = 400 };
-    static double through[NOV], direct[NOV];
-    PxModule *m;
-    PxKernel *k;
-    PxLaunch *l;
-    PxBuffer *bx, *by;
-    int64_t sh[1] = {1 << 16};
-    /* the scheduler owns ctx: a second context for the direct side */
-    PxContext *c2;
-    if (px_context_create(&cfg, &c2, &err)) die("context");
-    if (px_module_compile(c2, SAXPY, strlen(SAXPY), "b.px", &m, NULL) || px_module_kernel(m, NULL, &k) ||
-        px_launch_create(k, &l) || px_buffer_create(c2, PX_F32, 1, sh, &bx) || px_buffer_create(c2, PX_F32, 1, sh, &by) ||
-        px_launch_bind(l, "x", bx, NULL) || px_launch_bind(l, "y", by, NULL) || px_launch_set_float(l, "a", 0.5f) ||
-        px_launch_run(l))
-        die("direct");
-    for (int i = 0; i < 20; i++) { /* warm both */
-        uint64_t t;
-        px_vm_submit(S, 20, one.mod, NULL, one.args, one.nargs, &t);
-        px_vm_wait(S, 20, t, -1, NULL);
-    }
-    for (int i = 0; i < NOV; i++) {
-        double a = now_s();
-        uint64_t t;
-        PxTicketResult r;
-        if (px_vm_submit(S, 20, one.mod, NULL, one.args, one.nargs, &t) || px_vm_wait(S, 20, t, -1, &r) || r.result)
-            die("overhead");
-        double b = now_s();
-        if (px_launch_run(l)) die("direct run");
-        double c = now_s();
-        through[i] = (b - a) * 1e6;
-        direct[i] = (c - b) * 1e6;
-    }
-    double tm = pct(through, NOV, 0.5), dm = pct(direct, NOV, 0.5);
-    printf("overhead: saxpy 64K alone through the scheduler %.0f us vs px_launch_run %.0f us (median): ratio %.3f\n",
-           tm, dm, tm / dm);
-    fprintf(js, ",\n \"overhead\": {\"through_us\": %.1f, \"direct_us\": %.1f, \"ratio\": %.4f}}\n", tm, dm, tm / dm);
+    overhead(js, &cfg);
     fclose(js);
-    px_launch_destroy(l);
-    px_module_destroy(m);
-    px_buffer_destroy(bx);
-    px_buffer_destroy(by);
-    px_context_destroy(c2);
     px_sched_destroy(S);
     px_context_destroy(ctx);
     return 0;

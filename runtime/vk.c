@@ -840,6 +840,20 @@ PxResult rt_program_wait(RtDevice *d, RtProgram *p)
     return PX_OK;
 }
 
+/* Timestamps first..first+n-1 of p's pool into ts, after its fence: the
+ * results are there by then, and asking with WAIT_BIT first costs
+ * lavapipe tens of µs a read (it flushes), a run's worth of overhead for
+ * a small launch; the wait only when they are not ready. */
+static VkResult query_results(RtDevice *d, RtProgram *p, uint32_t first, uint32_t n, uint64_t *ts)
+{
+    size_t size = n * sizeof *ts;
+    VkResult vr = vkGetQueryPoolResults(d->dev, p->qpool, first, n, size, ts, sizeof *ts, VK_QUERY_RESULT_64_BIT);
+    if (vr == VK_NOT_READY)
+        vr = vkGetQueryPoolResults(d->dev, p->qpool, first, n, size, ts, sizeof *ts,
+                                   VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    return vr;
+}
+
 void rt_program_times(RtDevice *d, RtProgram *p, int nstages, double *stage_ns, double *total_ns)
 {
     for (int i = 0; i < nstages; i++) stage_ns[i] = -1;
@@ -847,8 +861,7 @@ void rt_program_times(RtDevice *d, RtProgram *p, int nstages, double *stage_ns, 
     if (!p->qpool || !p->nqueries || p->last_slice) return;
     uint64_t ts[512];
     int nq = p->nqueries > 512 ? 512 : p->nqueries;
-    VkResult vr = vkGetQueryPoolResults(d->dev, p->qpool, 0, (uint32_t)nq, sizeof ts, ts,
-                                        sizeof ts[0], VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    VkResult vr = query_results(d, p, 0, (uint32_t)nq, ts);
     if (vr != VK_SUCCESS) {
         rt_log(d->log, PX_LOG_WARN, "px: timestamps unavailable (%s)", rt_vk_result_name(vr));
         return;
@@ -982,8 +995,7 @@ double rt_program_slice_ns(RtDevice *d, RtProgram *p)
 {
     if (!p->qpool || p->last_slice != 1 || p->pending) return -1;
     uint64_t ts[2];
-    VkResult vr = vkGetQueryPoolResults(d->dev, p->qpool, (uint32_t)p->slice_q, 2, sizeof ts, ts, sizeof ts[0],
-                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    VkResult vr = query_results(d, p, (uint32_t)p->slice_q, 2, ts);
     if (vr != VK_SUCCESS) {
         rt_log(d->log, PX_LOG_WARN, "px: timestamps unavailable (%s)", rt_vk_result_name(vr));
         return -1;

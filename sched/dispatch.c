@@ -29,6 +29,49 @@ void sched_job_release(SchedDev *d, SchedJob *j)
     j->nargs = 0;
 }
 
+void sched_spare_drop(SchedVm *vm)
+{
+    px_launch_destroy(vm->spare);
+    vm->spare = NULL;
+    free(vm->spare_args);
+    vm->spare_args = NULL;
+    vm->spare_nargs = 0;
+}
+
+PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs, PxArg **same)
+{
+    *same = NULL;
+    if (!vm->spare || vm->spare->k != k || vm->spare_nargs != nargs) return NULL;
+    int eq = 1;
+    for (int i = 0; i < nargs; i++) {
+        const PxArg *a = &args[i], *b = &vm->spare_args[i];
+        if (a->kind != b->kind || !a->name || strcmp(a->name, b->name)) return NULL;
+        eq = eq && (a->kind == PX_ARG_BUFFER ? a->buffer == b->buffer : a->kind == PX_ARG_FLOAT ? a->f == b->f : a->i == b->i);
+    }
+    PxLaunch *l = vm->spare;
+    vm->spare = NULL;
+    if (eq) *same = vm->spare_args, vm->spare_args = NULL;
+    sched_spare_drop(vm);
+    return l;
+}
+
+/* Under d->mu and s->mu: j finished; its launch is kept as its VM's spare
+ * when it may serve again (finished well, bound no buffer it made, the VM
+ * stays), else freed. */
+static void job_done(SchedDev *d, SchedJob *j, PxResult r)
+{
+    SchedVm *vm = j->vm;
+    if (!r && !j->res.noutputs && !vm->dying && j->l) {
+        sched_spare_drop(vm);
+        vm->spare = j->l;
+        vm->spare_args = j->args;
+        vm->spare_nargs = j->nargs;
+        j->l = NULL;
+        j->args = NULL;
+    }
+    sched_job_release(d, j);
+}
+
 /* A backend without sliced execution runs a launch whole (nunits 0). */
 PxResult sched_job_plan(SchedDev *d, SchedJob *j)
 {
@@ -137,6 +180,87 @@ static void learn(SchedJob *j)
         ir_correction_update(&j->l->k->corr, cost.predicted_ns * 1e-9, j->gpu_ns * 1e-9);
 }
 
+/* One slice (sched.h): charges its device time and finishes j after its
+ * last slice. The same code on either thread, so a slice run inline is
+ * accounted, sliced, cancelled and lost exactly as the dispatcher's. */
+void sched_run_slice(PxSched *s, SchedDev *d, SchedJob *j, int64_t now, int on_dispatcher)
+{
+    SchedVm *vm = j->vm;
+    d->busy = 1;
+    j->state = JOB_RUNNING;
+    if (!j->t_start) j->t_start = now, j->res.start_seq = d->seq;
+    d->seq++;
+    int64_t budget = sched_slice_ns(s, d, now);
+    int cancel = j->cancel;
+    pthread_mutex_unlock(&s->mu);
+
+    /* the device lock is not held while the slice runs: other VMs'
+     * submits, compiles and copies go on meanwhile (the wait touches
+     * only this job's program) */
+    pthread_mutex_lock(&d->mu);
+    int64_t end = 0;
+    PxResult r = cancel ? PX_ERR_CANCELLED : submit(d, j, budget, &end);
+    pthread_mutex_unlock(&d->mu);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    PxResult w = r ? PX_OK : sched_dev_wait(d, j);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_mutex_lock(&d->mu);
+    double ns = 0;
+    if (!r) {
+        d->ctx->inflight--;
+        if (!(r = w)) {
+            ns = measured_ns(d, j, (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec));
+            j->done = end;
+            j->slices++;
+            j->gpu_ns += ns;
+        }
+    }
+    /* the device reported the loss (a refusal of ours, a lost buffer,
+     * comes with j->res.error set): recreate it in place (loss.c) */
+    if (r == PX_ERR_DEVICE_LOST && !j->res.error[0]) sched_device_lost(s, d, j);
+    pthread_mutex_lock(&s->mu);
+    /* cancelled, or its VM is going away: stop at this boundary */
+    if (!r && j->done < j->total && (j->cancel || vm->dying)) r = PX_ERR_CANCELLED;
+    char msg[512] = "";
+    if (r == PX_ERR_CANCELLED) snprintf(msg, sizeof msg, "cancelled after %d slice%s", j->slices, j->slices == 1 ? "" : "s");
+    else if (r) snprintf(msg, sizeof msg, "%s", j->res.error[0] ? j->res.error : px_last_error(d->ctx));
+    int finished = r || j->done >= j->total;
+    if (finished && !r) learn(j);
+    if (finished) job_done(d, j, r);
+    pthread_mutex_unlock(&d->mu);
+
+    sched_charge(s, vm, ns, sched_now_ns());
+    if (!r) vm->slices++;
+    if (finished) {
+        j->res.result = r;
+        snprintf(j->res.error, sizeof j->res.error, "%s", msg);
+        sched_job_finish(s, j);
+    } else {
+        j->state = JOB_QUEUED; /* between slices: another VM may pass it */
+    }
+    /* px_sched_vm_destroy and px_vm_migrate wait for no job of its VM
+     * to be running */
+    if (vm->dying || vm->migrating) pthread_cond_broadcast(&s->done);
+    d->busy = 0;
+    /* a slice run by a submitter (sched_submit_inline): the dispatcher
+     * slept through the work that came meanwhile, and a stop waits for
+     * the device to be free */
+    if (!on_dispatcher) {
+        int64_t wake = 0;
+        if (s->stop || sched_pick(s, d, sched_now_ns(), &wake) || wake) pthread_cond_broadcast(&d->work);
+    }
+}
+
+int sched_submit_inline(PxSched *s, SchedDev *d, SchedJob *j)
+{
+    int64_t wake = 0;
+    if (d->busy || s->stop || sched_pick(s, d, sched_now_ns(), &wake) != j) return 0;
+    d->busy = 1;
+    j->state = JOB_RUNNING;
+    return 1;
+}
+
 void *sched_dispatcher(void *arg)
 {
     SchedDev *d = arg;
@@ -144,7 +268,7 @@ void *sched_dispatcher(void *arg)
     pthread_mutex_lock(&s->mu);
     for (;;) {
         int64_t now = sched_now_ns(), wake = 0;
-        SchedJob *j = s->stop ? NULL : sched_pick(s, d, now, &wake);
+        SchedJob *j = s->stop || d->busy ? NULL : sched_pick(s, d, now, &wake);
         if (s->stop) break;
         if (!j) {
             if (wake) {
@@ -160,64 +284,11 @@ void *sched_dispatcher(void *arg)
             }
             continue;
         }
-        SchedVm *vm = j->vm;
-        j->state = JOB_RUNNING;
-        if (!j->t_start) j->t_start = now, j->res.start_seq = d->seq;
-        d->seq++;
-        int64_t budget = sched_slice_ns(s, d, now);
-        int cancel = j->cancel;
-        pthread_mutex_unlock(&s->mu);
-
-        /* the device lock is not held while the slice runs: other VMs'
-         * submits, compiles and copies go on meanwhile (the wait touches
-         * only this job's program) */
-        pthread_mutex_lock(&d->mu);
-        int64_t end = 0;
-        PxResult r = cancel ? PX_ERR_CANCELLED : submit(d, j, budget, &end);
-        pthread_mutex_unlock(&d->mu);
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        PxResult w = r ? PX_OK : sched_dev_wait(d, j);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        pthread_mutex_lock(&d->mu);
-        double ns = 0;
-        if (!r) {
-            d->ctx->inflight--;
-            if (!(r = w)) {
-                ns = measured_ns(d, j, (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec));
-                j->done = end;
-                j->slices++;
-                j->gpu_ns += ns;
-            }
-        }
-        /* the device reported the loss (a refusal of ours, a lost buffer,
-         * comes with j->res.error set): recreate it in place (loss.c) */
-        if (r == PX_ERR_DEVICE_LOST && !j->res.error[0]) sched_device_lost(s, d, j);
-        pthread_mutex_lock(&s->mu);
-        /* cancelled, or its VM is going away: stop at this boundary */
-        if (!r && j->done < j->total && (j->cancel || vm->dying)) r = PX_ERR_CANCELLED;
-        char msg[512] = "";
-        if (r == PX_ERR_CANCELLED) snprintf(msg, sizeof msg, "cancelled after %d slice%s", j->slices, j->slices == 1 ? "" : "s");
-        else if (r) snprintf(msg, sizeof msg, "%s", j->res.error[0] ? j->res.error : px_last_error(d->ctx));
-        int finished = r || j->done >= j->total;
-        if (finished && !r) learn(j);
-        if (finished) sched_job_release(d, j);
-        pthread_mutex_unlock(&d->mu);
-
-        sched_charge(s, vm, ns, sched_now_ns());
-        if (!r) vm->slices++;
-        if (finished) {
-            j->res.result = r;
-            snprintf(j->res.error, sizeof j->res.error, "%s", msg);
-            sched_job_finish(s, j);
-        } else {
-            j->state = JOB_QUEUED; /* between slices: another VM may pass it */
-        }
-        /* px_sched_vm_destroy and px_vm_migrate wait for no job of its VM
-         * to be running */
-        if (vm->dying || vm->migrating) pthread_cond_broadcast(&s->done);
+        sched_run_slice(s, d, j, now, 1);
     }
-    /* stopping: every job still queued on this device is cancelled */
+    /* stopping: every job still queued on this device is cancelled, after
+     * a submitter's slice in progress (sched_run_slice wakes us) */
+    while (d->busy) pthread_cond_wait(&d->work, &s->mu);
     for (int i = 0; i < s->nvms; i++) {
         SchedVm *vm = s->vms[s->order[i]];
         if (vm->dev != d) continue;

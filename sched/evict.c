@@ -106,6 +106,7 @@ static PxResult restore(PxSched *s, SchedDev *d, SchedVm *vm, SchedObj *o, const
     /* launches of vm recorded over its old device memory record again */
     for (SchedJob *j = vm->head; j; j = j->next)
         if (job_binds(j, b)) j->l->recorded = 0;
+    if (vm->spare) vm->spare->recorded = 0;
     pthread_mutex_unlock(&s->mu);
     return PX_OK;
 }

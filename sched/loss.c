@@ -110,6 +110,7 @@ static void drop_device_objects(SchedDev *d, Lost *x, int *kept, int *lost)
 {
     PxContext *c = d->ctx;
     for (int i = 0; i < x->nl; i++) rt_launch_forget(x->launches[i]);
+    for (int i = 0; i < x->nvms; i++) sched_spare_drop(x->vms[i]);
     for (int i = 0; i < x->nvms; i++)
         for (int k = 0; k < x->vms[i]->bufs.n; k++) {
             SchedObj *o = &x->vms[i]->bufs.v[k];

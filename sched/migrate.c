@@ -617,6 +617,11 @@ PxResult px_vm_migrate(PxSched *s, uint32_t id, int device, PxMigrateStats *out)
     if (vm->slices != slices) t_down = sched_now_ns();
     r = snapshot(&g);
     pthread_mutex_unlock(&s->mu);
+    /* no slice of it runs now, so none can keep a launch on the old device
+     * again: its kept launch goes (made again on the target) */
+    pthread_mutex_lock(&g.from->mu);
+    sched_spare_drop(vm);
+    pthread_mutex_unlock(&g.from->mu);
 
     if (!r) r = move_buffers(&g);
     if (!r) r = move_modules(&g);

@@ -495,6 +495,7 @@ PxResult px_sched_vm_set(PxSched *s, const PxVmConfig *c)
 /* Under vm->dev->mu (and not s->mu): frees everything the VM owns. */
 static void vm_free(PxSched *s, SchedVm *vm)
 {
+    sched_spare_drop(vm);
     pthread_mutex_lock(&s->mu);
     SchedJob *live = vm->live;
     vm->live = NULL;
@@ -838,6 +839,7 @@ PxResult px_vm_module_destroy(PxSched *s, uint32_t vmid, uint32_t module)
         for (SchedJob *j = vm->live; sm && j; j = j->live_next)
             if (j->state == JOB_DONE && j->l && j->l->k->m == sm->m) sched_job_release(d, j);
         if (sm) dead = sched_mod_unref(sm); /* the code stays while other VMs or the cache hold it */
+        if (sm) sched_spare_drop(vm);
     }
     pthread_mutex_unlock(&s->mu);
     sched_mod_free(d, dead);
@@ -955,6 +957,7 @@ PxResult px_vm_buffer_destroy(PxSched *s, uint32_t vmid, uint32_t buffer)
     else if (!b) r = sched_fail(PX_ERR_NOT_FOUND, "VM %u has no buffer %u", vmid, buffer);
     else if (buffer_in_use(vm, b)) r = sched_fail(PX_ERR_BUSY, "VM %u: buffer %u is bound to a launch still to run", vmid, buffer);
     else {
+        sched_spare_drop(vm); /* it may bind b */
         sched_buf_drop(d, sched_buf_slot(vm, b));
         obj_take(vm, 0, buffer);
         uncharge(vm, px_buffer_bytes(b));
@@ -1106,6 +1109,11 @@ PxResult sched_bind_args(PxSched *s, SchedDev *d, SchedVm *vm, SchedJob *j, cons
         }
         if (r) return dev_fail(d, r);
     }
+    /* a kept launch (SchedVm.spare) bound again to equal values is still
+     * prepared: the last job's sizes, every buffer parameter bound (that
+     * job made no outputs, and this one binds the same names), and
+     * preparing again would record it again */
+    if (l->prepared) return PX_OK;
     if ((r = rt_launch_resolve(l))) return dev_fail(d, r);
     const IrKernel *k = l->k->ir;
     for (int i = 0; i < k->params.n; i++) {
@@ -1168,7 +1176,10 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     PxKernel *k = NULL;
     if (!r && !(j = calloc(1, sizeof *j))) r = sched_fail(PX_ERR_OUT_OF_MEMORY, "out of memory");
     if (!r && (r = px_module_kernel(m, kernel, &k))) r = dev_fail(d, r);
-    if (!r && (r = px_launch_create(k, &j->l))) r = dev_fail(d, r);
+    /* the VM's last launch of k when the arguments match its shape: no
+     * launch to make, prepare or record again (SchedVm.spare) */
+    PxArg *same = NULL;
+    if (!r && !(j->l = sched_spare_take(vm, k, args, nargs, &same)) && (r = px_launch_create(k, &j->l))) r = dev_fail(d, r);
     if (!r) {
         j->vm = vm;
         /* the class decides EDF and slice length: REALTIME from its deadline */
@@ -1176,12 +1187,14 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
         j->realtime = !strcmp(cls, "REALTIME");
         j->latency_sensitive = j->realtime || !strcmp(cls, "INTERACTIVE");
         j->cls = sched_class_index(cls);
-        r = sched_bind_args(s, d, vm, j, args, nargs);
+        /* equal values: the kept launch is bound as these would bind it */
+        if (same) j->args = same;
+        else r = sched_bind_args(s, d, vm, j, args, nargs);
         if (!r) {
             char err[512];
             if ((r = sched_launch_fits(s, d, j, err, sizeof err))) sched_fail(r, "%s", err);
         }
-        if (!r) r = sched_args_copy(args, nargs, &j->args);
+        if (!r && !same) r = sched_args_copy(args, nargs, &j->args);
         if (r) drop_outputs(s, d, vm, j);
         j->nargs = nargs;
     }
@@ -1212,9 +1225,19 @@ PxResult px_vm_submit(PxSched *s, uint32_t vmid, uint32_t module, const char *ke
     for (int i = 0; i < vm->bufs.n; i++) vm->bufs.v[i].writes += sched_launch_writes(j->l, vm->bufs.v[i].p);
     if (j->latency_sensitive) d->last_ls_ns = now;
     *ticket = j->ticket;
-    pthread_cond_broadcast(&d->work);
+    /* the fast path: on an idle device whose policy picks this launch now
+     * (a VM alone, or the one due), its first slice runs here, with no
+     * hand-off to the dispatcher and back; submit then returns after at
+     * most one slice. Otherwise, or for the slices after, the dispatcher. */
+    int here = sched_submit_inline(s, d, j);
+    if (!here) pthread_cond_broadcast(&d->work);
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&d->mu);
+    if (here) {
+        pthread_mutex_lock(&s->mu);
+        sched_run_slice(s, d, j, sched_now_ns(), 0);
+        pthread_mutex_unlock(&s->mu);
+    }
     return PX_OK;
 }
 

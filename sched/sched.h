@@ -9,9 +9,12 @@
  *       statistics, every device's policy state and counters. Held only
  *       for short bookkeeping: never across a device call or a compile.
  *   SchedDev.mu (one per device)  the device's PxContext and everything
- *       made from it (modules, buffers, launches): every px_* call on it.
- *       Held by the dispatcher for one slice (prepare, submit, wait), by
- *       API threads for buffer copies and for adopting compiled code.
+ *       made from it (modules, buffers, launches, the VMs' kept
+ *       launches): every px_* call on it. Held by whoever runs a slice
+ *       (the dispatcher, or a submitter on an idle device:
+ *       sched_submit_inline) to prepare and submit it and after its wait,
+ *       not during it; by API threads for buffer copies and for adopting
+ *       compiled code.
  *   SchedDev.jit_mu  a CPU device's shared JIT: compiles one at a time.
  *   PxSched.bal_mu  one px_sched_balance at a time (it migrates while
  *       holding it; nothing else takes it).
@@ -154,6 +157,17 @@ struct SchedVm {
     uint64_t migrations;
     uint64_t bal_gpu_ns;        /* gpu_ns at the last balance period (PxSched.mu) */
     int bal_cool;               /* balance periods it still sits out */
+    /* the launch of its last job that finished well and made no output
+     * buffers, kept on dev for its next submit of the same kernel with
+     * the same argument names and kinds (sched_spare_take): binding equal
+     * values again leaves it prepared and recorded, so the launch runs as
+     * recorded, with no launch made, planned or recorded. spare_args: its
+     * arguments (sched_args_copy). Under SchedDev.mu of dev; dropped when
+     * a buffer or module of the VM goes, the VM moves or dies, or dev is
+     * lost (its descriptors name device objects). */
+    PxLaunch *spare;
+    PxArg *spare_args;
+    int spare_nargs;
 };
 
 struct SchedDev {
@@ -165,6 +179,10 @@ struct SchedDev {
     pthread_cond_t work;        /* with PxSched.mu: a job arrived, or stop */
     pthread_t thread;
     int started;
+    /* a slice runs on d now (PxSched.mu): set from the pick to the end of
+     * the slice, by the dispatcher or by a submitter running it inline
+     * (sched_submit_inline); at most one slice of d runs at a time */
+    int busy;
     uint64_t capacity, quota_sum, mem_used;
     double share_sum;
     uint64_t busy_ns;
@@ -264,10 +282,29 @@ void sched_charge(PxSched *s, SchedVm *vm, double ns, int64_t now);
 /* ===== dispatch.c: one thread per device ===== */
 
 void *sched_dispatcher(void *dev);
+/* Under PxSched.mu (released while the slice runs, held on return): one
+ * slice of j, which sched_pick chose for d now; d->busy from the pick (or
+ * sched_submit_inline's claim) to the end of the slice. on_dispatcher 0: a
+ * submitter's thread, which then wakes the dispatcher if work is waiting. */
+void sched_run_slice(PxSched *s, SchedDev *d, SchedJob *j, int64_t now, int on_dispatcher);
+/* Under PxSched.mu, j just queued: 1 when its submitter runs its first
+ * slice itself (the device is idle and the policy picks j now: what the
+ * dispatcher would do, without the two thread hand-offs), d->busy and
+ * j->state JOB_RUNNING set (the claim); 0: the dispatcher's. */
+int sched_submit_inline(PxSched *s, SchedDev *d, SchedJob *j);
 /* Under d->mu: j's launch made ready, its units and predicted ns per group. */
 PxResult sched_job_plan(SchedDev *d, SchedJob *j);
 /* Under SchedDev.mu: frees a job's launch. */
 void sched_job_release(SchedDev *d, SchedJob *j);
+/* Under vm->dev's mu: the kept launch (SchedVm.spare) when it is of k and
+ * args name the same parameters with the same kinds in the same order as
+ * its own did (so binding args leaves nothing of the last job bound that
+ * this one does not bind), taken from vm; else NULL. *same: when every
+ * value is equal too, the kept copy of the arguments (the launch is bound
+ * as args would bind it: no binding to do), else NULL. */
+PxLaunch *sched_spare_take(SchedVm *vm, const PxKernel *k, const PxArg *args, int nargs, PxArg **same);
+/* Under vm->dev's mu: frees the kept launch, if any. */
+void sched_spare_drop(SchedVm *vm);
 
 /* ===== evict.c: oversubscription, host copies ===== */
 

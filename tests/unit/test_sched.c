@@ -213,6 +213,132 @@ TEST(edf_order)
     for (uint32_t v = 5; v <= 8; v++) CHECK(px_sched_vm_destroy(S, v) == PX_OK);
 }
 
+/* ---- the lone-VM fast path and kept launches ---------------------------------- */
+
+enum { FN = 4096 };
+
+/* saxpy on VM vm: y = a * x + y (args a, x, y), or with y left unbound
+ * (an output the launch makes: its id in *out); the ticket's result. */
+static PxTicketResult fast_saxpy(uint32_t vm, uint32_t mod, double a, uint32_t x, uint32_t y, int poll, uint32_t *out)
+{
+    PxArg args[3] = {{.name = "a", .kind = PX_ARG_FLOAT, .f = a}, {.name = "x", .kind = PX_ARG_BUFFER, .buffer = x},
+                     {.name = "y", .kind = PX_ARG_BUFFER, .buffer = y}};
+    PxTicketResult r;
+    memset(&r, 0, sizeof r);
+    r.result = PX_ERR_INTERNAL;
+    uint64_t t;
+    if (px_vm_submit(S, vm, mod, NULL, args, y ? 3 : 2, &t)) {
+        fprintf(stderr, "submit: %s\n", px_sched_last_error());
+        return r;
+    }
+    /* alone on an idle device the submitter ran it: finished already */
+    if (poll && px_vm_wait(S, vm, t, 0, &r) == PX_OK) return r;
+    if (poll) fprintf(stderr, "ticket %llu not finished when its submit returned\n", (unsigned long long)t);
+    if (!poll && px_vm_wait(S, vm, t, -1, &r)) r.result = PX_ERR_INTERNAL;
+    if (out) *out = r.noutputs == 1 ? r.outputs[0].buffer : 0;
+    return poll ? (PxTicketResult){.result = PX_ERR_INTERNAL} : r;
+}
+
+/* 1 when buffer b of vm holds want[] */
+static int holds(uint32_t vm, uint32_t b, const float *want)
+{
+    static float got[FN];
+    if (px_vm_buffer_read(S, vm, b, got, sizeof got)) return 0;
+    for (int i = 0; i < FN; i++)
+        if (got[i] != want[i]) {
+            fprintf(stderr, "buffer %u [%d] = %g, want %g\n", b, i, got[i], want[i]);
+            return 0;
+        }
+    return 1;
+}
+
+/* A VM alone: each launch runs in its submitter (finished when submit
+ * returns) and reuses the VM's kept launch; new values, other buffers, an
+ * output, a buffer or module destroyed, all give what a fresh launch
+ * would. Then a second VM keeps the device busy: the same launches go
+ * through the dispatcher, with the same results and the same accounting
+ * (device time, launches done, slices, latency histogram). */
+TEST(fast_path)
+{
+    CHECK(vm_on(40, 0, 50, 64 << 20));
+    CHECK(vm_on(41, 0, 50, 64 << 20));
+    static float xs[FN], ys[FN], want[FN];
+    for (int i = 0; i < FN; i++) xs[i] = (float)(i % 97), ys[i] = 1;
+    uint32_t m = compile(40, SAXPY), x = fbuf(40, FN, xs), y = fbuf(40, FN, ys), y2 = fbuf(40, FN, ys);
+    CHECK(m && x && y && y2);
+    memcpy(want, ys, sizeof want);
+    double as[] = {2, 2, 2, 0.5, 0.5, 3};
+    for (int k = 0; k < 6; k++) { /* equal values, then a new scalar */
+        PxTicketResult r = fast_saxpy(40, m, as[k], x, y, 1, NULL);
+        CHECK_MSG(r.result == PX_OK && r.slices == 1 && r.gpu_ns > 0 && r.wait_ns >= 0, "%d: %s", k, r.error);
+        for (int i = 0; i < FN; i++) want[i] = (float)as[k] * xs[i] + want[i];
+    }
+    CHECK(holds(40, y, want));
+    /* another buffer bound to y: it, not the kept launch's y, is written */
+    CHECK(fast_saxpy(40, m, 1, x, y2, 1, NULL).result == PX_OK);
+    static float want2[FN];
+    for (int i = 0; i < FN; i++) want2[i] = xs[i] + ys[i];
+    CHECK(holds(40, y2, want2) && holds(40, y, want));
+    /* y left unbound: a fresh output (a launch that made one is not kept) */
+    uint32_t o = 0;
+    PxTicketResult r = fast_saxpy(40, m, 1, x, 0, 0, &o);
+    CHECK_MSG(r.result == PX_OK && o != 0, "%s", r.error);
+    static float want3[FN];
+    for (int i = 0; i < FN; i++) want3[i] = xs[i]; /* y of a new buffer: zeros */
+    CHECK(o && holds(40, o, want3));
+    /* the kept launch binds y2: destroying it (the launch goes too), then
+     * the module */
+    CHECK(fast_saxpy(40, m, 1, x, y2, 1, NULL).result == PX_OK);
+    CHECK(px_vm_buffer_destroy(S, 40, y2) == PX_OK);
+    CHECK(fast_saxpy(40, m, 2, x, y, 1, NULL).result == PX_OK);
+    for (int i = 0; i < FN; i++) want[i] = 2 * xs[i] + want[i];
+    CHECK(holds(40, y, want));
+    CHECK(px_vm_module_destroy(S, 40, m) == PX_OK);
+    m = compile(40, SAXPY);
+    CHECK(fast_saxpy(40, m, 1, x, y, 1, NULL).result == PX_OK);
+    for (int i = 0; i < FN; i++) want[i] = xs[i] + want[i];
+    CHECK(holds(40, y, want));
+    /* cancelling a launch that finished in its submit: it stays done */
+    PxArg args[3] = {{.name = "a", .kind = PX_ARG_FLOAT, .f = 1}, {.name = "x", .kind = PX_ARG_BUFFER, .buffer = x},
+                     {.name = "y", .kind = PX_ARG_BUFFER, .buffer = y}};
+    uint64_t t;
+    CHECK(px_vm_submit(S, 40, m, NULL, args, 3, &t) == PX_OK);
+    CHECK(px_vm_cancel(S, 40, t) == PX_OK);
+    CHECK(px_vm_wait(S, 40, t, -1, &r) == PX_OK && r.result == PX_OK);
+    for (int i = 0; i < FN; i++) want[i] = xs[i] + want[i];
+    CHECK(holds(40, y, want));
+
+    /* the accounting of the fast path: one slice, its device time, one
+     * latency sample per launch */
+    PxVmStats a = vstats(40);
+    uint64_t hist = a.latency_le[PX_LATENCY_BUCKETS - 1]; /* cumulative: every launch under 10 s */
+    CHECK_MSG(a.launches_done == 12 && a.launches_failed == 0 && a.slices == 12 && a.gpu_ns > 0 && a.queued == 0,
+              "done %llu slices %llu", (unsigned long long)a.launches_done, (unsigned long long)a.slices);
+    CHECK(hist == a.launches_done && a.latency_sum_us > 0);
+
+    /* VM 41 busy: the same launches through the fair path */
+    uint32_t sm = compile(41, SPIN), sy = fbuf(41, 1 << 14, NULL);
+    CHECK(sm && sy);
+    uint64_t spin[4];
+    for (int i = 0; i < 4; i++) spin[i] = submit_spin(41, sm, sy, 2000);
+    for (int k = 0; k < 6; k++) {
+        r = fast_saxpy(40, m, as[k], x, y, 0, NULL);
+        CHECK_MSG(r.result == PX_OK && r.slices == 1 && r.gpu_ns > 0, "%d: %s", k, r.error);
+        for (int i = 0; i < FN; i++) want[i] = (float)as[k] * xs[i] + want[i];
+    }
+    CHECK(holds(40, y, want));
+    for (int i = 0; i < 4; i++) {
+        CHECK(px_vm_wait(S, 41, spin[i], -1, &r) == PX_OK && r.result == PX_OK);
+    }
+    PxVmStats b = vstats(40);
+    hist = b.latency_le[PX_LATENCY_BUCKETS - 1];
+    CHECK(b.launches_done == 18 && b.slices == 18 && b.gpu_ns > a.gpu_ns && hist == 18 && b.queued == 0);
+    PxVmStats c = vstats(41);
+    CHECK(c.launches_done == 4 && c.slices >= 4 && c.gpu_ns > 0);
+    CHECK(px_sched_vm_destroy(S, 40) == PX_OK);
+    CHECK(px_sched_vm_destroy(S, 41) == PX_OK);
+}
+
 /* ---- cancel and destroy ----------------------------------------------------------- */
 
 TEST(cancel_and_destroy)
@@ -479,6 +605,7 @@ int main(void)
     RUN(per_vm_fifo);
     RUN(edf_order);
     RUN(cancel_and_destroy);
+    RUN(fast_path);
     RUN(threads_32x8);
     RUN(status_json);
     RUN(fair_shares);
