@@ -216,7 +216,11 @@ typedef struct PxArg {
 } PxArg;
 
 /* Submits kernel `kernel` (NULL: the module's only one) of a module of the
- * VM with these arguments, without waiting. Buffer parameters left unbound
+ * VM with these arguments, without waiting for the launch to finish. One
+ * exception bounds the wait: when the device is idle and the policy would
+ * pick this launch next, the calling thread runs its first slice itself
+ * (at most one slice: docs/SCHEDULER.md, "A lone VM's launch: the fast path"), which saves a
+ * lone VM two thread hand-offs per launch. Buffer parameters left unbound
  * get new buffers of the VM (charged to its quota, zero-filled, in the
  * shape the kernel gives them); their ids come back in the ticket's result.
  * Arguments are checked here: a bad one is an error of this call and no
