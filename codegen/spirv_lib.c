@@ -677,6 +677,25 @@ static void store_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_
     }
 }
 
+/* In-register inclusive scan of x[0..E) (accumulator type). Integers
+ * (exact and associative, so any order gives the same bits): each run of
+ * 4 is scanned on its own, then the previous runs' total is added to all
+ * 4, as the twin does with its ivec4s: the dependency chain is 3 + E/4
+ * adds instead of E - 1. Floats keep the left-to-right order (their
+ * rounding, and so their results, depend on it). */
+static void serial_scan(Sb *s, ScalarType at, int E, uint32_t *x) {
+    if (at == TY_FLOAT || E % 4) {
+        for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
+        return;
+    }
+    for (int k = 0; k < E; k += 4) {
+        for (int c = 1; c < 4; c++) x[k + c] = red_combine(s, RED_SUM, at, x[k + c - 1], x[k + c]);
+        if (k == 0) continue;
+        uint32_t run = x[k - 1];
+        for (int c = 0; c < 4; c++) x[k + c] = red_combine(s, RED_SUM, at, run, x[k + c]);
+    }
+}
+
 static void lower_scan(Sb *s, int si, const IrStage *st) {
     int in = st->in[0], out = st->out;
     ScalarType et = s->k->params.v[in].type, at = acc_type(et);
@@ -695,10 +714,16 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     IrSize *nchh = ir_size_bin(s->a, SZ_CEILDIV, nbkh, bpch);
     int scr = sb_add_scratch(
         s, ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_MUL, Rh, nchh), hconst(s, 4)), at);
-#define SCAN_SHAPE()                                                                        \
+    /* The shape on the device. A one-block variant (lp 0) runs only when
+     * bpc == 1, so there bpc is the constant 1 and nch is nbk: no integer
+     * division by a value known only at run time (nch = ceildiv(nbk, bpc)),
+     * which a SIMD driver such as lavapipe runs lane by lane in every
+     * invocation (a tenth of pass 1 on lavapipe at 16M ints). */
+#define SCAN_SHAPE(lp)                                                                      \
     uint32_t R = rows_dev(s, in), C = cols_dev(s, in);                                      \
-    uint32_t nbk = sb_size_u32(s, nbkh), bpc = sb_size_u32(s, bpch);                        \
-    uint32_t nch = sb_size_u32(s, nchh);                                                    \
+    uint32_t nbk = sb_size_u32(s, nbkh);                                                    \
+    uint32_t bpc = (lp) ? sb_size_u32(s, bpch) : sb_const_u(s, 1);                          \
+    uint32_t nch = (lp) ? sb_size_u32(s, nchh) : nbk;                                       \
     (void)R; (void)C; (void)nbk; (void)bpc
     /* Variants of passes 1 and 3: "…1" (one) when every group has one
      * block of one row (bpc == 1 and rows within the group-count cap, so
@@ -719,7 +744,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
-        SCAN_SHAPE();
+        SCAN_SHAPE(lp);
         SbFor rf = {0}, kf = {0};
         uint32_t row = wgid(s, 1), b = wgid(s, 0);
         if (lp) {
@@ -773,7 +798,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
-        SCAN_SHAPE();
+        SCAN_SHAPE(1);
         SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
         uint32_t rb = sb_umul(s, rf.iv, nch);
         uint32_t first = sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E));
@@ -809,7 +834,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
-        SCAN_SHAPE();
+        SCAN_SHAPE(lp);
         SbFor rf = {0}, kf = {0};
         uint32_t row = wgid(s, 1), b = wgid(s, 0);
         if (lp) {
@@ -830,7 +855,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         uint32_t x[64];
         load_run(s, bin, et, E, flat, rowend, v4, x);
         for (int j = 0; j < E; j++) x[j] = to_acc(s, et, x[j]);
-        for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
+        serial_scan(s, at, E, x);
         uint32_t before, total;
         group_exscan(s, sh, G, at, x[E - 1], &before, lp ? &total : NULL);
         uint32_t cv = sb_load(s, aty, carry);
