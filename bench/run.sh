@@ -49,7 +49,7 @@ if [ ! -f "$B/libpx.a" ] || [ ! -f "$B/libpxc.a" ]; then
 elif gcc $CFLAGS -I. -Iinclude bench/pxbench.c "$B/libpx.a" "$B/libpxc.a" \
        $(pkg-config --libs SPIRV-Tools vulkan) \
        $($LLVM_CONFIG --ldflags --libs core orcjit native passes analysis target 2>/dev/null) \
-       $($LLVM_CONFIG --system-libs 2>/dev/null) -lstdc++ -lm -lpthread -ldl \
+       $($LLVM_CONFIG --system-libs 2>/dev/null) -ljansson -lmicrohttpd -lstdc++ -lm -lpthread -ldl \
        -o "$D/pxbench" >"$D/pxbench.build.log" 2>&1; then
     PX=1
 else
