@@ -60,8 +60,9 @@
  * one invocation stores folds the slots in that invocation only
  * (group_reduce_in0); a scan folds only the slots of earlier subgroups.
  * The scans' element loads (passes 1 and 3, load_run) clamp the index and
- * select zero (no branch); pass 2's loads of the chunk sums branch around
- * the load (guarded_load).
+ * select zero (no branch), except pass 3's vec4 loads, which branch
+ * around each load as the twin does (measured faster there); pass 2's
+ * loads of the chunk sums branch around the load (guarded_load).
  */
 #include "spirv_int.h"
 
@@ -628,10 +629,27 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
  * load per element. No branches: an out-of-range access loads the row's
  * last element or vec4 instead (the index is clamped, so no load leaves
  * the buffer) and a select gives zero (a branch costs both sides on a SIMD
- * driver such as lavapipe). */
+ * driver such as lavapipe). branch (v4 only): each vec4 load is in a
+ * branch on its bound instead, zero when out, as the twin's pass 3 does:
+ * in the scan's pass 3 that measured 5-9 % faster on lavapipe (minima of
+ * three A/B runs of 25; docs/PERFORMANCE.md), in pass 1 no difference. */
 static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim, int v4,
-                     uint32_t *x) {
+                     int branch, uint32_t *x) {
     uint32_t ety = s->buf_elem[b], zero = sb_const_typed(s, et, 0, 0);
+    if (v4 && branch) {
+        uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
+        uint32_t v4t = sb_vec4(s, ety), z4 = SB_OP(s, SpvOpCompositeConstruct, v4t, zero, zero, zero, zero);
+        for (int k = 0; k < E / 4; k++) {
+            uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)(4 * k))), tmp = sb_var(s, v4t);
+            sb_store(s, tmp, z4);
+            SbIf f = sb_if_begin(s, sb_ult(s, i, lim), 0);
+            sb_store(s, tmp, sb_buf4_load(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k))));
+            sb_if_end(s, &f);
+            uint32_t v = sb_load(s, v4t, tmp);
+            for (int c = 0; c < 4; c++) x[4 * k + c] = SB_OP(s, SpvOpCompositeExtract, ety, v, (uint32_t)c);
+        }
+        return;
+    }
     if (v4) {
         uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
         uint32_t last = SB_OP(s, SpvOpISub, s->t_u32,
@@ -766,7 +784,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
                                     sb_uadd(s, sb_umul(s, lid(s, 0), sb_const_u(s, 4)),
                                             sb_const_u(s, (uint32_t)(k * 4 * G))));
             uint32_t x[4];
-            load_run(s, bin, et, 4, flat, rowend, v4, x);
+            load_run(s, bin, et, 4, flat, rowend, v4, 0, x);
             for (int c = 0; c < 4; c++) x[c] = to_acc(s, et, x[c]);
             v = red_combine(s, RED_SUM, at, v, red_combine(s, RED_SUM, at,
                                                          red_combine(s, RED_SUM, at, x[0], x[1]),
@@ -853,7 +871,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
                                 sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E)));
         uint32_t x[64];
-        load_run(s, bin, et, E, flat, rowend, v4, x);
+        load_run(s, bin, et, E, flat, rowend, v4, 1, x);
         for (int j = 0; j < E; j++) x[j] = to_acc(s, et, x[j]);
         serial_scan(s, at, E, x);
         uint32_t before, total;
