@@ -33,7 +33,7 @@ echo "== building cost_driver against $B/libpx.a $B/libpxc.a"
 gcc $CFLAGS -I. -Iinclude bench/cost_driver.c "$B/libpx.a" "$B/libpxc.a" \
     $(pkg-config --libs SPIRV-Tools vulkan) \
     $($LLVM_CONFIG --ldflags --libs core orcjit native passes analysis target 2>/dev/null) \
-    $($LLVM_CONFIG --system-libs 2>/dev/null) -lstdc++ -lm -lpthread -ldl \
+    $($LLVM_CONFIG --system-libs 2>/dev/null) -ljansson -lmicrohttpd -lstdc++ -lm -lpthread -ldl \
     -o "$D/cost_driver" || { echo "bench-cost: cannot build cost_driver"; exit 1; }
 
 # This machine's speed drifts: its two vCPUs are shared with other tenants,

@@ -24,6 +24,13 @@
  *   point runs its own compiled copy of the module, and a kernel's
  *   correction learns only from its own runs (docs/COST.md), so no
  *   prediction ever saw a run of the point it predicts.
+ * - corrected after one run: what px_launch_predict_ns gives after ONE
+ *   warm run of the same launch (same kernel, same size; the cold first
+ *   run teaches nothing, docs/COST.md): the calibrated prediction times
+ *   the ratio that run measured. Taken before the timed rounds, from a run
+ *   that is none of the timed ones, so it predicts runs it never saw; its
+ *   error is how far one run tells the steady state. That run also counts
+ *   as one sample (of 2 RUNS + 1) in the previous-size correction.
  * Measured: the median GPU time (timestamps) of RUNS runs after one cold
  * run. The runs are taken in rounds across the sweep, one untimed and one
  * timed run of every point per round, in the order the sweep lists them:
@@ -155,6 +162,10 @@ int main(int argc, char **argv)
             l[i] = launch(kc[i], &pts[i], f[2], cc);
             if (px_launch_run(l[i])) die("px_launch_run", cc); /* cold: counts nowhere */
         }
+        /* one warm run of each point, then the prediction it leaves */
+        double pred_one[MAXPTS];
+        for (int i = 0; i < np; i++)
+            if (px_launch_run(l[i]) || px_launch_predict_ns(l[i], -1, &pred_one[i])) die("one warm run", cc);
         for (int r = 0; r < runs; r++)
             for (int i = 0; i < np; i++) {
                 if (px_launch_run(l[i]) || px_launch_run(l[i])) die("px_launch_run", cc);
@@ -184,8 +195,9 @@ int main(int argc, char **argv)
                    cost.bytes_read + cost.bytes_written, cost.accesses, cost.checked_accesses,
                    cost.uniform_accesses, cost.dispatches);
             printf("\"pred_default_ns\": %.17g, \"pred_calibrated_ns\": %.17g, \"pred_corrected_ns\": %.17g, "
+                   "\"pred_corrected1_ns\": %.17g, "
                    "\"correction\": %.17g, \"correction_samples\": %d, \"measured_ns\": %.17g, \"runs_ns\": [",
-                   pred_default, pred_cal, pred_corr, factor, learned, med);
+                   pred_default, pred_cal, pred_corr, pred_one[i], factor, learned, med);
             for (int j = 0; j < runs; j++) printf("%s%.17g", j ? ", " : "", ti[j]);
             printf("]}\n");
         }

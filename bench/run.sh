@@ -6,7 +6,9 @@
 #   sh bench/run.sh BUILDDIR [--small]
 #
 # Environment: BENCH_RUNS (timed runs per kernel after one warm-up, default
-# 5), BENCH_LAUNCH_ITERS (default 2000), BENCH_DEVICE (device index for both
+# 5), BENCH_ONLY (space-separated kernels to run, default all; e.g.
+# BENCH_ONLY="scan saxpy"; the CPU comparison then is left out),
+# BENCH_LAUNCH_ITERS (default 2000), BENCH_DEVICE (device index for both
 # hosts; default: the first discrete GPU, else the first device).  The Vulkan
 # driver is whatever VK_DRIVER_FILES selects (the Makefile defaults it to
 # lavapipe); this script does not override it.
@@ -47,7 +49,7 @@ if [ ! -f "$B/libpx.a" ] || [ ! -f "$B/libpxc.a" ]; then
 elif gcc $CFLAGS -I. -Iinclude bench/pxbench.c "$B/libpx.a" "$B/libpxc.a" \
        $(pkg-config --libs SPIRV-Tools vulkan) \
        $($LLVM_CONFIG --ldflags --libs core orcjit native passes analysis target 2>/dev/null) \
-       $($LLVM_CONFIG --system-libs 2>/dev/null) -lstdc++ -lm -lpthread -ldl \
+       $($LLVM_CONFIG --system-libs 2>/dev/null) -ljansson -lmicrohttpd -lstdc++ -lm -lpthread -ldl \
        -o "$D/pxbench" >"$D/pxbench.build.log" 2>&1; then
     PX=1
 else
@@ -63,8 +65,9 @@ rm -f "$D"/vk.*.json "$D"/px.*.json
 VKJ=""
 PXJ=""
 # gemm*: matmul at any size (bench/common.h, bench_gemms) against matmul_any.comp.
-for k in saxpy sum matmul softmax scan transpose gemm640 gemm700 gemm768 gemm1000 gemm1024 \
-         gemm300x200x500 gemm256x200x512 launch; do
+KERNELS=${BENCH_ONLY:-saxpy sum matmul softmax scan transpose gemm640 gemm700 gemm768 gemm1000 gemm1024 \
+         gemm300x200x500 gemm256x200x512 launch}
+for k in $KERNELS; do
     # shellcheck disable=SC2086
     "$D/vkbench" --spv "$D" --only $k --runs "$RUNS" --launch-iters "$ITERS" $DEV $SMALL \
         --json "$D/vk.$k.json" | sed "1d; s/^/GLSL  /" || status=1
@@ -84,6 +87,9 @@ echo "== PX vs hand-written GLSL"
 # shellcheck disable=SC2086
 /usr/bin/python3 bench/report.py "$B/bench.json" --vk $VKJ ${PXJ:+--px $PXJ} || status=1
 echo "results: $B/bench.json"
-echo "== CPU backend vs clang -O3 C loops (bench/cpu)"
-sh bench/cpu/run.sh "$B" $SMALL || status=1
+# BENCH_ONLY picks Vulkan-path kernels: the CPU comparison runs only in a full run
+if [ -z "${BENCH_ONLY:-}" ]; then
+    echo "== CPU backend vs clang -O3 C loops (bench/cpu)"
+    sh bench/cpu/run.sh "$B" $SMALL || status=1
+fi
 exit $status

@@ -60,8 +60,9 @@
  * one invocation stores folds the slots in that invocation only
  * (group_reduce_in0); a scan folds only the slots of earlier subgroups.
  * The scans' element loads (passes 1 and 3, load_run) clamp the index and
- * select zero (no branch); pass 2's loads of the chunk sums branch around
- * the load (guarded_load).
+ * select zero (no branch), except pass 3's vec4 loads, which branch
+ * around each load as the twin does (measured faster there); pass 2's
+ * loads of the chunk sums branch around the load (guarded_load).
  */
 #include "spirv_int.h"
 
@@ -628,10 +629,27 @@ static void group_exscan(Sb *s, uint32_t sh, int G, ScalarType t, uint32_t v, ui
  * load per element. No branches: an out-of-range access loads the row's
  * last element or vec4 instead (the index is clamped, so no load leaves
  * the buffer) and a select gives zero (a branch costs both sides on a SIMD
- * driver such as lavapipe). */
+ * driver such as lavapipe). branch (v4 only): each vec4 load is in a
+ * branch on its bound instead, zero when out, as the twin's pass 3 does:
+ * in the scan's pass 3 that measured 5-9 % faster on lavapipe (minima of
+ * three A/B runs of 25; docs/PERFORMANCE.md), in pass 1 no difference. */
 static void load_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_t lim, int v4,
-                     uint32_t *x) {
+                     int branch, uint32_t *x) {
     uint32_t ety = s->buf_elem[b], zero = sb_const_typed(s, et, 0, 0);
+    if (v4 && branch) {
+        uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
+        uint32_t v4t = sb_vec4(s, ety), z4 = SB_OP(s, SpvOpCompositeConstruct, v4t, zero, zero, zero, zero);
+        for (int k = 0; k < E / 4; k++) {
+            uint32_t i = sb_uadd(s, flat, sb_const_u(s, (uint32_t)(4 * k))), tmp = sb_var(s, v4t);
+            sb_store(s, tmp, z4);
+            SbIf f = sb_if_begin(s, sb_ult(s, i, lim), 0);
+            sb_store(s, tmp, sb_buf4_load(s, b, sb_uadd(s, q, sb_const_u(s, (uint32_t)k))));
+            sb_if_end(s, &f);
+            uint32_t v = sb_load(s, v4t, tmp);
+            for (int c = 0; c < 4; c++) x[4 * k + c] = SB_OP(s, SpvOpCompositeExtract, ety, v, (uint32_t)c);
+        }
+        return;
+    }
     if (v4) {
         uint32_t q = SB_OP(s, SpvOpShiftRightLogical, s->t_u32, flat, sb_const_u(s, 2));
         uint32_t last = SB_OP(s, SpvOpISub, s->t_u32,
@@ -677,6 +695,25 @@ static void store_run(Sb *s, int b, ScalarType et, int E, uint32_t flat, uint32_
     }
 }
 
+/* In-register inclusive scan of x[0..E) (accumulator type). Integers
+ * (exact and associative, so any order gives the same bits): each run of
+ * 4 is scanned on its own, then the previous runs' total is added to all
+ * 4, as the twin does with its ivec4s: the dependency chain is 3 + E/4
+ * adds instead of E - 1. Floats keep the left-to-right order (their
+ * rounding, and so their results, depend on it). */
+static void serial_scan(Sb *s, ScalarType at, int E, uint32_t *x) {
+    if (at == TY_FLOAT || E % 4) {
+        for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
+        return;
+    }
+    for (int k = 0; k < E; k += 4) {
+        for (int c = 1; c < 4; c++) x[k + c] = red_combine(s, RED_SUM, at, x[k + c - 1], x[k + c]);
+        if (k == 0) continue;
+        uint32_t run = x[k - 1];
+        for (int c = 0; c < 4; c++) x[k + c] = red_combine(s, RED_SUM, at, run, x[k + c]);
+    }
+}
+
 static void lower_scan(Sb *s, int si, const IrStage *st) {
     int in = st->in[0], out = st->out;
     ScalarType et = s->k->params.v[in].type, at = acc_type(et);
@@ -695,10 +732,16 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     IrSize *nchh = ir_size_bin(s->a, SZ_CEILDIV, nbkh, bpch);
     int scr = sb_add_scratch(
         s, ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_MUL, Rh, nchh), hconst(s, 4)), at);
-#define SCAN_SHAPE()                                                                        \
+    /* The shape on the device. A one-block variant (lp 0) runs only when
+     * bpc == 1, so there bpc is the constant 1 and nch is nbk: no integer
+     * division by a value known only at run time (nch = ceildiv(nbk, bpc)),
+     * which a SIMD driver such as lavapipe runs lane by lane in every
+     * invocation (a tenth of pass 1 on lavapipe at 16M ints). */
+#define SCAN_SHAPE(lp)                                                                      \
     uint32_t R = rows_dev(s, in), C = cols_dev(s, in);                                      \
-    uint32_t nbk = sb_size_u32(s, nbkh), bpc = sb_size_u32(s, bpch);                        \
-    uint32_t nch = sb_size_u32(s, nchh);                                                    \
+    uint32_t nbk = sb_size_u32(s, nbkh);                                                    \
+    uint32_t bpc = (lp) ? sb_size_u32(s, bpch) : sb_const_u(s, 1);                          \
+    uint32_t nch = (lp) ? sb_size_u32(s, nchh) : nbk;                                       \
     (void)R; (void)C; (void)nbk; (void)bpc
     /* Variants of passes 1 and 3: "…1" (one) when every group has one
      * block of one row (bpc == 1 and rows within the group-count cap, so
@@ -719,7 +762,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G, "red");
-        SCAN_SHAPE();
+        SCAN_SHAPE(lp);
         SbFor rf = {0}, kf = {0};
         uint32_t row = wgid(s, 1), b = wgid(s, 0);
         if (lp) {
@@ -741,7 +784,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
                                     sb_uadd(s, sb_umul(s, lid(s, 0), sb_const_u(s, 4)),
                                             sb_const_u(s, (uint32_t)(k * 4 * G))));
             uint32_t x[4];
-            load_run(s, bin, et, 4, flat, rowend, v4, x);
+            load_run(s, bin, et, 4, flat, rowend, v4, 0, x);
             for (int c = 0; c < 4; c++) x[c] = to_acc(s, et, x[c]);
             v = red_combine(s, RED_SUM, at, v, red_combine(s, RED_SUM, at,
                                                          red_combine(s, RED_SUM, at, x[0], x[1]),
@@ -773,7 +816,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
-        SCAN_SHAPE();
+        SCAN_SHAPE(1);
         SbFor rf = sb_for_begin(s, wgid(s, 1), R, nwg(s, 1));
         uint32_t rb = sb_umul(s, rf.iv, nch);
         uint32_t first = sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E));
@@ -809,7 +852,7 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
     for (int v4 = et != TY_HALF; v4 >= 0; v4--) {
         sb_fn_begin(s);
         uint32_t sh = sb_shared(s, aty, (uint32_t)G + 1, "scan"); /* + the total (group_exscan) */
-        SCAN_SHAPE();
+        SCAN_SHAPE(lp);
         SbFor rf = {0}, kf = {0};
         uint32_t row = wgid(s, 1), b = wgid(s, 0);
         if (lp) {
@@ -828,9 +871,9 @@ static void lower_scan(Sb *s, int si, const IrStage *st) {
         uint32_t flat = sb_uadd(s, sb_uadd(s, base, e0),
                                 sb_umul(s, lid(s, 0), sb_const_u(s, (uint32_t)E)));
         uint32_t x[64];
-        load_run(s, bin, et, E, flat, rowend, v4, x);
+        load_run(s, bin, et, E, flat, rowend, v4, 1, x);
         for (int j = 0; j < E; j++) x[j] = to_acc(s, et, x[j]);
-        for (int j = 1; j < E; j++) x[j] = red_combine(s, RED_SUM, at, x[j - 1], x[j]);
+        serial_scan(s, at, E, x);
         uint32_t before, total;
         group_exscan(s, sh, G, at, x[E - 1], &before, lp ? &total : NULL);
         uint32_t cv = sb_load(s, aty, carry);

@@ -562,13 +562,18 @@ double ir_predict_stage_s(const IrCostValues *v, const IrDeviceProfile *p);
 double ir_predict_kernel_s(const IrCostValues *total, const IrCostValues *stages, int n,
                            const IrDeviceProfile *p);
 
-/* Per-kernel correction learned online: predicted * factor, factor an
- * exponentially weighted geometric mean of measured/predicted ratios. */
+/* Per-kernel correction learned online: predicted * factor, factor the
+ * median of the last IR_CORRECTION_WINDOW measured/predicted ratios (with
+ * an even count, the geometric mean of the two middle ones). A median, not
+ * a running mean: on a shared machine single runs are 2x off at random
+ * (a preempted worker), and a mean weighted toward the newest samples
+ * followed them (docs/COST.md, "correction"). */
+#define IR_CORRECTION_WINDOW 9
 typedef struct IrCorrection {
     double factor;         /* 1 until the first sample */
-    int samples;
+    int samples;           /* every sample taken; the window holds the last */
+    double ratio[IR_CORRECTION_WINDOW]; /* ring: sample i at i % WINDOW */
 } IrCorrection;
-#define IR_CORRECTION_WEIGHT 0.25 /* weight of the newest sample */
 void ir_correction_init(IrCorrection *c);
 double ir_correction_apply(const IrCorrection *c, double predicted_s);
 /* predicted_s: the uncorrected roofline figure of the run measured. */

@@ -138,6 +138,7 @@ void ir_correction_init(IrCorrection *c)
 {
     c->factor = 1.0;
     c->samples = 0;
+    for (int i = 0; i < IR_CORRECTION_WINDOW; i++) c->ratio[i] = 1.0;
 }
 
 double ir_correction_apply(const IrCorrection *c, double predicted_s) { return predicted_s * c->factor; }
@@ -149,9 +150,18 @@ void ir_correction_update(IrCorrection *c, double predicted_s, double measured_s
     /* One wild sample (a preempted run) must not swing the factor far. */
     if (r < 1e-6) r = 1e-6;
     if (r > 1e6) r = 1e6;
-    if (c->samples == 0) c->factor = r;
-    else c->factor = exp((1 - IR_CORRECTION_WEIGHT) * log(c->factor) + IR_CORRECTION_WEIGHT * log(r));
+    c->ratio[c->samples % IR_CORRECTION_WINDOW] = r;
     c->samples++;
+    int n = c->samples < IR_CORRECTION_WINDOW ? c->samples : IR_CORRECTION_WINDOW;
+    double v[IR_CORRECTION_WINDOW];
+    for (int i = 0; i < n; i++) v[i] = c->ratio[i];
+    for (int i = 1; i < n; i++) /* insertion sort: n <= the window */
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    c->factor = n % 2 ? v[n / 2] : sqrt(v[n / 2 - 1] * v[n / 2]);
 }
 
 /* ---- fitting a profile to calibration samples ------------------------------- */

@@ -29,7 +29,7 @@ clang-16 -O3 -march=native -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=2008
 gcc -std=c11 -Wall -Wextra -Werror -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -rdynamic \
     bench/cpu/pxcpu.c -Wl,--whole-archive "$B/libpx.a" "$B/libpxc.a" -Wl,--no-whole-archive $(pkg-config --libs SPIRV-Tools vulkan) \
     $($LLVM_CONFIG --ldflags --libs core orcjit native passes analysis target) \
-    $($LLVM_CONFIG --system-libs) -lstdc++ -lm -lpthread -ldl -o "$D/pxcpu" ||
+    $($LLVM_CONFIG --system-libs) -ljansson -lmicrohttpd -lstdc++ -lm -lpthread -ldl -o "$D/pxcpu" ||
     { echo "bench/cpu: cannot build pxcpu against $B"; exit 1; }
 if [ "$SMALL" = "--small" ]; then
     NV=1048576; MM="256 256 256"

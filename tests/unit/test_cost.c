@@ -759,14 +759,23 @@ TEST(prediction)
     ir_correction_update(&c, 1.0, 2.0);
     CHECK(fabs(c.factor - 2.0) < 1e-12); /* a steady ratio stays */
     ir_correction_update(&c, 1.0, 0.5);
-    /* geometric EWMA: exp(0.75 ln 2 + 0.25 ln 0.5) = 2^0.5 */
-    CHECK(fabs(c.factor - sqrt(2.0)) < 1e-12);
+    /* median of {2, 2, 0.5}: one wild sample does not move it */
+    CHECK(fabs(c.factor - 2.0) < 1e-12);
     ir_correction_update(&c, 0.0, 1.0); /* ignored */
     ir_correction_update(&c, 1.0, NAN);
     CHECK(c.samples == 3);
-    for (int n = 0; n < 200; n++) ir_correction_update(&c, 1.0, 3.0);
-    CHECK(fabs(c.factor - 3.0) < 1e-6);
-    CHECK(fabs(ir_correction_apply(&c, 2.0) - 6.0) < 1e-5);
+    ir_correction_update(&c, 1.0, 0.5);
+    /* {2, 2, 0.5, 0.5}: the geometric mean of the middle two, 2 and 0.5 */
+    CHECK(fabs(c.factor - 1.0) < 1e-12);
+    /* 8 samples of 3: the window of 9 holds them and the last 0.5 */
+    for (int n = 0; n < 8; n++) ir_correction_update(&c, 1.0, 3.0);
+    CHECK(c.samples == 12 && fabs(c.factor - 3.0) < 1e-12);
+    ir_correction_update(&c, 1.0, 3.0); /* now 9 threes */
+    CHECK(fabs(c.factor - 3.0) < 1e-12);
+    /* 5 of the window's 9 at 1.5 make 1.5 the median */
+    for (int n = 0; n < 5; n++) ir_correction_update(&c, 1.0, 1.5);
+    CHECK(fabs(c.factor - 1.5) < 1e-12);
+    CHECK(fabs(ir_correction_apply(&c, 2.0) - 3.0) < 1e-12);
 }
 
 /* A calibration sample of one dispatch doing `work` of metric m. */
@@ -1306,12 +1315,11 @@ TEST(runtime_prediction_correction)
     PxDeviceInfo di;
     px_device_info(ctx, &di);
     if (di.has_timestamps) {
-        /* every warm run is measured and enters the factor (log of it) */
+        /* every warm run is measured and enters the factor: the median
+         * of the three ratios */
         CHECK_MSG(t[1] > 0 && t[2] > 0 && t[3] > 0, "stage times %g %g %g ns", t[1], t[2], t[3]);
-        for (int i = 1; i < 4; i++) {
-            double r = t[i] / c.predicted_ns;
-            factor = i == 1 ? r : exp(0.75 * log(factor) + 0.25 * log(r));
-        }
+        double lo = fmin(t[1], fmin(t[2], t[3])), hi = fmax(t[1], fmax(t[2], t[3]));
+        factor = (t[1] + t[2] + t[3] - lo - hi) / c.predicted_ns;
         double f = px_kernel_correction(k, &n);
         CHECK_MSG(n == 3 && fabs(f / factor - 1) < 1e-9, "factor %g (%d samples), want %g", f, n, factor);
         CHECK(px_launch_predict_ns(l, -1, &pred) == PX_OK && fabs(pred / (c.predicted_ns * factor) - 1) < 1e-9);
