@@ -105,12 +105,16 @@ PY
 # client sees no error and its last result equals NumPy's.
 echo
 echo "== live migration: VM 1 moves to device 1 while it runs train_model"
-"$PXRUN" --vm 1 --hvd "$HVD" "$D/seed.px" --arg weights="$T/w.npy" --arg inputs="$T/in.npy" --repeat 60 \
+done1() { "$B/pxctl" --hvd "$HVD" status --json | /usr/bin/python3 -c \
+    'import json, sys; print(next(v["launches_done"] for v in json.load(sys.stdin)["vms"] if v["id"] == 1))'; }
+before=$(done1)
+"$PXRUN" --vm 1 --hvd "$HVD" "$D/seed.px" --arg weights="$T/w.npy" --arg inputs="$T/in.npy" --repeat 300 \
     --out outputs="$T/out.npy" >/dev/null 2>"$T/client.err" &
 CPID=$!
-sleep 1
+# move it once its launches are under way (a few done), not before
+for i in $(seq 1 100); do [ "$(done1)" -ge $((before + 5)) ] && break; sleep 0.1; done
 "$B/pxctl" --hvd "$HVD" vm migrate 1 --device 1
-wait $CPID && echo "client: 60 launches, no error" || { echo "client failed:"; cat "$T/client.err"; }
+wait $CPID && echo "client: 300 launches, no error" || { echo "client failed:"; cat "$T/client.err"; }
 /usr/bin/python3 - "$T" "$PORT" <<'PY'
 import numpy as np, sys, urllib.request
 t, port = sys.argv[1], sys.argv[2]
