@@ -488,13 +488,11 @@ static void buffer_read(Cl *o, uint32_t id, int *dtype, int *rank, int64_t *shap
         uint32_t n;
         unsigned char *p = call(o, &m, HV_BUF_INFO, &n, what, NULL);
         HvRd rd = {.p = p, .n = n};
-        *dtype = (int)hv_get_u32(&rd);
-        *rank = (int)hv_get_u32(&rd);
-        if (*rank < 0 || *rank > 4 || *dtype < 0 || *dtype > 3) rd.bad = 1;
-        uint64_t count = 1;
-        for (int i = 0; !rd.bad && i < *rank; i++) count *= (uint64_t)(shape[i] = (int64_t)hv_get_u64(&rd));
+        uint32_t dt;
+        uint64_t count = hv_get_shape(&rd, &dt, rank, shape);
+        *dtype = (int)dt;
         free(p);
-        if (rd.bad || count > (UINT64_C(1) << 40)) die("%s: malformed reply", what);
+        if (rd.bad) die("%s: malformed reply", what);
         size_t bytes = (size_t)count * px_dtype_size((PxDtype)*dtype);
         if (bytes >= CL_SHM_MIN) {
             if (!(*data = malloc(bytes))) die("out of memory");
@@ -508,11 +506,9 @@ static void buffer_read(Cl *o, uint32_t id, int *dtype, int *rank, int64_t *shap
     uint32_t n;
     unsigned char *p = call(o, &m, HV_BUF_READ, &n, what, NULL);
     HvRd rd = {.p = p, .n = n};
-    *dtype = (int)hv_get_u32(&rd);
-    *rank = (int)hv_get_u32(&rd);
-    if (*rank < 0 || *rank > 4 || *dtype < 0 || *dtype > 3) rd.bad = 1;
-    uint64_t count = 1;
-    for (int i = 0; !rd.bad && i < *rank; i++) count *= (uint64_t)(shape[i] = (int64_t)hv_get_u64(&rd));
+    uint32_t dt;
+    uint64_t count = hv_get_shape(&rd, &dt, rank, shape);
+    *dtype = (int)dt;
     size_t len;
     const void *d = hv_get_bytes(&rd, HV_MAX_FRAME, &len);
     if (rd.bad || len != count * px_dtype_size((PxDtype)*dtype)) die("%s: malformed reply", what);

@@ -119,6 +119,11 @@ const void *hv_get_bytes(HvRd *r, size_t max, size_t *len);
 void hv_get_str(HvRd *r, char *dst, size_t cap);
 /* A string of at most max bytes, malloc'd (free it); NULL and bad on error. */
 char *hv_get_strdup(HvRd *r, size_t max);
+/* A buffer's description as BUF_INFO's and BUF_READ's replies start: u32
+ * dtype, u32 rank, u64 shape[rank]. shape: 4 entries, 1 past the rank.
+ * bad when dtype is not 0..3 or rank not 0..4. Returns the element count
+ * (0 when bad; the caller bounds it). */
+uint64_t hv_get_shape(HvRd *r, uint32_t *dtype, int *rank, int64_t shape[4]);
 
 /* A request decoded and checked against every limit (the daemon's one
  * decoder, fuzzed by tests/fuzz/fuzz_hvproto.c). Pointers point into the

@@ -217,6 +217,25 @@ void hv_get_str(HvRd *r, char *dst, size_t cap)
     memcpy(dst, p, n);
     dst[n] = 0;
 }
+uint64_t hv_get_shape(HvRd *r, uint32_t *dtype, int *rank, int64_t shape[4])
+{
+    *dtype = hv_get_u32(r);
+    uint32_t rk = hv_get_u32(r);
+    if (*dtype > 3 || rk > 4) r->bad = 1;
+    *rank = r->bad ? 0 : (int)rk;
+    /* at most 2^40 elements in all (BUF_CREATE's bound per extent): the
+     * product is checked before it is taken, so it cannot wrap */
+    const uint64_t most = UINT64_C(1) << 40;
+    uint64_t count = 1;
+    for (int i = 0; i < 4; i++) {
+        uint64_t e = i < *rank ? hv_get_u64(r) : 1;
+        shape[i] = (int64_t)e;
+        if (e > most || (e && count > most / e)) r->bad = 1;
+        else count *= e;
+    }
+    return r->bad ? 0 : count;
+}
+
 char *hv_get_strdup(HvRd *r, size_t max)
 {
     size_t n;

@@ -325,14 +325,12 @@ PxResult px_client_buffer_free(PxClient *c, uint32_t buffer)
     return call_empty(c, &m);
 }
 
-/* u32 dtype, u32 rank, u64 shape[rank]: how BUF_INFO's and BUF_READ's
- * replies start. shape: 4 entries (1 past the rank). */
+/* BUF_INFO's and BUF_READ's replies start with the buffer's description. */
 static void read_shape(HvRd *rd, PxDtype *dtype, int *rank, int64_t *shape)
 {
-    *dtype = (PxDtype)hv_get_u32(rd);
-    *rank = (int)hv_get_u32(rd);
-    if (*rank < 0 || *rank > 4 || (uint32_t)*dtype > PX_F16) rd->bad = 1;
-    for (int i = 0; i < 4; i++) shape[i] = !rd->bad && i < *rank ? (int64_t)hv_get_u64(rd) : 1;
+    uint32_t dt;
+    hv_get_shape(rd, &dt, rank, shape);
+    *dtype = (PxDtype)dt;
 }
 
 PxResult px_client_buffer_info(PxClient *c, uint32_t buffer, PxDtype *dtype, int *rank, int64_t *shape)

@@ -246,6 +246,42 @@ static int c_wait(Cli *c, uint64_t ticket, uint32_t *out)
 
 /* ---- tests ------------------------------------------------------------------------ */
 
+/* A buffer's description (hv_get_shape): the element count, 1s past the
+ * rank, and bad for a dtype or rank out of range or extents whose product
+ * passes 2^40 (which a plain product could wrap to something small). */
+static uint64_t shape_of(uint32_t dtype, uint32_t rank, const uint64_t *ext, int n, int *bad, int64_t sh[4])
+{
+    HvMsg m = {0};
+    hv_msg_begin(&m, HV_BUF_INFO | HV_REPLY, 0);
+    hv_put_u32(&m, dtype);
+    hv_put_u32(&m, rank);
+    for (int i = 0; i < n; i++) hv_put_u64(&m, ext[i]);
+    hv_msg_end(&m);
+    HvRd rd = {.p = m.p + HV_HDR_BYTES, .n = m.n - HV_HDR_BYTES};
+    uint32_t dt;
+    int rk;
+    uint64_t count = hv_get_shape(&rd, &dt, &rk, sh);
+    *bad = rd.bad;
+    hv_msg_free(&m);
+    return count;
+}
+
+TEST(shape_decoder)
+{
+    int64_t sh[4];
+    int bad;
+    const uint64_t ok[2] = {3, 5}, wrap[4] = {1u << 20, 1u << 20, 1u << 20, 1u << 20};
+    CHECK(shape_of(0, 2, ok, 2, &bad, sh) == 15 && !bad && sh[0] == 3 && sh[1] == 5 && sh[2] == 1 && sh[3] == 1);
+    CHECK(shape_of(2, 0, NULL, 0, &bad, sh) == 1 && !bad);
+    shape_of(4, 2, ok, 2, &bad, sh);
+    CHECK(bad); /* dtype 4 */
+    shape_of(0, 5, wrap, 4, &bad, sh);
+    CHECK(bad); /* rank 5 */
+    CHECK(shape_of(0, 4, wrap, 4, &bad, sh) == 0 && bad); /* 2^80 elements: would wrap to 0 */
+    shape_of(0, 2, ok, 1, &bad, sh);
+    CHECK(bad); /* truncated */
+}
+
 TEST(saxpy_roundtrip)
 {
     Cli *c = cli_open(1);
@@ -857,6 +893,7 @@ int main(void)
     }
     pthread_t th;
     pthread_create(&th, NULL, serve, SV);
+    RUN(shape_decoder);
     RUN(saxpy_roundtrip);
     RUN(isolation);
     RUN(hostile_frames);
