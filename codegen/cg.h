@@ -46,9 +46,8 @@
  * or a scan pass with and without its row and block loops): their group
  * counts carry a 0/1 factor so that exactly one of them is nonzero for any
  * sizes, and the second has barrier_before 0. Dispatches that write
- * disjoint parts of an output and read nothing another writes (a matmul's
- * interior tiles and its edge tiles) also follow one another with
- * barrier_before 0, and both may run. A variant using subgroup
+ * disjoint parts of an output and read nothing another writes may also
+ * follow one another with barrier_before 0, and both run. A variant using subgroup
  * operations is only emitted when CgTarget.subgroups is set (the runtime
  * sets it from VkPhysicalDeviceSubgroupProperties; pxcc's default target
  * has it off, so its output needs no subgroup support). Group counts never exceed CgTarget.max_groups in

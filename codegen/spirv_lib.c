@@ -51,9 +51,9 @@
  *               shared memory, R x R outputs per invocation (sp = TM, TN,
  *               TK, R; default 128, 128, 8, 8); partial tiles are
  *               zero-padded. Float 128x128x8x8 runs matmul128 instead:
- *               the full tiles unchecked ("tiles128"), the last tile row
- *               and column masked ("edge128"), vec4 global accesses when
- *               K, N % 4 == 0 (else the "…s" variants).
+ *               one dispatch of one group per tile ("tiles128"), the full
+ *               tiles unchecked, the last tile row and column masked, vec4
+ *               global accesses when K, N % 4 == 0 (else "tiles128s").
  * Group reductions and scans use one subgroup operation and one slot per
  * subgroup in shared memory (one barrier) when CgTarget.subgroups, else a
  * shared-memory tree / Hillis-Steele scan. A reduction whose result only
@@ -1016,22 +1016,25 @@ static IrSize *hdivisible(Sb *s, IrSize *x, int64_t m) {
 
 /* Float SGEMM with 128x128 tiles, 16x16 invocations of 8x8 outputs each,
  * K-slices of 8 staged in shared memory as vec4 (A transposed so both
- * operands are read as vec4 along the tile edge), for any M, N, K. The
- * output tiles are split so that only the ones that need it pay for bounds
- * checks:
- *  "tiles128…"  the interior: the floor(M/128) x floor(N/128) full tiles,
- *               over the floor(K/8) full K-slices with no checks at all,
- *               then at most one K-slice checked along K only;
- *  "edge128…"   the last tile column and row when N or M is not a multiple
- *               of 128: every access checked (a masked tile), one 1-D
- *               group per edge tile.
- * The two write disjoint parts of C and read only A and B, so they need
- * no barrier between them. Each comes in two variants: vec4 global loads
- * and stores when K and N are multiples of 4 (every row of A, B and C then
+ * operands are read as vec4 along the tile edge), for any M, N, K. One
+ * 1-D group per output tile, and two tile bodies, so that only the tiles
+ * that need it pay for bounds checks:
+ *  interior     the floor(M/128) x floor(N/128) full tiles, over the
+ *               floor(K/8) full K-slices with no checks at all, then at
+ *               most one K-slice checked along K only;
+ *  edge         the last tile column and row when N or M is not a multiple
+ *               of 128: every access checked (a masked tile), and the
+ *               products only where an invocation's outputs start in C.
+ * The branch between them is uniform in a group. Two dispatches (interior,
+ * then edge) were 8 % faster at best on llvmpipe for 300x200x500, but the
+ * boundary between them left a core idle whenever one was late: half of
+ * their runs took 2x where one dispatch's took 1.0-1.1x of its best, and
+ * 1024^3 ran 4 % faster as one. Two variants: vec4 global loads and
+ * stores when K and N are multiples of 4 (every row of A, B and C then
  * starts on a vec4, and a checked vec4 is either wholly in range or wholly
- * out), scalar ones ("…s") otherwise; the group-count factor `vsel` is 1
- * for the vec4 shapes, so exactly one variant of each part runs. A checked
- * load clamps its index to 0 and selects zero (no branch); a checked store
+ * out), scalar ones ("tiles128s") otherwise; the group-count factor
+ * `vsel` is 1 for the vec4 shapes, so exactly one runs. A checked load
+ * clamps its index to 0 and selects zero (no branch); a checked store
  * branches. Tiles grid-stride past the group-count cap. */
 typedef struct Mm128 {
     int ba, bb, bc, vec;
@@ -1188,8 +1191,8 @@ static void mm128_tile(Sb *s, const Mm128 *m, uint32_t by, uint32_t bx, int edge
     }
 }
 
-/* Emits one of the four entry points (edge, vec) and its dispatch. */
-static void matmul128(Sb *s, int si, const IrStage *st, int edge, int vec, IrSize *vsel) {
+/* Emits one of the two entry points (vec or scalar) and its dispatch. */
+static void matmul128(Sb *s, int si, const IrStage *st, int vec, IrSize *vsel) {
     int pa = st->in[0], pb = st->in[1], pc = st->out;
     int local[3] = {16, 16, 1};
     uint32_t v4 = sb_vec4(s, s->t_f32);
@@ -1214,61 +1217,55 @@ static void matmul128(Sb *s, int si, const IrStage *st, int edge, int vec, IrSiz
     for (int i = 0; i < 16; i++) m.acc[i] = sb_var(s, v4);
     uint32_t u128 = sb_const_u(s, 128), u127 = sb_const_u(s, 127);
     uint32_t nfx = ushr(s, m.N, 7), nfy = ushr(s, m.M, 7);
-    if (!edge) {
-        SbFor by = sb_for_begin(s, sb_umul(s, wgid(s, 1), u128), sb_umul(s, nfy, u128), sb_umul(s, nwg(s, 1), u128));
-        SbFor bx = sb_for_begin(s, sb_umul(s, wgid(s, 0), u128), sb_umul(s, nfx, u128), sb_umul(s, nwg(s, 0), u128));
-        mm128_tile(s, &m, by.iv, bx.iv, 0);
-        sb_for_end(s, &bx);
-        sb_for_end(s, &by);
-    } else {
-        /* edge tiles, numbered: the last column (tile rows 0 .. ncy-1)
-         * when N % 128 != 0, then the last row (tile columns 0 .. nfx-1)
-         * when M % 128 != 0 */
-        uint32_t ncx = ushr(s, sb_uadd(s, m.N, u127), 7), ncy = ushr(s, sb_uadd(s, m.M, u127), 7);
-        uint32_t rc = sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncx, nfx), ncy);
-        uint32_t ne = sb_uadd(s, rc, sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncy, nfy), nfx));
-        SbFor e = sb_for_begin(s, wgid(s, 0), ne, nwg(s, 0));
-        uint32_t incol = sb_ult(s, e.iv, rc);
-        uint32_t ty = SB_OP(s, SpvOpSelect, s->t_u32, incol, e.iv, nfy);
-        uint32_t tx = SB_OP(s, SpvOpSelect, s->t_u32, incol, nfx, SB_OP(s, SpvOpISub, s->t_u32, e.iv, rc));
-        mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 1);
-        sb_for_end(s, &e);
+    /* tiles, numbered: the interior ones row-major, then the edge ones:
+     * the last column (tile rows 0 .. ncy-1) when N % 128 != 0, then the
+     * last row (tile columns 0 .. nfx-1) when M % 128 != 0 */
+    uint32_t nint = sb_umul(s, nfx, nfy);
+    uint32_t ncx = ushr(s, sb_uadd(s, m.N, u127), 7), ncy = ushr(s, sb_uadd(s, m.M, u127), 7);
+    uint32_t rc = sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncx, nfx), ncy);
+    uint32_t ne = sb_uadd(s, rc, sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncy, nfy), nfx));
+    SbFor e = sb_for_begin(s, wgid(s, 0), sb_uadd(s, nint, ne), nwg(s, 0));
+    SbIf f = sb_if_begin(s, sb_ult(s, e.iv, nint), 1);
+    {
+        /* nint > 0 here, so nfx > 0; the max keeps a divide by zero out of
+         * a driver that runs an untaken side under a mask */
+        uint32_t d = SB_EXT(s, GLSLstd450UMax, s->t_u32, nfx, sb_const_u(s, 1));
+        uint32_t ty = SB_OP(s, SpvOpUDiv, s->t_u32, e.iv, d), tx = SB_OP(s, SpvOpUMod, s->t_u32, e.iv, d);
+        mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 0);
     }
-    const char *name = sb_entry_name(s, si, edge ? (vec ? "edge128" : "edge128s") : (vec ? "tiles128" : "tiles128s"));
+    sb_if_else(s, &f);
+    {
+        uint32_t ei = SB_OP(s, SpvOpISub, s->t_u32, e.iv, nint);
+        uint32_t incol = sb_ult(s, ei, rc);
+        uint32_t ty = SB_OP(s, SpvOpSelect, s->t_u32, incol, ei, nfy);
+        uint32_t tx = SB_OP(s, SpvOpSelect, s->t_u32, incol, nfx, SB_OP(s, SpvOpISub, s->t_u32, ei, rc));
+        mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 1);
+    }
+    sb_if_end(s, &f);
+    sb_for_end(s, &e);
+    const char *name = sb_entry_name(s, si, vec ? "tiles128" : "tiles128s");
     sb_fn_end_entry(s, name, local);
     const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
     IrSize *M = A->dims[0], *K = A->dims[1], *N = B->dims[1];
     IrSize *sel = vec ? vsel : ir_size_bin(s->a, SZ_SUB, hconst(s, 1), vsel);
-    /* interior K loops: K/8 full slices, then min(K % 8, 1) partial ones */
-    IrSize *kslices = cg_loops_sum(s->a, cg_loops_for(s->a, ir_size_bin(s->a, SZ_DIV, K, hconst(s, 8)), NULL),
-        cg_loops_for(s->a, ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, K, hconst(s, 8)), hconst(s, 1)), NULL));
-    if (!edge) {
-        IrSize *gx = cap(s, ir_size_bin(s->a, SZ_DIV, N, hconst(s, 128)));
-        IrSize *gy = cap(s, ir_size_bin(s->a, SZ_DIV, M, hconst(s, 128)));
-        /* the first of the stage's four dispatches: the barrier from what
-         * came before goes here */
-        if (vec) sb_add_dispatch(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
-        else sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), gy, hconst(s, 1));
-        if (vec) mark_vec4(s);
-        /* loop budget: row tiles x column tiles x (full K-slices + the
-         * partial one) */
-        cg_dispatch_set_loops(s->launch, cg_loops_for(s->a,
-            cg_loops_strided(s->a, ir_size_bin(s->a, SZ_DIV, M, hconst(s, 128)), gy, 1),
-            cg_loops_for(s->a, cg_loops_strided(s->a, ir_size_bin(s->a, SZ_DIV, N, hconst(s, 128)), gx, 1),
-                         kslices)));
-        return;
-    }
-    IrSize *nfxh = ir_size_bin(s->a, SZ_DIV, N, hconst(s, 128)), *nfyh = ir_size_bin(s->a, SZ_DIV, M, hconst(s, 128));
-    IrSize *ncxh = hceil(s, N, 128), *ncyh = hceil(s, M, 128);
-    IrSize *ne = ir_size_bin(s->a, SZ_ADD,
-                             ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_SUB, ncxh, nfxh), ncyh),
-                             ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_SUB, ncyh, nfyh), nfxh));
-    IrSize *gx = cap(s, ne);
-    sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
+    IrSize *tiles = ir_size_bin(s->a, SZ_MUL, hceil(s, N, 128), hceil(s, M, 128));
+    IrSize *gx = cap(s, tiles);
+    /* the first of the stage's two dispatches (one runs): the barrier from
+     * what came before goes here */
+    if (vec) sb_add_dispatch(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
+    else sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
     if (vec) mark_vec4(s);
-    /* loop budget: edge tiles x (one loop of checked K-slices) */
-    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, ne, gx, 1),
-        cg_loops_for(s->a, hceil(s, K, 8), NULL)));
+    /* loop budget: tiles x (an interior tile's full K-slices then its
+     * partial one, or an edge tile's checked ones). The branch is uniform
+     * in the group, so one arm runs; the other meets at most its loops'
+     * leaving passes (two), unlike a divergent IF's arms (cg_loops_block),
+     * which both run. */
+    IrSize *inner = cg_loops_sum(s->a, cg_loops_for(s->a, ir_size_bin(s->a, SZ_DIV, K, hconst(s, 8)), NULL),
+        cg_loops_for(s->a, ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, K, hconst(s, 8)), hconst(s, 1)),
+                     NULL));
+    IrSize *kslices = cg_loops_sum(s->a,
+        ir_size_bin(s->a, SZ_MAX, inner, cg_loops_for(s->a, hceil(s, K, 8), NULL)), hconst(s, 2));
+    cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, tiles, gx, 1), kslices));
 }
 
 static void lower_matmul(Sb *s, int si, const IrStage *st) {
@@ -1289,8 +1286,7 @@ static void lower_matmul(Sb *s, int si, const IrStage *st) {
     if (et == TY_FLOAT && TM == 128 && TN == 128 && TK == 8 && R == 8) {
         const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
         IrSize *vsel = ir_size_bin(s->a, SZ_MUL, hdivisible(s, A->dims[1], 4), hdivisible(s, B->dims[1], 4));
-        for (int edge = 0; edge < 2; edge++)
-            for (int vec = 1; vec >= 0; vec--) matmul128(s, si, st, edge, vec, vsel);
+        for (int vec = 1; vec >= 0; vec--) matmul128(s, si, st, vec, vsel);
         return;
     }
     int NX = TN / R, NY = TM / R, NT = NX * NY;

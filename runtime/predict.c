@@ -32,9 +32,9 @@ static int as_run(const PxLaunch *l, int stage, IrCostValues *v, int *nd)
     RtStageShape sh;
     /* A CPU device (lavapipe) runs parallel_groups workgroups at once, one
      * per core, and a dispatch ends with its slowest wave: one matmul tile
-     * of 128x128 takes one core while the other idles, so a 129^3 matmul
-     * (one interior tile, then three edge tiles) takes three tile times on
-     * two cores, not two. The stage's work is scaled by its groups rounded
+     * of 128x128 takes one core while the other idles, so a 384x128x128
+     * matmul (three tiles, one dispatch) takes two tile times on two
+     * cores, not 1.5. The stage's work is scaled by its groups rounded
      * up to whole waves over its groups. A GPU's waves are many and
      * unknown to Vulkan (parallel_groups is a guess there): not modelled. */
     sh.wave = l->c->caps.info.is_cpu ? l->c->caps.parallel_groups : 0;
@@ -116,9 +116,8 @@ PxResult px_launch_cost(PxLaunch *l, int stage, PxCost *cost)
             if (ok && run) grouped &= as_run(l, i, &sv[i], &d);
             if (ok && run) sum.groups += sv[i].groups, nd += d;
         }
-        /* the dispatches that run at these sizes (a matmul's interior and
-         * edge tiles are two, a variant that is not selected none), not
-         * the strategy's constant */
+        /* the dispatches that run at these sizes (a variant that is not
+         * selected none), not the strategy's constant */
         if (ok && run) sum.v[IR_COST_DISPATCHES] = nd;
         if (ok) cost->predicted_ns = ir_predict_kernel_s(&sum, sv, nst, &l->c->profile) * 1e9;
         free(sv);

@@ -154,44 +154,41 @@ TEST(test_every_dispatch_bounded) {
     }
 }
 
-/* MATMUL 128x128x8, 8x8 per invocation: interior kernels (tiles128, vec4;
- * tiles128s, scalar) walk row tiles x column tiles of the full 128x128
- * tiles x (K/8 full slices, then a loop of min(K % 8, 1) partial ones);
- * edge kernels (edge128, edge128s) walk the edge tiles x ceil(K/8) slices.
- * Every loop level adds 1 per entry. */
+/* MATMUL 128x128x8, 8x8 per invocation: one kernel (tiles128, vec4;
+ * tiles128s, scalar) walks the tiles, one per group, and per tile either
+ * the interior's K/8 full slices then a loop of min(K % 8, 1) partial ones
+ * (I) or the edge's ceil(K/8) checked ones (E): the branch is uniform in a
+ * group, so max(I, E) + 2 (the other arm's leaving passes). Every loop
+ * level adds 1 per entry. */
 TEST(test_matmul) {
     CgModule *cm = compile(0);
     if (!cm) { CHECK(0); return; }
-    /* M = N = 256: one tile per group in both dims; K = 2^20: 131072 full
-     * slices, no partial one. k: 131073 + 1; columns: 1 * (1 + 131074) + 1
-     * = 131076; rows: 131078 */
+    /* M = N = 256: 4 tiles, one per group; K = 2^20: 131072 full slices,
+     * no partial one. I = 131073 + 1, E = 131073: 131074 + 2; tiles:
+     * 1 * (1 + 131076) + 1 = 131078 */
     EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), 131078);
     EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), -1);
-    EQ(iters(cm, "mm", "edge128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), -1);
     /* K = 2^20 + 1 is not a multiple of 4: the scalar variant, one partial
-     * slice. k: 131073 + 2; rows: 131075 + 4 */
+     * slice. I = 131073 + 2, E = 131074: 131075 + 2; tiles: 131079 */
     EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL),
        131079);
     EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL), -1);
     /* the largest K under 65535: K/8 + 2 + 4 <= 65535 -> K <= 524232 */
     EQ(iters(cm, "mm", "tiles128", "M", (int64_t)128, "N", (int64_t)128, "K", (int64_t)524232, NULL), 65535);
-    /* M = 2 * 128 * 65535 rows: the group count caps at 65535, so each
-     * invocation walks 2 row tiles; K = 8: one slice.
-     * k: 2 + 1; columns: 1 * 4 + 1 = 5; rows: 2 * (1 + 5) + 1 = 13 */
+    /* M = 2 * 128 * 65535 rows: 131070 tiles, the group count caps at
+     * 65535, so each invocation walks 2 tiles; K = 8: one slice.
+     * I = 2 + 1, E = 2: 3 + 2; tiles: 2 * (1 + 5) + 1 = 13 */
     EQ(iters(cm, "mm", "tiles128", "M", (int64_t)2 * 128 * 65535, "N", (int64_t)128, "K", (int64_t)8, NULL), 13);
-    /* M = N = 300, K = 9: 2 x 2 interior tiles (scalar, K % 4 != 0) and
-     * 2 + 3 = 5 edge tiles, one per group.
-     * interior k: (1 + 1) + (1 + 1) = 4; columns: 1 * 5 + 1; rows: 1 * 7 + 1
-     * edge: k: 2 + 1 = 3; tiles: 1 * (1 + 3) + 1 = 5 */
+    /* M = N = 300, K = 9 (scalar, K % 4 != 0): 3 x 3 tiles, 2 x 2 of them
+     * interior. I = (1 + 1) + (1 + 1) = 4, E = 2 + 1 = 3: 4 + 2; tiles:
+     * 1 * (1 + 6) + 1 = 8 */
     EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), 8);
-    EQ(iters(cm, "mm", "edge128s", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), 5);
-    EQ(iters(cm, "mm", "edge128", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), -1);
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), -1);
     /* M = 100: no interior tile at all; N = 128 * 65536: the last tile row
-     * is 65536 edge tiles (no last column: N is a multiple of 128), so
-     * groups cap at 65535 and an invocation walks 2.
-     * K = 16: 2 slices. k: 3; tiles: 2 * (1 + 3) + 1 = 9 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), -1);
-    EQ(iters(cm, "mm", "edge128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), 9);
+     * is 65536 edge tiles, so groups cap at 65535 and an invocation walks
+     * 2. K = 16: 2 slices. I = 3 + 1, E = 3: 4 + 2; tiles: 2 * (1 + 6) + 1
+     * = 15 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), 15);
 }
 
 /* REDUCE 1-D: reduce-tree(256, 1024, 16); partial groups
