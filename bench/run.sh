@@ -6,7 +6,8 @@
 #   sh bench/run.sh BUILDDIR [--small]
 #
 # Environment: BENCH_RUNS (timed runs per kernel after one warm-up, default
-# 5), BENCH_ONLY (space-separated kernels to run, default all; e.g.
+# 9: a median of 5 landed in this machine's 2x-slow seconds too often),
+# BENCH_ONLY (space-separated kernels to run, default all; e.g.
 # BENCH_ONLY="scan saxpy"; the CPU comparison then is left out),
 # BENCH_LAUNCH_ITERS (default 2000), BENCH_DEVICE (device index for both
 # hosts; default: the first discrete GPU, else the first device).  The Vulkan
@@ -20,7 +21,7 @@ set -u
 B=${1:?usage: sh bench/run.sh BUILDDIR [--small]}
 SMALL=${2:-}
 D=$B/bench
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-9}
 ITERS=${BENCH_LAUNCH_ITERS:-2000}
 DEV=${BENCH_DEVICE:+--device $BENCH_DEVICE}
 # Shaders are compiled at pipeline creation; no disk cache keeps runs alike.

@@ -1217,28 +1217,49 @@ static void matmul128(Sb *s, int si, const IrStage *st, int vec, IrSize *vsel) {
     for (int i = 0; i < 16; i++) m.acc[i] = sb_var(s, v4);
     uint32_t u128 = sb_const_u(s, 128), u127 = sb_const_u(s, 127);
     uint32_t nfx = ushr(s, m.N, 7), nfy = ushr(s, m.M, 7);
-    /* tiles, numbered: the interior ones row-major, then the edge ones:
-     * the last column (tile rows 0 .. ncy-1) when N % 128 != 0, then the
-     * last row (tile columns 0 .. nfx-1) when M % 128 != 0 */
+    /* tiles of each kind, numbered: the interior ones row-major; the edge
+     * ones the last column (tile rows 0 .. ncy-1) when N % 128 != 0, then
+     * the last row (tile columns 0 .. nfx-1) when M % 128 != 0 */
     uint32_t nint = sb_umul(s, nfx, nfy);
     uint32_t ncx = ushr(s, sb_uadd(s, m.N, u127), 7), ncy = ushr(s, sb_uadd(s, m.M, u127), 7);
     uint32_t rc = sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncx, nfx), ncy);
     uint32_t ne = sb_uadd(s, rc, sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncy, nfy), nfx));
-    SbFor e = sb_for_begin(s, wgid(s, 0), sb_uadd(s, nint, ne), nwg(s, 0));
-    SbIf f = sb_if_begin(s, sb_ult(s, e.iv, nint), 1);
+    /* Group e runs tile e of the two kinds dealt evenly (Bresenham): e is
+     * interior when floor((e+1) nint / n) > floor(e nint / n), and the
+     * second is its index among its kind. llvmpipe hands each thread a
+     * contiguous run of groups, so interior tiles first then edges gave
+     * one core the interior ones: 256x200x512 took two interior tile times
+     * where one interior and one edge fit. Past 65535 tiles the products
+     * could wrap, and the order is plain (tiles there are many per core). */
+    uint32_t n = sb_uadd(s, nint, ne), u1 = sb_const_u(s, 1);
+    uint32_t deal = sb_ult(s, n, sb_const_u(s, 65536));
+    uint32_t nd = SB_EXT(s, GLSLstd450UMax, s->t_u32, n, u1);
+    SbFor e = sb_for_begin(s, wgid(s, 0), n, nwg(s, 0));
+    uint32_t c0 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, e.iv, nint), nd);
+    uint32_t c1 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, sb_uadd(s, e.iv, u1), nint), nd);
+    uint32_t isint = SB_OP(s, SpvOpSelect, s->t_bool, deal, sb_ult(s, c0, c1), sb_ult(s, e.iv, nint));
+    uint32_t ii = SB_OP(s, SpvOpSelect, s->t_u32, deal, c0, e.iv);
+    uint32_t ei = SB_OP(s, SpvOpISub, s->t_u32, e.iv, SB_OP(s, SpvOpSelect, s->t_u32, deal, c0, nint));
+    SbIf f = sb_if_begin(s, isint, 1);
     {
         /* nint > 0 here, so nfx > 0; the max keeps a divide by zero out of
          * a driver that runs an untaken side under a mask */
-        uint32_t d = SB_EXT(s, GLSLstd450UMax, s->t_u32, nfx, sb_const_u(s, 1));
-        uint32_t ty = SB_OP(s, SpvOpUDiv, s->t_u32, e.iv, d), tx = SB_OP(s, SpvOpUMod, s->t_u32, e.iv, d);
+        uint32_t d = SB_EXT(s, GLSLstd450UMax, s->t_u32, nfx, u1);
+        uint32_t ty = SB_OP(s, SpvOpUDiv, s->t_u32, ii, d), tx = SB_OP(s, SpvOpUMod, s->t_u32, ii, d);
         mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 0);
     }
     sb_if_else(s, &f);
     {
-        uint32_t ei = SB_OP(s, SpvOpISub, s->t_u32, e.iv, nint);
-        uint32_t incol = sb_ult(s, ei, rc);
-        uint32_t ty = SB_OP(s, SpvOpSelect, s->t_u32, incol, ei, nfy);
-        uint32_t tx = SB_OP(s, SpvOpSelect, s->t_u32, incol, nfx, SB_OP(s, SpvOpISub, s->t_u32, ei, rc));
+        /* the last column's tiles (rc, the corner among them: wide) and
+         * the last row's dealt the same way */
+        uint32_t ned = SB_EXT(s, GLSLstd450UMax, s->t_u32, ne, u1);
+        uint32_t d0 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, ei, rc), ned);
+        uint32_t d1 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, sb_uadd(s, ei, u1), rc), ned);
+        uint32_t incol = SB_OP(s, SpvOpSelect, s->t_bool, deal, sb_ult(s, d0, d1), sb_ult(s, ei, rc));
+        uint32_t ci = SB_OP(s, SpvOpSelect, s->t_u32, deal, d0, ei); /* index in the column */
+        uint32_t ri = SB_OP(s, SpvOpISub, s->t_u32, ei, SB_OP(s, SpvOpSelect, s->t_u32, deal, d0, rc));
+        uint32_t ty = SB_OP(s, SpvOpSelect, s->t_u32, incol, ci, nfy);
+        uint32_t tx = SB_OP(s, SpvOpSelect, s->t_u32, incol, nfx, ri);
         mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 1);
     }
     sb_if_end(s, &f);
