@@ -30,7 +30,8 @@
  *   the ratio that run measured. Taken before the timed rounds, from a run
  *   that is none of the timed ones but taken the way they are (below), so
  *   it predicts runs it never saw; its error is how far one run tells the
- *   steady state. ONE_RUNS of them per point, each after a reset of the
+ *   steady state (so it comes after WARM_ROUNDS warm-up rounds, below).
+ *   ONE_RUNS of them per point, each after a reset of the
  *   correction (`pred_corrected1_each_ns`; `pred_corrected1_ns` is the
  *   last); the last run also counts as one sample (of RUNS + 1) in the
  *   previous-size correction: a run teaches only when its time is read,
@@ -50,7 +51,12 @@
 #include "px.h"
 
 #define MAXPTS 32
+#ifndef WARM_ROUNDS
+#define WARM_ROUNDS 3 /* rounds of untimed pairs before the one-run predictions */
+#endif
+#ifndef ONE_RUNS
 #define ONE_RUNS 3 /* "after one run" predictions per point */
+#endif
 #define MAXSYM 8
 
 typedef struct Point {
@@ -180,6 +186,16 @@ int main(int argc, char **argv)
          * second to the next, so the report pools their errors (bench/
          * cost.py) rather than hang the figure on one sample per point. The
          * last one's sample stays in the correction. */
+        /* The first runs after the cold one are still slow: in rounds of
+         * one-run predictions right after it, the first one or two read
+         * 1.3-2x the steady median for scan and the matmul pipeline, the
+         * later ones 0.9-1.1x (docs/COST.md, fourth round). WARM_ROUNDS
+         * rounds of untimed pairs first (their times are never read, so
+         * they teach nothing), so that one run tells the steady state the
+         * timed rounds then measure. */
+        for (int w = 0; w < WARM_ROUNDS; w++)
+            for (int i = 0; i < np; i++)
+                if (px_launch_run(l[i]) || px_launch_run(l[i])) die("warm-up run", cc);
         double pred_one[MAXPTS][ONE_RUNS];
         for (int j = 0; j < ONE_RUNS; j++)
             for (int i = 0; i < np; i++) {
