@@ -47,7 +47,8 @@ load 3 3 $MATMUL --repeat 1000000
 sleep 2
 "$B/pxctl" --hvd "$D" vm rm 5 >/dev/null
 for i in $(seq 1 50); do "$B/pxctl" --hvd "$D" vm add 5 mem=1M,share=5,device=1 >/dev/null 2>&1 && break; sleep 0.1; done
-sleep 5
+run_checks $PY tests/metrics_check.py steady "$PURL" "$URL"
+sleep 6
 run_checks $PY tests/metrics_check.py load "$PURL" "$URL"
 run_checks $PY tests/metrics_check.py reinc "$PURL" "$URL"
 # hostile HTTP while the VMs still run
