@@ -80,7 +80,7 @@ def zeros():
 def steady():
     """Waits until every busy VM's clients have started and launched (9
     clients compile under load before their first launch): the load
-    checks' 5 s window must not hold a VM's start-up."""
+    checks' windows (5 s and 10 s) must not hold a VM's start-up."""
     done = {}
     for _ in range(600):
         done = {str(v["id"]): v["launches_done"] for v in status()["vms"]}
