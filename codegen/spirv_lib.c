@@ -1228,7 +1228,7 @@ static void matmul128(Sb *s, int si, const IrStage *st, int vec, IrSize *vsel) {
      * interior when floor((e+1) nint / n) > floor(e nint / n), and the
      * second is its index among its kind. llvmpipe hands each thread a
      * contiguous run of groups, so interior tiles first then edges gave
-     * one core the interior ones: 256x200x512 took two interior tile times
+     * one core the interior ones: M x K x N = 256x512x200 took two interior tile times
      * where one interior and one edge fit. Past 65535 tiles the products
      * could wrap, and the order is plain (tiles there are many per core). */
     uint32_t n = sb_uadd(s, nint, ne), u1 = sb_const_u(s, 1);
