@@ -51,9 +51,11 @@
  *               shared memory, R x R outputs per invocation (sp = TM, TN,
  *               TK, R; default 128, 128, 8, 8); partial tiles are
  *               zero-padded. Float 128x128x8x8 runs matmul128 instead:
- *               one dispatch of one group per tile ("tiles128"), the full
- *               tiles unchecked, the last tile row and column masked, vec4
- *               global accesses when K, N % 4 == 0 (else "tiles128s").
+ *               one dispatch of one group per tile, the full tiles
+ *               unchecked, the last tile row and column masked ("edges128"
+ *               when there are such tiles, else "tiles128" with the
+ *               interior body alone), vec4 global accesses when
+ *               K, N % 4 == 0 (else the "…s" variants).
  * Group reductions and scans use one subgroup operation and one slot per
  * subgroup in shared memory (one barrier) when CgTarget.subgroups, else a
  * shared-memory tree / Hillis-Steele scan. A reduction whose result only
@@ -1029,11 +1031,16 @@ static IrSize *hdivisible(Sb *s, IrSize *x, int64_t m) {
  * (interior, then edge) a product of one interior and one edge tile ran
  * them one after the other: on llvmpipe 128x512x200 took 5.6 ms as two,
  * 2.9-3.1 as one, 129^3 2.2 and 1.9; the tiles are dealt over the group
- * ids (below) so that one dispatch also balances larger products. Two variants: vec4 global loads and
+ * ids (below) so that one dispatch also balances larger products. When M
+ * and N are multiples of 128 there is no edge tile, and a kernel with the
+ * interior body alone runs ("tiles128"): llvmpipe compiles a kernel at
+ * its first dispatch, and the one with both bodies took 944 ms there
+ * against 466 (a 256^3 matmul's first run). Each comes in two variants: vec4 global loads and
  * stores when K and N are multiples of 4 (every row of A, B and C then
  * starts on a vec4, and a checked vec4 is either wholly in range or wholly
  * out), scalar ones ("tiles128s") otherwise; the group-count factor
- * `vsel` is 1 for the vec4 shapes, so exactly one runs. A checked load
+ * `vsel` is 1 for the vec4 shapes; with `whole`, exactly one of the four
+ * runs. A checked load
  * clamps its index to 0 and selects zero (no branch); a checked store
  * branches. Tiles grid-stride past the group-count cap. */
 typedef struct Mm128 {
@@ -1192,7 +1199,7 @@ static void mm128_tile(Sb *s, const Mm128 *m, uint32_t by, uint32_t bx, int edge
 }
 
 /* Emits one of the two entry points (vec or scalar) and its dispatch. */
-static void matmul128(Sb *s, int si, const IrStage *st, int vec, IrSize *vsel) {
+static void matmul128(Sb *s, int si, const IrStage *st, int edges, int vec, IrSize *vsel) {
     int pa = st->in[0], pb = st->in[1], pc = st->out;
     int local[3] = {16, 16, 1};
     uint32_t v4 = sb_vec4(s, s->t_f32);
@@ -1224,56 +1231,71 @@ static void matmul128(Sb *s, int si, const IrStage *st, int vec, IrSize *vsel) {
     uint32_t ncx = ushr(s, sb_uadd(s, m.N, u127), 7), ncy = ushr(s, sb_uadd(s, m.M, u127), 7);
     uint32_t rc = sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncx, nfx), ncy);
     uint32_t ne = sb_uadd(s, rc, sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncy, nfy), nfx));
-    /* Group e runs tile e of the two kinds dealt evenly (Bresenham): e is
-     * interior when floor((e+1) nint / n) > floor(e nint / n), and the
-     * second is its index among its kind. llvmpipe hands each thread a
-     * contiguous run of groups, so interior tiles first then edges gave
-     * one core the interior ones: M x K x N = 256x512x200 took two interior tile times
-     * where one interior and one edge fit. Past 65535 tiles the products
-     * could wrap, and the order is plain (tiles there are many per core). */
-    uint32_t n = sb_uadd(s, nint, ne), u1 = sb_const_u(s, 1);
-    uint32_t deal = sb_ult(s, n, sb_const_u(s, 65536));
-    uint32_t nd = SB_EXT(s, GLSLstd450UMax, s->t_u32, n, u1);
-    SbFor e = sb_for_begin(s, wgid(s, 0), n, nwg(s, 0));
-    uint32_t c0 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, e.iv, nint), nd);
-    uint32_t c1 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, sb_uadd(s, e.iv, u1), nint), nd);
-    uint32_t isint = SB_OP(s, SpvOpSelect, s->t_bool, deal, sb_ult(s, c0, c1), sb_ult(s, e.iv, nint));
-    uint32_t ii = SB_OP(s, SpvOpSelect, s->t_u32, deal, c0, e.iv);
-    uint32_t ei = SB_OP(s, SpvOpISub, s->t_u32, e.iv, SB_OP(s, SpvOpSelect, s->t_u32, deal, c0, nint));
-    SbIf f = sb_if_begin(s, isint, 1);
-    {
-        /* nint > 0 here, so nfx > 0; the max keeps a divide by zero out of
-         * a driver that runs an untaken side under a mask */
+    uint32_t u1 = sb_const_u(s, 1);
+    if (!edges) {
+        /* no edge tiles at these sizes: the interior body alone */
+        SbFor e = sb_for_begin(s, wgid(s, 0), nint, nwg(s, 0));
         uint32_t d = SB_EXT(s, GLSLstd450UMax, s->t_u32, nfx, u1);
-        uint32_t ty = SB_OP(s, SpvOpUDiv, s->t_u32, ii, d), tx = SB_OP(s, SpvOpUMod, s->t_u32, ii, d);
+        uint32_t ty = SB_OP(s, SpvOpUDiv, s->t_u32, e.iv, d), tx = SB_OP(s, SpvOpUMod, s->t_u32, e.iv, d);
         mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 0);
+        sb_for_end(s, &e);
+    } else {
+        /* Group e runs tile e of the two kinds dealt evenly (Bresenham): e is
+         * interior when floor((e+1) nint / n) > floor(e nint / n), and the
+         * second is its index among its kind. llvmpipe hands each thread a
+         * contiguous run of groups, so interior tiles first then edges gave
+         * one core the interior ones: M x K x N = 256x512x200 took two interior tile times
+         * where one interior and one edge fit. Past 65535 tiles the products
+         * could wrap, and the order is plain (tiles there are many per core). */
+        uint32_t n = sb_uadd(s, nint, ne);
+        uint32_t deal = sb_ult(s, n, sb_const_u(s, 65536));
+        uint32_t nd = SB_EXT(s, GLSLstd450UMax, s->t_u32, n, u1);
+        SbFor e = sb_for_begin(s, wgid(s, 0), n, nwg(s, 0));
+        uint32_t c0 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, e.iv, nint), nd);
+        uint32_t c1 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, sb_uadd(s, e.iv, u1), nint), nd);
+        uint32_t isint = SB_OP(s, SpvOpSelect, s->t_bool, deal, sb_ult(s, c0, c1), sb_ult(s, e.iv, nint));
+        uint32_t ii = SB_OP(s, SpvOpSelect, s->t_u32, deal, c0, e.iv);
+        uint32_t ei = SB_OP(s, SpvOpISub, s->t_u32, e.iv, SB_OP(s, SpvOpSelect, s->t_u32, deal, c0, nint));
+        SbIf f = sb_if_begin(s, isint, 1);
+        {
+            /* nint > 0 here, so nfx > 0; the max keeps a divide by zero out of
+             * a driver that runs an untaken side under a mask */
+            uint32_t d = SB_EXT(s, GLSLstd450UMax, s->t_u32, nfx, u1);
+            uint32_t ty = SB_OP(s, SpvOpUDiv, s->t_u32, ii, d), tx = SB_OP(s, SpvOpUMod, s->t_u32, ii, d);
+            mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 0);
+        }
+        sb_if_else(s, &f);
+        {
+            /* the last column's tiles (rc, the corner among them: wide) and
+             * the last row's dealt the same way */
+            uint32_t ned = SB_EXT(s, GLSLstd450UMax, s->t_u32, ne, u1);
+            uint32_t d0 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, ei, rc), ned);
+            uint32_t d1 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, sb_uadd(s, ei, u1), rc), ned);
+            uint32_t incol = SB_OP(s, SpvOpSelect, s->t_bool, deal, sb_ult(s, d0, d1), sb_ult(s, ei, rc));
+            uint32_t ci = SB_OP(s, SpvOpSelect, s->t_u32, deal, d0, ei); /* index in the column */
+            uint32_t ri = SB_OP(s, SpvOpISub, s->t_u32, ei, SB_OP(s, SpvOpSelect, s->t_u32, deal, d0, rc));
+            uint32_t ty = SB_OP(s, SpvOpSelect, s->t_u32, incol, ci, nfy);
+            uint32_t tx = SB_OP(s, SpvOpSelect, s->t_u32, incol, nfx, ri);
+            mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 1);
+        }
+        sb_if_end(s, &f);
+        sb_for_end(s, &e);
     }
-    sb_if_else(s, &f);
-    {
-        /* the last column's tiles (rc, the corner among them: wide) and
-         * the last row's dealt the same way */
-        uint32_t ned = SB_EXT(s, GLSLstd450UMax, s->t_u32, ne, u1);
-        uint32_t d0 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, ei, rc), ned);
-        uint32_t d1 = SB_OP(s, SpvOpUDiv, s->t_u32, sb_umul(s, sb_uadd(s, ei, u1), rc), ned);
-        uint32_t incol = SB_OP(s, SpvOpSelect, s->t_bool, deal, sb_ult(s, d0, d1), sb_ult(s, ei, rc));
-        uint32_t ci = SB_OP(s, SpvOpSelect, s->t_u32, deal, d0, ei); /* index in the column */
-        uint32_t ri = SB_OP(s, SpvOpISub, s->t_u32, ei, SB_OP(s, SpvOpSelect, s->t_u32, deal, d0, rc));
-        uint32_t ty = SB_OP(s, SpvOpSelect, s->t_u32, incol, ci, nfy);
-        uint32_t tx = SB_OP(s, SpvOpSelect, s->t_u32, incol, nfx, ri);
-        mm128_tile(s, &m, sb_umul(s, ty, u128), sb_umul(s, tx, u128), 1);
-    }
-    sb_if_end(s, &f);
-    sb_for_end(s, &e);
-    const char *name = sb_entry_name(s, si, vec ? "tiles128" : "tiles128s");
+    const char *name = sb_entry_name(s, si, edges ? (vec ? "edges128" : "edges128s") : (vec ? "tiles128" : "tiles128s"));
     sb_fn_end_entry(s, name, local);
     const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
     IrSize *M = A->dims[0], *K = A->dims[1], *N = B->dims[1];
     IrSize *sel = vec ? vsel : ir_size_bin(s->a, SZ_SUB, hconst(s, 1), vsel);
-    IrSize *tiles = ir_size_bin(s->a, SZ_MUL, hceil(s, N, 128), hceil(s, M, 128));
+    /* 1 when M and N are multiples of 128: no edge tiles */
+    IrSize *whole = ir_size_bin(s->a, SZ_MUL, hdivisible(s, M, 128), hdivisible(s, N, 128));
+    sel = ir_size_bin(s->a, SZ_MUL, sel, edges ? ir_size_bin(s->a, SZ_SUB, hconst(s, 1), whole) : whole);
+    IrSize *tiles = edges ? ir_size_bin(s->a, SZ_MUL, hceil(s, N, 128), hceil(s, M, 128))
+                          : ir_size_bin(s->a, SZ_MUL, ir_size_bin(s->a, SZ_DIV, N, hconst(s, 128)),
+                                        ir_size_bin(s->a, SZ_DIV, M, hconst(s, 128)));
     IrSize *gx = cap(s, tiles);
-    /* the first of the stage's two dispatches (one runs): the barrier from
+    /* the first of the stage's four dispatches (one runs): the barrier from
      * what came before goes here */
-    if (vec) sb_add_dispatch(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
+    if (vec && !edges) sb_add_dispatch(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
     else sb_add_dispatch_alt(s, name, si, local, ir_size_bin(s->a, SZ_MUL, gx, sel), hconst(s, 1), hconst(s, 1));
     if (vec) mark_vec4(s);
     /* loop budget: tiles x (an interior tile's full K-slices then its
@@ -1284,7 +1306,7 @@ static void matmul128(Sb *s, int si, const IrStage *st, int vec, IrSize *vsel) {
     IrSize *inner = cg_loops_sum(s->a, cg_loops_for(s->a, ir_size_bin(s->a, SZ_DIV, K, hconst(s, 8)), NULL),
         cg_loops_for(s->a, ir_size_bin(s->a, SZ_MIN, ir_size_bin(s->a, SZ_REM, K, hconst(s, 8)), hconst(s, 1)),
                      NULL));
-    IrSize *kslices = cg_loops_sum(s->a,
+    IrSize *kslices = !edges ? inner : cg_loops_sum(s->a,
         ir_size_bin(s->a, SZ_MAX, inner, cg_loops_for(s->a, hceil(s, K, 8), NULL)), hconst(s, 2));
     cg_dispatch_set_loops(s->launch, cg_loops_for(s->a, cg_loops_strided(s->a, tiles, gx, 1), kslices));
 }
@@ -1307,7 +1329,8 @@ static void lower_matmul(Sb *s, int si, const IrStage *st) {
     if (et == TY_FLOAT && TM == 128 && TN == 128 && TK == 8 && R == 8) {
         const IrParam *A = &s->k->params.v[pa], *B = &s->k->params.v[pb];
         IrSize *vsel = ir_size_bin(s->a, SZ_MUL, hdivisible(s, A->dims[1], 4), hdivisible(s, B->dims[1], 4));
-        for (int vec = 1; vec >= 0; vec--) matmul128(s, si, st, vec, vsel);
+        for (int edges = 0; edges < 2; edges++)
+            for (int vec = 1; vec >= 0; vec--) matmul128(s, si, st, edges, vec, vsel);
         return;
     }
     int NX = TN / R, NY = TM / R, NT = NX * NY;

@@ -264,8 +264,15 @@ static PxResult record(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg *p
         const CgDispatch *cd = &cl->dispatches.v[i];
         RtDispatch *x = &p->disp[i];
         RtPipeline **pipe = &code->pipes[k][i];
-        if (!*pipe && (r = rt_pipeline_get(&d->vk, code->cg->words, code->cg->nwords, cd->entry, nb,
-                                           (uint32_t)cl->push_size, pipe)))
+        /* Only the dispatches that run at these sizes get a pipeline: of a
+         * stage's variants one runs (cg.h), and llvmpipe compiles each
+         * pipeline it is given (a matmul's vec4 and scalar kernels took
+         * 0.5 s where one is needed). A variant is made when sizes first
+         * select it. Dispatches without groups are never recorded. */
+        int runs = 1;
+        for (int dd = 0; dd < 3; dd++) runs &= ir_size_eval(cd->groups[dd], a->syms, a->params) > 0;
+        if (runs && !*pipe && (r = rt_pipeline_get(&d->vk, code->cg->words, code->cg->nwords, cd->entry, nb,
+                                                   (uint32_t)cl->push_size, pipe)))
             return r;
         x->pipe = *pipe;
         x->nbind = nb;

@@ -154,41 +154,47 @@ TEST(test_every_dispatch_bounded) {
     }
 }
 
-/* MATMUL 128x128x8, 8x8 per invocation: one kernel (tiles128, vec4;
- * tiles128s, scalar) walks the tiles, one per group, and per tile either
- * the interior's K/8 full slices then a loop of min(K % 8, 1) partial ones
- * (I) or the edge's ceil(K/8) checked ones (E): the branch is uniform in a
- * group, so max(I, E) + 2 (the other arm's leaving passes). Every loop
- * level adds 1 per entry. */
+/* MATMUL 128x128x8, 8x8 per invocation: one group per tile. Without edge
+ * tiles (M, N multiples of 128) tiles128 (vec4) or tiles128s (scalar)
+ * walks the tiles x the interior's K/8 full slices then a loop of
+ * min(K % 8, 1) partial ones (I). With edge tiles edges128 / edges128s
+ * walks every tile x either I or the edge's ceil(K/8) checked slices (E):
+ * the branch is uniform in a group, so max(I, E) + 2 (the other arm's
+ * leaving passes). Every loop level adds 1 per entry. */
 TEST(test_matmul) {
     CgModule *cm = compile(0);
     if (!cm) { CHECK(0); return; }
     /* M = N = 256: 4 tiles, one per group; K = 2^20: 131072 full slices,
-     * no partial one. I = 131073 + 1, E = 131073: 131074 + 2; tiles:
-     * 1 * (1 + 131076) + 1 = 131078 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), 131078);
+     * no partial one. I = 131073 + 1; tiles: 1 * (1 + 131074) + 1 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), 131076);
     EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), -1);
+    EQ(iters(cm, "mm", "edges128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)1 << 20, NULL), -1);
     /* K = 2^20 + 1 is not a multiple of 4: the scalar variant, one partial
-     * slice. I = 131073 + 2, E = 131074: 131075 + 2; tiles: 131079 */
+     * slice. I = 131073 + 2; tiles: 131077 */
     EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL),
-       131079);
+       131077);
     EQ(iters(cm, "mm", "tiles128", "M", (int64_t)256, "N", (int64_t)256, "K", (int64_t)(1 << 20) + 1, NULL), -1);
-    /* the largest K under 65535: K/8 + 2 + 4 <= 65535 -> K <= 524232 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)128, "N", (int64_t)128, "K", (int64_t)524232, NULL), 65535);
+    /* without edge tiles K/8 + 4 <= 65535: K <= 524248 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)128, "N", (int64_t)128, "K", (int64_t)524248, NULL), 65535);
+    /* with them K/8 + 6 <= 65535: K <= 524232. M = 129: 2 tiles, one an
+     * edge. I = 65529 + 1 + 1, E = 65530: 65531 + 2; tiles: 65535 */
+    EQ(iters(cm, "mm", "edges128", "M", (int64_t)129, "N", (int64_t)128, "K", (int64_t)524232, NULL), 65535);
     /* M = 2 * 128 * 65535 rows: 131070 tiles, the group count caps at
      * 65535, so each invocation walks 2 tiles; K = 8: one slice.
-     * I = 2 + 1, E = 2: 3 + 2; tiles: 2 * (1 + 5) + 1 = 13 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)2 * 128 * 65535, "N", (int64_t)128, "K", (int64_t)8, NULL), 13);
+     * I = 2 + 1; tiles: 2 * (1 + 3) + 1 = 9 */
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)2 * 128 * 65535, "N", (int64_t)128, "K", (int64_t)8, NULL), 9);
     /* M = N = 300, K = 9 (scalar, K % 4 != 0): 3 x 3 tiles, 2 x 2 of them
      * interior. I = (1 + 1) + (1 + 1) = 4, E = 2 + 1 = 3: 4 + 2; tiles:
      * 1 * (1 + 6) + 1 = 8 */
-    EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), 8);
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), -1);
+    EQ(iters(cm, "mm", "edges128s", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), 8);
+    EQ(iters(cm, "mm", "edges128", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), -1);
+    EQ(iters(cm, "mm", "tiles128s", "M", (int64_t)300, "N", (int64_t)300, "K", (int64_t)9, NULL), -1);
     /* M = 100: no interior tile at all; N = 128 * 65536: the last tile row
      * is 65536 edge tiles, so groups cap at 65535 and an invocation walks
      * 2. K = 16: 2 slices. I = 3 + 1, E = 3: 4 + 2; tiles: 2 * (1 + 6) + 1
      * = 15 */
-    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), 15);
+    EQ(iters(cm, "mm", "edges128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), 15);
+    EQ(iters(cm, "mm", "tiles128", "M", (int64_t)100, "N", (int64_t)128 * 65536, "K", (int64_t)16, NULL), -1);
 }
 
 /* REDUCE 1-D: reduce-tree(256, 1024, 16); partial groups

@@ -460,7 +460,7 @@ TEST(test_lib_valid) {
                 IrModule *mm = build_lib(IR_STAGE_MATMUL, t, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0);
                 IrStage *ms = &mm->kernels.v[0]->stages.v[0];
                 ms->sp[0] = 128, ms->sp[1] = 128, ms->sp[2] = 8, ms->sp[3] = 8;
-                lib_ok(mm, t == TY_FLOAT ? 2 : 1);
+                lib_ok(mm, t == TY_FLOAT ? 4 : 1);
             }
         }
     use_subgroups = 0;
@@ -491,32 +491,36 @@ TEST(test_lib_meta) {
         CHECK(d->local[0] == 16 && d->local[1] == 16);
         CHECK(ir_size_eval(d->groups[0], sz, p) == 16 && ir_size_eval(d->groups[1], sz, p) == 2);
     }
-    /* matmul 128x128x8, 8x8 per invocation: one 1-D group per tile, the
-     * full tiles and the edge ones (last tile column and row) alike, in one
-     * dispatch; vec4 variant when K and N are multiples of 4, scalar one
-     * else. Sizes are {M, N, K}. */
+    /* matmul 128x128x8, 8x8 per invocation: one 1-D group per tile in one
+     * dispatch: the interior kernel alone when M and N are multiples of
+     * 128, else the one with the edge body too; vec4 variant when K and N
+     * are multiples of 4, scalar one else. Sizes are {M, N, K}. */
     IrModule *mm = build_lib(IR_STAGE_MATMUL, TY_FLOAT, 2, RED_SUM, IR_STRAT_MATMUL_TILED, 0, 0);
     IrStage *ms = &mm->kernels.v[0]->stages.v[0];
     ms->sp[0] = 128, ms->sp[1] = 128, ms->sp[2] = 8, ms->sp[3] = 8;
-    l = lib_ok(mm, 2);
+    l = lib_ok(mm, 4);
     if (l) {
         int64_t p[1] = {0}, fit[3] = {256, 384, 64}, odd[3] = {300, 1000, 700}, oddk[3] = {256, 384, 7};
-        const CgDispatch *d[2];
-        static const char *const names[2] = {"lib__s0_tiles128", "lib__s0_tiles128s"};
-        for (int i = 0; i < 2; i++) {
+        const CgDispatch *d[4];
+        static const char *const names[4] = {"lib__s0_tiles128", "lib__s0_tiles128s", "lib__s0_edges128",
+                                             "lib__s0_edges128s"};
+        for (int i = 0; i < 4; i++) {
             d[i] = &l->dispatches.v[i];
             CHECK_MSG(!strcmp(d[i]->entry, names[i]), "%s, want %s", d[i]->entry, names[i]);
             CHECK(!d[i]->barrier_before);
-            CHECK(d[i]->vec_width == (i ? 0 : 4)); /* vec4 loads and stores, or scalar */
+            CHECK(d[i]->vec_width == (i % 2 ? 0 : 4)); /* vec4 loads and stores, or scalar */
             CHECK(ir_size_eval(d[i]->groups[1], odd, p) == 1 && ir_size_eval(d[i]->groups[2], odd, p) == 1);
         }
-        /* 256 x 384, K = 64: 2 x 3 full tiles */
-        CHECK(ir_size_eval(d[0]->groups[0], fit, p) == 6 && ir_size_eval(d[1]->groups[0], fit, p) == 0);
+        /* 256 x 384, K = 64: 2 x 3 full tiles, no edge */
+        CHECK(ir_size_eval(d[0]->groups[0], fit, p) == 6);
+        for (int i = 1; i < 4; i++) CHECK(ir_size_eval(d[i]->groups[0], fit, p) == 0);
         /* 300 x 1000, K = 700: 2 x 7 full tiles, the last column (3 tiles)
          * and the last row (7 tiles): 3 x 8 */
-        CHECK(ir_size_eval(d[0]->groups[0], odd, p) == 24 && ir_size_eval(d[1]->groups[0], odd, p) == 0);
-        /* K = 7: the scalar variant */
-        CHECK(ir_size_eval(d[0]->groups[0], oddk, p) == 0 && ir_size_eval(d[1]->groups[0], oddk, p) == 6);
+        CHECK(ir_size_eval(d[2]->groups[0], odd, p) == 24);
+        for (int i = 0; i < 4; i++) CHECK(i == 2 || ir_size_eval(d[i]->groups[0], odd, p) == 0);
+        /* K = 7: the scalar interior variant */
+        CHECK(ir_size_eval(d[1]->groups[0], oddk, p) == 6);
+        for (int i = 0; i < 4; i++) CHECK(i == 1 || ir_size_eval(d[i]->groups[0], oddk, p) == 0);
     }
     /* scan of a 2-D M x N, G = 128, 16 per invocation: blocks of 2048,
      * chunks = blocks while at most 2048. Dispatches: pass 1 one-block
