@@ -1228,9 +1228,6 @@ static void matmul128(Sb *s, int si, const IrStage *st, int edges, int vec, IrSi
      * ones the last column (tile rows 0 .. ncy-1) when N % 128 != 0, then
      * the last row (tile columns 0 .. nfx-1) when M % 128 != 0 */
     uint32_t nint = sb_umul(s, nfx, nfy);
-    uint32_t ncx = ushr(s, sb_uadd(s, m.N, u127), 7), ncy = ushr(s, sb_uadd(s, m.M, u127), 7);
-    uint32_t rc = sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncx, nfx), ncy);
-    uint32_t ne = sb_uadd(s, rc, sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncy, nfy), nfx));
     uint32_t u1 = sb_const_u(s, 1);
     if (!edges) {
         /* no edge tiles at these sizes: the interior body alone */
@@ -1247,6 +1244,9 @@ static void matmul128(Sb *s, int si, const IrStage *st, int edges, int vec, IrSi
          * one core the interior ones: M x K x N = 256x512x200 took two interior tile times
          * where one interior and one edge fit. Past 65535 tiles the products
          * could wrap, and the order is plain (tiles there are many per core). */
+        uint32_t ncx = ushr(s, sb_uadd(s, m.N, u127), 7), ncy = ushr(s, sb_uadd(s, m.M, u127), 7);
+        uint32_t rc = sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncx, nfx), ncy);
+        uint32_t ne = sb_uadd(s, rc, sb_umul(s, SB_OP(s, SpvOpISub, s->t_u32, ncy, nfy), nfx));
         uint32_t n = sb_uadd(s, nint, ne);
         uint32_t deal = sb_ult(s, n, sb_const_u(s, 65536));
         uint32_t nd = SB_EXT(s, GLSLstd450UMax, s->t_u32, n, u1);

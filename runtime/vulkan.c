@@ -263,18 +263,6 @@ static PxResult record(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg *p
     for (int i = 0; i < cl->dispatches.n; i++) {
         const CgDispatch *cd = &cl->dispatches.v[i];
         RtDispatch *x = &p->disp[i];
-        RtPipeline **pipe = &code->pipes[k][i];
-        /* Only the dispatches that run at these sizes get a pipeline: of a
-         * stage's variants one runs (cg.h), and llvmpipe compiles each
-         * pipeline it is given (a matmul's vec4 and scalar kernels took
-         * 0.5 s where one is needed). A variant is made when sizes first
-         * select it. Dispatches without groups are never recorded. */
-        int runs = 1;
-        for (int dd = 0; dd < 3; dd++) runs &= ir_size_eval(cd->groups[dd], a->syms, a->params) > 0;
-        if (runs && !*pipe && (r = rt_pipeline_get(&d->vk, code->cg->words, code->cg->nwords, cd->entry, nb,
-                                                   (uint32_t)cl->push_size, pipe)))
-            return r;
-        x->pipe = *pipe;
         x->nbind = nb;
         for (int j = 0; j < nb; j++) {
             const CgBinding *bd = &cl->bindings.v[j];
@@ -288,6 +276,17 @@ static PxResult record(RtDev *d, RtCode *code, int k, const RtArgs *a, RtProg *p
                                cd->entry, (long long)g, dd, maxg[dd]);
             x->groups[dd] = (uint32_t)g;
         }
+        /* Only the dispatches that run at these sizes get a pipeline: of a
+         * stage's variants one runs (cg.h), and each pipeline costs a
+         * driver compile (llvmpipe: 0.5 s for a matmul kernel). A variant
+         * is made when sizes first select it; dispatches without groups
+         * are never recorded. */
+        RtPipeline **pipe = &code->pipes[k][i];
+        if (x->groups[0] && x->groups[1] && x->groups[2] && !*pipe &&
+            (r = rt_pipeline_get(&d->vk, code->cg->words, code->cg->nwords, cd->entry, nb, (uint32_t)cl->push_size,
+                                 pipe)))
+            return r;
+        x->pipe = *pipe;
         /* the dispatch's own copy of the block: its whole group counts
          * (CG_PUSH_GROUPS), whatever part of it a slice runs */
         memcpy(p->dpush[i], p->push, sizeof p->push);
